@@ -1,0 +1,53 @@
+# chrys: live camera frames on demand, inside nginx.
+#
+#   make          build objs/ngx_chrys_module.so (installs build deps)
+#   make run      build, then run nginx in the foreground with
+#                 nginx.conf.example (RTMP :1935, HTTP :8080)
+#   make demo     publish an ffmpeg test pattern to the running server
+#   make test     install test deps, build, run the C unit tests and t/
+#   make bench    the performance figures of the README
+#   make install  install the module into Debian's nginx
+
+PYTHON    = /usr/bin/python3
+SOURCES   = config ngx_chrys.h ngx_chrys_avc.h ngx_chrys_module.c \
+            ngx_chrys_avc.c ngx_chrys_ring.c ngx_chrys_decoder.c \
+            ngx_chrys_http.c
+
+.PHONY: all deps test-deps run demo test unit bench install clean
+
+all: objs/ngx_chrys_module.so
+
+deps:
+	@scripts/deps.sh build
+
+test-deps:
+	@scripts/deps.sh test
+
+objs/ngx_chrys_module.so: $(SOURCES) scripts/build.sh
+	@scripts/deps.sh build
+	scripts/build.sh
+
+run: all
+	scripts/run.sh
+
+demo:
+	scripts/demo.sh
+
+unit: test-deps all
+	scripts/unit.sh
+
+test: test-deps all unit
+	$(PYTHON) -m pytest -v t/
+
+bench: test-deps all
+	$(PYTHON) t/bench.py
+
+install: all
+	install -m 644 objs/ngx_chrys_module.so /usr/lib/nginx/modules/
+	install -m 644 docker/mod-chrys.conf \
+	    /usr/share/nginx/modules-available/mod-chrys.conf
+	ln -sf /usr/share/nginx/modules-available/mod-chrys.conf \
+	    /etc/nginx/modules-enabled/60-mod-chrys.conf
+
+clean:
+	rm -rf objs

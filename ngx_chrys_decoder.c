@@ -1,0 +1,1007 @@
+
+/*
+ * Copyright (C) chrys authors
+ *
+ * H.264 decoding with libavcodec and JPEG encoding with libjpeg-turbo, both
+ * in an nginx thread pool.  One decoder per published stream lives in the
+ * worker that owns the publisher; at most one task of it runs at a time, so
+ * a stream decodes in order while different streams decode in parallel.
+ * The event loop only queues copied packets and publishes results.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_event.h>
+#include "ngx_chrys.h"
+
+#include <libavcodec/avcodec.h>
+#include <libavutil/imgutils.h>
+#include <libswscale/swscale.h>
+#include <turbojpeg.h>
+
+
+#define NGX_CHRYS_META            64
+
+/* keep-up policy: queued packets older than this are skipped at an IDR */
+#define NGX_CHRYS_MAX_LAG         500
+#define NGX_CHRYS_QUEUE_MAX       512
+#define NGX_CHRYS_QUEUE_BYTES     (64 * 1024 * 1024)
+
+
+typedef struct {
+    ngx_uint_t                seq;
+    int64_t                   pts;
+    uint64_t                  time;
+    ngx_uint_t                keyframe;
+} ngx_chrys_meta_t;
+
+
+struct ngx_chrys_decoder_s {
+    ngx_queue_t               queue;          /* all decoders of a worker */
+
+    ngx_chrys_zone_t         *zone;
+    ngx_chrys_stream_t       *st;
+    ngx_thread_pool_t        *pool;
+    ngx_thread_task_t        *task;
+    ngx_log_t                *log;
+
+    /* event loop side */
+    ngx_chrys_packet_t       *head;
+    ngx_chrys_packet_t      **last;
+    ngx_uint_t                queued;
+    size_t                    queued_bytes;
+    size_t                    size_hint;      /* bytes a picture needs */
+    unsigned                  running:1;
+    unsigned                  closed:1;
+    unsigned                  wait_idr:1;
+    unsigned                  gap:1;
+    unsigned                  zone_full:1;
+
+    /* task side: touched only by the running task */
+    ngx_chrys_packet_t       *batch;
+    ngx_int_t                 slot;
+    AVCodecContext           *avctx;
+    AVPacket                 *pkt;
+    AVFrame                  *frame;
+    AVFrame                  *best;
+    struct SwsContext        *sws;
+    ngx_uint_t                clean_from;     /* 0: waiting for an IDR */
+    ngx_chrys_meta_t          meta[NGX_CHRYS_META];
+    ngx_chrys_meta_t          best_meta;
+
+    /* task results, read by the completion handler */
+    ngx_uint_t                decoded;
+    ngx_uint_t                skipped;
+    ngx_uint_t                errors;
+    ngx_uint_t                usec;
+    size_t                    need;
+    ngx_chrys_frame_t         out;
+    unsigned                  written:1;
+    u_char                    error[NGX_CHRYS_ERROR_LEN];
+};
+
+
+static ngx_int_t ngx_chrys_decoder_run(ngx_chrys_decoder_t *dec);
+static void ngx_chrys_decoder_trim(ngx_chrys_decoder_t *dec,
+    ngx_uint_t wait_idr);
+static void ngx_chrys_decoder_trim_batch(ngx_chrys_decoder_t *dec);
+static void ngx_chrys_decoder_handler(void *data, ngx_log_t *log);
+static void ngx_chrys_decoder_configure(ngx_chrys_decoder_t *dec,
+    ngx_chrys_packet_t *p);
+static void ngx_chrys_decoder_decode(ngx_chrys_decoder_t *dec,
+    ngx_chrys_packet_t *p);
+static void ngx_chrys_decoder_frame(ngx_chrys_decoder_t *dec,
+    AVFrame *frame);
+static void ngx_chrys_decoder_fail(ngx_chrys_decoder_t *dec, int err,
+    const char *what);
+static void ngx_chrys_decoder_write(ngx_chrys_decoder_t *dec);
+static ngx_int_t ngx_chrys_frame_layout(AVFrame *frame, ngx_uint_t *layout);
+static void ngx_chrys_decoder_done(ngx_event_t *ev);
+static void ngx_chrys_decoder_free(ngx_chrys_decoder_t *dec);
+static ngx_uint_t ngx_chrys_thread_usec(void);
+static void ngx_chrys_expand_range(u_char *dst, u_char *src, size_t len,
+    ngx_uint_t chroma);
+
+
+static ngx_queue_t  ngx_chrys_decoders = { &ngx_chrys_decoders,
+                                           &ngx_chrys_decoders };
+
+
+ngx_chrys_decoder_t *
+ngx_chrys_decoder_create(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
+    ngx_thread_pool_t *tp, ngx_log_t *log)
+{
+    ngx_chrys_decoder_t  *dec;
+
+    dec = ngx_calloc(sizeof(ngx_chrys_decoder_t), log);
+    if (dec == NULL) {
+        return NULL;
+    }
+
+    dec->task = ngx_calloc(sizeof(ngx_thread_task_t), log);
+    if (dec->task == NULL) {
+        ngx_free(dec);
+        return NULL;
+    }
+
+    dec->pkt = av_packet_alloc();
+    dec->frame = av_frame_alloc();
+    dec->best = av_frame_alloc();
+
+    if (dec->pkt == NULL || dec->frame == NULL || dec->best == NULL) {
+        ngx_log_error(NGX_LOG_ERR, log, 0, "chrys: out of memory for decoder");
+        ngx_chrys_decoder_free(dec);
+        return NULL;
+    }
+
+    dec->zone = zone;
+    dec->st = st;
+    dec->pool = tp;
+    dec->log = ngx_cycle->log;
+    dec->last = &dec->head;
+    dec->slot = -1;
+
+    dec->task->ctx = dec;
+    dec->task->handler = ngx_chrys_decoder_handler;
+    dec->task->event.handler = ngx_chrys_decoder_done;
+    dec->task->event.data = dec;
+    dec->task->event.log = dec->log;
+
+    ngx_queue_insert_tail(&ngx_chrys_decoders, &dec->queue);
+
+    return dec;
+}
+
+
+ngx_chrys_packet_t *
+ngx_chrys_packet_alloc(size_t len, ngx_log_t *log)
+{
+    ngx_chrys_packet_t  *pkt;
+
+    pkt = ngx_alloc(sizeof(ngx_chrys_packet_t) + len
+                    + AV_INPUT_BUFFER_PADDING_SIZE, log);
+    if (pkt == NULL) {
+        return NULL;
+    }
+
+    ngx_memzero(pkt, sizeof(ngx_chrys_packet_t));
+
+    pkt->len = len;
+    pkt->data = (u_char *) pkt + sizeof(ngx_chrys_packet_t);
+
+    ngx_memzero(pkt->data + len, AV_INPUT_BUFFER_PADDING_SIZE);
+
+    return pkt;
+}
+
+
+void
+ngx_chrys_packet_free(ngx_chrys_packet_t *pkt)
+{
+    ngx_free(pkt);
+}
+
+
+/* the picture size the codec headers announce, before anything decoded */
+
+void
+ngx_chrys_decoder_hint(ngx_chrys_decoder_t *dec, ngx_uint_t width,
+    ngx_uint_t height)
+{
+    if (dec->size_hint == 0 && width && height) {
+        dec->size_hint = ngx_chrys_frame_size(NGX_CHRYS_YUV420,
+                                              width, height);
+    }
+}
+
+
+/*
+ * Queues a packet (taking it over) and starts a task if none runs.  When
+ * decoding falls behind, the queue is cut at the newest IDR instead of
+ * growing: skipping ahead keeps the served picture current.
+ */
+
+void
+ngx_chrys_decoder_push(ngx_chrys_decoder_t *dec, ngx_chrys_packet_t *pkt)
+{
+    if (pkt->seq) {
+
+        if (dec->wait_idr) {
+            if (!pkt->idr) {
+                (void) ngx_atomic_fetch_add(&dec->st->skipped, 1);
+                ngx_chrys_packet_free(pkt);
+                return;
+            }
+
+            dec->wait_idr = 0;
+        }
+
+        if (pkt->idr && dec->head
+            && pkt->time - dec->head->time > NGX_CHRYS_MAX_LAG)
+        {
+            ngx_chrys_decoder_trim(dec, 0);
+        }
+
+        if (dec->queued >= NGX_CHRYS_QUEUE_MAX
+            || dec->queued_bytes + pkt->len > NGX_CHRYS_QUEUE_BYTES)
+        {
+            ngx_log_error(NGX_LOG_WARN, dec->log, 0,
+                          "chrys: decoding of \"%*s\" is %ui packets behind, "
+                          "skipping to the next IDR",
+                          dec->st->app_len + 1 + dec->st->name_len,
+                          dec->st->key, dec->queued);
+
+            ngx_chrys_decoder_trim(dec, !pkt->idr);
+
+            if (dec->wait_idr) {
+                (void) ngx_atomic_fetch_add(&dec->st->skipped, 1);
+                ngx_chrys_packet_free(pkt);
+                return;
+            }
+        }
+
+        if (dec->gap) {
+            pkt->gap = 1;
+            dec->gap = 0;
+        }
+    }
+
+    *dec->last = pkt;
+    dec->last = &pkt->next;
+    dec->queued++;
+    dec->queued_bytes += pkt->len;
+
+    if (!dec->running) {
+        (void) ngx_chrys_decoder_run(dec);
+    }
+}
+
+
+/* a packet was lost before reaching the queue: resume at the next IDR */
+
+void
+ngx_chrys_decoder_drop(ngx_chrys_decoder_t *dec)
+{
+    dec->wait_idr = 1;
+    dec->gap = 1;
+}
+
+
+/* drops the queued video packets, keeping decoder configurations */
+
+static void
+ngx_chrys_decoder_trim(ngx_chrys_decoder_t *dec, ngx_uint_t wait_idr)
+{
+    ngx_uint_t           n;
+    ngx_chrys_packet_t  *p, *next, **last;
+
+    n = 0;
+    last = &dec->head;
+
+    for (p = dec->head; p; p = next) {
+        next = p->next;
+
+        if (p->seq == 0) {
+            *last = p;
+            last = &p->next;
+            continue;
+        }
+
+        dec->queued--;
+        dec->queued_bytes -= p->len;
+        ngx_chrys_packet_free(p);
+        n++;
+    }
+
+    *last = NULL;
+    dec->last = last;
+
+    if (n) {
+        (void) ngx_atomic_fetch_add(&dec->st->skipped, n);
+        dec->gap = 1;
+    }
+
+    if (wait_idr) {
+        dec->wait_idr = 1;
+        dec->gap = 1;
+    }
+}
+
+
+static ngx_int_t
+ngx_chrys_decoder_run(ngx_chrys_decoder_t *dec)
+{
+    ngx_int_t  n;
+
+    if (dec->head == NULL) {
+        return NGX_OK;
+    }
+
+    dec->slot = -1;
+
+    if (dec->size_hint) {
+        n = ngx_chrys_slot_reserve(dec->zone, dec->st, dec->size_hint);
+
+        if (n == NGX_ERROR) {
+            if (!dec->zone_full) {
+                dec->zone_full = 1;
+
+                ngx_log_error(NGX_LOG_ERR, dec->log, 0,
+                              "chrys: zone \"%V\" is full, no room for "
+                              "pictures of stream \"%*s\"; raise the size "
+                              "in \"chrys_zone\"",
+                              &dec->zone->shm_zone->shm.name,
+                              dec->st->app_len + 1 + dec->st->name_len,
+                              dec->st->key);
+
+                ngx_chrys_stream_set_error(dec->zone, dec->st,
+                                           "zone full: no room for pictures");
+            }
+
+        } else {
+            if (dec->zone_full) {
+                dec->zone_full = 0;
+                ngx_chrys_stream_set_error(dec->zone, dec->st, NULL);
+            }
+
+            dec->slot = n;
+        }
+    }
+
+    dec->batch = dec->head;
+    dec->head = NULL;
+    dec->last = &dec->head;
+    dec->queued = 0;
+    dec->queued_bytes = 0;
+
+    if (ngx_thread_task_post(dec->pool, dec->task) != NGX_OK) {
+        /* the pool's queue is full: these packets are lost */
+        ngx_chrys_decoder_trim_batch(dec);
+        return NGX_ERROR;
+    }
+
+    dec->running = 1;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_chrys_decoder_trim_batch(ngx_chrys_decoder_t *dec)
+{
+    ngx_uint_t           n;
+    ngx_chrys_packet_t  *p, *next;
+
+    n = 0;
+
+    for (p = dec->batch; p; p = next) {
+        next = p->next;
+        n += (p->seq != 0);
+        ngx_chrys_packet_free(p);
+    }
+
+    dec->batch = NULL;
+
+    (void) ngx_atomic_fetch_add(&dec->st->skipped, n);
+
+    /* a lost configuration is sent again by the next sequence header */
+    dec->wait_idr = 1;
+    dec->gap = 1;
+}
+
+
+/* runs in a pool thread */
+
+static void
+ngx_chrys_decoder_handler(void *data, ngx_log_t *log)
+{
+    ngx_chrys_decoder_t  *dec = data;
+
+    ngx_uint_t           start;
+    ngx_chrys_packet_t  *p;
+
+    start = ngx_chrys_thread_usec();
+
+    dec->decoded = 0;
+    dec->skipped = 0;
+    dec->errors = 0;
+    dec->need = 0;
+    dec->written = 0;
+    dec->error[0] = '\0';
+
+    for (p = dec->batch; p; p = p->next) {
+        if (p->seq == 0) {
+            ngx_chrys_decoder_configure(dec, p);
+
+        } else {
+            ngx_chrys_decoder_decode(dec, p);
+        }
+    }
+
+    if (dec->best->buf[0]) {
+        ngx_chrys_decoder_write(dec);
+        av_frame_unref(dec->best);
+    }
+
+    dec->usec = ngx_chrys_thread_usec() - start;
+}
+
+
+static void
+ngx_chrys_decoder_configure(ngx_chrys_decoder_t *dec, ngx_chrys_packet_t *p)
+{
+    int              rc;
+    const AVCodec   *codec;
+    AVCodecContext  *avctx;
+
+    avctx = dec->avctx;
+
+    if (avctx && (size_t) avctx->extradata_size == p->len
+        && ngx_memcmp(avctx->extradata, p->data, p->len) == 0)
+    {
+        /* the same sequence header again, as on a republish */
+        return;
+    }
+
+    if (avctx) {
+        avcodec_free_context(&dec->avctx);
+    }
+
+    dec->clean_from = 0;
+
+    codec = avcodec_find_decoder(AV_CODEC_ID_H264);
+    if (codec == NULL) {
+        ngx_chrys_decoder_fail(dec, 0, "no H.264 decoder in libavcodec");
+        return;
+    }
+
+    avctx = avcodec_alloc_context3(codec);
+    if (avctx == NULL) {
+        ngx_chrys_decoder_fail(dec, AVERROR(ENOMEM), "decoder allocation");
+        return;
+    }
+
+    avctx->extradata = av_mallocz(p->len + AV_INPUT_BUFFER_PADDING_SIZE);
+    if (avctx->extradata == NULL) {
+        avcodec_free_context(&avctx);
+        ngx_chrys_decoder_fail(dec, AVERROR(ENOMEM), "decoder allocation");
+        return;
+    }
+
+    ngx_memcpy(avctx->extradata, p->data, p->len);
+    avctx->extradata_size = p->len;
+    avctx->thread_count = 1;
+
+    rc = avcodec_open2(avctx, codec, NULL);
+    if (rc < 0) {
+        avcodec_free_context(&avctx);
+        ngx_chrys_decoder_fail(dec, rc, "bad AVC sequence header");
+        return;
+    }
+
+    dec->avctx = avctx;
+}
+
+
+static void
+ngx_chrys_decoder_decode(ngx_chrys_decoder_t *dec, ngx_chrys_packet_t *p)
+{
+    int                rc;
+    ngx_chrys_meta_t  *m;
+
+    if (dec->avctx == NULL) {
+        dec->skipped++;
+        return;
+    }
+
+    if (p->gap) {
+        avcodec_flush_buffers(dec->avctx);
+        dec->clean_from = 0;
+    }
+
+    if (dec->clean_from == 0) {
+        if (!p->idr) {
+            /* nothing decodes cleanly before the next IDR */
+            dec->skipped++;
+            return;
+        }
+
+        dec->clean_from = p->seq;
+    }
+
+    m = &dec->meta[p->seq % NGX_CHRYS_META];
+    m->seq = p->seq;
+    m->pts = p->pts;
+    m->time = p->time;
+    m->keyframe = p->keyframe;
+
+    dec->pkt->data = p->data;
+    dec->pkt->size = p->len;
+    dec->pkt->pts = p->seq;
+    dec->pkt->dts = AV_NOPTS_VALUE;
+    dec->pkt->flags = p->keyframe ? AV_PKT_FLAG_KEY : 0;
+
+    rc = avcodec_send_packet(dec->avctx, dec->pkt);
+
+    if (rc < 0 && rc != AVERROR(EAGAIN)) {
+        ngx_chrys_decoder_fail(dec, rc, "decoding");
+        return;
+    }
+
+    for ( ;; ) {
+        rc = avcodec_receive_frame(dec->avctx, dec->frame);
+
+        if (rc == AVERROR(EAGAIN) || rc == AVERROR_EOF) {
+            break;
+        }
+
+        if (rc < 0) {
+            ngx_chrys_decoder_fail(dec, rc, "decoding");
+            break;
+        }
+
+        ngx_chrys_decoder_frame(dec, dec->frame);
+        av_frame_unref(dec->frame);
+    }
+}
+
+
+/*
+ * A decoded picture is kept only if it comes from an unbroken chain of
+ * references that starts at an IDR decoded after the last error.
+ */
+
+static void
+ngx_chrys_decoder_frame(ngx_chrys_decoder_t *dec, AVFrame *frame)
+{
+    ngx_uint_t         seq;
+    ngx_chrys_meta_t  *m;
+
+    if (frame->decode_error_flags || (frame->flags & AV_FRAME_FLAG_CORRUPT)) {
+        ngx_chrys_decoder_fail(dec, 0, "corrupt picture");
+        return;
+    }
+
+    seq = (ngx_uint_t) frame->pts;
+    m = &dec->meta[seq % NGX_CHRYS_META];
+
+    if (frame->pts == AV_NOPTS_VALUE || m->seq != seq
+        || dec->clean_from == 0 || seq < dec->clean_from)
+    {
+        dec->skipped++;
+        return;
+    }
+
+    dec->decoded++;
+
+    av_frame_unref(dec->best);
+    av_frame_move_ref(dec->best, frame);
+    dec->best_meta = *m;
+}
+
+
+static void
+ngx_chrys_decoder_fail(ngx_chrys_decoder_t *dec, int err, const char *what)
+{
+    u_char  *p, *last;
+    char     msg[AV_ERROR_MAX_STRING_SIZE];
+
+    dec->errors++;
+    dec->clean_from = 0;
+
+    last = dec->error + NGX_CHRYS_ERROR_LEN - 1;
+
+    if (err) {
+        av_strerror(err, msg, sizeof(msg));
+        p = ngx_slprintf(dec->error, last, "%s: %s", what, msg);
+
+    } else {
+        p = ngx_slprintf(dec->error, last, "%s", what);
+    }
+
+    *p = '\0';
+}
+
+
+/* copies the newest clean picture of the batch into the reserved slot */
+
+static void
+ngx_chrys_decoder_write(ngx_chrys_decoder_t *dec)
+{
+    u_char            *dst[3];
+    size_t             size;
+    AVFrame           *f;
+    ngx_uint_t         i, layout, w, h, cw, ch, planes, full, native;
+    ngx_chrys_slot_t  *slot;
+    int                dst_stride[3];
+
+    f = dec->best;
+    w = f->width;
+    h = f->height;
+
+    full = (f->color_range == AVCOL_RANGE_JPEG
+            || f->format == AV_PIX_FMT_YUVJ420P
+            || f->format == AV_PIX_FMT_YUVJ422P
+            || f->format == AV_PIX_FMT_YUVJ444P);
+
+    native = (ngx_chrys_frame_layout(f, &layout) == NGX_OK);
+
+    if (!native) {
+        /* other pixel formats (10 bit...) are converted to 4:2:0 */
+        layout = NGX_CHRYS_YUV420;
+        full = 0;
+    }
+
+    size = ngx_chrys_frame_size(layout, w, h);
+    dec->need = size;
+
+    if (dec->slot < 0) {
+        return;
+    }
+
+    slot = &dec->st->slots[dec->slot];
+
+    if (slot->size < size) {
+        /* the completion handler reserves a bigger slot next time */
+        return;
+    }
+
+    cw = (layout == NGX_CHRYS_YUV444) ? w : (w + 1) / 2;
+    ch = (layout == NGX_CHRYS_YUV420) ? (h + 1) / 2 : h;
+    planes = (layout == NGX_CHRYS_GRAY) ? 1 : 3;
+
+    dst[0] = slot->data;
+    dst[1] = dst[0] + w * h;
+    dst[2] = dst[1] + cw * ch;
+    dst_stride[0] = w;
+    dst_stride[1] = cw;
+    dst_stride[2] = cw;
+
+    if (native) {
+        av_image_copy_plane(dst[0], w, f->data[0], f->linesize[0], w, h);
+
+        for (i = 1; i < planes; i++) {
+            av_image_copy_plane(dst[i], cw, f->data[i], f->linesize[i],
+                                cw, ch);
+        }
+
+    } else {
+        dec->sws = sws_getCachedContext(dec->sws, w, h, f->format,
+                                        w, h, AV_PIX_FMT_YUV420P,
+                                        SWS_BILINEAR, NULL, NULL, NULL);
+        if (dec->sws == NULL) {
+            ngx_chrys_decoder_fail(dec, 0, "unsupported pixel format");
+            return;
+        }
+
+        sws_scale(dec->sws, (const uint8_t * const *) f->data, f->linesize,
+                  0, h, dst, dst_stride);
+    }
+
+    dec->out.seq = dec->best_meta.seq;
+    dec->out.pts = dec->best_meta.pts;
+    dec->out.time = dec->best_meta.time;
+    dec->out.keyframe = dec->best_meta.keyframe;
+    dec->out.width = w;
+    dec->out.height = h;
+    dec->out.layout = layout;
+    dec->out.full_range = full;
+
+    dec->written = 1;
+}
+
+
+static ngx_int_t
+ngx_chrys_frame_layout(AVFrame *frame, ngx_uint_t *layout)
+{
+    switch (frame->format) {
+
+    case AV_PIX_FMT_YUV420P:
+    case AV_PIX_FMT_YUVJ420P:
+        *layout = NGX_CHRYS_YUV420;
+        return NGX_OK;
+
+    case AV_PIX_FMT_YUV422P:
+    case AV_PIX_FMT_YUVJ422P:
+        *layout = NGX_CHRYS_YUV422;
+        return NGX_OK;
+
+    case AV_PIX_FMT_YUV444P:
+    case AV_PIX_FMT_YUVJ444P:
+        *layout = NGX_CHRYS_YUV444;
+        return NGX_OK;
+
+    case AV_PIX_FMT_GRAY8:
+        *layout = NGX_CHRYS_GRAY;
+        return NGX_OK;
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/* the task is over: back on the event loop */
+
+static void
+ngx_chrys_decoder_done(ngx_event_t *ev)
+{
+    ngx_chrys_decoder_t  *dec = ev->data;
+
+    ngx_chrys_stream_t  *st;
+    ngx_chrys_packet_t  *p, *next;
+
+    st = dec->st;
+
+    dec->running = 0;
+
+    for (p = dec->batch; p; p = next) {
+        next = p->next;
+        ngx_chrys_packet_free(p);
+    }
+
+    dec->batch = NULL;
+
+    (void) ngx_atomic_fetch_add(&st->decoded, dec->decoded);
+    (void) ngx_atomic_fetch_add(&st->skipped, dec->skipped);
+    (void) ngx_atomic_fetch_add(&st->errors, dec->errors);
+    (void) ngx_atomic_fetch_add(&st->decode_usec, dec->usec);
+
+    if (dec->error[0]) {
+        ngx_log_error(NGX_LOG_INFO, dec->log, 0,
+                      "chrys: stream \"%*s\": %s",
+                      st->app_len + 1 + st->name_len, st->key, dec->error);
+
+        ngx_chrys_stream_set_error(dec->zone, st, "%s", dec->error);
+
+    } else if (dec->written && st->error[0] && !dec->zone_full) {
+        ngx_chrys_stream_set_error(dec->zone, st, NULL);
+    }
+
+    if (dec->need) {
+        dec->size_hint = dec->need;
+    }
+
+    if (dec->written) {
+        ngx_chrys_slot_publish(dec->zone, st, dec->slot, &dec->out);
+        ngx_chrys_http_wake();
+    }
+
+    dec->slot = -1;
+    dec->written = 0;
+
+    if (dec->closed) {
+        ngx_chrys_decoder_free(dec);
+        return;
+    }
+
+    (void) ngx_chrys_decoder_run(dec);
+}
+
+
+void
+ngx_chrys_decoder_close(ngx_chrys_decoder_t *dec)
+{
+    if (dec->running) {
+        /* the completion handler frees it */
+        dec->closed = 1;
+        return;
+    }
+
+    ngx_chrys_decoder_free(dec);
+}
+
+
+static void
+ngx_chrys_decoder_free(ngx_chrys_decoder_t *dec)
+{
+    ngx_chrys_packet_t  *p, *next;
+
+    for (p = dec->head; p; p = next) {
+        next = p->next;
+        ngx_chrys_packet_free(p);
+    }
+
+    if (dec->queue.next) {
+        ngx_queue_remove(&dec->queue);
+    }
+
+    avcodec_free_context(&dec->avctx);
+    av_packet_free(&dec->pkt);
+    av_frame_free(&dec->frame);
+    av_frame_free(&dec->best);
+    sws_freeContext(dec->sws);
+
+    if (dec->task) {
+        ngx_free(dec->task);
+    }
+
+    ngx_free(dec);
+}
+
+
+/* a worker that exits stops publishing its streams */
+
+void
+ngx_chrys_decoder_exit_process(void)
+{
+    ngx_queue_t          *q;
+    ngx_chrys_decoder_t  *dec;
+
+    for (q = ngx_queue_head(&ngx_chrys_decoders);
+         q != ngx_queue_sentinel(&ngx_chrys_decoders);
+         q = ngx_queue_next(q))
+    {
+        dec = ngx_queue_data(q, ngx_chrys_decoder_t, queue);
+
+        if (dec->st->owner == ngx_pid) {
+            dec->st->publishing = 0;
+            dec->st->owner = 0;
+        }
+    }
+}
+
+
+static ngx_uint_t
+ngx_chrys_thread_usec(void)
+{
+    struct timespec  ts;
+
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == -1) {
+        return 0;
+    }
+
+    return (ngx_uint_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+
+/*
+ * JPEG encoding of a slot, in a pool thread.  The slot was pinned by the
+ * caller; if the decoder overwrote it meanwhile the result is thrown away
+ * (rc NGX_DECLINED) and the caller tries again with the newer picture.
+ */
+
+void
+ngx_chrys_encode_handler(void *data, ngx_log_t *log)
+{
+    ngx_chrys_encode_t  *enc = data;
+
+    int                 strides[3], subsamp, w, h, cw, ch;
+    u_char             *scratch;
+    size_t              luma, len;
+    tjhandle            tj;
+    ngx_uint_t          start;
+    unsigned long       size;
+    ngx_chrys_frame_t   frame;
+    const u_char       *planes_in[3];
+
+    start = ngx_chrys_thread_usec();
+
+    enc->rc = NGX_ERROR;
+    enc->data = NULL;
+    enc->len = 0;
+
+    frame = enc->slot->frame;
+
+    if (enc->slot->seq != enc->seq || frame.seq != enc->seq) {
+        enc->rc = NGX_DECLINED;
+        return;
+    }
+
+    w = frame.width;
+    h = frame.height;
+    luma = (size_t) w * h;
+    len = ngx_chrys_frame_size(frame.layout, w, h);
+
+    switch (frame.layout) {
+    case NGX_CHRYS_YUV422:
+        subsamp = TJSAMP_422;
+        break;
+    case NGX_CHRYS_YUV444:
+        subsamp = TJSAMP_444;
+        break;
+    case NGX_CHRYS_GRAY:
+        subsamp = TJSAMP_GRAY;
+        break;
+    default:
+        subsamp = TJSAMP_420;
+        break;
+    }
+
+    cw = (frame.layout == NGX_CHRYS_YUV444) ? w : (w + 1) / 2;
+    ch = (frame.layout == NGX_CHRYS_YUV420) ? (h + 1) / 2 : h;
+    scratch = NULL;
+
+    if (frame.full_range) {
+        planes_in[0] = enc->slot->data;
+
+    } else {
+        /* JPEG is full range: expand studio-range H.264 samples */
+
+        scratch = ngx_alloc(len, log);
+        if (scratch == NULL) {
+            return;
+        }
+
+        ngx_chrys_expand_range(scratch, enc->slot->data, luma, 0);
+        ngx_chrys_expand_range(scratch + luma, enc->slot->data + luma,
+                               len - luma, 1);
+        planes_in[0] = scratch;
+    }
+
+    planes_in[1] = planes_in[0] + luma;
+    planes_in[2] = planes_in[1] + (size_t) cw * ch;
+    strides[0] = w;
+    strides[1] = cw;
+    strides[2] = cw;
+
+    tj = tjInitCompress();
+
+    if (tj) {
+        size = 0;
+
+        if (tjCompressFromYUVPlanes(tj, planes_in, w, strides, h, subsamp,
+                                    &enc->data, &size, enc->quality, 0)
+            == 0)
+        {
+            enc->len = size;
+            enc->rc = NGX_OK;
+
+        } else {
+            ngx_log_error(NGX_LOG_ERR, log, 0, "chrys: JPEG encoding: %s",
+                          tjGetErrorStr2(tj));
+        }
+
+        tjDestroy(tj);
+    }
+
+    if (scratch) {
+        ngx_free(scratch);
+    }
+
+    if (enc->rc == NGX_OK && enc->slot->seq != enc->seq) {
+        enc->rc = NGX_DECLINED;
+    }
+
+    enc->usec = ngx_chrys_thread_usec() - start;
+}
+
+
+void
+ngx_chrys_encode_free(ngx_chrys_encode_t *enc)
+{
+    if (enc->data) {
+        tjFree(enc->data);
+        enc->data = NULL;
+    }
+}
+
+
+/*
+ * Studio range (Y 16..235, C 16..240) to full range (0..255), in 8.8 fixed
+ * point: Y' = (Y - 16) * 255 / 219, C' = (C - 128) * 255 / 224 + 128.
+ */
+
+static void
+ngx_chrys_expand_range(u_char *dst, u_char *src, size_t len,
+    ngx_uint_t chroma)
+{
+    int     v, mul, off, add;
+    size_t  i;
+
+    if (chroma) {
+        mul = 291;          /* 255 / 224 * 256 */
+        off = 128;
+        add = 128 * 256 + 128;
+
+    } else {
+        mul = 298;          /* 255 / 219 * 256 */
+        off = 16;
+        add = 128;
+    }
+
+    for (i = 0; i < len; i++) {
+        v = ((src[i] - off) * mul + add) >> 8;
+        dst[i] = (u_char) (v < 0 ? 0 : (v > 255 ? 255 : v));
+    }
+}

@@ -1,0 +1,1465 @@
+
+/*
+ * Copyright (C) chrys authors
+ *
+ * The HTTP side of chrys: the "chrys_api" location serves the streams of
+ * the shared zone from any worker.  JPEG encoding runs in a thread pool;
+ * waiting (for a new frame, or for an encode that another request already
+ * started) holds no thread: a per-worker timer checks the zone.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include "ngx_chrys.h"
+#include "ngx_chrys_avc.h"
+
+
+#define NGX_HTTP_CHRYS_POLL            5
+#define NGX_HTTP_CHRYS_TIMEOUT         5000
+#define NGX_HTTP_CHRYS_MAX_TIMEOUT     60000
+#define NGX_HTTP_CHRYS_MAX_TRIES       4
+#define NGX_HTTP_CHRYS_MAX_SEGMENTS    4
+
+#define NGX_HTTP_CHRYS_LATEST_JPG      1
+#define NGX_HTTP_CHRYS_STATUS          2
+#define NGX_HTTP_CHRYS_STREAMS         3
+
+/* query parameters */
+#define NGX_HTTP_CHRYS_ARG_QUALITY     0
+#define NGX_HTTP_CHRYS_ARG_AFTER       1
+#define NGX_HTTP_CHRYS_ARG_TIMEOUT     2
+#define NGX_HTTP_CHRYS_NARGS           3
+
+
+typedef struct {
+    ngx_shm_zone_t               *shm_zone;
+    ngx_thread_pool_t            *thread_pool;
+    ngx_uint_t                    quality;
+} ngx_http_chrys_loc_conf_t;
+
+
+typedef struct {
+    ngx_str_t                     name;
+    uint64_t                      min;
+    uint64_t                      max;
+} ngx_http_chrys_arg_t;
+
+
+typedef struct {
+    ngx_http_request_t           *request;
+    ngx_chrys_zone_t             *zone;
+    ngx_chrys_stream_t           *stream;
+    ngx_uint_t                    endpoint;
+
+    uint64_t                      args[NGX_HTTP_CHRYS_NARGS];
+    unsigned                      has_arg:NGX_HTTP_CHRYS_NARGS;
+
+    ngx_uint_t                    quality;
+    ngx_msec_t                    deadline;
+    ngx_uint_t                    tries;
+
+    ngx_queue_t                   wait;
+    unsigned                      waiting:1;
+    unsigned                      encoding:1;
+
+    ngx_chrys_slot_t             *slot;
+    ngx_chrys_jpeg_t             *jpeg;
+    ngx_chrys_encode_t           *enc;
+    ngx_chrys_frame_t             frame;
+} ngx_http_chrys_ctx_t;
+
+
+static ngx_int_t ngx_http_chrys_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_chrys_route(ngx_http_request_t *r,
+    ngx_http_chrys_ctx_t *ctx);
+static ngx_int_t ngx_http_chrys_split(ngx_http_request_t *r, ngx_str_t *seg,
+    ngx_uint_t *n);
+static ngx_int_t ngx_http_chrys_parse_args(ngx_http_request_t *r,
+    ngx_http_chrys_ctx_t *ctx);
+static ngx_int_t ngx_http_chrys_latest(ngx_http_request_t *r,
+    ngx_http_chrys_ctx_t *ctx);
+static ngx_int_t ngx_http_chrys_encode(ngx_http_request_t *r,
+    ngx_http_chrys_ctx_t *ctx);
+static void ngx_http_chrys_encoded(ngx_event_t *ev);
+static void ngx_http_chrys_wait(ngx_http_request_t *r,
+    ngx_http_chrys_ctx_t *ctx);
+static void ngx_http_chrys_tick(ngx_event_t *ev);
+static void ngx_http_chrys_resume(ngx_http_request_t *r,
+    ngx_http_chrys_ctx_t *ctx);
+static void ngx_http_chrys_cleanup(void *data);
+static void ngx_http_chrys_free_jpeg(void *data);
+static ngx_int_t ngx_http_chrys_not_modified(ngx_http_request_t *r,
+    ngx_str_t *etag);
+static ngx_int_t ngx_http_chrys_etag(ngx_http_request_t *r,
+    ngx_http_chrys_ctx_t *ctx, ngx_str_t *etag);
+static ngx_int_t ngx_http_chrys_frame_headers(ngx_http_request_t *r,
+    ngx_http_chrys_ctx_t *ctx);
+static ngx_int_t ngx_http_chrys_add_header(ngx_http_request_t *r,
+    char *name, ngx_str_t *value);
+static ngx_int_t ngx_http_chrys_send_jpeg(ngx_http_request_t *r,
+    ngx_http_chrys_ctx_t *ctx, u_char *data, size_t len);
+static ngx_int_t ngx_http_chrys_send(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_str_t *type, u_char *data, size_t len);
+static ngx_int_t ngx_http_chrys_error(ngx_http_request_t *r,
+    ngx_uint_t status, const char *fmt, ...);
+static ngx_int_t ngx_http_chrys_status(ngx_http_request_t *r,
+    ngx_http_chrys_ctx_t *ctx);
+static ngx_int_t ngx_http_chrys_streams(ngx_http_request_t *r,
+    ngx_http_chrys_ctx_t *ctx);
+static size_t ngx_http_chrys_json_len(ngx_chrys_stream_t *st);
+static u_char *ngx_http_chrys_json(u_char *p, ngx_chrys_stream_t *st);
+
+static ngx_int_t ngx_http_chrys_init_process(ngx_cycle_t *cycle);
+static void *ngx_http_chrys_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_chrys_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static char *ngx_http_chrys_api(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_chrys_thread_pool(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+
+static ngx_conf_num_bounds_t  ngx_http_chrys_quality_bounds = {
+    ngx_conf_check_num_bounds, 1, 100
+};
+
+
+static ngx_command_t  ngx_http_chrys_commands[] = {
+
+    { ngx_string("chrys_api"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
+      ngx_http_chrys_api,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("chrys_thread_pool"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_chrys_thread_pool,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("chrys_jpeg_quality"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_chrys_loc_conf_t, quality),
+      &ngx_http_chrys_quality_bounds },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_chrys_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    NULL,                                  /* postconfiguration */
+
+    NULL,                                  /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_chrys_create_loc_conf,        /* create location configuration */
+    ngx_http_chrys_merge_loc_conf          /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_chrys_module = {
+    NGX_MODULE_V1,
+    &ngx_http_chrys_module_ctx,            /* module context */
+    ngx_http_chrys_commands,               /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    ngx_http_chrys_init_process,           /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_http_chrys_arg_t  ngx_http_chrys_args[] = {
+    { ngx_string("quality"), 1, 100 },
+    { ngx_string("after"), 0, (uint64_t) NGX_MAX_INT_T_VALUE },
+    { ngx_string("timeout"), 0, NGX_HTTP_CHRYS_MAX_TIMEOUT }
+};
+
+
+static ngx_str_t  ngx_http_chrys_json_type = ngx_string("application/json");
+static ngx_str_t  ngx_http_chrys_jpeg_type = ngx_string("image/jpeg");
+
+
+/* requests of this worker that wait, and the timer that checks them */
+static ngx_queue_t  ngx_http_chrys_waiters;
+static ngx_event_t  ngx_http_chrys_timer;
+
+
+static ngx_int_t
+ngx_http_chrys_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                   rc;
+    ngx_http_chrys_ctx_t       *ctx;
+    ngx_pool_cleanup_t         *cln;
+    ngx_http_chrys_loc_conf_t  *clcf;
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return ngx_http_chrys_error(r, NGX_HTTP_NOT_ALLOWED,
+                                    "method not allowed, use GET or HEAD");
+    }
+
+    rc = ngx_http_discard_request_body(r);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_chrys_module);
+
+    if (clcf->shm_zone->data == NULL
+        || ((ngx_chrys_zone_t *) clcf->shm_zone->data)->sh == NULL)
+    {
+        return ngx_http_chrys_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                    "chrys zone is not ready");
+    }
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_chrys_ctx_t));
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_http_chrys_cleanup;
+    cln->data = ctx;
+
+    ctx->request = r;
+    ctx->zone = clcf->shm_zone->data;
+    ctx->quality = clcf->quality;
+
+    ngx_http_set_ctx(r, ctx, ngx_http_chrys_module);
+
+    rc = ngx_http_chrys_route(r, ctx);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    switch (ctx->endpoint) {
+
+    case NGX_HTTP_CHRYS_STREAMS:
+        return ngx_http_chrys_streams(r, ctx);
+
+    case NGX_HTTP_CHRYS_STATUS:
+        return ngx_http_chrys_status(r, ctx);
+
+    default: /* NGX_HTTP_CHRYS_LATEST_JPG */
+
+        rc = ngx_http_chrys_latest(r, ctx);
+
+        if (rc == NGX_DONE) {
+            /* answered later, by the timer or an encode's completion */
+            r->main->count++;
+        }
+
+        return rc;
+    }
+}
+
+
+/*
+ * Maps the path after the location prefix to an endpoint and a stream:
+ *
+ *     streams
+ *     {app}/{name}/latest.jpg
+ *     {app}/{name}/status
+ */
+
+static ngx_int_t
+ngx_http_chrys_route(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
+{
+    ngx_int_t    rc;
+    ngx_str_t    seg[NGX_HTTP_CHRYS_MAX_SEGMENTS], *file;
+    ngx_uint_t   n;
+
+    rc = ngx_http_chrys_split(r, seg, &n);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (n == 1 && seg[0].len == 7
+        && ngx_strncmp(seg[0].data, "streams", 7) == 0)
+    {
+        ctx->endpoint = NGX_HTTP_CHRYS_STREAMS;
+        return NGX_OK;
+    }
+
+    if (n != 3) {
+        return ngx_http_chrys_error(r, NGX_HTTP_NOT_FOUND,
+                                    "no such endpoint, see "
+                                    "{app}/{name}/latest.jpg, "
+                                    "{app}/{name}/status or streams");
+    }
+
+    file = &seg[2];
+
+    if (file->len == 10 && ngx_strncmp(file->data, "latest.jpg", 10) == 0) {
+        ctx->endpoint = NGX_HTTP_CHRYS_LATEST_JPG;
+
+    } else if (file->len == 6 && ngx_strncmp(file->data, "status", 6) == 0) {
+        ctx->endpoint = NGX_HTTP_CHRYS_STATUS;
+
+    } else {
+        return ngx_http_chrys_error(r, NGX_HTTP_NOT_FOUND,
+                                    "no such endpoint, see "
+                                    "{app}/{name}/latest.jpg or "
+                                    "{app}/{name}/status");
+    }
+
+    if (ngx_chrys_valid_name(&seg[0]) != NGX_OK
+        || ngx_chrys_valid_name(&seg[1]) != NGX_OK)
+    {
+        return ngx_http_chrys_error(r, NGX_HTTP_BAD_REQUEST,
+                                    "invalid stream name: 1 to %d bytes, "
+                                    "no \"/\", \"..\" or control characters",
+                                    NGX_CHRYS_NAME_MAX);
+    }
+
+    rc = ngx_http_chrys_parse_args(r, ctx);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    ctx->stream = ngx_chrys_stream_find(ctx->zone, &seg[0], &seg[1]);
+
+    if (ctx->stream == NULL) {
+        return ngx_http_chrys_error(r, NGX_HTTP_NOT_FOUND,
+                                    "stream not found");
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Splits the request path after the location prefix into percent-decoded
+ * segments.  The raw path is used, so that an encoded "/" or ".." inside a
+ * name is seen as such rather than resolved by nginx.
+ */
+
+static ngx_int_t
+ngx_http_chrys_split(ngx_http_request_t *r, ngx_str_t *seg, ngx_uint_t *n)
+{
+    u_char                    *p, *last, *start, *dst, *src;
+    ngx_uint_t                 raw;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    *n = 0;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    p = r->unparsed_uri.data;
+    last = p + r->unparsed_uri.len;
+
+    for (start = p; start < last && *start != '?'; start++) { /* void */ }
+
+    last = start;
+    raw = 1;
+
+    if ((size_t) (last - p) < clcf->name.len
+        || ngx_strncmp(p, clcf->name.data, clcf->name.len) != 0)
+    {
+        /* the raw path does not spell the prefix: use the parsed one */
+        p = r->uri.data;
+        last = p + r->uri.len;
+        raw = 0;
+
+        if (r->uri.len < clcf->name.len) {
+            return ngx_http_chrys_error(r, NGX_HTTP_NOT_FOUND,
+                                        "no such endpoint");
+        }
+    }
+
+    p += clcf->name.len;
+
+    if (p < last && *p == '/') {
+        p++;
+    }
+
+    while (p < last) {
+
+        if (*n == NGX_HTTP_CHRYS_MAX_SEGMENTS) {
+            return ngx_http_chrys_error(r, NGX_HTTP_NOT_FOUND,
+                                        "no such endpoint");
+        }
+
+        start = p;
+
+        while (p < last && *p != '/') {
+            p++;
+        }
+
+        if (raw) {
+            dst = ngx_pnalloc(r->pool, p - start);
+            if (dst == NULL) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            seg[*n].data = dst;
+            src = start;
+            ngx_unescape_uri(&dst, &src, p - start, 0);
+            seg[*n].len = dst - seg[*n].data;
+
+        } else {
+            seg[*n].data = start;
+            seg[*n].len = p - start;
+        }
+
+        (*n)++;
+
+        if (p < last) {
+            p++;    /* "/" */
+
+            if (p == last) {
+                /* a trailing slash names an empty segment */
+                if (*n == NGX_HTTP_CHRYS_MAX_SEGMENTS) {
+                    return ngx_http_chrys_error(r, NGX_HTTP_NOT_FOUND,
+                                                "no such endpoint");
+                }
+
+                ngx_str_null(&seg[*n]);
+                (*n)++;
+            }
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Reads the known query parameters: decimal integers within bounds, each
+ * at most once.  Unknown parameters are ignored (cache busters, tokens).
+ */
+
+static ngx_int_t
+ngx_http_chrys_parse_args(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
+{
+    u_char                *p, *last, *key, *eq, *val, *dst, *src, buf[32];
+    size_t                 klen, vlen;
+    uint64_t               v;
+    ngx_uint_t             i, j;
+    ngx_http_chrys_arg_t  *arg;
+
+    p = r->args.data;
+    last = p + r->args.len;
+
+    while (p < last) {
+        key = p;
+
+        while (p < last && *p != '&') {
+            p++;
+        }
+
+        eq = ngx_strlchr(key, p, '=');
+        klen = (eq ? eq : p) - key;
+        val = eq ? eq + 1 : p;
+        vlen = p - val;
+
+        if (p < last) {
+            p++;
+        }
+
+        for (i = 0; i < NGX_HTTP_CHRYS_NARGS; i++) {
+            arg = &ngx_http_chrys_args[i];
+
+            if (klen == arg->name.len
+                && ngx_strncmp(key, arg->name.data, klen) == 0)
+            {
+                break;
+            }
+        }
+
+        if (i == NGX_HTTP_CHRYS_NARGS) {
+            continue;
+        }
+
+        if (ctx->has_arg & (1 << i)) {
+            return ngx_http_chrys_error(r, NGX_HTTP_BAD_REQUEST,
+                                        "parameter \"%V\" is repeated",
+                                        &arg->name);
+        }
+
+        if (vlen >= sizeof(buf)) {
+            goto invalid;
+        }
+
+        dst = buf;
+        src = val;
+        ngx_unescape_uri(&dst, &src, vlen, NGX_UNESCAPE_URI);
+        vlen = dst - buf;
+
+        if (vlen == 0 || vlen > 19) {
+            goto invalid;
+        }
+
+        v = 0;
+
+        for (j = 0; j < vlen; j++) {
+            if (buf[j] < '0' || buf[j] > '9') {
+                goto invalid;
+            }
+
+            v = v * 10 + (buf[j] - '0');
+        }
+
+        if (v < arg->min || v > arg->max) {
+            goto invalid;
+        }
+
+        ctx->args[i] = v;
+        ctx->has_arg |= (1 << i);
+    }
+
+    if (ctx->has_arg & (1 << NGX_HTTP_CHRYS_ARG_QUALITY)) {
+        ctx->quality = ctx->args[NGX_HTTP_CHRYS_ARG_QUALITY];
+    }
+
+    ctx->deadline = ngx_current_msec
+                    + ((ctx->has_arg & (1 << NGX_HTTP_CHRYS_ARG_TIMEOUT))
+                       ? ctx->args[NGX_HTTP_CHRYS_ARG_TIMEOUT]
+                       : NGX_HTTP_CHRYS_TIMEOUT);
+
+    return NGX_OK;
+
+invalid:
+
+    return ngx_http_chrys_error(r, NGX_HTTP_BAD_REQUEST,
+                                "parameter \"%V\" must be an integer "
+                                "from %uL to %uL",
+                                &arg->name, arg->min, arg->max);
+}
+
+
+/*
+ * latest.jpg: the newest decoded frame, or with "after" the first one
+ * newer than that seq.  Returns NGX_DONE while it waits or encodes.
+ */
+
+static ngx_int_t
+ngx_http_chrys_latest(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
+{
+    u_char              *data;
+    size_t               len;
+    ngx_str_t            etag;
+    ngx_uint_t           seq, after;
+    ngx_chrys_zone_t    *zone;
+    ngx_chrys_jpeg_t    *jpeg;
+    ngx_chrys_stream_t  *st;
+
+    zone = ctx->zone;
+    st = ctx->stream;
+    seq = st->latest_seq;
+
+    if (ctx->has_arg & (1 << NGX_HTTP_CHRYS_ARG_AFTER)) {
+        after = ctx->args[NGX_HTTP_CHRYS_ARG_AFTER];
+
+        /*
+         * a cursor beyond every frame received (the zone was recreated
+         * since) is answered at once, with the newest frame
+         */
+
+        if (seq <= after && after < st->received) {
+
+            if ((ngx_msec_int_t) (ctx->deadline - ngx_current_msec) <= 0) {
+                return ngx_http_chrys_send(r, NGX_HTTP_NO_CONTENT, NULL,
+                                           NULL, 0);
+            }
+
+            ngx_http_chrys_wait(r, ctx);
+            return NGX_DONE;
+        }
+    }
+
+    if (seq == 0) {
+        if (ngx_http_chrys_add_header(r, "Retry-After",
+                                      &(ngx_str_t) ngx_string("1"))
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_chrys_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                    "no frame decoded yet");
+    }
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    seq = st->latest_seq;
+    ctx->frame = st->slots[st->latest].frame;
+
+    if (ngx_http_chrys_etag(r, ctx, &etag) != NGX_OK) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_chrys_not_modified(r, &etag)) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+
+        if (ngx_http_chrys_frame_headers(r, ctx) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_chrys_send(r, NGX_HTTP_NOT_MODIFIED, NULL, NULL, 0);
+    }
+
+    jpeg = ngx_chrys_jpeg_lookup_locked(st, seq, ctx->quality);
+
+    if (jpeg && jpeg->state == NGX_CHRYS_JPEG_READY) {
+        len = jpeg->len;
+        data = ngx_pnalloc(r->pool, len);
+
+        if (data) {
+            ngx_memcpy(data, jpeg->data, len);
+        }
+
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+
+        if (data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        (void) ngx_atomic_fetch_add(&st->cache_hits, 1);
+
+        return ngx_http_chrys_send_jpeg(r, ctx, data, len);
+    }
+
+    if (jpeg
+        && ngx_current_msec - jpeg->started < NGX_CHRYS_JPEG_STALE)
+    {
+        /* another request encodes this picture: wait for its result */
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        ngx_http_chrys_wait(r, ctx);
+        return NGX_DONE;
+    }
+
+    jpeg = ngx_chrys_jpeg_claim_locked(zone, st, seq, ctx->quality);
+
+    if (jpeg == NULL) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        ngx_http_chrys_wait(r, ctx);
+        return NGX_DONE;
+    }
+
+    ctx->jpeg = jpeg;
+    ctx->slot = &st->slots[st->latest];
+    (void) ngx_atomic_fetch_add(&ctx->slot->readers, 1);
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return ngx_http_chrys_encode(r, ctx);
+}
+
+
+static ngx_int_t
+ngx_http_chrys_encode(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
+{
+    ngx_thread_task_t          *task;
+    ngx_chrys_encode_t         *enc;
+    ngx_http_chrys_loc_conf_t  *clcf;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_chrys_module);
+
+    task = ngx_thread_task_alloc(r->pool, sizeof(ngx_chrys_encode_t));
+    if (task == NULL) {
+        goto failed;
+    }
+
+    enc = task->ctx;
+    enc->slot = ctx->slot;
+    enc->seq = ctx->frame.seq;
+    enc->quality = ctx->quality;
+
+    task->handler = ngx_chrys_encode_handler;
+    task->event.handler = ngx_http_chrys_encoded;
+    task->event.data = r;
+
+    if (ngx_thread_task_post(clcf->thread_pool, task) != NGX_OK) {
+        goto failed;
+    }
+
+    ctx->enc = enc;
+    ctx->encoding = 1;
+    r->main->blocked++;
+
+    return NGX_DONE;
+
+failed:
+
+    (void) ngx_chrys_slot_unpin(ctx->slot, ctx->frame.seq);
+    ngx_chrys_jpeg_abort(ctx->zone, ctx->jpeg, ctx->frame.seq);
+    ctx->slot = NULL;
+    ctx->jpeg = NULL;
+
+    return ngx_http_chrys_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                "server busy, no thread for encoding");
+}
+
+
+static void
+ngx_http_chrys_encoded(ngx_event_t *ev)
+{
+    ngx_int_t              rc, stored;
+    ngx_uint_t             intact;
+    ngx_connection_t      *c;
+    ngx_pool_cleanup_t    *cln;
+    ngx_http_request_t    *r;
+    ngx_chrys_encode_t    *enc;
+    ngx_http_chrys_ctx_t  *ctx;
+
+    r = ev->data;
+    c = r->connection;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chrys_module);
+    enc = ctx->enc;
+
+    ngx_http_set_log_request(c->log, r);
+
+    r->main->blocked--;
+    ctx->encoding = 0;
+
+    intact = ngx_chrys_slot_unpin(ctx->slot, enc->seq);
+    ctx->slot = NULL;
+
+    (void) ngx_atomic_fetch_add(&ctx->stream->encodes, 1);
+
+    if (enc->rc == NGX_OK && intact) {
+
+        stored = ngx_chrys_jpeg_store(ctx->zone, ctx->stream, ctx->jpeg,
+                                      enc->seq, enc->data, enc->len);
+        ctx->jpeg = NULL;
+
+        if (stored == NGX_ERROR) {
+            ngx_log_error(NGX_LOG_WARN, c->log, 0,
+                          "chrys: zone \"%V\" is full, JPEG not cached",
+                          &ctx->zone->shm_zone->shm.name);
+        }
+
+        cln = ngx_pool_cleanup_add(r->pool, 0);
+
+        if (cln == NULL) {
+            ngx_chrys_encode_free(enc);
+            rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+
+        } else {
+            cln->handler = ngx_http_chrys_free_jpeg;
+            cln->data = enc;
+
+            rc = c->error ? NGX_ERROR
+                          : ngx_http_chrys_send_jpeg(r, ctx, enc->data,
+                                                     enc->len);
+        }
+
+    } else {
+        ngx_chrys_encode_free(enc);
+        ngx_chrys_jpeg_abort(ctx->zone, ctx->jpeg, enc->seq);
+        ctx->jpeg = NULL;
+
+        if (c->error) {
+            rc = NGX_ERROR;
+
+        } else if (enc->rc == NGX_ERROR
+                   || ++ctx->tries >= NGX_HTTP_CHRYS_MAX_TRIES)
+        {
+            rc = ngx_http_chrys_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                      "JPEG encoding failed");
+
+        } else {
+            /* the picture was overwritten while encoded: take the newer */
+            rc = ngx_http_chrys_latest(r, ctx);
+        }
+    }
+
+    ngx_chrys_http_wake();
+
+    if (rc != NGX_DONE) {
+        ngx_http_finalize_request(r, rc);
+    }
+
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_http_chrys_wait(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
+{
+    ngx_queue_insert_tail(&ngx_http_chrys_waiters, &ctx->wait);
+    ctx->waiting = 1;
+
+    r->read_event_handler = ngx_http_test_reading;
+
+    if (!ngx_http_chrys_timer.timer_set) {
+        ngx_add_timer(&ngx_http_chrys_timer, NGX_HTTP_CHRYS_POLL);
+    }
+}
+
+
+/* frames and encodes of this worker wake its waiters at once */
+
+void
+ngx_chrys_http_wake(void)
+{
+    if (ngx_http_chrys_waiters.next == NULL
+        || ngx_queue_empty(&ngx_http_chrys_waiters)
+        || ngx_http_chrys_timer.posted)
+    {
+        return;
+    }
+
+    ngx_post_event(&ngx_http_chrys_timer, &ngx_posted_events);
+}
+
+
+static void
+ngx_http_chrys_tick(ngx_event_t *ev)
+{
+    ngx_queue_t            ready, *q;
+    ngx_uint_t             after;
+    ngx_http_chrys_ctx_t  *ctx;
+
+    if (ev->timer_set) {
+        ngx_del_timer(ev);
+    }
+
+    ngx_queue_init(&ready);
+
+    q = ngx_queue_head(&ngx_http_chrys_waiters);
+
+    while (q != ngx_queue_sentinel(&ngx_http_chrys_waiters)) {
+        ctx = ngx_queue_data(q, ngx_http_chrys_ctx_t, wait);
+        q = ngx_queue_next(q);
+
+        if ((ctx->has_arg & (1 << NGX_HTTP_CHRYS_ARG_AFTER))
+            && ctx->jpeg == NULL)
+        {
+            after = ctx->args[NGX_HTTP_CHRYS_ARG_AFTER];
+
+            if (ctx->stream->latest_seq <= after
+                && (ngx_msec_int_t) (ctx->deadline - ngx_current_msec) > 0)
+            {
+                continue;
+            }
+        }
+
+        ngx_queue_remove(&ctx->wait);
+        ngx_queue_insert_tail(&ready, &ctx->wait);
+    }
+
+    while (!ngx_queue_empty(&ready)) {
+        q = ngx_queue_head(&ready);
+        ngx_queue_remove(q);
+
+        ctx = ngx_queue_data(q, ngx_http_chrys_ctx_t, wait);
+        ctx->waiting = 0;
+
+        ngx_http_chrys_resume(ctx->request, ctx);
+    }
+
+    if (!ngx_queue_empty(&ngx_http_chrys_waiters) && !ev->timer_set) {
+        ngx_add_timer(ev, NGX_HTTP_CHRYS_POLL);
+    }
+}
+
+
+static void
+ngx_http_chrys_resume(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
+{
+    ngx_int_t          rc;
+    ngx_connection_t  *c;
+
+    c = r->connection;
+
+    ngx_http_set_log_request(c->log, r);
+
+    r->read_event_handler = ngx_http_block_reading;
+
+    rc = ngx_http_chrys_latest(r, ctx);
+
+    if (rc != NGX_DONE) {
+        ngx_http_finalize_request(r, rc);
+    }
+
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_http_chrys_cleanup(void *data)
+{
+    ngx_http_chrys_ctx_t  *ctx = data;
+
+    if (ctx->waiting) {
+        ngx_queue_remove(&ctx->wait);
+        ctx->waiting = 0;
+    }
+}
+
+
+static void
+ngx_http_chrys_free_jpeg(void *data)
+{
+    ngx_chrys_encode_free(data);
+}
+
+
+/* If-None-Match: the stored ETag, one of a list, or "*" */
+
+static ngx_int_t
+ngx_http_chrys_not_modified(ngx_http_request_t *r, ngx_str_t *etag)
+{
+    u_char           *p, *last, *start;
+    ngx_table_elt_t  *inm;
+
+    inm = r->headers_in.if_none_match;
+
+    if (inm == NULL) {
+        return 0;
+    }
+
+    p = inm->value.data;
+    last = p + inm->value.len;
+
+    while (p < last) {
+
+        while (p < last && (*p == ' ' || *p == ',' || *p == '\t')) {
+            p++;
+        }
+
+        start = p;
+
+        while (p < last && *p != ',') {
+            p++;
+        }
+
+        while (p > start && (p[-1] == ' ' || p[-1] == '\t')) {
+            p--;
+        }
+
+        if ((size_t) (p - start) == etag->len
+            && ngx_strncmp(start, etag->data, etag->len) == 0)
+        {
+            return 1;
+        }
+
+        if (p - start == 1 && *start == '*') {
+            return 1;
+        }
+
+        while (p < last && *p != ',') {
+            p++;
+        }
+    }
+
+    return 0;
+}
+
+
+/* "app/name/seq/qQUALITY", names percent-encoded */
+
+static ngx_int_t
+ngx_http_chrys_etag(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx,
+    ngx_str_t *etag)
+{
+    u_char              *p;
+    size_t               len;
+    ngx_chrys_stream_t  *st;
+
+    st = ctx->stream;
+
+    len = st->app_len + 1 + st->name_len;
+    len += 2 * ngx_escape_uri(NULL, st->key, len, NGX_ESCAPE_URI_COMPONENT);
+
+    p = ngx_pnalloc(r->pool, len + sizeof("\"//q100\"") + NGX_INT_T_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    etag->data = p;
+
+    *p++ = '"';
+    p = (u_char *) ngx_escape_uri(p, st->key, st->app_len,
+                                  NGX_ESCAPE_URI_COMPONENT);
+    *p++ = '/';
+    p = (u_char *) ngx_escape_uri(p, st->key + st->app_len + 1,
+                                  st->name_len, NGX_ESCAPE_URI_COMPONENT);
+    p = ngx_sprintf(p, "/%uA/q%ui\"", ctx->frame.seq, ctx->quality);
+
+    etag->len = p - etag->data;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_chrys_frame_headers(ngx_http_request_t *r,
+    ngx_http_chrys_ctx_t *ctx)
+{
+    u_char             *p;
+    int64_t             age;
+    ngx_str_t           v, etag;
+    ngx_table_elt_t    *h;
+    ngx_chrys_frame_t  *f;
+
+    f = &ctx->frame;
+
+    p = ngx_pnalloc(r->pool, 7 * NGX_INT64_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    age = (int64_t) (ngx_chrys_unix_msec() - f->time);
+
+    if (age < 0) {
+        age = 0;
+    }
+
+#define ngx_http_chrys_header(name, fmt, value)                              \
+    v.data = p;                                                               \
+    p = ngx_sprintf(p, fmt, value);                                           \
+    v.len = p - v.data;                                                       \
+    if (ngx_http_chrys_add_header(r, name, &v) != NGX_OK) {                   \
+        return NGX_ERROR;                                                     \
+    }
+
+    ngx_http_chrys_header("X-Chrys-Seq", "%uA", f->seq);
+    ngx_http_chrys_header("X-Chrys-Pts", "%L", f->pts);
+    ngx_http_chrys_header("X-Chrys-Time", "%uL", f->time);
+    ngx_http_chrys_header("X-Chrys-Age", "%L", age);
+    ngx_http_chrys_header("X-Chrys-Keyframe", "%ui", (ngx_uint_t) f->keyframe);
+    ngx_http_chrys_header("X-Chrys-Width", "%ui", f->width);
+    ngx_http_chrys_header("X-Chrys-Height", "%ui", f->height);
+
+#undef ngx_http_chrys_header
+
+    if (ngx_http_chrys_etag(r, ctx, &etag) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "ETag");
+    h->value = etag;
+    r->headers_out.etag = h;
+
+    ngx_str_set(&v, "no-store");
+
+    return ngx_http_chrys_add_header(r, "Cache-Control", &v);
+}
+
+
+static ngx_int_t
+ngx_http_chrys_add_header(ngx_http_request_t *r, char *name,
+    ngx_str_t *value)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    h->key.data = (u_char *) name;
+    h->key.len = ngx_strlen(name);
+    h->value = *value;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_chrys_send_jpeg(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx,
+    u_char *data, size_t len)
+{
+    if (ngx_http_chrys_frame_headers(r, ctx) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_chrys_send(r, NGX_HTTP_OK, &ngx_http_chrys_jpeg_type,
+                               data, len);
+}
+
+
+static ngx_int_t
+ngx_http_chrys_send(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *type, u_char *data, size_t len)
+{
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    r->headers_out.status = status;
+
+    if (type) {
+        r->headers_out.content_type = *type;
+        r->headers_out.content_type_len = type->len;
+    }
+
+    if (status == NGX_HTTP_NO_CONTENT || status == NGX_HTTP_NOT_MODIFIED) {
+        r->header_only = 1;
+        ngx_http_clear_content_length(r);
+
+    } else {
+        r->headers_out.content_length_n = len;
+    }
+
+    if (len == 0 || r->header_only || r->method == NGX_HTTP_HEAD) {
+        r->header_only = 1;
+        return ngx_http_send_header(r);
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->pos = data;
+    b->last = data + len;
+    b->memory = 1;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+/* {"error": "..."} with the given status */
+
+static ngx_int_t
+ngx_http_chrys_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *fmt, ...)
+{
+    u_char   *p, *last, msg[NGX_MAX_ERROR_STR];
+    size_t    len;
+    va_list   args;
+
+    va_start(args, fmt);
+    last = ngx_vslprintf(msg, msg + sizeof(msg), fmt, args);
+    va_end(args);
+
+    len = last - msg;
+
+    p = ngx_pnalloc(r->pool, sizeof("{\"error\":\"\"}\n") + len
+                             + ngx_escape_json(NULL, msg, len));
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    last = ngx_cpymem(p, "{\"error\":\"", sizeof("{\"error\":\"") - 1);
+    last = (u_char *) ngx_escape_json(last, msg, len);
+    last = ngx_cpymem(last, "\"}\n", 3);
+
+    ngx_str_null(&r->headers_out.content_type);
+    r->headers_out.content_type_lowcase = NULL;
+
+    if (status == NGX_HTTP_NOT_ALLOWED) {
+        if (ngx_http_chrys_add_header(r, "Allow",
+                                      &(ngx_str_t) ngx_string("GET, HEAD"))
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    return ngx_http_chrys_send(r, status, &ngx_http_chrys_json_type, p,
+                               last - p);
+}
+
+
+static ngx_int_t
+ngx_http_chrys_status(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
+{
+    u_char  *p, *last;
+
+    p = ngx_pnalloc(r->pool, ngx_http_chrys_json_len(ctx->stream) + 1);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_shmtx_lock(&ctx->zone->shpool->mutex);
+    last = ngx_http_chrys_json(p, ctx->stream);
+    ngx_shmtx_unlock(&ctx->zone->shpool->mutex);
+
+    *last++ = '\n';
+
+    return ngx_http_chrys_send(r, NGX_HTTP_OK, &ngx_http_chrys_json_type,
+                               p, last - p);
+}
+
+
+static ngx_int_t
+ngx_http_chrys_streams(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
+{
+    u_char              *p, *last;
+    size_t               len;
+    ngx_queue_t         *q, *streams;
+    ngx_chrys_zone_t    *zone;
+    ngx_chrys_stream_t  *st;
+
+    zone = ctx->zone;
+    streams = &zone->sh->streams;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    len = sizeof("{\"streams\":[]}\n");
+
+    for (q = ngx_queue_head(streams);
+         q != ngx_queue_sentinel(streams);
+         q = ngx_queue_next(q))
+    {
+        st = ngx_queue_data(q, ngx_chrys_stream_t, queue);
+        len += ngx_http_chrys_json_len(st) + 1;
+    }
+
+    p = ngx_pnalloc(r->pool, len);
+
+    if (p == NULL) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    last = ngx_cpymem(p, "{\"streams\":[", sizeof("{\"streams\":[") - 1);
+
+    for (q = ngx_queue_head(streams);
+         q != ngx_queue_sentinel(streams);
+         q = ngx_queue_next(q))
+    {
+        if (q != ngx_queue_head(streams)) {
+            *last++ = ',';
+        }
+
+        st = ngx_queue_data(q, ngx_chrys_stream_t, queue);
+        last = ngx_http_chrys_json(last, st);
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    last = ngx_cpymem(last, "]}\n", 3);
+
+    return ngx_http_chrys_send(r, NGX_HTTP_OK, &ngx_http_chrys_json_type,
+                               p, last - p);
+}
+
+
+static size_t
+ngx_http_chrys_json_len(ngx_chrys_stream_t *st)
+{
+    return sizeof("{\"app\":\"\",\"name\":\"\",\"publishing\":false,"
+                  "\"codec\":\"\",\"width\":,\"height\":,\"profile\":,"
+                  "\"level\":,\"fps\":.00,\"bitrate\":,"
+                  "\"frames_received\":,\"frames_decoded\":,"
+                  "\"frames_skipped\":,\"decode_errors\":,"
+                  "\"jpeg_encodes\":,\"jpeg_cache_hits\":,"
+                  "\"last_seq\":,\"last_time\":,\"last_age\":,"
+                  "\"publish_start\":,\"publishes\":,\"error\":\"\"}")
+           + 20 * NGX_INT64_LEN + 16
+           + ngx_escape_json(NULL, st->key, st->app_len + 1 + st->name_len)
+           + st->app_len + 1 + st->name_len
+           + 6 * NGX_CHRYS_ERROR_LEN;
+}
+
+
+/* one stream as a JSON object; the caller holds the zone lock */
+
+static u_char *
+ngx_http_chrys_json(u_char *p, ngx_chrys_stream_t *st)
+{
+    int64_t             age;
+    uint64_t            now;
+    ngx_uint_t          fps, bitrate;
+    ngx_chrys_frame_t  *f;
+
+    now = ngx_chrys_unix_msec();
+    f = st->latest_seq ? &st->slots[st->latest].frame : NULL;
+    age = f ? (int64_t) (now - f->time) : -1;
+
+    fps = st->fps;
+    bitrate = st->bitrate;
+
+    if (now - st->last_time > 2000) {
+        /* the measuring window has gone stale */
+        fps = 0;
+        bitrate = 0;
+    }
+
+    p = ngx_cpymem(p, "{\"app\":\"", 8);
+    p = (u_char *) ngx_escape_json(p, st->key, st->app_len);
+    p = ngx_cpymem(p, "\",\"name\":\"", 10);
+    p = (u_char *) ngx_escape_json(p, st->key + st->app_len + 1,
+                                   st->name_len);
+
+    p = ngx_sprintf(p, "\",\"publishing\":%s,\"codec\":\"%s\","
+                    "\"width\":%ui,\"height\":%ui,"
+                    "\"profile\":%ui,\"level\":%ui,"
+                    "\"fps\":%ui.%02ui,\"bitrate\":%ui,",
+                    ngx_chrys_stream_publishing(st) ? "true" : "false",
+                    st->codec ? ngx_chrys_flv_codec_name(st->codec) : "",
+                    st->width, st->height, st->profile, st->level,
+                    fps / 100, fps % 100, bitrate);
+
+    p = ngx_sprintf(p, "\"frames_received\":%uA,\"frames_decoded\":%uA,"
+                    "\"frames_skipped\":%uA,\"decode_errors\":%uA,"
+                    "\"jpeg_encodes\":%uA,\"jpeg_cache_hits\":%uA,",
+                    st->received, st->decoded, st->skipped, st->errors,
+                    st->encodes, st->cache_hits);
+
+    p = ngx_sprintf(p, "\"last_seq\":%uA,\"last_time\":%uL,"
+                    "\"last_age\":%L,\"publish_start\":%uL,"
+                    "\"publishes\":%ui,\"error\":",
+                    st->latest_seq, f ? f->time : (uint64_t) 0, age,
+                    st->publish_time, st->publishes);
+
+    if (st->error[0] == '\0') {
+        return ngx_cpymem(p, "null}", 5);
+    }
+
+    *p++ = '"';
+    p = (u_char *) ngx_escape_json(p, st->error, ngx_strlen(st->error));
+
+    return ngx_cpymem(p, "\"}", 2);
+}
+
+
+static ngx_int_t
+ngx_http_chrys_init_process(ngx_cycle_t *cycle)
+{
+    ngx_queue_init(&ngx_http_chrys_waiters);
+
+    ngx_http_chrys_timer.handler = ngx_http_chrys_tick;
+    ngx_http_chrys_timer.log = cycle->log;
+    ngx_http_chrys_timer.data = &ngx_http_chrys_waiters;
+    ngx_http_chrys_timer.cancelable = 1;
+
+    return NGX_OK;
+}
+
+
+static void *
+ngx_http_chrys_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_chrys_loc_conf_t  *conf;
+
+    conf = ngx_pcalloc(cf->pool, sizeof(ngx_http_chrys_loc_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     conf->shm_zone = NULL;
+     *     conf->thread_pool = NULL;
+     */
+
+    conf->quality = NGX_CONF_UNSET_UINT;
+
+    return conf;
+}
+
+
+static char *
+ngx_http_chrys_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_chrys_loc_conf_t  *prev = parent;
+    ngx_http_chrys_loc_conf_t  *conf = child;
+
+    ngx_conf_merge_uint_value(conf->quality, prev->quality, 80);
+
+    if (conf->thread_pool == NULL) {
+        conf->thread_pool = prev->thread_pool;
+    }
+
+    if (conf->shm_zone && conf->thread_pool == NULL) {
+        conf->thread_pool = ngx_thread_pool_add(cf, NULL);
+        if (conf->thread_pool == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_chrys_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_chrys_loc_conf_t  *ccf = conf;
+
+    ngx_str_t                 *value, name;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (ccf->shm_zone) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (cf->args->nelts == 2) {
+        name = value[1];
+
+    } else {
+        ngx_str_set(&name, NGX_CHRYS_DEFAULT_ZONE);
+    }
+
+    /* the size comes from "chrys_zone" in the rtmp block, or its default */
+    ccf->shm_zone = ngx_chrys_zone_add(cf, &name, 0);
+    if (ccf->shm_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_chrys_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_chrys_thread_pool(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_chrys_loc_conf_t  *ccf = conf;
+
+    ngx_str_t  *value;
+
+    if (ccf->thread_pool) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    ccf->thread_pool = ngx_thread_pool_add(cf, &value[1]);
+    if (ccf->thread_pool == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}

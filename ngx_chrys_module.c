@@ -1,0 +1,735 @@
+
+/*
+ * Copyright (C) chrys authors
+ *
+ * The RTMP side of chrys: directives, the shared zone, and the hooks into
+ * nginx-rtmp-module that feed published H.264 video to the decoder.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_rtmp.h>
+#include <ngx_rtmp_cmd_module.h>
+#include <ngx_rtmp_codec_module.h>
+#include <ngx_rtmp_live_module.h>
+#include "ngx_chrys.h"
+#include "ngx_chrys_avc.h"
+
+#include <libavutil/log.h>
+
+
+typedef struct {
+    ngx_str_t                 zone_name;
+    size_t                    zone_size;
+    ngx_shm_zone_t           *shm_zone;
+} ngx_chrys_main_conf_t;
+
+
+typedef struct {
+    ngx_flag_t                enable;
+    ngx_thread_pool_t        *thread_pool;
+} ngx_chrys_app_conf_t;
+
+
+/* per RTMP session, while it publishes */
+
+typedef struct {
+    ngx_chrys_zone_t         *zone;
+    ngx_chrys_stream_t       *stream;
+    ngx_chrys_decoder_t      *decoder;
+    ngx_uint_t                nal_length_size;
+    unsigned                  started:1;
+    unsigned                  refused:1;
+    unsigned                  configured:1;
+    unsigned                  codec_logged:1;
+} ngx_chrys_ctx_t;
+
+
+static ngx_int_t ngx_chrys_postconfiguration(ngx_conf_t *cf);
+static void *ngx_chrys_create_main_conf(ngx_conf_t *cf);
+static char *ngx_chrys_init_main_conf(ngx_conf_t *cf, void *conf);
+static void *ngx_chrys_create_app_conf(ngx_conf_t *cf);
+static char *ngx_chrys_merge_app_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static char *ngx_chrys_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+static char *ngx_chrys_thread_pool(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_chrys_init_process(ngx_cycle_t *cycle);
+static void ngx_chrys_exit_process(ngx_cycle_t *cycle);
+
+static ngx_int_t ngx_chrys_publish(ngx_rtmp_session_t *s,
+    ngx_rtmp_publish_t *v);
+static ngx_int_t ngx_chrys_close_stream(ngx_rtmp_session_t *s,
+    ngx_rtmp_close_stream_t *v);
+static ngx_int_t ngx_chrys_video(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h,
+    ngx_chain_t *in);
+static ngx_chrys_ctx_t *ngx_chrys_start(ngx_rtmp_session_t *s);
+static void ngx_chrys_stop(ngx_rtmp_session_t *s);
+static void ngx_chrys_sequence_header(ngx_rtmp_session_t *s,
+    ngx_chrys_ctx_t *ctx, ngx_rtmp_header_t *h, ngx_chain_t *in);
+static void ngx_chrys_picture(ngx_rtmp_session_t *s, ngx_chrys_ctx_t *ctx,
+    ngx_rtmp_header_t *h, ngx_chain_t *in, ngx_chrys_flv_video_t *v);
+static void ngx_chrys_count(ngx_chrys_stream_t *st, size_t len);
+static size_t ngx_chrys_chain_copy(ngx_chain_t *in, size_t skip, u_char *dst,
+    size_t len);
+
+
+static ngx_rtmp_publish_pt       next_publish;
+static ngx_rtmp_close_stream_pt  next_close_stream;
+
+
+static ngx_command_t  ngx_chrys_commands[] = {
+
+    { ngx_string("chrys_zone"),
+      NGX_RTMP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_chrys_zone,
+      NGX_RTMP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("chrys"),
+      NGX_RTMP_MAIN_CONF|NGX_RTMP_SRV_CONF|NGX_RTMP_APP_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_RTMP_APP_CONF_OFFSET,
+      offsetof(ngx_chrys_app_conf_t, enable),
+      NULL },
+
+    { ngx_string("chrys_thread_pool"),
+      NGX_RTMP_MAIN_CONF|NGX_RTMP_SRV_CONF|NGX_RTMP_APP_CONF|NGX_CONF_TAKE1,
+      ngx_chrys_thread_pool,
+      NGX_RTMP_APP_CONF_OFFSET,
+      0,
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_rtmp_module_t  ngx_chrys_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    ngx_chrys_postconfiguration,           /* postconfiguration */
+
+    ngx_chrys_create_main_conf,            /* create main configuration */
+    ngx_chrys_init_main_conf,              /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_chrys_create_app_conf,             /* create app configuration */
+    ngx_chrys_merge_app_conf               /* merge app configuration */
+};
+
+
+ngx_module_t  ngx_chrys_module = {
+    NGX_MODULE_V1,
+    &ngx_chrys_module_ctx,                 /* module context */
+    ngx_chrys_commands,                    /* module directives */
+    NGX_RTMP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    ngx_chrys_init_process,                /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    ngx_chrys_exit_process,                /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static void *
+ngx_chrys_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_chrys_main_conf_t  *cmcf;
+
+    cmcf = ngx_pcalloc(cf->pool, sizeof(ngx_chrys_main_conf_t));
+    if (cmcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     cmcf->zone_name = { 0, NULL };
+     *     cmcf->shm_zone = NULL;
+     */
+
+    cmcf->zone_size = NGX_CONF_UNSET_SIZE;
+
+    return cmcf;
+}
+
+
+static char *
+ngx_chrys_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_chrys_main_conf_t  *cmcf = conf;
+
+    if (cmcf->shm_zone) {
+        return NGX_CONF_OK;
+    }
+
+    ngx_str_set(&cmcf->zone_name, NGX_CHRYS_DEFAULT_ZONE);
+    cmcf->zone_size = NGX_CHRYS_DEFAULT_SIZE;
+
+    cmcf->shm_zone = ngx_chrys_zone_add(cf, &cmcf->zone_name,
+                                        cmcf->zone_size);
+    if (cmcf->shm_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_chrys_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_chrys_main_conf_t  *cmcf = conf;
+
+    ssize_t     size;
+    ngx_str_t  *value;
+
+    if (cmcf->shm_zone) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    size = ngx_parse_size(&value[2]);
+
+    if (size == NGX_ERROR || size < (ssize_t) (8 * ngx_pagesize)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"chrys_zone\" size \"%V\" is invalid or too "
+                           "small, e.g. \"chrys_zone chrys 256m;\"",
+                           &value[2]);
+        return NGX_CONF_ERROR;
+    }
+
+    cmcf->zone_name = value[1];
+    cmcf->zone_size = size;
+
+    cmcf->shm_zone = ngx_chrys_zone_add(cf, &cmcf->zone_name, size);
+    if (cmcf->shm_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static void *
+ngx_chrys_create_app_conf(ngx_conf_t *cf)
+{
+    ngx_chrys_app_conf_t  *cacf;
+
+    cacf = ngx_pcalloc(cf->pool, sizeof(ngx_chrys_app_conf_t));
+    if (cacf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     cacf->thread_pool = NULL;
+     */
+
+    cacf->enable = NGX_CONF_UNSET;
+
+    return cacf;
+}
+
+
+static char *
+ngx_chrys_merge_app_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_chrys_app_conf_t  *prev = parent;
+    ngx_chrys_app_conf_t  *conf = child;
+
+    ngx_conf_merge_value(conf->enable, prev->enable, 0);
+
+    if (conf->thread_pool == NULL) {
+        conf->thread_pool = prev->thread_pool;
+    }
+
+    if (conf->enable && conf->thread_pool == NULL) {
+        conf->thread_pool = ngx_thread_pool_add(cf, NULL);
+        if (conf->thread_pool == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_chrys_thread_pool(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_chrys_app_conf_t  *cacf = conf;
+
+    ngx_str_t  *value;
+
+    if (cacf->thread_pool) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    cacf->thread_pool = ngx_thread_pool_add(cf, &value[1]);
+    if (cacf->thread_pool == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_chrys_postconfiguration(ngx_conf_t *cf)
+{
+    ngx_rtmp_handler_pt        *h;
+    ngx_rtmp_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_rtmp_conf_get_module_main_conf(cf, ngx_rtmp_core_module);
+
+    h = ngx_array_push(&cmcf->events[NGX_RTMP_MSG_VIDEO]);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_chrys_video;
+
+    next_publish = ngx_rtmp_publish;
+    ngx_rtmp_publish = ngx_chrys_publish;
+
+    next_close_stream = ngx_rtmp_close_stream;
+    ngx_rtmp_close_stream = ngx_chrys_close_stream;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_chrys_init_process(ngx_cycle_t *cycle)
+{
+    /* decode errors are counted and shown per stream, not logged */
+    av_log_set_level(AV_LOG_QUIET);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_chrys_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_chrys_decoder_exit_process();
+}
+
+
+/*
+ * The rest of the publish chain (notify's on_publish, access, live) runs
+ * first: decoding starts only for a publisher that the live module took.
+ * With an asynchronous on_publish, it starts at the first video message
+ * after the check instead.
+ */
+
+static ngx_int_t
+ngx_chrys_publish(ngx_rtmp_session_t *s, ngx_rtmp_publish_t *v)
+{
+    ngx_int_t              rc;
+    ngx_chrys_app_conf_t  *cacf;
+
+    rc = next_publish(s, v);
+
+    cacf = ngx_rtmp_get_module_app_conf(s, ngx_chrys_module);
+
+    if (rc == NGX_OK && cacf && cacf->enable) {
+        (void) ngx_chrys_start(s);
+    }
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_chrys_close_stream(ngx_rtmp_session_t *s, ngx_rtmp_close_stream_t *v)
+{
+    ngx_chrys_stop(s);
+
+    return next_close_stream(s, v);
+}
+
+
+static ngx_chrys_ctx_t *
+ngx_chrys_start(ngx_rtmp_session_t *s)
+{
+    ngx_str_t               name;
+    ngx_rtmp_live_ctx_t    *lctx;
+    ngx_chrys_ctx_t        *ctx;
+    ngx_chrys_stream_t     *st;
+    ngx_chrys_zone_t       *zone;
+    ngx_rtmp_codec_ctx_t   *codec;
+    ngx_chrys_app_conf_t   *cacf;
+    ngx_chrys_main_conf_t  *cmcf;
+
+    ctx = ngx_rtmp_get_module_ctx(s, ngx_chrys_module);
+
+    if (ctx && (ctx->started || ctx->refused)) {
+        return ctx;
+    }
+
+    lctx = ngx_rtmp_get_module_ctx(s, ngx_rtmp_live_module);
+
+    if (lctx == NULL || !lctx->publishing || lctx->stream == NULL) {
+        /* not (yet) an accepted publisher */
+        return NULL;
+    }
+
+    if (ctx == NULL) {
+        ctx = ngx_pcalloc(s->connection->pool, sizeof(ngx_chrys_ctx_t));
+        if (ctx == NULL) {
+            return NULL;
+        }
+
+        ngx_rtmp_set_ctx(s, ctx, ngx_chrys_module);
+    }
+
+    ngx_memzero(ctx, sizeof(ngx_chrys_ctx_t));
+
+    name.data = lctx->stream->name;
+    name.len = ngx_strlen(lctx->stream->name);
+
+    if (ngx_chrys_valid_name(&s->app) != NGX_OK
+        || ngx_chrys_valid_name(&name) != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_WARN, s->connection->log, 0,
+                      "chrys: stream \"%V/%V\" is not decoded: a name "
+                      "must not be empty, longer than %d bytes, or hold "
+                      "\"/\", \"..\" or control characters",
+                      &s->app, &name, NGX_CHRYS_NAME_MAX);
+        ctx->refused = 1;
+        return ctx;
+    }
+
+    cmcf = ngx_rtmp_get_module_main_conf(s, ngx_chrys_module);
+    cacf = ngx_rtmp_get_module_app_conf(s, ngx_chrys_module);
+    zone = cmcf->shm_zone->data;
+
+    st = ngx_chrys_stream_get(zone, &s->app, &name, s->connection->log);
+    if (st == NULL) {
+        ctx->refused = 1;
+        return ctx;
+    }
+
+    if (ngx_chrys_stream_claim(zone, st) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, s->connection->log, 0,
+                      "chrys: stream \"%V/%V\" is already published "
+                      "through worker %P, not decoded twice",
+                      &s->app, &name, st->owner);
+        ctx->refused = 1;
+        return ctx;
+    }
+
+    ctx->decoder = ngx_chrys_decoder_create(zone, st, cacf->thread_pool,
+                                            s->connection->log);
+    if (ctx->decoder == NULL) {
+        ngx_chrys_stream_release(zone, st);
+        ctx->refused = 1;
+        return ctx;
+    }
+
+    ctx->zone = zone;
+    ctx->stream = st;
+    ctx->started = 1;
+
+    ngx_log_error(NGX_LOG_INFO, s->connection->log, 0,
+                  "chrys: decoding \"%V/%V\"", &s->app, &name);
+
+    codec = ngx_rtmp_get_module_ctx(s, ngx_rtmp_codec_module);
+
+    if (codec && codec->avc_header) {
+        /* the sequence header arrived before publishing was accepted */
+        ngx_chrys_sequence_header(s, ctx, NULL, codec->avc_header);
+    }
+
+    return ctx;
+}
+
+
+static void
+ngx_chrys_stop(ngx_rtmp_session_t *s)
+{
+    ngx_chrys_ctx_t  *ctx;
+
+    ctx = ngx_rtmp_get_module_ctx(s, ngx_chrys_module);
+
+    if (ctx == NULL) {
+        return;
+    }
+
+    if (ctx->started) {
+        ngx_chrys_decoder_close(ctx->decoder);
+        ngx_chrys_stream_release(ctx->zone, ctx->stream);
+
+        ngx_log_error(NGX_LOG_INFO, s->connection->log, 0,
+                      "chrys: stream \"%*s\" stopped publishing",
+                      ctx->stream->app_len + 1 + ctx->stream->name_len,
+                      ctx->stream->key);
+    }
+
+    ngx_memzero(ctx, sizeof(ngx_chrys_ctx_t));
+}
+
+
+/*
+ * Every video message of a publisher passes here.  Whatever goes wrong,
+ * the answer is NGX_OK: an error would drop the publisher.
+ */
+
+static ngx_int_t
+ngx_chrys_video(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h, ngx_chain_t *in)
+{
+    u_char                  hdr[5];
+    size_t                  n;
+    ngx_chrys_ctx_t        *ctx;
+    ngx_chrys_stream_t     *st;
+    ngx_chrys_app_conf_t   *cacf;
+    ngx_chrys_flv_video_t   v;
+
+    cacf = ngx_rtmp_get_module_app_conf(s, ngx_chrys_module);
+
+    if (cacf == NULL || !cacf->enable || in == NULL || h->mlen == 0) {
+        return NGX_OK;
+    }
+
+    ctx = ngx_rtmp_get_module_ctx(s, ngx_chrys_module);
+
+    if (ctx == NULL || !ctx->started) {
+        ctx = ngx_chrys_start(s);
+    }
+
+    if (ctx == NULL || !ctx->started) {
+        return NGX_OK;
+    }
+
+    st = ctx->stream;
+
+    n = ngx_chrys_chain_copy(in, 0, hdr, sizeof(hdr));
+
+    if (ngx_chrys_flv_video_parse(&v, hdr, n) != NGX_OK) {
+        (void) ngx_atomic_fetch_add(&st->errors, 1);
+        ngx_chrys_decoder_drop(ctx->decoder);
+        return NGX_OK;
+    }
+
+    st->codec = v.codec;
+
+    if (v.codec != NGX_CHRYS_FLV_AVC) {
+        ngx_chrys_count(st, h->mlen);
+
+        if (!ctx->codec_logged) {
+            ctx->codec_logged = 1;
+
+            ngx_log_error(NGX_LOG_WARN, s->connection->log, 0,
+                          "chrys: stream \"%*s\" has video codec \"%s\", "
+                          "only H.264 is supported",
+                          st->app_len + 1 + st->name_len, st->key,
+                          ngx_chrys_flv_codec_name(v.codec));
+
+            ngx_chrys_stream_set_error(ctx->zone, st,
+                                       "video codec \"%s\" is not "
+                                       "supported, only H.264",
+                                       ngx_chrys_flv_codec_name(v.codec));
+        }
+
+        return NGX_OK;
+    }
+
+    if (v.frame_type == NGX_CHRYS_FLV_INFO) {
+        return NGX_OK;
+    }
+
+    switch (v.packet_type) {
+
+    case NGX_CHRYS_AVC_HEADER:
+        ngx_chrys_sequence_header(s, ctx, h, in);
+        break;
+
+    case NGX_CHRYS_AVC_NALU:
+        ngx_chrys_picture(s, ctx, h, in, &v);
+        break;
+
+    default: /* end of sequence */
+        break;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_chrys_sequence_header(ngx_rtmp_session_t *s, ngx_chrys_ctx_t *ctx,
+    ngx_rtmp_header_t *h, ngx_chain_t *in)
+{
+    size_t                 len;
+    ngx_chain_t           *cl;
+    ngx_chrys_avcc_t       avcc;
+    ngx_chrys_packet_t    *pkt;
+    ngx_chrys_stream_t    *st;
+    ngx_rtmp_codec_ctx_t  *codec;
+
+    st = ctx->stream;
+
+    len = 0;
+
+    for (cl = in; cl; cl = cl->next) {
+        len += cl->buf->last - cl->buf->pos;
+    }
+
+    if (len < 5) {
+        return;
+    }
+
+    pkt = ngx_chrys_packet_alloc(len - 5, s->connection->log);
+    if (pkt == NULL) {
+        return;
+    }
+
+    (void) ngx_chrys_chain_copy(in, 5, pkt->data, pkt->len);
+
+    if (ngx_chrys_avcc_parse(&avcc, pkt->data, pkt->len) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, s->connection->log, 0,
+                      "chrys: stream \"%*s\" sent a malformed AVC sequence "
+                      "header", st->app_len + 1 + st->name_len, st->key);
+
+        (void) ngx_atomic_fetch_add(&st->errors, 1);
+        ngx_chrys_stream_set_error(ctx->zone, st,
+                                   "malformed AVC sequence header");
+        ngx_chrys_packet_free(pkt);
+        return;
+    }
+
+    st->profile = avcc.profile;
+    st->level = avcc.level;
+
+    ctx->nal_length_size = avcc.nal_length_size;
+    ctx->configured = 1;
+
+    codec = ngx_rtmp_get_module_ctx(s, ngx_rtmp_codec_module);
+
+    if (codec) {
+        ngx_chrys_decoder_hint(ctx->decoder, codec->width, codec->height);
+    }
+
+    /* seq 0 marks a configuration, applied in order with the pictures */
+    ngx_chrys_decoder_push(ctx->decoder, pkt);
+}
+
+
+static void
+ngx_chrys_picture(ngx_rtmp_session_t *s, ngx_chrys_ctx_t *ctx,
+    ngx_rtmp_header_t *h, ngx_chain_t *in, ngx_chrys_flv_video_t *v)
+{
+    ngx_uint_t           flags;
+    ngx_chrys_packet_t  *pkt;
+    ngx_chrys_stream_t  *st;
+
+    st = ctx->stream;
+
+    ngx_chrys_count(st, h->mlen);
+
+    if (!ctx->configured) {
+        (void) ngx_atomic_fetch_add(&st->skipped, 1);
+        return;
+    }
+
+    pkt = ngx_chrys_packet_alloc(h->mlen - 5, s->connection->log);
+    if (pkt == NULL) {
+        ngx_chrys_decoder_drop(ctx->decoder);
+        return;
+    }
+
+    pkt->len = ngx_chrys_chain_copy(in, 5, pkt->data, pkt->len);
+
+    if (ngx_chrys_avc_scan(pkt->data, pkt->len, ctx->nal_length_size, &flags)
+        != NGX_OK)
+    {
+        (void) ngx_atomic_fetch_add(&st->errors, 1);
+        ngx_chrys_stream_set_error(ctx->zone, st,
+                                   "malformed H.264 access unit");
+        ngx_chrys_decoder_drop(ctx->decoder);
+        ngx_chrys_packet_free(pkt);
+        return;
+    }
+
+    pkt->seq = st->received;
+    pkt->pts = (int64_t) h->timestamp + v->cts;
+    pkt->time = ngx_chrys_unix_msec();
+    pkt->keyframe = (v->frame_type == NGX_CHRYS_FLV_KEYFRAME);
+    pkt->idr = (flags & NGX_CHRYS_NAL_IDR) ? 1 : 0;
+
+    ngx_chrys_decoder_push(ctx->decoder, pkt);
+}
+
+
+/* counts a received video frame: its seq, and the fps and bitrate window */
+
+static void
+ngx_chrys_count(ngx_chrys_stream_t *st, size_t len)
+{
+    ngx_msec_t  elapsed;
+
+    (void) ngx_atomic_fetch_add(&st->received, 1);
+    (void) ngx_atomic_fetch_add(&st->bytes, len);
+
+    st->last_time = ngx_chrys_unix_msec();
+
+    st->window_frames++;
+    st->window_bytes += len;
+
+    elapsed = ngx_current_msec - st->window_start;
+
+    if (elapsed >= 1000) {
+        st->fps = st->window_frames * 100000 / elapsed;
+        st->bitrate = st->window_bytes * 8000 / elapsed;
+        st->window_start = ngx_current_msec;
+        st->window_frames = 0;
+        st->window_bytes = 0;
+    }
+}
+
+
+/* copies up to "len" bytes of a chain, after "skip" bytes; returns how many */
+
+static size_t
+ngx_chrys_chain_copy(ngx_chain_t *in, size_t skip, u_char *dst, size_t len)
+{
+    size_t   n, copied;
+    u_char  *p;
+
+    copied = 0;
+
+    for ( /* void */ ; in && copied < len; in = in->next) {
+        p = in->buf->pos;
+        n = in->buf->last - p;
+
+        if (skip >= n) {
+            skip -= n;
+            continue;
+        }
+
+        p += skip;
+        n -= skip;
+        skip = 0;
+
+        if (n > len - copied) {
+            n = len - copied;
+        }
+
+        dst = ngx_cpymem(dst, p, n);
+        copied += n;
+    }
+
+    return copied;
+}

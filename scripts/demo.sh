@@ -1,0 +1,15 @@
+#!/bin/sh
+# Publishes an ffmpeg test pattern (720p, 30 fps, H.264) to the server that
+# "make run" started, then shows where to look.
+
+set -eu
+
+url=${CHRYS_RTMP:-rtmp://127.0.0.1:1935/live/demo}
+
+echo "chrys: publishing a test pattern to $url"
+echo "chrys: open http://127.0.0.1:8080/chrys/live/demo/latest.jpg"
+
+exec ffmpeg -hide_banner -loglevel warning -re \
+    -f lavfi -i "testsrc2=size=1280x720:rate=30" \
+    -c:v libx264 -preset veryfast -tune zerolatency -g 30 -pix_fmt yuv420p \
+    -f flv "$url"

@@ -1,0 +1,41 @@
+#!/bin/sh
+# Installs the Debian 12 packages that chrys needs, only those missing.
+#
+#   scripts/deps.sh build   nginx, nginx-rtmp, FFmpeg and libjpeg-turbo dev files
+#   scripts/deps.sh test    build + what t/ and make bench drive
+#
+# Idempotent: when everything is installed it touches nothing.
+
+set -eu
+
+build="nginx nginx-dev libnginx-mod-rtmp ffmpeg pkg-config dpkg-dev xz-utils
+       libavcodec-dev libavformat-dev libavutil-dev libswscale-dev
+       libturbojpeg0-dev make gcc"
+
+test="python3-pytest python3-requests python3-numpy python3-pil curl wrk
+      procps"
+
+case "${1:-build}" in
+    build) want="$build" ;;
+    test)  want="$build $test" ;;
+    *)     echo "usage: $0 build|test" >&2; exit 2 ;;
+esac
+
+missing=""
+for p in $want; do
+    if ! dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null \
+         | grep -q "install ok installed"
+    then
+        missing="$missing $p"
+    fi
+done
+
+[ -z "$missing" ] && exit 0
+
+sudo=""
+[ "$(id -u)" = 0 ] || sudo=sudo
+
+echo "chrys: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -q
+$sudo apt-get install -y -q --no-install-recommends $missing

@@ -1,0 +1,61 @@
+#!/bin/sh
+# Unpacks the upstream source of an installed Debian package into DIR:
+#
+#   scripts/source.sh PACKAGE DIR
+#
+# The version is the one installed, so headers match the running binary.
+# apt needs a deb-src entry; when the system has none, one is derived from
+# the system's own Debian source list (no host name is written here).
+
+set -eu
+
+pkg=$1
+dir=$2
+
+ver=$(dpkg-query -W -f='${Version}' "$pkg")
+
+if [ -f "$dir/.chrys-version" ] && [ "$(cat "$dir/.chrys-version")" = "$ver" ]
+then
+    exit 0
+fi
+
+sudo=""
+[ "$(id -u)" = 0 ] || sudo=sudo
+
+if ! apt-cache showsrc "$pkg" 2>/dev/null | grep -q "^Package:"; then
+    list=/etc/apt/sources.list.d/chrys-deb-src.sources
+
+    echo "chrys: adding deb-src entries ($list)"
+
+    {
+        for f in /etc/apt/sources.list.d/*.sources; do
+            [ -f "$f" ] && [ "$f" != "$list" ] || continue
+            sed -e 's/^Types:.*$/Types: deb-src/' "$f"
+            echo
+        done
+
+        if [ -f /etc/apt/sources.list ]; then
+            # one-line format: turn "deb URI suite..." into deb822
+            grep -E '^deb ' /etc/apt/sources.list | while read -r _ uri suite comps
+            do
+                printf 'Types: deb-src\nURIs: %s\nSuites: %s\nComponents: %s\n\n' \
+                       "$uri" "$suite" "$comps"
+            done
+        fi
+    } | $sudo tee "$list" >/dev/null
+
+    $sudo apt-get update -q
+fi
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+(cd "$tmp" && apt-get source --tar-only -q "$pkg=$ver" >/dev/null)
+
+tarball=$(ls "$tmp"/*.orig.tar.* | head -n 1)
+
+rm -rf "$dir"
+mkdir -p "$dir"
+tar -xf "$tarball" -C "$dir" --strip-components=1
+echo "$ver" > "$dir/.chrys-version"
+echo "chrys: $pkg $ver source in $dir"
