@@ -248,7 +248,8 @@ ngx_http_chrys_handler(ngx_http_request_t *r)
     ngx_http_set_ctx(r, ctx, ngx_http_chrys_module);
 
     rc = ngx_http_chrys_route(r, ctx);
-    if (rc != NGX_OK) {
+    if (rc != NGX_DECLINED) {
+        /* an error, already answered */
         return rc;
     }
 
@@ -280,6 +281,9 @@ ngx_http_chrys_handler(ngx_http_request_t *r)
  *     streams
  *     {app}/{name}/latest.jpg
  *     {app}/{name}/status
+ *
+ * Like the parsers below, it returns NGX_DECLINED to go on, or else the
+ * result of the error response it sent.
  */
 
 static ngx_int_t
@@ -290,7 +294,7 @@ ngx_http_chrys_route(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
     ngx_uint_t   n;
 
     rc = ngx_http_chrys_split(r, seg, &n);
-    if (rc != NGX_OK) {
+    if (rc != NGX_DECLINED) {
         return rc;
     }
 
@@ -298,7 +302,7 @@ ngx_http_chrys_route(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
         && ngx_strncmp(seg[0].data, "streams", 7) == 0)
     {
         ctx->endpoint = NGX_HTTP_CHRYS_STREAMS;
-        return NGX_OK;
+        return NGX_DECLINED;
     }
 
     if (n != 3) {
@@ -333,7 +337,7 @@ ngx_http_chrys_route(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
     }
 
     rc = ngx_http_chrys_parse_args(r, ctx);
-    if (rc != NGX_OK) {
+    if (rc != NGX_DECLINED) {
         return rc;
     }
 
@@ -344,7 +348,7 @@ ngx_http_chrys_route(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
                                     "stream not found");
     }
 
-    return NGX_OK;
+    return NGX_DECLINED;
 }
 
 
@@ -440,7 +444,7 @@ ngx_http_chrys_split(ngx_http_request_t *r, ngx_str_t *seg, ngx_uint_t *n)
         }
     }
 
-    return NGX_OK;
+    return NGX_DECLINED;
 }
 
 
@@ -537,7 +541,7 @@ ngx_http_chrys_parse_args(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
                        ? ctx->args[NGX_HTTP_CHRYS_ARG_TIMEOUT]
                        : NGX_HTTP_CHRYS_TIMEOUT);
 
-    return NGX_OK;
+    return NGX_DECLINED;
 
 invalid:
 
@@ -576,7 +580,7 @@ ngx_http_chrys_latest(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
          * since) is answered at once, with the newest frame
          */
 
-        if (seq <= after && after < st->received) {
+        if (seq <= after && after <= st->received) {
 
             if ((ngx_msec_int_t) (ctx->deadline - ngx_current_msec) <= 0) {
                 return ngx_http_chrys_send(r, NGX_HTTP_NO_CONTENT, NULL,

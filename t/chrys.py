@@ -1,0 +1,357 @@
+"""Plumbing for the chrys tests: a real nginx with the built module, real
+ffmpeg publishers, and reference frames decoded by ffmpeg from the very file
+that is published.
+
+Everything runs on 127.0.0.1 with free ports, under a temporary prefix.
+"""
+
+import io
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+import numpy as np
+import requests
+from PIL import Image
+
+TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MODULE = os.path.join(TOP, "objs", "ngx_chrys_module.so")
+RTMP_MODULE = "/usr/lib/nginx/modules/ngx_rtmp_module.so"
+CACHE = os.path.join(TOP, "t", ".cache")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(check, timeout=10.0, interval=0.05, what="condition"):
+    """Polls check() until it returns something truthy, and returns that."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for %s" % what)
+        time.sleep(interval)
+
+
+def psnr(a, b):
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    assert a.shape == b.shape, "%s != %s" % (a.shape, b.shape)
+    mse = np.mean((a - b) ** 2)
+    if mse == 0:
+        return 99.0
+    return 10 * np.log10(255.0 * 255.0 / mse)
+
+
+def decode_jpeg(body):
+    """Decodes a JPEG to RGB the way the reference frames are decoded: by
+    ffmpeg, whose YCbCr to RGB conversion repeats each chroma sample.
+
+    libjpeg's default "fancy" chroma upsampling (PIL, OpenCV) filters the
+    chroma planes instead; on testsrc2's one-pixel colour edges the two
+    conversions alone differ by about 30 dB PSNR, whatever the encoder
+    did, so comparing across them would measure the decoders, not chrys.
+    """
+    img = Image.open(io.BytesIO(body))
+    assert img.format == "JPEG"
+    img.verify()
+    w, h = img.size
+    out = subprocess.run(["ffmpeg", "-v", "error", "-f", "image2pipe",
+                          "-c:v", "mjpeg", "-i", "-", "-f", "rawvideo",
+                          "-pix_fmt", "rgb24", "-"],
+                         input=body, capture_output=True, check=True).stdout
+    return np.frombuffer(out, np.uint8).reshape(h, w, 3)
+
+
+def decode_jpeg_libjpeg(body):
+    """Decodes a JPEG as PIL and OpenCV users do (libjpeg defaults)."""
+    return np.asarray(Image.open(io.BytesIO(body)).convert("RGB"))
+
+
+NGINX_CONF = """
+load_module {rtmp_module};
+load_module {module};
+
+worker_processes {workers};
+error_log {prefix}/logs/error.log info;
+pid {prefix}/logs/nginx.pid;
+
+events {{
+    worker_connections 1024;
+}}
+
+rtmp {{
+    chrys_zone chrys {zone};
+
+    server {{
+        listen 127.0.0.1:{rtmp_port};
+
+        application live {{
+            live on;
+            chrys on;
+        }}
+
+        {rtmp_extra}
+    }}
+}}
+
+http {{
+    access_log off;
+    client_body_temp_path {prefix}/tmp/body;
+    proxy_temp_path {prefix}/tmp/proxy;
+    fastcgi_temp_path {prefix}/tmp/fastcgi;
+    uwsgi_temp_path {prefix}/tmp/uwsgi;
+    scgi_temp_path {prefix}/tmp/scgi;
+
+    server {{
+        listen 127.0.0.1:{http_port};
+
+        location /chrys/ {{
+            chrys_api;
+            add_header X-Worker $pid always;
+        }}
+
+        {http_extra}
+    }}
+}}
+"""
+
+
+class Nginx:
+    """Debian's nginx binary, loading the rtmp module and the built chrys
+    module, from a temporary prefix."""
+
+    def __init__(self, workers=2, zone="64m", rtmp_extra="", http_extra=""):
+        self.prefix = tempfile.mkdtemp(prefix="chrys-nginx-")
+        self.rtmp_port = free_port()
+        self.http_port = free_port()
+        self.workers = workers
+        self.zone = zone
+        self.rtmp_extra = rtmp_extra
+        self.http_extra = http_extra
+        os.makedirs(os.path.join(self.prefix, "logs"))
+        os.makedirs(os.path.join(self.prefix, "tmp"))
+        os.chmod(self.prefix, 0o755)
+        self.conf = os.path.join(self.prefix, "nginx.conf")
+        self.write_conf()
+        self.http = requests.Session()
+
+    def write_conf(self, **changes):
+        for k, v in changes.items():
+            setattr(self, k, v)
+        with open(self.conf, "w") as f:
+            f.write(NGINX_CONF.format(
+                rtmp_module=RTMP_MODULE, module=MODULE, prefix=self.prefix,
+                workers=self.workers, zone=self.zone,
+                rtmp_port=self.rtmp_port, http_port=self.http_port,
+                rtmp_extra=self.rtmp_extra.replace("{rtmp_port}",
+                                                   str(self.rtmp_port)),
+                http_extra=self.http_extra.replace("{prefix}", self.prefix)))
+
+    def nginx(self, *args):
+        return subprocess.run(["nginx", "-p", self.prefix, "-c", self.conf]
+                              + list(args), capture_output=True, text=True,
+                              timeout=30)
+
+    def start(self):
+        r = self.nginx()
+        assert r.returncode == 0, r.stderr
+        wait_for(self._answers, what="nginx to answer")
+        wait_for(lambda: len(self.worker_pids()) == self.workers,
+                 what="nginx workers")
+        return self
+
+    def _answers(self):
+        try:
+            return self.http.get(self.url("streams"), timeout=1).ok
+        except requests.RequestException:
+            return False
+
+    def master_pid(self):
+        with open(os.path.join(self.prefix, "logs", "nginx.pid")) as f:
+            return int(f.read())
+
+    def worker_pids(self):
+        out = subprocess.run(["pgrep", "-P", str(self.master_pid())],
+                             capture_output=True, text=True).stdout
+        return [int(p) for p in out.split()]
+
+    def reload(self):
+        old = set(self.worker_pids())
+        r = self.nginx("-s", "reload")
+        assert r.returncode == 0, r.stderr
+        wait_for(lambda: len(set(self.worker_pids()) - old) == self.workers,
+                 what="new workers after reload")
+
+    def stop(self):
+        try:
+            pid = self.master_pid()
+        except (OSError, ValueError):
+            return
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.05)
+        os.kill(pid, signal.SIGKILL)
+
+    def error_log(self):
+        with open(os.path.join(self.prefix, "logs", "error.log")) as f:
+            return f.read()
+
+    def crashes(self):
+        """Lines that say a worker died or nginx hit an alert."""
+        return [l for l in self.error_log().splitlines()
+                if "exited on signal" in l or "[alert]" in l
+                or "[emerg]" in l]
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.prefix, ignore_errors=True)
+
+    def url(self, path):
+        return "http://127.0.0.1:%d/chrys/%s" % (self.http_port, path)
+
+    def rtmp(self, name, app="live"):
+        return "rtmp://127.0.0.1:%d/%s/%s" % (self.rtmp_port, app, name)
+
+    def get(self, path, **kw):
+        kw.setdefault("timeout", 10)
+        return self.http.get(self.url(path), **kw)
+
+    def status(self, name, app="live"):
+        r = self.get("%s/%s/status" % (app, name))
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    def wait_frame(self, name, app="live", timeout=15):
+        """Waits until the stream serves a picture; returns the response."""
+        def ready():
+            r = self.get("%s/%s/latest.jpg" % (app, name))
+            return r if r.status_code == 200 else None
+        return wait_for(ready, timeout=timeout, interval=0.1,
+                        what="a frame of %s/%s" % (app, name))
+
+
+class Publisher:
+    """A real ffmpeg RTMP publisher."""
+
+    def __init__(self, url, source=None, args=None, realtime=True, loop=False):
+        cmd = ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error"]
+        if realtime:
+            cmd.append("-re")
+        if loop:
+            cmd += ["-stream_loop", "-1"]
+        if source:
+            cmd += ["-i", source, "-c", "copy"]
+        cmd += list(args or []) + ["-f", "flv", url]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE)
+
+    def running(self):
+        return self.proc.poll() is None
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def ffmpeg(*args):
+    r = subprocess.run(["ffmpeg", "-hide_banner", "-nostdin", "-loglevel",
+                        "error", "-y"] + list(args),
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    return r
+
+
+class Source:
+    """An H.264 test file (testsrc2 with a frame counter, B-frames on) and
+    its frames decoded by ffmpeg, indexed by presentation time in ms."""
+
+    def __init__(self, name, width=640, height=360, rate=30, seconds=20,
+                 gop=30, x264="", extra=None):
+        os.makedirs(CACHE, exist_ok=True)
+        self.width, self.height, self.rate = width, height, rate
+        self.path = os.path.join(CACHE, name + ".flv")
+        raw = os.path.join(CACHE, name + ".rgb")
+        index = os.path.join(CACHE, name + ".json")
+
+        if not os.path.exists(index):
+            ffmpeg("-f", "lavfi", "-i",
+                   "testsrc2=size=%dx%d:rate=%d" % (width, height, rate),
+                   "-t", str(seconds), "-c:v", "libx264",
+                   "-preset", "veryfast", "-g", str(gop),
+                   "-keyint_min", str(gop), "-pix_fmt", "yuv420p",
+                   *(["-x264-params", x264] if x264 else []),
+                   *(extra or []), "-f", "flv", self.path)
+            ffmpeg("-i", self.path, "-fps_mode", "passthrough",
+                   "-f", "rawvideo", "-pix_fmt", "rgb24", raw)
+            out = subprocess.run(
+                ["ffprobe", "-v", "error", "-select_streams", "v",
+                 "-show_entries", "frame=pts,key_frame", "-of", "json",
+                 self.path], capture_output=True, text=True, check=True)
+            frames = json.loads(out.stdout)["frames"]
+            with open(index, "w") as f:
+                json.dump([[fr["pts"], fr["key_frame"]] for fr in frames], f)
+
+        with open(index) as f:
+            self.frames = json.load(f)
+        self.index = {pts: i for i, (pts, _) in enumerate(self.frames)}
+        self.raw = np.memmap(raw, dtype=np.uint8, mode="r").reshape(
+            -1, height, width, 3)
+        assert len(self.raw) == len(self.frames)
+
+    def frame(self, pts):
+        """The reference picture shown at stream time pts (ms)."""
+        assert pts in self.index, "no source frame with pts %d" % pts
+        return self.raw[self.index[pts]]
+
+    def psnr(self, body, pts):
+        return psnr(decode_jpeg(body), self.frame(pts))
+
+
+def headers_of(r):
+    return {k: r.headers[k] for k in r.headers if k.lower().startswith("x-")}
+
+
+def frame_meta(r):
+    h = r.headers
+    return {
+        "seq": int(h["X-Chrys-Seq"]),
+        "pts": int(h["X-Chrys-Pts"]),
+        "time": int(h["X-Chrys-Time"]),
+        "age": int(h["X-Chrys-Age"]),
+        "keyframe": int(h["X-Chrys-Keyframe"]),
+        "width": int(h["X-Chrys-Width"]),
+        "height": int(h["X-Chrys-Height"]),
+    }
+
+
+ETAG = re.compile(r'^"[^"/]+/[^"/]+/\d+/q\d+"$')
