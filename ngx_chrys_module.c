@@ -364,14 +364,15 @@ ngx_chrys_close_stream(ngx_rtmp_session_t *s, ngx_rtmp_close_stream_t *v)
 static ngx_chrys_ctx_t *
 ngx_chrys_start(ngx_rtmp_session_t *s)
 {
-    ngx_str_t               name;
-    ngx_rtmp_live_ctx_t    *lctx;
-    ngx_chrys_ctx_t        *ctx;
-    ngx_chrys_stream_t     *st;
-    ngx_chrys_zone_t       *zone;
-    ngx_rtmp_codec_ctx_t   *codec;
-    ngx_chrys_app_conf_t   *cacf;
-    ngx_chrys_main_conf_t  *cmcf;
+    ngx_str_t                 name, *app;
+    ngx_rtmp_live_ctx_t      *lctx;
+    ngx_chrys_ctx_t          *ctx;
+    ngx_chrys_stream_t       *st;
+    ngx_chrys_zone_t         *zone;
+    ngx_rtmp_codec_ctx_t     *codec;
+    ngx_chrys_app_conf_t     *cacf;
+    ngx_chrys_main_conf_t    *cmcf;
+    ngx_rtmp_core_app_conf_t *core;
 
     ctx = ngx_rtmp_get_module_ctx(s, ngx_chrys_module);
 
@@ -397,17 +398,21 @@ ngx_chrys_start(ngx_rtmp_session_t *s)
 
     ngx_memzero(ctx, sizeof(ngx_chrys_ctx_t));
 
+    /* relay sessions have no "app" of their own: use the application's */
+    core = ngx_rtmp_get_module_app_conf(s, ngx_rtmp_core_module);
+    app = &core->name;
+
     name.data = lctx->stream->name;
     name.len = ngx_strlen(lctx->stream->name);
 
-    if (ngx_chrys_valid_name(&s->app) != NGX_OK
+    if (ngx_chrys_valid_name(app) != NGX_OK
         || ngx_chrys_valid_name(&name) != NGX_OK)
     {
         ngx_log_error(NGX_LOG_WARN, s->connection->log, 0,
                       "chrys: stream \"%V/%V\" is not decoded: a name "
                       "must not be empty, longer than %d bytes, or hold "
                       "\"/\", \"..\" or control characters",
-                      &s->app, &name, NGX_CHRYS_NAME_MAX);
+                      app, &name, NGX_CHRYS_NAME_MAX);
         ctx->refused = 1;
         return ctx;
     }
@@ -416,7 +421,7 @@ ngx_chrys_start(ngx_rtmp_session_t *s)
     cacf = ngx_rtmp_get_module_app_conf(s, ngx_chrys_module);
     zone = cmcf->shm_zone->data;
 
-    st = ngx_chrys_stream_get(zone, &s->app, &name, s->connection->log);
+    st = ngx_chrys_stream_get(zone, app, &name, s->connection->log);
     if (st == NULL) {
         ctx->refused = 1;
         return ctx;
@@ -426,7 +431,7 @@ ngx_chrys_start(ngx_rtmp_session_t *s)
         ngx_log_error(NGX_LOG_ERR, s->connection->log, 0,
                       "chrys: stream \"%V/%V\" is already published "
                       "through worker %P, not decoded twice",
-                      &s->app, &name, st->owner);
+                      app, &name, st->owner);
         ctx->refused = 1;
         return ctx;
     }
@@ -444,7 +449,7 @@ ngx_chrys_start(ngx_rtmp_session_t *s)
     ctx->started = 1;
 
     ngx_log_error(NGX_LOG_INFO, s->connection->log, 0,
-                  "chrys: decoding \"%V/%V\"", &s->app, &name);
+                  "chrys: decoding \"%V/%V\"", app, &name);
 
     codec = ngx_rtmp_get_module_ctx(s, ngx_rtmp_codec_module);
 
