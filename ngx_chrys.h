@@ -67,6 +67,7 @@ typedef struct {
     ngx_atomic_uint_t             seq;
     ngx_uint_t                    state;      /* NGX_CHRYS_JPEG_FREE... */
     ngx_uint_t                    quality;
+    ngx_uint_t                    token;      /* names the current claim */
     ngx_pid_t                     pid;
     ngx_msec_t                    started;
     u_char                       *data;
@@ -124,6 +125,7 @@ typedef struct {
     ngx_rbtree_node_t             sentinel;
     ngx_queue_t                   streams;
     ngx_uint_t                    nstreams;
+    ngx_uint_t                    tokens;
 } ngx_chrys_sh_t;
 
 
@@ -153,10 +155,17 @@ struct ngx_chrys_packet_s {
 };
 
 
-/* a JPEG encode of a slot, as a thread task context */
+/*
+ * A JPEG encode of a slot, as a thread task context.  The picture and its
+ * address are taken under the zone lock: if the decoder reuses the slot
+ * meanwhile, the encoder still reads inside the zone, and the result is
+ * dropped by the seq check.
+ */
 
 typedef struct {
     ngx_chrys_slot_t             *slot;
+    u_char                       *planes;
+    ngx_chrys_frame_t             frame;
     ngx_uint_t                    seq;
     ngx_uint_t                    quality;
     ngx_int_t                     rc;         /* NGX_DECLINED: overwritten */
@@ -191,6 +200,7 @@ void ngx_chrys_slot_publish(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
     ngx_uint_t n, ngx_chrys_frame_t *frame);
 ngx_chrys_slot_t *ngx_chrys_slot_pin_latest(ngx_chrys_zone_t *zone,
     ngx_chrys_stream_t *st);
+ngx_chrys_slot_t *ngx_chrys_slot_pin_latest_locked(ngx_chrys_stream_t *st);
 ngx_uint_t ngx_chrys_slot_unpin(ngx_chrys_slot_t *slot, ngx_uint_t seq);
 
 ngx_chrys_jpeg_t *ngx_chrys_jpeg_lookup_locked(ngx_chrys_stream_t *st,
@@ -198,10 +208,10 @@ ngx_chrys_jpeg_t *ngx_chrys_jpeg_lookup_locked(ngx_chrys_stream_t *st,
 ngx_chrys_jpeg_t *ngx_chrys_jpeg_claim_locked(ngx_chrys_zone_t *zone,
     ngx_chrys_stream_t *st, ngx_uint_t seq, ngx_uint_t quality);
 ngx_int_t ngx_chrys_jpeg_store(ngx_chrys_zone_t *zone,
-    ngx_chrys_stream_t *st, ngx_chrys_jpeg_t *jpeg, ngx_uint_t seq,
+    ngx_chrys_stream_t *st, ngx_chrys_jpeg_t *jpeg, ngx_uint_t token,
     u_char *data, size_t len);
 void ngx_chrys_jpeg_abort(ngx_chrys_zone_t *zone, ngx_chrys_jpeg_t *jpeg,
-    ngx_uint_t seq);
+    ngx_uint_t token);
 
 size_t ngx_chrys_frame_size(ngx_uint_t layout, ngx_uint_t width,
     ngx_uint_t height);

@@ -28,7 +28,9 @@ ngx_chrys_flv_video_parse(ngx_chrys_flv_video_t *v, u_char *p, size_t len)
     v->frame_type = p[0] >> 4;
     v->codec = p[0] & 0x0f;
 
-    if (v->codec != NGX_CHRYS_FLV_AVC) {
+    if (v->codec != NGX_CHRYS_FLV_AVC || v->frame_type == NGX_CHRYS_FLV_INFO)
+    {
+        /* video info/command frames carry no picture: nothing to parse */
         v->data = p + 1;
         v->len = len - 1;
         return NGX_OK;

@@ -881,9 +881,9 @@ ngx_chrys_encode_handler(void *data, ngx_log_t *log)
     enc->data = NULL;
     enc->len = 0;
 
-    frame = enc->slot->frame;
+    frame = enc->frame;
 
-    if (enc->slot->seq != enc->seq || frame.seq != enc->seq) {
+    if (enc->slot->seq != enc->seq) {
         enc->rc = NGX_DECLINED;
         return;
     }
@@ -913,7 +913,7 @@ ngx_chrys_encode_handler(void *data, ngx_log_t *log)
     scratch = NULL;
 
     if (frame.full_range) {
-        planes_in[0] = enc->slot->data;
+        planes_in[0] = enc->planes;
 
     } else {
         /* JPEG is full range: expand studio-range H.264 samples */
@@ -923,8 +923,8 @@ ngx_chrys_encode_handler(void *data, ngx_log_t *log)
             return;
         }
 
-        ngx_chrys_expand_range(scratch, enc->slot->data, luma, 0);
-        ngx_chrys_expand_range(scratch + luma, enc->slot->data + luma,
+        ngx_chrys_expand_range(scratch, enc->planes, luma, 0);
+        ngx_chrys_expand_range(scratch + luma, enc->planes + luma,
                                len - luma, 1);
         planes_in[0] = scratch;
     }

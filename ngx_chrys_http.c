@@ -66,8 +66,10 @@ typedef struct {
 
     ngx_chrys_slot_t             *slot;
     ngx_chrys_jpeg_t             *jpeg;
+    ngx_uint_t                    token;
     ngx_chrys_encode_t           *enc;
     ngx_chrys_frame_t             frame;
+    u_char                       *planes;
 } ngx_http_chrys_ctx_t;
 
 
@@ -608,6 +610,7 @@ ngx_http_chrys_latest(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
 
     seq = st->latest_seq;
     ctx->frame = st->slots[st->latest].frame;
+    ctx->planes = st->slots[st->latest].data;
 
     if (ngx_http_chrys_etag(r, ctx, &etag) != NGX_OK) {
         ngx_shmtx_unlock(&zone->shpool->mutex);
@@ -663,8 +666,8 @@ ngx_http_chrys_latest(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
     }
 
     ctx->jpeg = jpeg;
-    ctx->slot = &st->slots[st->latest];
-    (void) ngx_atomic_fetch_add(&ctx->slot->readers, 1);
+    ctx->token = jpeg->token;
+    ctx->slot = ngx_chrys_slot_pin_latest_locked(st);
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
@@ -688,6 +691,8 @@ ngx_http_chrys_encode(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
 
     enc = task->ctx;
     enc->slot = ctx->slot;
+    enc->planes = ctx->planes;
+    enc->frame = ctx->frame;
     enc->seq = ctx->frame.seq;
     enc->quality = ctx->quality;
 
@@ -708,7 +713,7 @@ ngx_http_chrys_encode(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
 failed:
 
     (void) ngx_chrys_slot_unpin(ctx->slot, ctx->frame.seq);
-    ngx_chrys_jpeg_abort(ctx->zone, ctx->jpeg, ctx->frame.seq);
+    ngx_chrys_jpeg_abort(ctx->zone, ctx->jpeg, ctx->token);
     ctx->slot = NULL;
     ctx->jpeg = NULL;
 
@@ -746,7 +751,7 @@ ngx_http_chrys_encoded(ngx_event_t *ev)
     if (enc->rc == NGX_OK && intact) {
 
         stored = ngx_chrys_jpeg_store(ctx->zone, ctx->stream, ctx->jpeg,
-                                      enc->seq, enc->data, enc->len);
+                                      ctx->token, enc->data, enc->len);
         ctx->jpeg = NULL;
 
         if (stored == NGX_ERROR) {
@@ -772,7 +777,7 @@ ngx_http_chrys_encoded(ngx_event_t *ev)
 
     } else {
         ngx_chrys_encode_free(enc);
-        ngx_chrys_jpeg_abort(ctx->zone, ctx->jpeg, enc->seq);
+        ngx_chrys_jpeg_abort(ctx->zone, ctx->jpeg, ctx->token);
         ctx->jpeg = NULL;
 
         if (c->error) {

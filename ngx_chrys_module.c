@@ -364,15 +364,15 @@ ngx_chrys_close_stream(ngx_rtmp_session_t *s, ngx_rtmp_close_stream_t *v)
 static ngx_chrys_ctx_t *
 ngx_chrys_start(ngx_rtmp_session_t *s)
 {
-    ngx_str_t                 name, *app;
-    ngx_rtmp_live_ctx_t      *lctx;
-    ngx_chrys_ctx_t          *ctx;
-    ngx_chrys_stream_t       *st;
-    ngx_chrys_zone_t         *zone;
-    ngx_rtmp_codec_ctx_t     *codec;
-    ngx_chrys_app_conf_t     *cacf;
-    ngx_chrys_main_conf_t    *cmcf;
-    ngx_rtmp_core_app_conf_t *core;
+    ngx_str_t                  name, *app;
+    ngx_chrys_ctx_t           *ctx;
+    ngx_chrys_zone_t          *zone;
+    ngx_chrys_stream_t        *st;
+    ngx_rtmp_live_ctx_t       *lctx;
+    ngx_rtmp_codec_ctx_t      *codec;
+    ngx_chrys_app_conf_t      *cacf;
+    ngx_chrys_main_conf_t     *cmcf;
+    ngx_rtmp_core_app_conf_t  *core;
 
     ctx = ngx_rtmp_get_module_ctx(s, ngx_chrys_module);
 
@@ -664,6 +664,12 @@ ngx_chrys_picture(ngx_rtmp_session_t *s, ngx_chrys_ctx_t *ctx,
         ngx_chrys_stream_set_error(ctx->zone, st,
                                    "malformed H.264 access unit");
         ngx_chrys_decoder_drop(ctx->decoder);
+        ngx_chrys_packet_free(pkt);
+        return;
+    }
+
+    if (!(flags & (NGX_CHRYS_NAL_SLICE|NGX_CHRYS_NAL_SPS|NGX_CHRYS_NAL_PPS))) {
+        /* no picture and no parameter sets (empty, or SEI only) */
         ngx_chrys_packet_free(pkt);
         return;
     }

@@ -20,8 +20,8 @@ static ngx_chrys_stream_t *ngx_chrys_stream_lookup_locked(
     ngx_chrys_zone_t *zone, ngx_str_t *key, uint32_t hash);
 static ngx_int_t ngx_chrys_make_key(ngx_str_t *key, u_char *buf,
     ngx_str_t *app, ngx_str_t *name);
-static ngx_int_t ngx_chrys_slot_alloc_locked(ngx_chrys_zone_t *zone,
-    ngx_chrys_stream_t *st, ngx_chrys_slot_t *slot, size_t size);
+static ngx_int_t ngx_chrys_slots_alloc_locked(ngx_chrys_zone_t *zone,
+    ngx_chrys_stream_t *st, size_t size);
 static ngx_uint_t ngx_chrys_zone_room_locked(ngx_chrys_zone_t *zone,
     size_t size);
 static void ngx_chrys_jpeg_free_locked(ngx_chrys_zone_t *zone,
@@ -351,7 +351,7 @@ ngx_chrys_stream_release(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st)
 
 /*
  * A stream name or application name that can be addressed in a URL path
- * segment: 1 to 255 bytes, no "/", no "..", no control characters.
+ * segment: 1 to 255 bytes, not ".", no "/", no "..", no control characters.
  */
 
 ngx_int_t
@@ -359,7 +359,9 @@ ngx_chrys_valid_name(ngx_str_t *name)
 {
     size_t  i;
 
-    if (name->len == 0 || name->len > NGX_CHRYS_NAME_MAX) {
+    if (name->len == 0 || name->len > NGX_CHRYS_NAME_MAX
+        || (name->len == 1 && name->data[0] == '.'))
+    {
         return NGX_ERROR;
     }
 
@@ -477,8 +479,9 @@ ngx_chrys_frame_size(ngx_uint_t layout, ngx_uint_t width, ngx_uint_t height)
 
 /*
  * Picks a slot for the decoder to write a picture of "size" bytes into:
- * never the latest one, preferably one nobody reads.  Returns its index,
- * or NGX_ERROR when the zone has no room for it.
+ * never the latest one, preferably one nobody reads.  A stream gets all
+ * its slots at once, the first time, if the zone has room for them.
+ * Returns the slot index, or NGX_ERROR when the zone has no room.
  */
 
 ngx_int_t
@@ -486,19 +489,27 @@ ngx_chrys_slot_reserve(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
     size_t size)
 {
     ngx_int_t          n;
-    ngx_uint_t         i, fresh;
+    ngx_uint_t         i;
     ngx_chrys_slot_t  *slot;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
+    for (i = 0; i < NGX_CHRYS_SLOTS; i++) {
+        if (st->slots[i].data) {
+            break;
+        }
+    }
+
+    if (i == NGX_CHRYS_SLOTS
+        && ngx_chrys_slots_alloc_locked(zone, st, size) != NGX_OK)
+    {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return NGX_ERROR;
+    }
+
     n = -1;
-    fresh = 1;
 
     for (i = 0; i < NGX_CHRYS_SLOTS; i++) {
-
-        if (st->slots[i].data) {
-            fresh = 0;
-        }
 
         if (st->latest_seq && i == st->latest) {
             continue;
@@ -510,15 +521,20 @@ ngx_chrys_slot_reserve(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
         }
     }
 
-    if (fresh && !ngx_chrys_zone_room_locked(zone, NGX_CHRYS_SLOTS * size)) {
-        ngx_shmtx_unlock(&zone->shpool->mutex);
-        return NGX_ERROR;
-    }
-
     slot = &st->slots[n];
 
     if (slot->size < size || slot->size > 2 * size) {
-        if (ngx_chrys_slot_alloc_locked(zone, st, slot, size) != NGX_OK) {
+        /* the picture size changed */
+
+        if (slot->data) {
+            ngx_slab_free_locked(zone->shpool, slot->data);
+        }
+
+        slot->data = ngx_slab_alloc_locked(zone->shpool, size);
+        slot->size = slot->data ? size : 0;
+        slot->seq = 0;
+
+        if (slot->data == NULL) {
             ngx_shmtx_unlock(&zone->shpool->mutex);
             return NGX_ERROR;
         }
@@ -533,21 +549,30 @@ ngx_chrys_slot_reserve(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
 
 
 static ngx_int_t
-ngx_chrys_slot_alloc_locked(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
-    ngx_chrys_slot_t *slot, size_t size)
+ngx_chrys_slots_alloc_locked(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
+    size_t size)
 {
-    if (slot->data) {
-        ngx_slab_free_locked(zone->shpool, slot->data);
-        slot->data = NULL;
-        slot->size = 0;
-    }
+    ngx_uint_t  i;
 
-    slot->data = ngx_slab_alloc_locked(zone->shpool, size);
-    if (slot->data == NULL) {
+    if (!ngx_chrys_zone_room_locked(zone, NGX_CHRYS_SLOTS * size)) {
         return NGX_ERROR;
     }
 
-    slot->size = size;
+    for (i = 0; i < NGX_CHRYS_SLOTS; i++) {
+        st->slots[i].data = ngx_slab_alloc_locked(zone->shpool, size);
+
+        if (st->slots[i].data == NULL) {
+            while (i--) {
+                ngx_slab_free_locked(zone->shpool, st->slots[i].data);
+                st->slots[i].data = NULL;
+                st->slots[i].size = 0;
+            }
+
+            return NGX_ERROR;
+        }
+
+        st->slots[i].size = size;
+    }
 
     return NGX_OK;
 }
@@ -600,16 +625,24 @@ ngx_chrys_slot_pin_latest(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st)
     ngx_chrys_slot_t  *slot;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
+    slot = ngx_chrys_slot_pin_latest_locked(st);
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return slot;
+}
+
+
+ngx_chrys_slot_t *
+ngx_chrys_slot_pin_latest_locked(ngx_chrys_stream_t *st)
+{
+    ngx_chrys_slot_t  *slot;
 
     if (st->latest_seq == 0) {
-        ngx_shmtx_unlock(&zone->shpool->mutex);
         return NULL;
     }
 
     slot = &st->slots[st->latest];
     (void) ngx_atomic_fetch_add(&slot->readers, 1);
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
 
     return slot;
 }
@@ -651,8 +684,9 @@ ngx_chrys_jpeg_lookup_locked(ngx_chrys_stream_t *st, ngx_uint_t seq,
 
 /*
  * Claims a cache entry for the JPEG of frame "seq" at "quality", which the
- * caller then encodes; a stale claim of a lost worker is taken over.
- * Returns NULL when every entry is busy encoding.
+ * caller then encodes; the entry's token names this claim.  A stale claim
+ * (its worker died, or took too long) is taken over, the one for the same
+ * picture first.  Returns NULL when every entry is busy encoding.
  */
 
 ngx_chrys_jpeg_t *
@@ -673,6 +707,13 @@ ngx_chrys_jpeg_claim_locked(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
             continue;
         }
 
+        if (jpeg->state != NGX_CHRYS_JPEG_FREE
+            && jpeg->seq == seq && jpeg->quality == quality)
+        {
+            found = jpeg;
+            break;
+        }
+
         if (found == NULL
             || jpeg->state == NGX_CHRYS_JPEG_FREE
             || (found->state != NGX_CHRYS_JPEG_FREE && jpeg->seq < found->seq))
@@ -690,6 +731,7 @@ ngx_chrys_jpeg_claim_locked(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
     found->seq = seq;
     found->quality = quality;
     found->state = NGX_CHRYS_JPEG_ENCODING;
+    found->token = ++zone->sh->tokens;
     found->pid = ngx_pid;
     found->started = ngx_current_msec;
 
@@ -699,27 +741,25 @@ ngx_chrys_jpeg_claim_locked(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
 
 /*
  * Stores an encoded picture into the entry claimed for it.  Returns
- * NGX_DECLINED if the entry is no longer ours or the frame is no longer
- * the latest (the caller serves its own copy and nothing is cached), and
+ * NGX_DECLINED if the claim was taken over or the frame is no longer the
+ * latest (the caller serves its own copy and nothing is cached), and
  * NGX_ERROR if the zone has no room.
  */
 
 ngx_int_t
 ngx_chrys_jpeg_store(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
-    ngx_chrys_jpeg_t *jpeg, ngx_uint_t seq, u_char *data, size_t len)
+    ngx_chrys_jpeg_t *jpeg, ngx_uint_t token, u_char *data, size_t len)
 {
     ngx_int_t  rc;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    if (jpeg->state != NGX_CHRYS_JPEG_ENCODING || jpeg->seq != seq
-        || jpeg->pid != ngx_pid)
-    {
+    if (jpeg->state != NGX_CHRYS_JPEG_ENCODING || jpeg->token != token) {
         ngx_shmtx_unlock(&zone->shpool->mutex);
         return NGX_DECLINED;
     }
 
-    if (seq != st->latest_seq) {
+    if (jpeg->seq != st->latest_seq) {
         ngx_chrys_jpeg_free_locked(zone, jpeg);
         ngx_shmtx_unlock(&zone->shpool->mutex);
         return NGX_DECLINED;
@@ -747,13 +787,11 @@ ngx_chrys_jpeg_store(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
 
 void
 ngx_chrys_jpeg_abort(ngx_chrys_zone_t *zone, ngx_chrys_jpeg_t *jpeg,
-    ngx_uint_t seq)
+    ngx_uint_t token)
 {
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    if (jpeg->state == NGX_CHRYS_JPEG_ENCODING && jpeg->seq == seq
-        && jpeg->pid == ngx_pid)
-    {
+    if (jpeg->state == NGX_CHRYS_JPEG_ENCODING && jpeg->token == token) {
         ngx_chrys_jpeg_free_locked(zone, jpeg);
     }
 
@@ -771,6 +809,7 @@ ngx_chrys_jpeg_free_locked(ngx_chrys_zone_t *zone, ngx_chrys_jpeg_t *jpeg)
     jpeg->data = NULL;
     jpeg->len = 0;
     jpeg->seq = 0;
+    jpeg->token = 0;
     jpeg->pid = 0;
     jpeg->state = NGX_CHRYS_JPEG_FREE;
 }

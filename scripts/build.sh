@@ -43,4 +43,7 @@ then
 fi
 
 make -s -f "$bld/Makefile" -C "$nsrc" modules
-cp "$bld/ngx_chrys_module.so" "$objs/ngx_chrys_module.so"
+
+# a new file, renamed into place: running nginx workers keep the old one
+cp "$bld/ngx_chrys_module.so" "$objs/.ngx_chrys_module.so.new"
+mv -f "$objs/.ngx_chrys_module.so.new" "$objs/ngx_chrys_module.so"

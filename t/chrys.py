@@ -132,7 +132,9 @@ class Nginx:
     """Debian's nginx binary, loading the rtmp module and the built chrys
     module, from a temporary prefix."""
 
-    def __init__(self, workers=2, zone="64m", rtmp_extra="", http_extra=""):
+    def __init__(self, workers=2, zone="64m", rtmp_extra="", http_extra="",
+                 module=MODULE):
+        self.module = module
         self.prefix = tempfile.mkdtemp(prefix="chrys-nginx-")
         self.rtmp_port = free_port()
         self.http_port = free_port()
@@ -152,7 +154,8 @@ class Nginx:
             setattr(self, k, v)
         with open(self.conf, "w") as f:
             f.write(NGINX_CONF.format(
-                rtmp_module=RTMP_MODULE, module=MODULE, prefix=self.prefix,
+                rtmp_module=RTMP_MODULE, module=self.module,
+                prefix=self.prefix,
                 workers=self.workers, zone=self.zone,
                 rtmp_port=self.rtmp_port, http_port=self.http_port,
                 rtmp_extra=self.rtmp_extra.replace("{rtmp_port}",
@@ -291,6 +294,37 @@ def ffmpeg(*args):
     return r
 
 
+def encode_testsrc(path, width, height, rate, seconds, gop, x264="",
+                   extra=None):
+    """Encodes testsrc2 to an H.264 FLV file (libx264 veryfast)."""
+    ffmpeg("-f", "lavfi", "-i",
+           "testsrc2=size=%dx%d:rate=%d" % (width, height, rate),
+           "-t", str(seconds), "-c:v", "libx264",
+           "-preset", "veryfast", "-g", str(gop),
+           "-keyint_min", str(gop), "-pix_fmt", "yuv420p",
+           *(["-x264-params", x264] if x264 else []),
+           *(extra or []), "-f", "flv", path)
+
+
+def testsrc_file(name, width=640, height=360, rate=30, seconds=20, gop=30,
+                 x264="", extra=None):
+    """Only the H.264 file of a testsrc2 stream, cached in t/.cache, without
+    the decoded reference frames of Source (too big at 720p for long
+    files): for the benchmarks.  Returns its path."""
+    os.makedirs(CACHE, exist_ok=True)
+    path = os.path.join(CACHE, name + ".flv")
+    if not os.path.exists(path):
+        part = path + ".part"
+        try:
+            encode_testsrc(part, width, height, rate, seconds, gop, x264,
+                           extra)
+            os.replace(part, path)
+        finally:
+            if os.path.exists(part):
+                os.remove(part)
+    return path
+
+
 class Source:
     """An H.264 test file (testsrc2 with a frame counter, B-frames on) and
     its frames decoded by ffmpeg, indexed by presentation time in ms."""
@@ -304,13 +338,8 @@ class Source:
         index = os.path.join(CACHE, name + ".json")
 
         if not os.path.exists(index):
-            ffmpeg("-f", "lavfi", "-i",
-                   "testsrc2=size=%dx%d:rate=%d" % (width, height, rate),
-                   "-t", str(seconds), "-c:v", "libx264",
-                   "-preset", "veryfast", "-g", str(gop),
-                   "-keyint_min", str(gop), "-pix_fmt", "yuv420p",
-                   *(["-x264-params", x264] if x264 else []),
-                   *(extra or []), "-f", "flv", self.path)
+            encode_testsrc(self.path, width, height, rate, seconds, gop,
+                           x264, extra)
             ffmpeg("-i", self.path, "-fps_mode", "passthrough",
                    "-f", "rawvideo", "-pix_fmt", "rgb24", raw)
             out = subprocess.run(

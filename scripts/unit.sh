@@ -1,0 +1,81 @@
+#!/bin/sh
+# Builds and runs the C unit tests of t/unit in objs/unit; exits non-zero
+# when any test fails.
+#
+#   scripts/unit.sh
+#
+# test_avc checks the FLV and H.264 parsing on its own.  test_ring checks
+# the zone code against nginx's own slab allocator, shmtx and rbtree,
+# compiled from the upstream source of the installed nginx.  Both are built
+# with the compiler flags of the module build, so "make" must have run.
+
+set -eu
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+bld=$top/objs/build
+out=$top/objs/unit
+full=$top/objs/nginx-full-src
+inc=/usr/share/nginx/src/src
+
+if [ ! -f "$bld/Makefile" ] || [ ! -f "$bld/ngx_auto_config.h" ]; then
+    echo "chrys: $bld is not configured, run \"make\" first" >&2
+    exit 1
+fi
+
+"$top/scripts/source.sh" nginx "$full"
+
+cc=gcc
+cflags="$(sed -n 's/^CFLAGS = *//p' "$bld/Makefile") -Wall -Werror"
+incs="-I $bld -I $inc/core -I $inc/event -I $inc/event/modules
+      -I $inc/os/unix -I $top -I $top/t/unit"
+
+rm -rf "$out"
+mkdir -p "$out/nginx"
+
+# compile DIR SOURCE...: objects in DIR, their names appended to $objs
+compile() {
+    dir=$1
+    shift
+
+    for src in "$@"; do
+        obj=$dir/$(basename "$src" .c).o
+        $cc -c $cflags $incs -o "$obj" "$src"
+        objs="$objs $obj"
+    done
+}
+
+objs=""
+compile "$out" "$top/t/unit/test_avc.c" "$top/ngx_chrys_avc.c"
+$cc $cflags -o "$out/test_avc" $objs
+
+objs=""
+compile "$out/nginx" \
+    "$full/src/core/ngx_slab.c" \
+    "$full/src/core/ngx_shmtx.c" \
+    "$full/src/core/ngx_rbtree.c" \
+    "$full/src/core/ngx_crc32.c" \
+    "$full/src/core/ngx_string.c" \
+    "$full/src/core/ngx_times.c" \
+    "$full/src/core/ngx_palloc.c" \
+    "$full/src/os/unix/ngx_alloc.c" \
+    "$full/src/os/unix/ngx_time.c" \
+    "$full/src/os/unix/ngx_shmem.c"
+compile "$out" \
+    "$top/t/unit/test_ring.c" \
+    "$top/t/unit/ngx_unit_stubs.c" \
+    "$top/ngx_chrys_ring.c"
+$cc $cflags -o "$out/test_ring" $objs
+
+failed=0
+
+for t in test_avc test_ring; do
+    echo "chrys: $t"
+    "$out/$t" || failed=1
+done
+
+if [ $failed != 0 ]; then
+    echo "chrys: unit tests FAILED" >&2
+    exit 1
+fi
+
+echo "chrys: unit tests passed"

@@ -1,0 +1,565 @@
+"""chrys performance figures, measured side by side in one run.
+
+    make bench      (or: /usr/bin/python3 t/bench.py)
+
+Everything runs on 127.0.0.1 with the plumbing of the tests (t/chrys.py):
+Debian's nginx with the built module, ffmpeg publishers, wrk.  The box this
+runs on is small and shared, so every figure is a ratio of two things
+measured in the same run, or a latency percentile; nothing is asserted.
+The report goes to stdout, the same figures as JSON to objs/bench.json.
+
+1. decode CPU: nginx A (chrys on, 1 worker, no HTTP client) and ffmpeg
+   -threads 1 decoding the same 720p30 stream relayed by a plain nginx B.
+2. latest.jpg throughput: wrk against latest.jpg and against a static file
+   of the same size on the same nginx, alternately.
+3. frame age at response (X-Chrys-Age) seen by a client polling every
+   500 ms, idle and while wrk hammers latest.jpg.
+"""
+
+import json
+import math
+import os
+import random
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from chrys import (MODULE, TOP, Nginx, Publisher, frame_meta,  # noqa: E402
+                   testsrc_file, wait_for)
+
+STREAM = dict(name="bench-1280x720-30-nob", width=1280, height=720, rate=30,
+              seconds=30, gop=30, extra=["-bf", "0"])
+
+WARMUP = 5          # s, part 1, before measuring CPU
+MEASURE = 20        # s, part 1, CPU measuring window
+WRK_RUN = 8         # s, part 2, each of the 4 alternating wrk runs
+POLL = 15           # s, part 3, each poller run
+POLL_EVERY = 0.5    # s, part 3
+
+TARGET_CPU = 1.10
+TARGET_RPS = 0.9
+TARGET_AGE = 50
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+OUT = os.path.join(TOP, "objs", "bench.json")
+
+
+def log(msg):
+    print("  " + msg, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- helpers
+
+class Procs:
+    """Everything the bench started, stopped in reverse order at the end
+    whatever happens."""
+
+    def __init__(self, module=MODULE):
+        self.items = []
+        self.crashes = []   # nginx error log lines, kept at cleanup
+        self.module = module
+
+    def nginx(self, **kw):
+        n = Nginx(module=self.module, **kw)
+        self.items.append(n)
+        return n.start()
+
+    def publisher(self, url, source):
+        p = Publisher(url, source, loop=True)
+        self.items.append(p)
+        return p
+
+    def popen(self, cmd, **kw):
+        p = subprocess.Popen(cmd, **kw)
+        self.items.append(p)
+        return p
+
+    def stop(self, item):
+        try:
+            if isinstance(item, Nginx):
+                try:
+                    self.crashes += item.crashes()
+                except OSError:
+                    pass
+                item.cleanup()
+            elif isinstance(item, Publisher):
+                item.kill()
+            elif item.poll() is None:
+                item.kill()
+                item.wait(timeout=10)
+        except Exception as e:  # keep on cleaning up
+            print("bench: cleanup: %r" % e, file=sys.stderr)
+        if item in self.items:
+            self.items.remove(item)
+
+    def stop_all(self):
+        for item in reversed(list(self.items)):
+            self.stop(item)
+
+
+def cpu_ticks(pid):
+    """utime + stime of a process, all its threads, in clock ticks."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def thread_ticks(pid):
+    """{tid: (name, utime + stime)} of the threads of a process."""
+    out = {}
+    base = "/proc/%d/task" % pid
+    for tid in os.listdir(base):
+        try:
+            with open("%s/%s/stat" % (base, tid)) as f:
+                head, tail = f.read().rsplit(")", 1)
+        except OSError:
+            continue
+        fields = tail.split()
+        out[int(tid)] = (head.split("(", 1)[1],
+                         int(fields[11]) + int(fields[12]))
+    return out
+
+
+def percent(ticks, seconds):
+    return 100.0 * ticks / CLK_TCK / seconds
+
+
+def pctl(values, p):
+    """Nearest-rank percentile."""
+    v = sorted(values)
+    return v[max(0, math.ceil(p / 100.0 * len(v)) - 1)]
+
+
+WRK_UNITS = {"": 1, "k": 1e3, "K": 1e3, "M": 1e6}
+
+
+def wrk(url, threads, conns, seconds, procs):
+    """Runs wrk and returns its figures: requests/s, latency percentiles,
+    errors."""
+    p = procs.popen(["wrk", "-t%d" % threads, "-c%d" % conns,
+                     "-d%ds" % seconds, "--latency", url],
+                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                    text=True)
+    out, _ = p.communicate(timeout=seconds + 30)
+    procs.stop(p)
+    m = re.search(r"^Requests/sec:\s*([\d.]+)", out, re.M)
+    if not m:
+        raise RuntimeError("wrk printed no Requests/sec:\n" + out)
+    res = {"rps": float(m.group(1))}
+    m = re.search(r"^\s*(\d+) requests in", out, re.M)
+    res["requests"] = int(m.group(1)) if m else None
+    m = re.search(r"Non-2xx or 3xx responses:\s*(\d+)", out)
+    res["non_2xx"] = int(m.group(1)) if m else 0
+    m = re.search(r"Socket errors:(.*)", out)
+    res["socket_errors"] = m.group(1).strip() if m else None
+    for q in ("50", "99"):
+        m = re.search(r"^\s*%s%%\s+([\d.]+)(us|ms|s)\s*$" % q, out, re.M)
+        if m:
+            scale = {"us": 1e-3, "ms": 1.0, "s": 1e3}[m.group(2)]
+            res["latency_p%s_ms" % q] = round(float(m.group(1)) * scale, 3)
+    m = re.search(r"^Transfer/sec:\s*([\d.]+)([KMG]?B)", out, re.M)
+    if m:
+        res["transfer"] = m.group(1) + m.group(2) + "/s"
+    return res
+
+
+def progress_frames(path):
+    """The last frame= count ffmpeg wrote to its -progress file."""
+    try:
+        with open(path) as f:
+            found = re.findall(r"^frame=\s*(\d+)\n", f.read(), re.M)
+    except OSError:
+        return None
+    return int(found[-1]) if found else None
+
+
+def check_running(*pubs):
+    for p in pubs:
+        if not p.running():
+            err = p.proc.stderr.read().decode(errors="replace")
+            raise RuntimeError("a publisher died: " + err[-2000:])
+
+
+def kfmt(x):
+    return "%.1fk" % (x / 1000.0) if x >= 1000 else "%.0f" % x
+
+
+# ---------------------------------------------------------------- part 1
+
+def bench_decode(procs, source):
+    """CPU of nginx+chrys decoding a stream vs ffmpeg -threads 1 decoding
+    the same stream relayed by a plain nginx."""
+    print("1. decode CPU: nginx A (chrys) vs ffmpeg -threads 1 reading "
+          "nginx B (plain live)", file=sys.stderr, flush=True)
+    a = procs.nginx(workers=1, http_extra=STATIC)
+    b = procs.nginx(workers=1, rtmp_extra="application plain { live on; }")
+    pub_a = procs.publisher(a.rtmp("cam"), source)
+    pub_b = procs.publisher(b.rtmp("x", app="plain"), source)
+
+    wait_for(lambda: a.get("live/cam/status").ok
+             and a.status("cam")["frames_decoded"] > 0,
+             timeout=15, interval=0.2, what="chrys to decode on A")
+
+    progress = os.path.join(b.prefix, "ffmpeg-progress")
+    dec = procs.popen(["ffmpeg", "-hide_banner", "-nostdin", "-loglevel",
+                       "error", "-threads", "1",
+                       "-i", b.rtmp("x", app="plain"),
+                       "-f", "null", "-progress", progress,
+                       "-stats_period", "0.5", "-"],
+                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    wait_for(lambda: (progress_frames(progress) or 0) > 0, timeout=20,
+             interval=0.2, what="ffmpeg to decode from B")
+
+    log("warming up %d s" % WARMUP)
+    time.sleep(WARMUP)
+    check_running(pub_a, pub_b)
+    if dec.poll() is not None:
+        raise RuntimeError("ffmpeg decoder died: "
+                           + dec.stderr.read().decode(errors="replace"))
+
+    a_workers = a.worker_pids()
+    b_workers = b.worker_pids()
+
+    def snapshot():
+        return {
+            "t": time.monotonic(),
+            "a": sum(cpu_ticks(p) for p in a_workers),
+            "a_threads": {p: thread_ticks(p) for p in a_workers},
+            "b": sum(cpu_ticks(p) for p in b_workers),
+            "ff": cpu_ticks(dec.pid),
+            "ff_frames": progress_frames(progress),
+            "status": a.status("cam"),
+        }
+
+    log("measuring CPU for %d s" % MEASURE)
+    s0 = snapshot()
+    time.sleep(MEASURE)
+    s1 = snapshot()
+    check_running(pub_a, pub_b)
+    if dec.poll() is not None:
+        raise RuntimeError("ffmpeg decoder died during the measure")
+
+    dt = s1["t"] - s0["t"]
+    a_pct = percent(s1["a"] - s0["a"], dt)
+    ff_pct = percent(s1["ff"] - s0["ff"], dt)
+    b_pct = percent(s1["b"] - s0["b"], dt)
+
+    # A's CPU split: the event loop (main thread) and the thread pool
+    main_t = pool_t = 0
+    for pid in a_workers:
+        t0, t1 = s0["a_threads"][pid], s1["a_threads"][pid]
+        for tid, (_, ticks) in t1.items():
+            d = ticks - t0.get(tid, (None, 0))[1]
+            if tid == pid:
+                main_t += d
+            else:
+                pool_t += d
+
+    st0, st1 = s0["status"], s1["status"]
+    chrys_fps = (st1["frames_decoded"] - st0["frames_decoded"]) / dt
+    recv_fps = (st1["frames_received"] - st0["frames_received"]) / dt
+    ff_fps = None
+    if s0["ff_frames"] is not None and s1["ff_frames"] is not None:
+        # the progress file lags by up to -stats_period at both ends
+        ff_fps = (s1["ff_frames"] - s0["ff_frames"]) / dt
+
+    res = {
+        "ratio": round(a_pct / ff_pct, 3) if ff_pct else None,
+        "target": "<= %.2f" % TARGET_CPU,
+        "seconds": round(dt, 2),
+        "chrys_worker_cpu_pct": round(a_pct, 2),
+        "chrys_event_loop_cpu_pct": round(percent(main_t, dt), 2),
+        "chrys_thread_pool_cpu_pct": round(percent(pool_t, dt), 2),
+        "ffmpeg_decoder_cpu_pct": round(ff_pct, 2),
+        "plain_nginx_cpu_pct": round(b_pct, 2),
+        "chrys_received_fps": round(recv_fps, 2),
+        "chrys_decoded_fps": round(chrys_fps, 2),
+        "chrys_skipped": st1["frames_skipped"] - st0["frames_skipped"],
+        "chrys_decode_errors": st1["decode_errors"] - st0["decode_errors"],
+        "ffmpeg_decoded_fps": round(ff_fps, 2) if ff_fps is not None
+        else None,
+    }
+    log("A workers %.1f%% (event loop %.1f%%, pool %.1f%%), ffmpeg %.1f%%, "
+        "B %.1f%%; fps chrys %.1f decoded / %.1f received, ffmpeg %s"
+        % (a_pct, res["chrys_event_loop_cpu_pct"],
+           res["chrys_thread_pool_cpu_pct"], ff_pct, b_pct, chrys_fps,
+           recv_fps, "%.1f" % ff_fps if ff_fps is not None else "?"))
+
+    # part 2 goes on with A and its publisher alone
+    procs.stop(dec)
+    procs.stop(pub_b)
+    procs.stop(b)
+    return res, a
+
+
+# ---------------------------------------------------------------- part 2
+
+STATIC = "location /static/ { root {prefix}; }"
+
+
+def bench_throughput(procs, a):
+    """wrk on latest.jpg vs wrk on a static JPEG of the same size."""
+    print("2. latest.jpg vs static JPEG of the same size, wrk -t2 -c64, "
+          "1 worker", file=sys.stderr, flush=True)
+    r = a.wait_frame("cam")
+    body = r.content
+    os.makedirs(os.path.join(a.prefix, "static"), mode=0o755, exist_ok=True)
+    with open(os.path.join(a.prefix, "static", "frame.jpg"), "wb") as f:
+        f.write(body)
+    static_url = "http://127.0.0.1:%d/static/frame.jpg" % a.http_port
+    chrys_url = a.url("live/cam/latest.jpg")
+    check = a.http.get(static_url, timeout=5)
+    if check.status_code != 200 or len(check.content) != len(body):
+        raise RuntimeError("static file not served: %d" % check.status_code)
+
+    runs = {"static": [], "chrys": []}
+    encodes = hits = 0
+    for kind in ("static", "chrys", "static", "chrys"):
+        st0 = a.status("cam")
+        w = wrk(static_url if kind == "static" else chrys_url, 2, 64,
+                WRK_RUN, procs)
+        st1 = a.status("cam")
+        if kind == "chrys":
+            w["jpeg_encodes"] = st1["jpeg_encodes"] - st0["jpeg_encodes"]
+            w["jpeg_cache_hits"] = (st1["jpeg_cache_hits"]
+                                    - st0["jpeg_cache_hits"])
+            encodes += w["jpeg_encodes"]
+            hits += w["jpeg_cache_hits"]
+        runs[kind].append(w)
+        log("%-6s %8.0f req/s  p50 %s ms p99 %s ms  non-2xx %d%s"
+            % (kind, w["rps"], w.get("latency_p50_ms"),
+               w.get("latency_p99_ms"), w["non_2xx"],
+               "  encodes %d hits %d" % (w["jpeg_encodes"],
+                                         w["jpeg_cache_hits"])
+               if kind == "chrys" else ""))
+
+    def mean(kind):
+        return sum(w["rps"] for w in runs[kind]) / len(runs[kind])
+
+    return {
+        "ratio": round(mean("chrys") / mean("static"), 3),
+        "target": ">= %.2f" % TARGET_RPS,
+        "chrys_rps": round(mean("chrys"), 1),
+        "static_rps": round(mean("static"), 1),
+        "jpeg_bytes": len(body),
+        "jpeg_encodes": encodes,
+        "jpeg_cache_hits": hits,
+        "wrk": "wrk -t2 -c64 -d%ds --latency" % WRK_RUN,
+        "runs": runs,
+    }
+
+
+# ---------------------------------------------------------------- part 3
+
+def poll_ages(n, seconds, every):
+    """GETs latest.jpg every `every` s for `seconds` s; returns the
+    X-Chrys-Age values and the client round trips in ms.
+
+    500 ms is exactly 15 frames at 30 fps: a strict period would hit the
+    same phase of the frame cadence every time, and measure one age over
+    and over.  Each request is put off by a random part of a frame
+    interval instead, so the samples cover every phase."""
+    ages, rtts, errors = [], [], 0
+    url = n.url("live/cam/latest.jpg")
+    start = time.monotonic()
+    i = 0
+    while i * every < seconds:
+        t = start + i * every + random.uniform(0, 1.0 / STREAM["rate"])
+        delay = t - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        i += 1
+        t0 = time.monotonic()
+        try:
+            r = n.http.get(url, timeout=5)
+        except Exception:
+            errors += 1
+            continue
+        rtts.append((time.monotonic() - t0) * 1000.0)
+        if r.status_code != 200:
+            errors += 1
+            continue
+        ages.append(frame_meta(r)["age"])
+    return ages, rtts, errors
+
+
+def age_stats(ages, rtts, errors):
+    if not ages:
+        return {"n": 0, "errors": errors}
+    return {
+        "n": len(ages), "errors": errors,
+        "p50_ms": pctl(ages, 50), "p99_ms": pctl(ages, 99),
+        "max_ms": max(ages),
+        "rtt_p50_ms": round(pctl(rtts, 50), 2),
+        "rtt_p99_ms": round(pctl(rtts, 99), 2),
+        "ages_ms": ages,
+    }
+
+
+def bench_age(procs, source, workers=2):
+    print("3. frame age at response, one client polling every %d ms, "
+          "%d workers" % (POLL_EVERY * 1000, workers),
+          file=sys.stderr, flush=True)
+    n = procs.nginx(workers=workers)
+    pub = procs.publisher(n.rtmp("cam"), source)
+    n.wait_frame("cam")
+    time.sleep(2)  # past the first GOP
+
+    log("idle, %d s" % POLL)
+    idle = age_stats(*poll_ages(n, POLL, POLL_EVERY))
+    check_running(pub)
+
+    log("under wrk -t1 -c32 on latest.jpg, %d s" % POLL)
+    load = {}
+
+    def hammer():
+        try:
+            load["wrk"] = wrk(n.url("live/cam/latest.jpg"), 1, 32, POLL + 2,
+                              procs)
+        except Exception as e:
+            load["error"] = repr(e)
+
+    th = threading.Thread(target=hammer, daemon=True)
+    th.start()
+    time.sleep(1)
+    loaded = age_stats(*poll_ages(n, POLL, POLL_EVERY))
+    th.join(POLL + 40)
+    check_running(pub)
+    loaded["wrk_rps"] = load.get("wrk", {}).get("rps")
+    if "error" in load:
+        loaded["wrk_error"] = load["error"]
+
+    for name, s in (("idle", idle), ("load", loaded)):
+        log("%-5s n %d p50 %s p99 %s max %s ms (client round trip p50 %s "
+            "ms)%s" % (name, s["n"], s.get("p50_ms"), s.get("p99_ms"),
+                       s.get("max_ms"), s.get("rtt_p50_ms"),
+                       "  wrk %.0f req/s" % s["wrk_rps"]
+                       if s.get("wrk_rps") else ""))
+
+    res = {"workers": workers, "poll_ms": int(POLL_EVERY * 1000),
+           "seconds": POLL, "target": "p99 <= %d ms" % TARGET_AGE,
+           "percentile": "nearest rank", "idle": idle, "load": loaded}
+    procs.stop(pub)
+    procs.stop(n)
+    return res
+
+
+# ---------------------------------------------------------------- report
+
+def report(res):
+    d, t, g = res.get("decode"), res.get("throughput"), res.get("age")
+    lines = ["chrys bench (%d cores, loopback), %s"
+             % (res["cpus"], res["date"])]
+    if d:
+        lines.append(
+            "1. decode CPU per 720p30 stream / ffmpeg -threads 1:  %5.2f  "
+            "(target <= %.2f)   [A %.1f%% CPU (pool threads %.1f%%), "
+            "ffmpeg %.1f%%, plain nginx ingest %.1f%%; fps decoded chrys "
+            "%.1f, ffmpeg %s]"
+            % (d["ratio"] or 0, TARGET_CPU, d["chrys_worker_cpu_pct"],
+               d["chrys_thread_pool_cpu_pct"],
+               d["ffmpeg_decoder_cpu_pct"], d["plain_nginx_cpu_pct"],
+               d["chrys_decoded_fps"],
+               "%.1f" % d["ffmpeg_decoded_fps"]
+               if d["ffmpeg_decoded_fps"] is not None else "?"))
+    if t:
+        lines.append(
+            "2. latest.jpg req/s / static jpeg req/s:             %5.2f  "
+            "(target >= %.2f)   [chrys %s/s, static %s/s, %.0f KB; "
+            "%d encodes, %d cache hits]"
+            % (t["ratio"], TARGET_RPS, kfmt(t["chrys_rps"]),
+               kfmt(t["static_rps"]), t["jpeg_bytes"] / 1024.0,
+               t["jpeg_encodes"], t["jpeg_cache_hits"]))
+    if g:
+        i, l = g["idle"], g["load"]
+        lines.append(
+            "3. frame age at response, %d ms poller (%d workers): "
+            "p50 %s ms p99 %s ms idle; p50 %s ms p99 %s ms under load "
+            "(target p99 <= %d ms)   [max %s / %s ms, n %d / %d, wrk %s/s]"
+            % (g["poll_ms"], g["workers"], i.get("p50_ms"), i.get("p99_ms"),
+               l.get("p50_ms"), l.get("p99_ms"), TARGET_AGE,
+               i.get("max_ms"), l.get("max_ms"), i["n"], l["n"],
+               kfmt(l["wrk_rps"]) if l.get("wrk_rps") else "?"))
+    for e in res.get("errors", []):
+        lines.append("error: " + e)
+    for c in res.get("crashes", []):
+        lines.append("nginx: " + c)
+    print("\n".join(lines), flush=True)
+
+
+def main():
+    if not os.path.exists(MODULE):
+        sys.exit("bench: run make first: %s is missing" % MODULE)
+
+    def term(signum, frame):
+        raise SystemExit(128 + signum)
+    # Ctrl-C, even when started with SIGINT ignored (a background job)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, term)
+    signal.signal(signal.SIGHUP, term)
+
+    res = {
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "cpus": os.cpu_count(),
+        "loadavg_before": os.getloadavg(),
+        "stream": "testsrc2 %dx%d %d fps, libx264 veryfast, GOP %d, no "
+                  "B-frames" % (STREAM["width"], STREAM["height"],
+                                STREAM["rate"], STREAM["gop"]),
+        "errors": [],
+    }
+    print("chrys bench: %s, load average %.2f" % (res["stream"],
+                                                 res["loadavg_before"][0]),
+          file=sys.stderr, flush=True)
+    source = testsrc_file(STREAM["name"], STREAM["width"], STREAM["height"],
+                          STREAM["rate"], STREAM["seconds"], STREAM["gop"],
+                          extra=STREAM["extra"])
+    # nginx maps the module file: a rebuild copying over it while the bench
+    # runs would crash the workers, so they load a copy of their own
+    tmp = tempfile.mkdtemp(prefix="chrys-bench-")
+    module = os.path.join(tmp, os.path.basename(MODULE))
+    shutil.copy(MODULE, module)
+    os.chmod(tmp, 0o755)
+    started = time.monotonic()
+    procs = Procs(module)
+    try:
+        a = None
+        try:
+            res["decode"], a = bench_decode(procs, source)
+        except Exception as e:
+            res["errors"].append("decode: %r" % e)
+        if a is not None:
+            try:
+                res["throughput"] = bench_throughput(procs, a)
+            except Exception as e:
+                res["errors"].append("throughput: %r" % e)
+        procs.stop_all()
+        try:
+            res["age"] = bench_age(procs, source)
+        except Exception as e:
+            res["errors"].append("age: %r" % e)
+    finally:
+        procs.stop_all()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    res["crashes"] = procs.crashes
+    res["seconds"] = round(time.monotonic() - started, 1)
+    res["loadavg_after"] = os.getloadavg()
+    with open(OUT, "w") as f:
+        json.dump(res, f, indent=2)
+        f.write("\n")
+    print(file=sys.stderr)
+    report(res)
+    print("(%.0f s; figures in %s)" % (res["seconds"],
+                                      os.path.relpath(OUT, TOP)), flush=True)
+    return 1 if res["errors"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

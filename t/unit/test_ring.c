@@ -1,0 +1,2251 @@
+
+/*
+ * Copyright (C) chrys authors
+ *
+ * Unit tests of ngx_chrys_ring.c: the stream table, the picture slots and
+ * the JPEG cache, in a zone made the way nginx makes a shared zone (mmap,
+ * shmtx, slab pool), with nginx's own slab allocator, shmtx and rbtree.
+ * The tests play the decoder (reserve, write, publish) and the HTTP side
+ * (pin, claim, store) the way ngx_chrys_decoder.c and ngx_chrys_http.c do.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include "ngx_chrys.h"
+#include "ngx_unit.h"
+
+
+#define NGX_UNIT_ZONE_SIZE    (8 * 1024 * 1024)
+#define NGX_UNIT_SMALL_ZONE   (1024 * 1024)
+
+/* a small picture: 64x48, 4:2:0 */
+#define NGX_UNIT_WIDTH        64
+#define NGX_UNIT_HEIGHT       48
+
+
+typedef struct {
+    ngx_shm_zone_t            shm_zone;
+    ngx_chrys_zone_t          zone;
+} ngx_unit_zone_t;
+
+
+static ngx_chrys_zone_t *ngx_unit_zone_create(size_t size);
+static void ngx_unit_zone_destroy(ngx_chrys_zone_t *zone);
+static ngx_chrys_stream_t *ngx_unit_stream(ngx_chrys_zone_t *zone,
+    char *name);
+static ngx_chrys_stream_t *ngx_unit_find(ngx_chrys_zone_t *zone,
+    char *name);
+static ngx_int_t ngx_unit_decode(ngx_chrys_zone_t *zone,
+    ngx_chrys_stream_t *st, ngx_uint_t seq, ngx_uint_t width,
+    ngx_uint_t height);
+static ngx_uint_t ngx_unit_slot_holds(ngx_chrys_slot_t *slot,
+    ngx_uint_t seq);
+static ngx_chrys_jpeg_t *ngx_unit_jpeg_claim(ngx_chrys_zone_t *zone,
+    ngx_chrys_stream_t *st, ngx_uint_t seq, ngx_uint_t quality);
+static ngx_chrys_jpeg_t *ngx_unit_jpeg_lookup(ngx_chrys_zone_t *zone,
+    ngx_chrys_stream_t *st, ngx_uint_t seq, ngx_uint_t quality);
+static ngx_int_t ngx_unit_jpeg_cache(ngx_chrys_zone_t *zone,
+    ngx_chrys_stream_t *st, ngx_uint_t seq, ngx_uint_t quality, size_t len);
+static ngx_uint_t ngx_unit_pages(size_t size);
+static ngx_pid_t ngx_unit_worker_claim_stream(ngx_chrys_zone_t *zone,
+    ngx_chrys_stream_t *st);
+static ngx_pid_t ngx_unit_worker_claim_jpeg(ngx_chrys_zone_t *zone,
+    ngx_chrys_stream_t *st, ngx_uint_t seq, ngx_uint_t quality);
+static ngx_int_t ngx_unit_worker_reap(ngx_pid_t pid, ngx_uint_t kill_it);
+
+
+extern ngx_module_t  ngx_chrys_module;
+
+
+static ngx_str_t  ngx_unit_app = ngx_string("live");
+
+
+static void
+test_zone_init_new_zone(void)
+{
+    ngx_chrys_zone_t  *zone;
+
+    zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
+
+    ngx_unit_check(zone != NULL);
+
+    if (zone == NULL) {
+        return;
+    }
+
+    ngx_unit_check(zone->shpool
+                   == (ngx_slab_pool_t *) zone->shm_zone->shm.addr);
+    ngx_unit_check(zone->shpool->data == zone->sh);
+    ngx_unit_check(zone->sh->nstreams == 0);
+    ngx_unit_check(ngx_queue_empty(&zone->sh->streams));
+    ngx_unit_check(zone->sh->rbtree.root == &zone->sh->sentinel);
+    ngx_unit_check(ngx_strcmp(zone->shpool->log_ctx,
+                              " in chrys zone \"chrys\"")
+                   == 0);
+    ngx_unit_check(zone->shpool->log_nomem == 0);
+
+    ngx_unit_zone_destroy(zone);
+}
+
+
+static void
+test_zone_init_keeps_streams_on_reload(void)
+{
+    ngx_unit_zone_t      uz;
+    ngx_chrys_zone_t    *zone;
+    ngx_chrys_stream_t  *st;
+
+    zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
+    st = ngx_unit_stream(zone, "cam1");
+
+    ngx_unit_check(ngx_unit_decode(zone, st, 1, NGX_UNIT_WIDTH,
+                                   NGX_UNIT_HEIGHT)
+                   != NGX_ERROR);
+
+    /* a reload: the new cycle's zone is handed the old one */
+
+    ngx_memzero(&uz, sizeof(ngx_unit_zone_t));
+    uz.shm_zone.shm = zone->shm_zone->shm;
+    uz.shm_zone.data = &uz.zone;
+    uz.zone.shm_zone = &uz.shm_zone;
+
+    ngx_unit_check(ngx_chrys_zone_init(&uz.shm_zone, zone) == NGX_OK);
+    ngx_unit_check(uz.zone.sh == zone->sh);
+    ngx_unit_check(uz.zone.shpool == zone->shpool);
+    ngx_unit_check(ngx_unit_find(&uz.zone, "cam1") == st);
+    ngx_unit_check(st->latest_seq == 1);
+
+    /* a zone that exists already: its pool says where the table is */
+
+    ngx_memzero(&uz, sizeof(ngx_unit_zone_t));
+    uz.shm_zone.shm = zone->shm_zone->shm;
+    uz.shm_zone.shm.exists = 1;
+    uz.shm_zone.data = &uz.zone;
+    uz.zone.shm_zone = &uz.shm_zone;
+
+    ngx_unit_check(ngx_chrys_zone_init(&uz.shm_zone, NULL) == NGX_OK);
+    ngx_unit_check(uz.zone.sh == zone->sh);
+    ngx_unit_check(ngx_unit_find(&uz.zone, "cam1") == st);
+
+    ngx_unit_zone_destroy(zone);
+}
+
+
+static void
+test_stream_get_creates_once(void)
+{
+    ngx_chrys_zone_t    *zone;
+    ngx_chrys_stream_t  *st;
+
+    zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
+
+    st = ngx_unit_stream(zone, "cam1");
+
+    ngx_unit_check(st != NULL);
+    ngx_unit_check(ngx_unit_stream(zone, "cam1") == st);
+    ngx_unit_check(ngx_unit_find(zone, "cam1") == st);
+    ngx_unit_check(zone->sh->nstreams == 1);
+
+    ngx_unit_check(st->app_len == 4);
+    ngx_unit_check(st->name_len == 4);
+    ngx_unit_check(ngx_memcmp(st->key, "live/cam1", 9) == 0);
+
+    /* a new stream has nothing yet */
+    ngx_unit_check(st->latest_seq == 0);
+    ngx_unit_check(st->publishing == 0);
+    ngx_unit_check(st->slots[0].data == NULL);
+    ngx_unit_check(st->slots[NGX_CHRYS_SLOTS - 1].seq == 0);
+    ngx_unit_check(st->jpegs[0].state == NGX_CHRYS_JPEG_FREE);
+
+    ngx_unit_zone_destroy(zone);
+}
+
+
+static void
+test_stream_distinct_names_distinct_streams(void)
+{
+    char                 name[32];
+    ngx_str_t            app;
+    ngx_uint_t           i, found, ordered;
+    ngx_queue_t         *q;
+    ngx_chrys_zone_t    *zone;
+    ngx_chrys_stream_t  *a, *b, *c, *d, *st, *many[200];
+
+    zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
+
+    a = ngx_unit_stream(zone, "cam1");
+    b = ngx_unit_stream(zone, "cam2");
+    c = ngx_unit_stream(zone, "cam10");
+
+    ngx_str_set(&app, "other");
+    d = ngx_chrys_stream_get(zone, &app, &(ngx_str_t) ngx_string("cam1"),
+                             ngx_cycle->log);
+
+    ngx_unit_check(a && b && c && d);
+    ngx_unit_check(a != b && a != c && a != d && b != c && b != d
+                   && c != d);
+    ngx_unit_check(ngx_unit_find(zone, "cam1") == a);
+    ngx_unit_check(ngx_unit_find(zone, "cam2") == b);
+    ngx_unit_check(ngx_unit_find(zone, "cam10") == c);
+    ngx_unit_check(ngx_chrys_stream_find(zone, &app,
+                                         &(ngx_str_t) ngx_string("cam1"))
+                   == d);
+    ngx_unit_check(zone->sh->nstreams == 4);
+
+    /* enough streams to make the tree rebalance */
+
+    for (i = 0; i < 200; i++) {
+        ngx_sprintf((u_char *) name, "many%ui%Z", i);
+        many[i] = ngx_unit_stream(zone, name);
+    }
+
+    found = 0;
+
+    for (i = 0; i < 200; i++) {
+        ngx_sprintf((u_char *) name, "many%ui%Z", i);
+
+        if (many[i] && ngx_unit_find(zone, name) == many[i]) {
+            found++;
+        }
+    }
+
+    ngx_unit_check(found == 200);
+    ngx_unit_check(zone->sh->nstreams == 204);
+
+    /* the list of streams is in the order they came */
+
+    ordered = 1;
+    i = 0;
+
+    for (q = ngx_queue_head(&zone->sh->streams);
+         q != ngx_queue_sentinel(&zone->sh->streams);
+         q = ngx_queue_next(q))
+    {
+        st = ngx_queue_data(q, ngx_chrys_stream_t, queue);
+
+        if (i >= 4 && st != many[i - 4]) {
+            ordered = 0;
+        }
+
+        i++;
+    }
+
+    ngx_unit_check(i == 204);
+    ngx_unit_check(ordered);
+
+    ngx_unit_zone_destroy(zone);
+}
+
+
+static void
+test_stream_crc32_collisions(void)
+{
+    ngx_chrys_zone_t    *zone;
+    ngx_chrys_stream_t  *a, *b, *c, *d;
+
+    /*
+     * two pairs of names whose keys have the same CRC32, found by a
+     * search: the tree must tell them apart by the key itself
+     */
+
+    ngx_unit_check(ngx_crc32_short((u_char *) "live/cam29685295", 16)
+                   == ngx_crc32_short((u_char *) "live/cam32060020", 16));
+    ngx_unit_check(ngx_crc32_short((u_char *) "live/cam29685294", 16)
+                   == ngx_crc32_short((u_char *) "live/cam32060021", 16));
+
+    zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
+
+    /* the second of each pair goes left of the first, then right */
+
+    a = ngx_unit_stream(zone, "cam32060020");
+    b = ngx_unit_stream(zone, "cam29685295");
+    c = ngx_unit_stream(zone, "cam29685294");
+    d = ngx_unit_stream(zone, "cam32060021");
+
+    ngx_unit_check(a && b && c && d);
+    ngx_unit_check(a != b && c != d);
+    ngx_unit_check(a->node.key == b->node.key);
+    ngx_unit_check(c->node.key == d->node.key);
+
+    ngx_unit_check(ngx_unit_find(zone, "cam32060020") == a);
+    ngx_unit_check(ngx_unit_find(zone, "cam29685295") == b);
+    ngx_unit_check(ngx_unit_find(zone, "cam29685294") == c);
+    ngx_unit_check(ngx_unit_find(zone, "cam32060021") == d);
+    ngx_unit_check(ngx_unit_stream(zone, "cam29685295") == b);
+    ngx_unit_check(zone->sh->nstreams == 4);
+
+    ngx_unit_zone_destroy(zone);
+}
+
+
+static void
+test_stream_find_unknown(void)
+{
+    ngx_str_t          empty;
+    ngx_chrys_zone_t  *zone;
+
+    zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
+
+    ngx_unit_check(ngx_unit_find(zone, "cam1") == NULL);
+
+    (void) ngx_unit_stream(zone, "cam1");
+
+    ngx_unit_check(ngx_unit_find(zone, "cam2") == NULL);
+    ngx_unit_check(ngx_unit_find(zone, "Cam1") == NULL);
+    ngx_unit_check(ngx_unit_find(zone, "cam") == NULL);
+    ngx_unit_check(ngx_unit_find(zone, "cam11") == NULL);
+    ngx_unit_check(ngx_unit_find(zone, "") == NULL);
+
+    ngx_str_set(&empty, "");
+    ngx_unit_check(ngx_chrys_stream_find(zone, &empty,
+                                         &(ngx_str_t) ngx_string("cam1"))
+                   == NULL);
+
+    /* finding does not create */
+    ngx_unit_check(zone->sh->nstreams == 1);
+
+    ngx_unit_zone_destroy(zone);
+}
+
+
+static void
+test_stream_name_limits(void)
+{
+    u_char               longest[NGX_CHRYS_NAME_MAX + 1];
+    ngx_str_t            name, empty;
+    ngx_chrys_zone_t    *zone;
+    ngx_chrys_stream_t  *st;
+
+    zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
+
+    ngx_memset(longest, 'n', sizeof(longest));
+
+    name.data = longest;
+    name.len = NGX_CHRYS_NAME_MAX;
+
+    st = ngx_chrys_stream_get(zone, &ngx_unit_app, &name, ngx_cycle->log);
+
+    ngx_unit_check(st != NULL);
+    ngx_unit_check(st && st->name_len == NGX_CHRYS_NAME_MAX);
+    ngx_unit_check(ngx_chrys_stream_find(zone, &ngx_unit_app, &name) == st);
+
+    /* an application name of the longest length too */
+    ngx_unit_check(ngx_chrys_stream_get(zone, &name, &name, ngx_cycle->log)
+                   != NULL);
+
+    name.len = NGX_CHRYS_NAME_MAX + 1;
+    ngx_unit_log_last[0] = '\0';
+
+    ngx_unit_check(ngx_chrys_stream_get(zone, &ngx_unit_app, &name,
+                                        ngx_cycle->log)
+                   == NULL);
+    ngx_unit_check(ngx_strstr(ngx_unit_log_last,
+                              "is empty or longer than 255 bytes")
+                   != NULL);
+    ngx_unit_check(ngx_chrys_stream_find(zone, &ngx_unit_app, &name)
+                   == NULL);
+
+    ngx_str_set(&empty, "");
+
+    ngx_unit_check(ngx_chrys_stream_get(zone, &ngx_unit_app, &empty,
+                                        ngx_cycle->log)
+                   == NULL);
+    ngx_unit_check(ngx_chrys_stream_get(zone, &empty, &name,
+                                        ngx_cycle->log)
+                   == NULL);
+
+    ngx_unit_check(zone->sh->nstreams == 2);
+
+    ngx_unit_zone_destroy(zone);
+}
+
+
+static void
+test_valid_name(void)
+{
+    u_char      buf[NGX_CHRYS_NAME_MAX + 1];
+    ngx_str_t   name;
+    ngx_uint_t  i;
+
+    static struct {
+        char       *name;
+        size_t      len;
+        ngx_int_t   rc;
+    } cases[] = {
+        { "cam1", 4, NGX_OK },
+        { "a.b", 3, NGX_OK },
+        { ".a", 2, NGX_OK },
+        { "a.", 2, NGX_OK },
+        { ".hidden", 7, NGX_OK },
+        { "trailing.", 9, NGX_OK },
+        { "with space", 10, NGX_OK },
+        { "caf\xc3\xa9", 5, NGX_OK },
+        { "a-b_c~d", 7, NGX_OK },
+        { "", 0, NGX_ERROR },
+        { ".", 1, NGX_ERROR },
+        { "/", 1, NGX_ERROR },
+        { "a/b", 3, NGX_ERROR },
+        { "cam/", 4, NGX_ERROR },
+        { "..", 2, NGX_ERROR },
+        { "a..b", 4, NGX_ERROR },
+        { "...", 3, NGX_ERROR },
+        { "cam..", 5, NGX_ERROR },
+        { "\x01", 1, NGX_ERROR },
+        { "a\tb", 3, NGX_ERROR },
+        { "a\nb", 3, NGX_ERROR },
+        { "cam\x1f", 4, NGX_ERROR },
+        { "cam\x7f", 4, NGX_ERROR },
+        { "a\0b", 3, NGX_ERROR }
+    };
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        name.data = (u_char *) cases[i].name;
+        name.len = cases[i].len;
+
+        if (ngx_chrys_valid_name(&name) != cases[i].rc) {
+            fprintf(stderr, "name \"%s\": expected %s\n", cases[i].name,
+                    cases[i].rc == NGX_OK ? "valid" : "invalid");
+        }
+
+        ngx_unit_check(ngx_chrys_valid_name(&name) == cases[i].rc);
+    }
+
+    ngx_memset(buf, 'a', sizeof(buf));
+    name.data = buf;
+
+    name.len = NGX_CHRYS_NAME_MAX;
+    ngx_unit_check(ngx_chrys_valid_name(&name) == NGX_OK);
+
+    name.len = NGX_CHRYS_NAME_MAX + 1;
+    ngx_unit_check(ngx_chrys_valid_name(&name) == NGX_ERROR);
+}
+
+
+static void
+test_stream_set_error(void)
+{
+    u_char               text[200];
+    ngx_chrys_zone_t    *zone;
+    ngx_chrys_stream_t  *st;
+
+    zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
+    st = ngx_unit_stream(zone, "cam1");
+
+    ngx_chrys_stream_set_error(zone, st, "decoding: %s", "Invalid data");
+    ngx_unit_check(ngx_strcmp(st->error, "decoding: Invalid data") == 0);
+
+    /* a long message is cut to fit, and stays terminated */
+
+    ngx_memset(text, 'x', sizeof(text) - 1);
+    text[sizeof(text) - 1] = '\0';
+
+    ngx_chrys_stream_set_error(zone, st, "%s", text);
+    ngx_unit_check(ngx_strlen(st->error) == NGX_CHRYS_ERROR_LEN - 1);
+
+    ngx_chrys_stream_set_error(zone, st, NULL);
+    ngx_unit_check(st->error[0] == '\0');
+
+    ngx_unit_zone_destroy(zone);
+}
+
+
+static void
+test_stream_claim_and_release(void)
+{
+    ngx_chrys_zone_t    *zone;
+    ngx_chrys_stream_t  *st;
+
+    zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
+    st = ngx_unit_stream(zone, "cam1");
+
+    ngx_current_msec = 5000;
+    ngx_chrys_stream_set_error(zone, st, "from the last publisher");
+
+    ngx_unit_check(ngx_chrys_stream_publishing(st) == 0);
+    ngx_unit_check(ngx_chrys_stream_claim(zone, st) == NGX_OK);
+    ngx_unit_check(ngx_chrys_stream_publishing(st) == 1);
+    ngx_unit_check(st->owner == ngx_pid);
+    ngx_unit_check(st->publishes == 1);
+    ngx_unit_check(st->publish_time == ngx_chrys_unix_msec());
+    ngx_unit_check(st->publish_time > (uint64_t) 1600000000 * 1000);
+    ngx_unit_check(st->window_start == 5000);
+    ngx_unit_check(st->error[0] == '\0');
+
+    /* a second publisher of the same name, even in this worker */
+
+    ngx_unit_check(ngx_chrys_stream_claim(zone, st) == NGX_BUSY);
+    ngx_unit_check(st->publishes == 1);
+
+    st->fps = 2500;
+    st->bitrate = 1000000;
+
+    ngx_chrys_stream_release(zone, st);
+
+    ngx_unit_check(ngx_chrys_stream_publishing(st) == 0);
+    ngx_unit_check(st->owner == 0);
+    ngx_unit_check(st->fps == 0);
+    ngx_unit_check(st->bitrate == 0);
+
+    ngx_unit_check(ngx_chrys_stream_claim(zone, st) == NGX_OK);
+    ngx_unit_check(st->publishes == 2);
+
+    ngx_chrys_stream_release(zone, st);
+
+    ngx_unit_zone_destroy(zone);
+}
+
+
+static void
+test_stream_claim_of_another_worker(void)
+{
+    ngx_pid_t            pid;
+    ngx_chrys_zone_t    *zone;
+    ngx_chrys_stream_t  *st;
+
+    zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
+    st = ngx_unit_stream(zone, "cam1");
+
+    /* another process claims the stream and stays alive */
+
+    pid = ngx_unit_worker_claim_stream(zone, st);
+
+    ngx_unit_check(pid > 0);
+
+    if (pid <= 0) {
+        ngx_unit_zone_destroy(zone);
+        return;
+    }
+
+    ngx_unit_check(st->owner == pid);
+    ngx_unit_check(ngx_chrys_stream_publishing(st) == 1);
+    ngx_unit_check(ngx_chrys_stream_claim(zone, st) == NGX_BUSY);
+
+    /* not ours to release */
+
+    ngx_chrys_stream_release(zone, st);
+    ngx_unit_check(st->owner == pid);
+    ngx_unit_check(ngx_chrys_stream_publishing(st) == 1);
+
+    /* it is killed holding the stream, which is then free to take */
+
+    ngx_unit_check(ngx_unit_worker_reap(pid, 1) == NGX_OK);
+
+    ngx_unit_check(st->publishing == 1);
+    ngx_unit_check(ngx_chrys_stream_publishing(st) == 0);
+    ngx_unit_check(ngx_chrys_stream_claim(zone, st) == NGX_OK);
+    ngx_unit_check(st->owner == ngx_pid);
+    ngx_unit_check(st->publishes == 2);
+
+    ngx_unit_zone_destroy(zone);
+}
+
+
+static void
+test_frame_size(void)
+{
+    ngx_unit_check(ngx_chrys_frame_size(NGX_CHRYS_YUV420, 320, 240)
+                   == 320 * 240 * 3 / 2);
+    ngx_unit_check(ngx_chrys_frame_size(NGX_CHRYS_YUV422, 320, 240)
+                   == 320 * 240 * 2);
+    ngx_unit_check(ngx_chrys_frame_size(NGX_CHRYS_YUV444, 320, 240)
+                   == 320 * 240 * 3);
+    ngx_unit_check(ngx_chrys_frame_size(NGX_CHRYS_GRAY, 320, 240)
+                   == 320 * 240);
+
+    /* odd sizes: chroma rounds up */
+
+    ngx_unit_check(ngx_chrys_frame_size(NGX_CHRYS_YUV420, 321, 241)
+                   == 321 * 241 + 2 * 161 * 121);
+    ngx_unit_check(ngx_chrys_frame_size(NGX_CHRYS_YUV422, 321, 241)
+                   == 321 * 241 + 2 * 161 * 241);
+    ngx_unit_check(ngx_chrys_frame_size(NGX_CHRYS_YUV444, 321, 241)
+                   == 3 * 321 * 241);
+    ngx_unit_check(ngx_chrys_frame_size(NGX_CHRYS_GRAY, 321, 241)
+                   == 321 * 241);
+
+    ngx_unit_check(ngx_chrys_frame_size(NGX_CHRYS_YUV420, 1, 1) == 3);
+    ngx_unit_check(ngx_chrys_frame_size(NGX_CHRYS_YUV422, 1, 1) == 3);
+    ngx_unit_check(ngx_chrys_frame_size(NGX_CHRYS_YUV420, 1920, 1080)
+                   == 3110400);
+    ngx_unit_check(ngx_chrys_frame_size(NGX_CHRYS_YUV420, 1920, 1081)
+                   == 1920 * 1081 + 2 * 960 * 541);
+    ngx_unit_check(ngx_chrys_frame_size(NGX_CHRYS_YUV420, 0, 0) == 0);
+}
+
+
+static void
+test_slot_reserve_never_returns_latest(void)
+{
+    size_t               size;
+    ngx_int_t            n;
+    ngx_uint_t           seq, never_latest, used;
+    ngx_chrys_frame_t    frame;
+    ngx_chrys_zone_t    *zone;
+    ngx_chrys_stream_t  *st;
+
+    zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
+    st = ngx_unit_stream(zone, "cam1");
+
+    size = ngx_chrys_frame_size(NGX_CHRYS_YUV420, NGX_UNIT_WIDTH,
+                                NGX_UNIT_HEIGHT);
+    never_latest = 1;
+    used = 0;
+
+    for (seq = 1; seq <= 30; seq++) {
+        n = ngx_chrys_slot_reserve(zone, st, size);
+
+        if (n < 0 || n >= NGX_CHRYS_SLOTS) {
+            ngx_unit_check(n >= 0 && n < NGX_CHRYS_SLOTS);
+            break;
+        }
+
+        if (st->latest_seq && (ngx_uint_t) n == st->latest) {
+            never_latest = 0;
+        }
+
+        used |= 1 << n;
+
+        ngx_memzero(&frame, sizeof(ngx_chrys_frame_t));
+        frame.seq = seq;
+        frame.width = NGX_UNIT_WIDTH;
+        frame.height = NGX_UNIT_HEIGHT;
+
+        ngx_chrys_slot_publish(zone, st, n, &frame);
+
+        ngx_unit_check(st->latest == (ngx_uint_t) n);
+
+        /* frames 10 to 12 get a reader that stays: then all slots are read */
+
+        if (seq >= 10 && seq <= 12) {
+            (void) ngx_chrys_slot_pin_latest(zone, st);
+        }
+    }
+
+    ngx_unit_check(never_latest);
+    ngx_unit_check(used == (1 << NGX_CHRYS_SLOTS) - 1);
+    ngx_unit_check(st->slots[0].readers == 1);
+    ngx_unit_check(st->slots[1].readers == 1);
+    ngx_unit_check(st->slots[2].readers == 1);
+
+    ngx_unit_zone_destroy(zone);
+}
+
+
+static void
+test_slot_reserve_prefers_slots_without_readers(void)
+{
+    ngx_int_t            n0, n1, n2, n3;
+    ngx_chrys_slot_t    *pinned;
+    ngx_chrys_zone_t    *zone;
+    ngx_chrys_stream_t  *st;
+
+    zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
+    st = ngx_unit_stream(zone, "cam1");
+
+    n0 = ngx_unit_decode(zone, st, 1, NGX_UNIT_WIDTH, NGX_UNIT_HEIGHT);
+
+    /* a slow reader holds frame 1 */
+    pinned = ngx_chrys_slot_pin_latest(zone, st);
+
+    ngx_unit_check(pinned == &st->slots[n0]);
+
+    n1 = ngx_unit_decode(zone, st, 2, NGX_UNIT_WIDTH, NGX_UNIT_HEIGHT);
+    n2 = ngx_unit_decode(zone, st, 3, NGX_UNIT_WIDTH, NGX_UNIT_HEIGHT);
+    n3 = ngx_unit_decode(zone, st, 4, NGX_UNIT_WIDTH, NGX_UNIT_HEIGHT);
+
+    ngx_unit_check(n1 != NGX_ERROR && n2 != NGX_ERROR && n3 != NGX_ERROR);
+    ngx_unit_check(n1 != n0 && n2 != n0 && n3 != n0);
+    ngx_unit_check(n1 != n2 && n2 != n3);
+
+    /* the picture it reads was left alone */
+
+    ngx_unit_check(ngx_unit_slot_holds(pinned, 1));
+    ngx_unit_check(ngx_chrys_slot_unpin(pinned, 1) == 1);
+    ngx_unit_check(pinned->readers == 0);
+
+    ngx_unit_zone_destroy(zone);
+}
+
+
+static void
+test_slot_reserve_takes_all_slots_at_once(void)
+{
+    ngx_int_t            n;
+    ngx_uint_t           i, pfree, sized;
+    ngx_chrys_zone_t    *zone;
+    ngx_chrys_stream_t  *st;
+
+    zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
+    st = ngx_unit_stream(zone, "cam1");
+
+    pfree = zone->shpool->pfree;
+
+    n = ngx_chrys_slot_reserve(zone, st, 16384);
+
+    ngx_unit_check(n >= 0 && n < NGX_CHRYS_SLOTS);
+    ngx_unit_check(st->slots[n].seq == 0);
+
+    sized = 0;
+
+    for (i = 0; i < NGX_CHRYS_SLOTS; i++) {
+        if (st->slots[i].data && st->slots[i].size == 16384) {
+            sized++;
+        }
+    }
+
+    ngx_unit_check(sized == NGX_CHRYS_SLOTS);
+    ngx_unit_check(zone->shpool->pfree
+                   == pfree - NGX_CHRYS_SLOTS * ngx_unit_pages(16384));
+
+    /* the slots are apart */
+
+    ngx_unit_check(st->slots[0].data + 16384 <= st->slots[1].data
+                   || st->slots[1].data + 16384 <= st->slots[0].data);
+    ngx_unit_check(st->slots[1].data + 16384 <= st->slots[2].data
+                   || st->slots[2].data + 16384 <= st->slots[1].data);
+    ngx_unit_check(st->slots[0].data + 16384 <= st->slots[2].data
+                   || st->slots[2].data + 16384 <= st->slots[0].data);
+
+    ngx_unit_zone_destroy(zone);
+}
+
+
+static void
+test_slot_reserve_resizes(void)
+{
+    u_char              *data;
+    ngx_int_t            n;
+    ngx_uint_t           pfree, others;
+    ngx_chrys_slot_t    *slot;
+    ngx_chrys_zone_t    *zone;
+    ngx_chrys_stream_t  *st;
+
+    zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
+    st = ngx_unit_stream(zone, "cam1");
+
+    pfree = zone->shpool->pfree;
+
+    /* without a publish in between, the same slot comes back */
+
+    n = ngx_chrys_slot_reserve(zone, st, 16384);
+    slot = &st->slots[n];
+    data = slot->data;
+
+    /* what the other slots hold, which a resize of this one leaves */
+    others = (NGX_CHRYS_SLOTS - 1) * ngx_unit_pages(16384);
+
+    ngx_unit_check(data != NULL);
+    ngx_unit_check(slot->size == 16384);
+    ngx_unit_check(slot->seq == 0);
+
+    /* somewhat smaller pictures keep the slot */
+
+    ngx_unit_check(ngx_chrys_slot_reserve(zone, st, 16384) == n);
+    ngx_unit_check(slot->data == data && slot->size == 16384);
+
+    ngx_unit_check(ngx_chrys_slot_reserve(zone, st, 10000) == n);
+    ngx_unit_check(slot->data == data && slot->size == 16384);
+
+    ngx_unit_check(ngx_chrys_slot_reserve(zone, st, 8192) == n);
+    ngx_unit_check(slot->data == data && slot->size == 16384);
+
+    /* much smaller ones give the room back */
+
+    ngx_unit_check(ngx_chrys_slot_reserve(zone, st, 8191) == n);
+    ngx_unit_check(slot->data != NULL && slot->size == 8191);
+    ngx_unit_check(zone->shpool->pfree
+                   == pfree - others - ngx_unit_pages(8191));
+
+    /* larger ones grow it */
+
+    ngx_unit_check(ngx_chrys_slot_reserve(zone, st, 100000) == n);
+    ngx_unit_check(slot->data != NULL && slot->size == 100000);
+    ngx_unit_check(slot->seq == 0);
+    ngx_unit_check(zone->shpool->pfree
+                   == pfree - others - ngx_unit_pages(100000));
+
+    ngx_memset(slot->data, 0xa5, 100000);
+
+    /* the others are resized when their turn comes */
+
+    ngx_unit_check(ngx_unit_decode(zone, st, 1, 320, 240) == n);
+    ngx_unit_check(ngx_unit_decode(zone, st, 2, 320, 240) != n);
+    ngx_unit_check(st->slots[st->latest].size
+                   == ngx_chrys_frame_size(NGX_CHRYS_YUV420, 320, 240));
+    ngx_unit_check(ngx_unit_slot_holds(&st->slots[st->latest], 2));
+
+    ngx_unit_zone_destroy(zone);
+}
+
+
+static void
+test_slot_publish_sets_latest(void)
+{
+    ngx_int_t            n;
+    ngx_chrys_frame_t    frame;
+    ngx_chrys_zone_t    *zone;
+    ngx_chrys_stream_t  *st;
+
+    zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
+    st = ngx_unit_stream(zone, "cam1");
+
+    n = ngx_chrys_slot_reserve(zone, st,
+                               ngx_chrys_frame_size(NGX_CHRYS_YUV422,
+                                                    321, 241));
+
+    ngx_unit_check(n != NGX_ERROR);
+    ngx_unit_check(st->latest_seq == 0);
+    ngx_unit_check(ngx_chrys_slot_pin_latest(zone, st) == NULL);
+
+    ngx_memzero(&frame, sizeof(ngx_chrys_frame_t));
+    frame.seq = 7;
+    frame.pts = 280;
+    frame.time = ngx_chrys_unix_msec();
+    frame.width = 321;
+    frame.height = 241;
+    frame.layout = NGX_CHRYS_YUV422;
+    frame.keyframe = 1;
+    frame.full_range = 1;
+
+    ngx_chrys_slot_publish(zone, st, n, &frame);
+
+    ngx_unit_check(st->latest == (ngx_uint_t) n);
+    ngx_unit_check(st->latest_seq == 7);
+    ngx_unit_check(st->width == 321);
+    ngx_unit_check(st->height == 241);
+    ngx_unit_check(st->slots[n].seq == 7);
+    ngx_unit_check(st->slots[n].frame.seq == 7);
+    ngx_unit_check(st->slots[n].frame.pts == 280);
+    ngx_unit_check(st->slots[n].frame.time == frame.time);
+    ngx_unit_check(st->slots[n].frame.layout == NGX_CHRYS_YUV422);
+    ngx_unit_check(st->slots[n].frame.keyframe == 1);
+    ngx_unit_check(st->slots[n].frame.full_range == 1);
+
+    ngx_unit_zone_destroy(zone);
+}
+
+
+static void
+test_slot_publish_frees_older_jpegs(void)
+{
+    ngx_uint_t           pfree, token;
+    ngx_chrys_jpeg_t    *ready, *encoding;
+    ngx_chrys_zone_t    *zone;
+    ngx_chrys_stream_t  *st;
+
+    zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
+    st = ngx_unit_stream(zone, "cam1");
+
+    (void) ngx_unit_decode(zone, st, 1, NGX_UNIT_WIDTH, NGX_UNIT_HEIGHT);
+    (void) ngx_unit_decode(zone, st, 2, NGX_UNIT_WIDTH, NGX_UNIT_HEIGHT);
+
+    pfree = zone->shpool->pfree;
+
+    ngx_unit_check(ngx_unit_jpeg_cache(zone, st, 2, 80, 10000) == NGX_OK);
+    ngx_unit_check(zone->shpool->pfree == pfree - ngx_unit_pages(10000));
+
+    ready = ngx_unit_jpeg_lookup(zone, st, 2, 80);
+    encoding = ngx_unit_jpeg_claim(zone, st, 2, 50);
+
+    ngx_unit_check(ready && ready->state == NGX_CHRYS_JPEG_READY);
+    ngx_unit_check(encoding && encoding != ready);
+
+    if (ready == NULL || encoding == NULL) {
+        ngx_unit_zone_destroy(zone);
+        return;
+    }
+
+    token = encoding->token;
+
+    /* frame 3: the cached picture of frame 2 is of no use any more */
+
+    (void) ngx_unit_decode(zone, st, 3, NGX_UNIT_WIDTH, NGX_UNIT_HEIGHT);
+
+    ngx_unit_check(ready->state == NGX_CHRYS_JPEG_FREE);
+    ngx_unit_check(ready->data == NULL && ready->len == 0);
+    ngx_unit_check(ngx_unit_jpeg_lookup(zone, st, 2, 80) == NULL);
+    ngx_unit_check(zone->shpool->pfree == pfree);
+
+    /* an encode under way is left to finish, and then declined */
+
+    ngx_unit_check(encoding->state == NGX_CHRYS_JPEG_ENCODING);
+    ngx_unit_check(ngx_chrys_jpeg_store(zone, st, encoding, token,
+                                        (u_char *) "jpeg", 4)
+                   == NGX_DECLINED);
+    ngx_unit_check(encoding->state == NGX_CHRYS_JPEG_FREE);
+    ngx_unit_check(zone->shpool->pfree == pfree);
+
+    ngx_unit_zone_destroy(zone);
+}
+
+
+static void
+test_slot_pin_and_unpin(void)
+{
+    ngx_int_t            n;
+    ngx_chrys_slot_t    *slot;
+    ngx_chrys_zone_t    *zone;
+    ngx_chrys_stream_t  *st;
+
+    zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
+    st = ngx_unit_stream(zone, "cam1");
+
+    /* nothing decoded yet */
+    ngx_unit_check(ngx_chrys_slot_pin_latest(zone, st) == NULL);
+
+    n = ngx_unit_decode(zone, st, 1, NGX_UNIT_WIDTH, NGX_UNIT_HEIGHT);
+
+    slot = ngx_chrys_slot_pin_latest(zone, st);
+
+    ngx_unit_check(slot == &st->slots[n]);
+    ngx_unit_check(slot->readers == 1);
+    ngx_unit_check(ngx_chrys_slot_pin_latest(zone, st) == slot);
+    ngx_unit_check(slot->readers == 2);
+    ngx_unit_check(ngx_unit_slot_holds(slot, 1));
+
+    ngx_unit_check(ngx_chrys_slot_unpin(slot, 1) == 1);
+    ngx_unit_check(ngx_chrys_slot_unpin(slot, 1) == 1);
+    ngx_unit_check(slot->readers == 0);
+
+    ngx_unit_zone_destroy(zone);
+}
+
+
+static void
+test_slot_pin_latest_locked(void)
+{
+    ngx_int_t            n;
+    ngx_chrys_jpeg_t    *jpeg;
+    ngx_chrys_slot_t    *slot;
+    ngx_chrys_zone_t    *zone;
+    ngx_chrys_stream_t  *st;
+
+    zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
+    st = ngx_unit_stream(zone, "cam1");
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+    slot = ngx_chrys_slot_pin_latest_locked(st);
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    ngx_unit_check(slot == NULL);
+
+    n = ngx_unit_decode(zone, st, 1, NGX_UNIT_WIDTH, NGX_UNIT_HEIGHT);
+
+    /*
+     * as a request that encodes does: the claim and the pin in one hold
+     * of the lock, so the picture pinned is the one claimed
+     */
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+    jpeg = ngx_chrys_jpeg_claim_locked(zone, st, st->latest_seq, 80);
+    slot = ngx_chrys_slot_pin_latest_locked(st);
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    ngx_unit_check(jpeg != NULL);
+    ngx_unit_check(slot == &st->slots[n]);
+
+    if (jpeg == NULL || slot == NULL) {
+        ngx_unit_zone_destroy(zone);
+        return;
+    }
+
+    ngx_unit_check(slot->seq == jpeg->seq);
+    ngx_unit_check(slot->readers == 1);
+
+    /* the lock was not taken twice, nor left held */
+
+    ngx_unit_check(ngx_chrys_slot_pin_latest(zone, st) == slot);
+    ngx_unit_check(slot->readers == 2);
+
+    ngx_unit_check(ngx_chrys_slot_unpin(slot, 1) == 1);
+    ngx_unit_check(ngx_chrys_slot_unpin(slot, 1) == 1);
+    ngx_unit_check(slot->readers == 0);
+
+    ngx_unit_zone_destroy(zone);
+}
+
+
+static void
+test_slot_unpin_detects_overwrite(void)
+{
+    ngx_int_t            n;
+    ngx_chrys_slot_t    *first, *second;
+    ngx_chrys_zone_t    *zone;
+    ngx_chrys_stream_t  *st;
+
+    zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
+    st = ngx_unit_stream(zone, "cam1");
+
+    /* two slow readers, of frames 1 and 2; frame 3 is the latest */
+
+    (void) ngx_unit_decode(zone, st, 1, NGX_UNIT_WIDTH, NGX_UNIT_HEIGHT);
+    first = ngx_chrys_slot_pin_latest(zone, st);
+
+    (void) ngx_unit_decode(zone, st, 2, NGX_UNIT_WIDTH, NGX_UNIT_HEIGHT);
+    second = ngx_chrys_slot_pin_latest(zone, st);
+
+    (void) ngx_unit_decode(zone, st, 3, NGX_UNIT_WIDTH, NGX_UNIT_HEIGHT);
+
+    ngx_unit_check(first && second && first != second);
+
+    /* the decoder has no free slot left: it takes the first one read */
+
+    n = ngx_chrys_slot_reserve(zone, st,
+                               ngx_chrys_frame_size(NGX_CHRYS_YUV420,
+                                                    NGX_UNIT_WIDTH,
+                                                    NGX_UNIT_HEIGHT));
+
+    ngx_unit_check(&st->slots[n] == first);
+    ngx_unit_check(first->seq == 0);
+
+    ngx_unit_check(ngx_chrys_slot_unpin(first, 1) == 0);
+    ngx_unit_check(ngx_chrys_slot_unpin(second, 2) == 1);
+
+    /* written and published again: still not the picture read */
+
+    ngx_unit_check(ngx_unit_decode(zone, st, 4, NGX_UNIT_WIDTH,
+                                   NGX_UNIT_HEIGHT)
+                   == n);
+    ngx_unit_check(first->seq == 4);
+
+    ngx_unit_zone_destroy(zone);
+}
+
+
+static void
+test_slot_unpin_detects_failed_regrow(void)
+{
+    ngx_int_t            n;
+    ngx_chrys_slot_t    *first, *second;
+    ngx_chrys_zone_t    *zone;
+    ngx_chrys_stream_t  *st;
+
+    zone = ngx_unit_zone_create(NGX_UNIT_SMALL_ZONE);
+    st = ngx_unit_stream(zone, "cam1");
+
+    (void) ngx_unit_decode(zone, st, 1, NGX_UNIT_WIDTH, NGX_UNIT_HEIGHT);
+    first = ngx_chrys_slot_pin_latest(zone, st);
+
+    (void) ngx_unit_decode(zone, st, 2, NGX_UNIT_WIDTH, NGX_UNIT_HEIGHT);
+    second = ngx_chrys_slot_pin_latest(zone, st);
+
+    (void) ngx_unit_decode(zone, st, 3, NGX_UNIT_WIDTH, NGX_UNIT_HEIGHT);
+
+    /*
+     * the resolution goes up beyond what the zone holds: the slot of
+     * frame 1 loses its memory, and its reader must learn of it
+     */
+
+    n = ngx_chrys_slot_reserve(zone, st, 2 * NGX_UNIT_SMALL_ZONE);
+
+    ngx_unit_check(n == NGX_ERROR);
+    ngx_unit_check(first->data == NULL);
+    ngx_unit_check(ngx_chrys_slot_unpin(first, 1) == 0);
+    ngx_unit_check(ngx_chrys_slot_unpin(second, 2) == 1);
+
+    /* the latest picture is still there, and the stream goes on */
+
+    ngx_unit_check(st->latest_seq == 3);
+    ngx_unit_check(ngx_unit_slot_holds(&st->slots[st->latest], 3));
+    ngx_unit_check(ngx_unit_decode(zone, st, 4, NGX_UNIT_WIDTH,
+                                   NGX_UNIT_HEIGHT)
+                   != NGX_ERROR);
+    ngx_unit_check(ngx_unit_slot_holds(&st->slots[st->latest], 4));
+
+    ngx_unit_zone_destroy(zone);
+}
+
+
+static void
+test_jpeg_claim_lookup_store(void)
+{
+    u_char               bytes[100];
+    ngx_uint_t           i, token;
+    ngx_chrys_jpeg_t    *jpeg, *other;
+    ngx_chrys_zone_t    *zone;
+    ngx_chrys_stream_t  *st;
+
+    zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
+    st = ngx_unit_stream(zone, "cam1");
+
+    (void) ngx_unit_decode(zone, st, 1, NGX_UNIT_WIDTH, NGX_UNIT_HEIGHT);
+
+    ngx_current_msec = 100000;
+
+    ngx_unit_check(ngx_unit_jpeg_lookup(zone, st, 1, 80) == NULL);
+
+    jpeg = ngx_unit_jpeg_claim(zone, st, 1, 80);
+
+    ngx_unit_check(jpeg != NULL);
+
+    if (jpeg == NULL) {
+        ngx_unit_zone_destroy(zone);
+        return;
+    }
+
+    ngx_unit_check(jpeg->state == NGX_CHRYS_JPEG_ENCODING);
+    ngx_unit_check(jpeg->seq == 1);
+    ngx_unit_check(jpeg->quality == 80);
+    ngx_unit_check(jpeg->pid == ngx_pid);
+    ngx_unit_check(jpeg->started == 100000);
+    ngx_unit_check(jpeg->data == NULL);
+
+    /* the claim is named by a token that no claim in the zone had before */
+
+    token = jpeg->token;
+
+    ngx_unit_check(token != 0);
+    ngx_unit_check(token == zone->sh->tokens);
+
+    /* other requests find the encode under way, for that quality only */
+
+    ngx_unit_check(ngx_unit_jpeg_lookup(zone, st, 1, 80) == jpeg);
+    ngx_unit_check(ngx_unit_jpeg_lookup(zone, st, 1, 90) == NULL);
+    ngx_unit_check(ngx_unit_jpeg_lookup(zone, st, 2, 80) == NULL);
+
+    for (i = 0; i < sizeof(bytes); i++) {
+        bytes[i] = (u_char) i;
+    }
+
+    bytes[0] = 0xff;
+    bytes[1] = 0xd8;
+
+    ngx_unit_check(ngx_chrys_jpeg_store(zone, st, jpeg, token, bytes,
+                                        sizeof(bytes))
+                   == NGX_OK);
+    ngx_unit_check(jpeg->state == NGX_CHRYS_JPEG_READY);
+    ngx_unit_check(jpeg->len == sizeof(bytes));
+    ngx_unit_check(jpeg->data != NULL
+                   && ngx_memcmp(jpeg->data, bytes, sizeof(bytes)) == 0);
+    ngx_unit_check(jpeg->data > (u_char *) zone->shpool
+                   && jpeg->data < zone->shpool->end);
+    ngx_unit_check(ngx_unit_jpeg_lookup(zone, st, 1, 80) == jpeg);
+
+    /* the entry is no longer claimed: a second store is turned down */
+
+    ngx_unit_check(ngx_chrys_jpeg_store(zone, st, jpeg, token, bytes, 10)
+                   == NGX_DECLINED);
+    ngx_unit_check(jpeg->state == NGX_CHRYS_JPEG_READY);
+    ngx_unit_check(jpeg->len == sizeof(bytes));
+
+    /* a claim of another quality takes a free entry, not this one */
+
+    other = ngx_unit_jpeg_claim(zone, st, 1, 90);
+
+    ngx_unit_check(other != NULL && other != jpeg);
+    ngx_unit_check(jpeg->state == NGX_CHRYS_JPEG_READY);
+
+    /* and gets a token of its own */
+
+    ngx_unit_check(other && other->token != 0 && other->token != token);
+
+    ngx_unit_zone_destroy(zone);
+}
+
+
+static void
+test_jpeg_store_of_old_frame_is_declined(void)
+{
+    u_char               bytes[10000];
+    ngx_uint_t           pfree, token;
+    ngx_chrys_jpeg_t    *jpeg;
+    ngx_chrys_zone_t    *zone;
+    ngx_chrys_stream_t  *st;
+
+    zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
+    st = ngx_unit_stream(zone, "cam1");
+
+    (void) ngx_unit_decode(zone, st, 1, NGX_UNIT_WIDTH, NGX_UNIT_HEIGHT);
+    (void) ngx_unit_decode(zone, st, 2, NGX_UNIT_WIDTH, NGX_UNIT_HEIGHT);
+
+    jpeg = ngx_unit_jpeg_claim(zone, st, 2, 80);
+
+    ngx_unit_check(jpeg != NULL);
+
+    if (jpeg == NULL) {
+        ngx_unit_zone_destroy(zone);
+        return;
+    }
+
+    token = jpeg->token;
+
+    /* frame 3 arrives while frame 2 is encoded */
+
+    (void) ngx_unit_decode(zone, st, 3, NGX_UNIT_WIDTH, NGX_UNIT_HEIGHT);
+
+    pfree = zone->shpool->pfree;
+    ngx_memset(bytes, 0x11, sizeof(bytes));
+
+    ngx_unit_check(ngx_chrys_jpeg_store(zone, st, jpeg, token, bytes,
+                                        sizeof(bytes))
+                   == NGX_DECLINED);
+    ngx_unit_check(jpeg->state == NGX_CHRYS_JPEG_FREE);
+    ngx_unit_check(jpeg->data == NULL);
+    ngx_unit_check(ngx_unit_jpeg_lookup(zone, st, 2, 80) == NULL);
+    ngx_unit_check(zone->shpool->pfree == pfree);
+
+    ngx_unit_zone_destroy(zone);
+}
+
+
+static void
+test_jpeg_store_and_abort_need_the_claim(void)
+{
+    ngx_uint_t           token, other_token;
+    ngx_chrys_jpeg_t    *jpeg, *other;
+    ngx_chrys_zone_t    *zone;
+    ngx_chrys_stream_t  *st;
+
+    zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
+    st = ngx_unit_stream(zone, "cam1");
+
+    (void) ngx_unit_decode(zone, st, 1, NGX_UNIT_WIDTH, NGX_UNIT_HEIGHT);
+    (void) ngx_unit_decode(zone, st, 2, NGX_UNIT_WIDTH, NGX_UNIT_HEIGHT);
+
+    other = ngx_unit_jpeg_claim(zone, st, 2, 50);
+    jpeg = ngx_unit_jpeg_claim(zone, st, 2, 80);
+
+    ngx_unit_check(jpeg != NULL && other != NULL && jpeg != other);
+
+    if (jpeg == NULL || other == NULL || jpeg == other) {
+        ngx_unit_zone_destroy(zone);
+        return;
+    }
+
+    token = jpeg->token;
+    other_token = other->token;
+
+    ngx_unit_check(token != other_token);
+
+    /* the token of another claim, or of none, is not this claim's */
+
+    ngx_unit_check(ngx_chrys_jpeg_store(zone, st, jpeg, other_token,
+                                        (u_char *) "jpeg", 4)
+                   == NGX_DECLINED);
+    ngx_unit_check(ngx_chrys_jpeg_store(zone, st, jpeg, 0,
+                                        (u_char *) "jpeg", 4)
+                   == NGX_DECLINED);
+    ngx_unit_check(jpeg->state == NGX_CHRYS_JPEG_ENCODING);
+    ngx_unit_check(jpeg->data == NULL);
+
+    ngx_chrys_jpeg_abort(zone, jpeg, other_token);
+    ngx_unit_check(jpeg->state == NGX_CHRYS_JPEG_ENCODING);
+
+    ngx_chrys_jpeg_abort(zone, jpeg, 0);
+    ngx_unit_check(jpeg->state == NGX_CHRYS_JPEG_ENCODING);
+
+    /* the other claim was not touched either */
+
+    ngx_unit_check(other->state == NGX_CHRYS_JPEG_ENCODING);
+    ngx_unit_check(other->token == other_token);
+
+    /* an encode that failed lets go of its entry */
+
+    ngx_chrys_jpeg_abort(zone, jpeg, token);
+    ngx_unit_check(jpeg->state == NGX_CHRYS_JPEG_FREE);
+    ngx_unit_check(ngx_unit_jpeg_lookup(zone, st, 2, 80) == NULL);
+
+    ngx_unit_check(ngx_chrys_jpeg_store(zone, st, jpeg, token,
+                                        (u_char *) "jpeg", 4)
+                   == NGX_DECLINED);
+    ngx_unit_check(jpeg->state == NGX_CHRYS_JPEG_FREE);
+
+    ngx_unit_zone_destroy(zone);
+}
+
+
+static void
+test_jpeg_claim_when_all_encoding(void)
+{
+    ngx_uint_t           q, encoding, tokens[NGX_CHRYS_JPEGS];
+    ngx_chrys_jpeg_t    *jpeg, *claims[NGX_CHRYS_JPEGS];
+    ngx_chrys_zone_t    *zone;
+    ngx_chrys_stream_t  *st;
+
+    zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
+    st = ngx_unit_stream(zone, "cam1");
+
+    (void) ngx_unit_decode(zone, st, 1, NGX_UNIT_WIDTH, NGX_UNIT_HEIGHT);
+
+    ngx_current_msec = 100000;
+
+    for (q = 0; q < NGX_CHRYS_JPEGS; q++) {
+        claims[q] = ngx_unit_jpeg_claim(zone, st, 1, 10 + q);
+        tokens[q] = claims[q] ? claims[q]->token : 0;
+        ngx_unit_check(claims[q] != NULL);
+    }
+
+    encoding = 0;
+
+    for (q = 0; q < NGX_CHRYS_JPEGS; q++) {
+        if (st->jpegs[q].state == NGX_CHRYS_JPEG_ENCODING) {
+            encoding++;
+        }
+    }
+
+    ngx_unit_check(encoding == NGX_CHRYS_JPEGS);
+
+    /* every entry busy: the request has to wait */
+
+    ngx_current_msec += NGX_CHRYS_JPEG_STALE - 1;
+
+    ngx_unit_check(ngx_unit_jpeg_claim(zone, st, 1, 90) == NULL);
+
+    /* one encode ends: its entry is free again */
+
+    if (claims[3]) {
+        ngx_chrys_jpeg_abort(zone, claims[3], tokens[3]);
+    }
+
+    jpeg = ngx_unit_jpeg_claim(zone, st, 1, 90);
+
+    ngx_unit_check(jpeg == claims[3]);
+    ngx_unit_check(jpeg && jpeg->quality == 90);
+
+    ngx_unit_zone_destroy(zone);
+}
+
+
+static void
+test_jpeg_claim_takes_over_stale_encode(void)
+{
+    ngx_uint_t           q, stale;
+    ngx_chrys_jpeg_t    *jpeg;
+    ngx_chrys_zone_t    *zone;
+    ngx_chrys_stream_t  *st;
+
+    zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
+    st = ngx_unit_stream(zone, "cam1");
+
+    (void) ngx_unit_decode(zone, st, 1, NGX_UNIT_WIDTH, NGX_UNIT_HEIGHT);
+
+    ngx_current_msec = 100000;
+
+    for (q = 0; q < NGX_CHRYS_JPEGS; q++) {
+        (void) ngx_unit_jpeg_claim(zone, st, 1, 10 + q);
+    }
+
+    ngx_current_msec += NGX_CHRYS_JPEG_STALE;
+
+    jpeg = ngx_unit_jpeg_claim(zone, st, 1, 90);
+
+    ngx_unit_check(jpeg != NULL);
+    ngx_unit_check(jpeg && jpeg->state == NGX_CHRYS_JPEG_ENCODING);
+    ngx_unit_check(jpeg && jpeg->quality == 90);
+    ngx_unit_check(jpeg && jpeg->started == ngx_current_msec);
+
+    /* only one was taken over */
+
+    stale = 0;
+
+    for (q = 0; q < NGX_CHRYS_JPEGS; q++) {
+        if (st->jpegs[q].started == 100000) {
+            stale++;
+        }
+    }
+
+    ngx_unit_check(stale == NGX_CHRYS_JPEGS - 1);
+
+    ngx_unit_zone_destroy(zone);
+}
+
+
+static void
+test_jpeg_stale_claim_of_another_worker(void)
+{
+    ngx_pid_t            pid;
+    ngx_uint_t           q, token, tokens[NGX_CHRYS_JPEGS];
+    ngx_chrys_jpeg_t    *jpeg, *claims[NGX_CHRYS_JPEGS];
+    ngx_chrys_zone_t    *zone;
+    ngx_chrys_stream_t  *st;
+
+    zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
+    st = ngx_unit_stream(zone, "cam1");
+
+    (void) ngx_unit_decode(zone, st, 1, NGX_UNIT_WIDTH, NGX_UNIT_HEIGHT);
+
+    /* this worker starts encodes in every entry; they take too long */
+
+    ngx_current_msec = 100000;
+
+    for (q = 0; q < NGX_CHRYS_JPEGS; q++) {
+        claims[q] = ngx_unit_jpeg_claim(zone, st, 1, 80 + q);
+        tokens[q] = claims[q] ? claims[q]->token : 0;
+        ngx_unit_check(claims[q] != NULL);
+    }
+
+    ngx_current_msec += NGX_CHRYS_JPEG_STALE;
+
+    /* another worker wants the picture too: it takes an entry over */
+
+    pid = ngx_unit_worker_claim_jpeg(zone, st, 1, 90);
+
+    ngx_unit_check(pid > 0);
+    ngx_unit_check(ngx_unit_worker_reap(pid, 0) == NGX_OK);
+
+    jpeg = ngx_unit_jpeg_lookup(zone, st, 1, 90);
+
+    ngx_unit_check(jpeg != NULL);
+
+    if (jpeg == NULL) {
+        ngx_unit_zone_destroy(zone);
+        return;
+    }
+
+    ngx_unit_check(jpeg->state == NGX_CHRYS_JPEG_ENCODING);
+    ngx_unit_check(jpeg->pid == pid);
+    ngx_unit_check(jpeg->started == ngx_current_msec);
+
+    /* tokens are counted zone-wide, by every worker */
+
+    ngx_unit_check(jpeg->token == zone->sh->tokens);
+
+    /* the token of this worker's encode that was taken over */
+
+    token = 0;
+
+    for (q = 0; q < NGX_CHRYS_JPEGS; q++) {
+        if (claims[q] == jpeg) {
+            token = tokens[q];
+        }
+    }
+
+    ngx_unit_check(token != 0 && token != jpeg->token);
+
+    /* the late result of the first encode there is not stored over it */
+
+    ngx_unit_check(ngx_chrys_jpeg_store(zone, st, jpeg, token,
+                                        (u_char *) "late", 4)
+                   == NGX_DECLINED);
+    ngx_unit_check(jpeg->state == NGX_CHRYS_JPEG_ENCODING);
+    ngx_unit_check(jpeg->pid == pid);
+    ngx_unit_check(jpeg->data == NULL);
+
+    ngx_chrys_jpeg_abort(zone, jpeg, token);
+    ngx_unit_check(jpeg->state == NGX_CHRYS_JPEG_ENCODING);
+    ngx_unit_check(jpeg->quality == 90);
+
+    ngx_unit_zone_destroy(zone);
+}
+
+
+/*
+ * An encode that takes longer than NGX_CHRYS_JPEG_STALE has its entry
+ * taken over by a claim of another quality in the same worker; when it
+ * ends at last, its picture must not be cached under the new claim's key.
+ */
+
+static void
+test_jpeg_late_store_of_taken_over_claim_is_declined(void)
+{
+    u_char               late_bytes[1000], bytes[1000];
+    ngx_uint_t           q, pfree, late_token, token;
+    ngx_chrys_jpeg_t    *late, *jpeg;
+    ngx_chrys_zone_t    *zone;
+    ngx_chrys_stream_t  *st;
+
+    zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
+    st = ngx_unit_stream(zone, "cam1");
+
+    (void) ngx_unit_decode(zone, st, 1, NGX_UNIT_WIDTH, NGX_UNIT_HEIGHT);
+
+    /* a slow encode at quality 80 */
+
+    ngx_current_msec = 100000;
+    late = ngx_unit_jpeg_claim(zone, st, 1, 80);
+
+    ngx_unit_check(late != NULL);
+
+    if (late == NULL) {
+        ngx_unit_zone_destroy(zone);
+        return;
+    }
+
+    late_token = late->token;
+
+    /* the other entries are busy with encodes that began a little later */
+
+    ngx_current_msec++;
+
+    for (q = 1; q < NGX_CHRYS_JPEGS; q++) {
+        ngx_unit_check(ngx_unit_jpeg_claim(zone, st, 1, 80 + q) != NULL);
+    }
+
+    /* 2 s on, a request of this worker for quality 90 takes its entry */
+
+    ngx_current_msec = 100000 + NGX_CHRYS_JPEG_STALE;
+
+    jpeg = ngx_unit_jpeg_claim(zone, st, 1, 90);
+
+    ngx_unit_check(jpeg == late);
+
+    if (jpeg != late) {
+        ngx_unit_zone_destroy(zone);
+        return;
+    }
+
+    token = jpeg->token;
+
+    ngx_unit_check(jpeg->quality == 90);
+    ngx_unit_check(jpeg->pid == ngx_pid);
+    ngx_unit_check(token != late_token);
+
+    /* the slow encode ends: its picture is turned down */
+
+    ngx_memset(late_bytes, 80, sizeof(late_bytes));
+    ngx_memset(bytes, 90, sizeof(bytes));
+
+    pfree = zone->shpool->pfree;
+
+    ngx_unit_check(ngx_chrys_jpeg_store(zone, st, late, late_token,
+                                        late_bytes, sizeof(late_bytes))
+                   == NGX_DECLINED);
+    ngx_unit_check(jpeg->state == NGX_CHRYS_JPEG_ENCODING);
+    ngx_unit_check(jpeg->quality == 90);
+    ngx_unit_check(jpeg->token == token);
+    ngx_unit_check(jpeg->data == NULL && jpeg->len == 0);
+    ngx_unit_check(zone->shpool->pfree == pfree);
+    ngx_unit_check(ngx_unit_jpeg_lookup(zone, st, 1, 80) == NULL);
+    ngx_unit_check(ngx_unit_jpeg_lookup(zone, st, 1, 90) == jpeg);
+
+    /* nor does its abort end the new claim */
+
+    ngx_chrys_jpeg_abort(zone, late, late_token);
+    ngx_unit_check(jpeg->state == NGX_CHRYS_JPEG_ENCODING);
+    ngx_unit_check(jpeg->token == token);
+
+    /* the encode at quality 90 caches its own picture */
+
+    ngx_unit_check(ngx_chrys_jpeg_store(zone, st, jpeg, token, bytes,
+                                        sizeof(bytes))
+                   == NGX_OK);
+    ngx_unit_check(ngx_unit_jpeg_lookup(zone, st, 1, 90) == jpeg);
+    ngx_unit_check(jpeg->state == NGX_CHRYS_JPEG_READY);
+    ngx_unit_check(jpeg->len == sizeof(bytes));
+    ngx_unit_check(jpeg->data != NULL
+                   && ngx_memcmp(jpeg->data, bytes, sizeof(bytes)) == 0);
+
+    ngx_unit_zone_destroy(zone);
+}
+
+
+/*
+ * A request for a picture whose encode was lost takes over that very
+ * entry, even with free ones around: one key, one entry.
+ */
+
+static void
+test_jpeg_claim_reuses_stale_encode_of_same_picture(void)
+{
+    ngx_uint_t           i, same, lost_token, token;
+    ngx_chrys_jpeg_t    *lost, *jpeg, *other;
+    ngx_chrys_zone_t    *zone;
+    ngx_chrys_stream_t  *st;
+
+    zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
+    st = ngx_unit_stream(zone, "cam1");
+
+    (void) ngx_unit_decode(zone, st, 1, NGX_UNIT_WIDTH, NGX_UNIT_HEIGHT);
+
+    ngx_current_msec = 100000;
+
+    lost = ngx_unit_jpeg_claim(zone, st, 1, 80);
+
+    ngx_unit_check(lost != NULL);
+
+    if (lost == NULL) {
+        ngx_unit_zone_destroy(zone);
+        return;
+    }
+
+    lost_token = lost->token;
+
+    /* a picture of another quality is cached meanwhile */
+
+    ngx_unit_check(ngx_unit_jpeg_cache(zone, st, 1, 50, 1000) == NGX_OK);
+
+    other = ngx_unit_jpeg_lookup(zone, st, 1, 50);
+
+    ngx_current_msec += NGX_CHRYS_JPEG_STALE;
+
+    jpeg = ngx_unit_jpeg_claim(zone, st, 1, 80);
+
+    ngx_unit_check(jpeg == lost);
+
+    if (jpeg != lost) {
+        ngx_unit_zone_destroy(zone);
+        return;
+    }
+
+    token = jpeg->token;
+
+    ngx_unit_check(jpeg->state == NGX_CHRYS_JPEG_ENCODING);
+    ngx_unit_check(jpeg->seq == 1 && jpeg->quality == 80);
+    ngx_unit_check(jpeg->started == ngx_current_msec);
+    ngx_unit_check(token != lost_token);
+
+    same = 0;
+
+    for (i = 0; i < NGX_CHRYS_JPEGS; i++) {
+        if (st->jpegs[i].state != NGX_CHRYS_JPEG_FREE
+            && st->jpegs[i].seq == 1 && st->jpegs[i].quality == 80)
+        {
+            same++;
+        }
+    }
+
+    ngx_unit_check(same == 1);
+    ngx_unit_check(ngx_unit_jpeg_lookup(zone, st, 1, 80) == jpeg);
+
+    /* should the lost encode end after all, it stores nothing */
+
+    ngx_unit_check(ngx_chrys_jpeg_store(zone, st, lost, lost_token,
+                                        (u_char *) "lost", 4)
+                   == NGX_DECLINED);
+    ngx_unit_check(jpeg->state == NGX_CHRYS_JPEG_ENCODING);
+
+    ngx_unit_check(ngx_chrys_jpeg_store(zone, st, jpeg, token,
+                                        (u_char *) "jpeg", 4)
+                   == NGX_OK);
+    ngx_unit_check(ngx_unit_jpeg_lookup(zone, st, 1, 80) == jpeg);
+    ngx_unit_check(jpeg->state == NGX_CHRYS_JPEG_READY);
+    ngx_unit_check(jpeg->len == 4 && ngx_memcmp(jpeg->data, "jpeg", 4) == 0);
+
+    /* the picture of the other quality was left alone */
+
+    ngx_unit_check(other != NULL && other != jpeg);
+    ngx_unit_check(other && other->state == NGX_CHRYS_JPEG_READY);
+    ngx_unit_check(ngx_unit_jpeg_lookup(zone, st, 1, 50) == other);
+
+    ngx_unit_zone_destroy(zone);
+}
+
+
+static void
+test_jpeg_claim_evicts_oldest_entry(void)
+{
+    ngx_uint_t           q, pfree, ready;
+    ngx_chrys_jpeg_t    *jpeg, *stale;
+    ngx_chrys_zone_t    *zone;
+    ngx_chrys_stream_t  *st;
+
+    zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
+    st = ngx_unit_stream(zone, "cam1");
+
+    (void) ngx_unit_decode(zone, st, 1, NGX_UNIT_WIDTH, NGX_UNIT_HEIGHT);
+
+    /* an encode of frame 1 that is lost */
+
+    ngx_current_msec = 100000;
+    stale = ngx_unit_jpeg_claim(zone, st, 1, 10);
+
+    (void) ngx_unit_decode(zone, st, 2, NGX_UNIT_WIDTH, NGX_UNIT_HEIGHT);
+
+    ngx_current_msec += NGX_CHRYS_JPEG_STALE;
+
+    /* the other seven entries cache frame 2 */
+
+    for (q = 1; q < NGX_CHRYS_JPEGS; q++) {
+        ngx_unit_check(ngx_unit_jpeg_cache(zone, st, 2, 10 + q, 10000)
+                       == NGX_OK);
+    }
+
+    /* the stale claim of the older frame goes first */
+
+    jpeg = ngx_unit_jpeg_claim(zone, st, 2, 90);
+
+    ngx_unit_check(jpeg == stale);
+
+    ready = 0;
+
+    for (q = 1; q < NGX_CHRYS_JPEGS; q++) {
+        if (ngx_unit_jpeg_lookup(zone, st, 2, 10 + q) != NULL) {
+            ready++;
+        }
+    }
+
+    ngx_unit_check(ready == NGX_CHRYS_JPEGS - 1);
+
+    /* then a cached picture, whose memory is given back */
+
+    if (jpeg) {
+        ngx_chrys_jpeg_abort(zone, jpeg, jpeg->token);
+    }
+    (void) ngx_unit_jpeg_cache(zone, st, 2, 90, 10000);
+
+    pfree = zone->shpool->pfree;
+
+    jpeg = ngx_unit_jpeg_claim(zone, st, 2, 95);
+
+    ngx_unit_check(jpeg != NULL);
+    ngx_unit_check(jpeg && jpeg->state == NGX_CHRYS_JPEG_ENCODING);
+    ngx_unit_check(jpeg && jpeg->data == NULL);
+    ngx_unit_check(zone->shpool->pfree == pfree + ngx_unit_pages(10000));
+
+    ngx_unit_zone_destroy(zone);
+}
+
+
+static void
+test_zone_full(void)
+{
+    char                 name[32];
+    ngx_int_t            n;
+    ngx_uint_t           i, ok, intact, going;
+    ngx_chrys_zone_t    *zone;
+    ngx_chrys_stream_t  *st, *idle, *streams[100];
+
+    zone = ngx_unit_zone_create(NGX_UNIT_SMALL_ZONE);
+
+    /* a stream that is created early and gets its first picture late */
+    idle = ngx_unit_stream(zone, "idle");
+
+    /* streams of 160x120 pictures, until there is no room for more */
+
+    ok = 0;
+
+    for (i = 0; i < 100; i++) {
+        ngx_sprintf((u_char *) name, "cam%ui%Z", i);
+
+        st = ngx_unit_stream(zone, name);
+
+        if (st == NULL
+            || ngx_unit_decode(zone, st, 1, 160, 120) == NGX_ERROR
+            || ngx_unit_decode(zone, st, 2, 160, 120) == NGX_ERROR)
+        {
+            break;
+        }
+
+        streams[ok++] = st;
+    }
+
+    ngx_unit_check(ok > 0);
+    ngx_unit_check(i < 100);
+
+    /* the late stream gets no picture, and no memory for one */
+
+    ngx_unit_check(idle != NULL);
+
+    if (idle) {
+        ngx_unit_check(ngx_unit_decode(zone, idle, 1, 160, 120)
+                       == NGX_ERROR);
+        ngx_unit_check(idle->latest_seq == 0);
+        ngx_unit_check(idle->slots[0].data == NULL);
+        ngx_unit_check(idle->slots[NGX_CHRYS_SLOTS - 1].data == NULL);
+    }
+
+    /* names alone still fit for a while, then they are refused too */
+
+    for (i = 0; i < 10000; i++) {
+        ngx_sprintf((u_char *) name, "name%ui%Z", i);
+
+        if (ngx_unit_stream(zone, name) == NULL) {
+            break;
+        }
+    }
+
+    ngx_unit_check(i < 10000);
+    ngx_unit_check(ngx_strstr(ngx_unit_log_last, "is full") != NULL);
+    ngx_unit_check(ngx_strstr(ngx_unit_log_last, "chrys_zone") != NULL);
+
+    /* the streams admitted before keep their pictures and go on */
+
+    intact = 0;
+    going = 0;
+
+    for (i = 0; i < ok; i++) {
+        st = streams[i];
+
+        if (ngx_unit_slot_holds(&st->slots[st->latest], 2)) {
+            intact++;
+        }
+
+        n = ngx_unit_decode(zone, st, 3, 160, 120);
+
+        if (n != NGX_ERROR && ngx_unit_slot_holds(&st->slots[n], 3)) {
+            going++;
+        }
+    }
+
+    ngx_unit_check(intact == ok);
+    ngx_unit_check(going == ok);
+
+    /* and room is left for their JPEG caches */
+
+    ngx_unit_check(ngx_unit_jpeg_cache(zone, streams[0], 3, 80, 20000)
+                   == NGX_OK);
+
+    ngx_unit_zone_destroy(zone);
+}
+
+
+static void
+test_steady_state_does_not_leak(void)
+{
+    size_t               len;
+    ngx_uint_t           seq, pfree, same, cached, claimed, late_token;
+    ngx_chrys_jpeg_t    *jpeg, *late;
+    ngx_chrys_zone_t    *zone;
+    ngx_chrys_stream_t  *st;
+
+    zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
+    st = ngx_unit_stream(zone, "cam1");
+
+    pfree = 0;
+    same = 1;
+    cached = 0;
+    claimed = 1;
+    late = NULL;
+    late_token = 0;
+
+    ngx_current_msec = 100000;
+
+    for (seq = 1; seq <= 300; seq++) {
+        ngx_current_msec += 40;
+
+        (void) ngx_unit_decode(zone, st, seq, NGX_UNIT_WIDTH,
+                               NGX_UNIT_HEIGHT);
+
+        /* the encode of the frame before ends after this one came */
+
+        if (late) {
+            (void) ngx_chrys_jpeg_store(zone, st, late, late_token,
+                                        (u_char *) "late", 4);
+        }
+
+        if (seq == 10) {
+            pfree = zone->shpool->pfree;
+
+        } else if (seq > 10 && zone->shpool->pfree != pfree) {
+            same = 0;
+        }
+
+        /* JPEGs of all sizes, in chunks and in pages; one aborted */
+
+        len = 500 + (seq * 7919) % 30000;
+
+        if (ngx_unit_jpeg_cache(zone, st, seq, 80, len) == NGX_OK) {
+            cached++;
+        }
+
+        if (ngx_unit_jpeg_cache(zone, st, seq, 50, len / 3) == NGX_OK) {
+            cached++;
+        }
+
+        jpeg = ngx_unit_jpeg_claim(zone, st, seq, 20);
+
+        if (jpeg == NULL) {
+            claimed = 0;
+            late = NULL;
+
+        } else if (seq % 2) {
+            ngx_chrys_jpeg_abort(zone, jpeg, jpeg->token);
+            late = NULL;
+
+        } else {
+            late = jpeg;
+            late_token = jpeg->token;
+        }
+    }
+
+    ngx_unit_check(cached == 600);
+    ngx_unit_check(claimed);
+    ngx_unit_check(same);
+    ngx_unit_check(st->latest_seq == 300);
+
+    ngx_unit_zone_destroy(zone);
+}
+
+
+/* makes a zone as ngx_init_cycle() makes a new shared zone */
+
+static ngx_chrys_zone_t *
+ngx_unit_zone_create(size_t size)
+{
+    ngx_slab_pool_t  *sp;
+    ngx_unit_zone_t  *uz;
+
+    uz = calloc(1, sizeof(ngx_unit_zone_t));
+    if (uz == NULL) {
+        return NULL;
+    }
+
+    uz->shm_zone.shm.size = size;
+    uz->shm_zone.shm.log = ngx_cycle->log;
+    ngx_str_set(&uz->shm_zone.shm.name, "chrys");
+    uz->shm_zone.init = ngx_chrys_zone_init;
+    uz->shm_zone.tag = &ngx_chrys_module;
+    uz->shm_zone.data = &uz->zone;
+    uz->zone.shm_zone = &uz->shm_zone;
+
+    if (ngx_shm_alloc(&uz->shm_zone.shm) != NGX_OK) {
+        free(uz);
+        return NULL;
+    }
+
+    /* ngx_init_zone_pool() */
+
+    sp = (ngx_slab_pool_t *) uz->shm_zone.shm.addr;
+
+    sp->end = uz->shm_zone.shm.addr + uz->shm_zone.shm.size;
+    sp->min_shift = 3;
+    sp->addr = uz->shm_zone.shm.addr;
+
+    if (ngx_shmtx_create(&sp->mutex, &sp->lock, NULL) != NGX_OK) {
+        ngx_shm_free(&uz->shm_zone.shm);
+        free(uz);
+        return NULL;
+    }
+
+    ngx_slab_init(sp);
+
+    if (uz->shm_zone.init(&uz->shm_zone, NULL) != NGX_OK) {
+        ngx_shm_free(&uz->shm_zone.shm);
+        free(uz);
+        return NULL;
+    }
+
+    return &uz->zone;
+}
+
+
+static void
+ngx_unit_zone_destroy(ngx_chrys_zone_t *zone)
+{
+    ngx_unit_zone_t  *uz;
+
+    if (zone == NULL) {
+        return;
+    }
+
+    uz = (ngx_unit_zone_t *) zone->shm_zone;
+
+    ngx_shmtx_destroy(&zone->shpool->mutex);
+    ngx_shm_free(&uz->shm_zone.shm);
+    free(uz);
+}
+
+
+static ngx_chrys_stream_t *
+ngx_unit_stream(ngx_chrys_zone_t *zone, char *name)
+{
+    ngx_str_t  s;
+
+    s.data = (u_char *) name;
+    s.len = ngx_strlen(name);
+
+    return ngx_chrys_stream_get(zone, &ngx_unit_app, &s, ngx_cycle->log);
+}
+
+
+static ngx_chrys_stream_t *
+ngx_unit_find(ngx_chrys_zone_t *zone, char *name)
+{
+    ngx_str_t  s;
+
+    s.data = (u_char *) name;
+    s.len = ngx_strlen(name);
+
+    return ngx_chrys_stream_find(zone, &ngx_unit_app, &s);
+}
+
+
+/*
+ * What the decoder does with a picture: reserve a slot, write the planes
+ * (here every byte is the low byte of the frame's seq), publish.  Returns
+ * the slot or NGX_ERROR.
+ */
+
+static ngx_int_t
+ngx_unit_decode(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
+    ngx_uint_t seq, ngx_uint_t width, ngx_uint_t height)
+{
+    size_t              size;
+    ngx_int_t           n;
+    ngx_chrys_frame_t   frame;
+
+    if (st == NULL) {
+        return NGX_ERROR;
+    }
+
+    size = ngx_chrys_frame_size(NGX_CHRYS_YUV420, width, height);
+
+    n = ngx_chrys_slot_reserve(zone, st, size);
+    if (n == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    ngx_memset(st->slots[n].data, (u_char) seq, size);
+
+    ngx_memzero(&frame, sizeof(ngx_chrys_frame_t));
+
+    frame.seq = seq;
+    frame.pts = seq * 40;
+    frame.time = ngx_chrys_unix_msec();
+    frame.width = width;
+    frame.height = height;
+    frame.layout = NGX_CHRYS_YUV420;
+    frame.keyframe = (seq == 1);
+
+    ngx_chrys_slot_publish(zone, st, n, &frame);
+
+    return n;
+}
+
+
+/* the slot holds the whole picture that ngx_unit_decode() wrote */
+
+static ngx_uint_t
+ngx_unit_slot_holds(ngx_chrys_slot_t *slot, ngx_uint_t seq)
+{
+    size_t  i, size;
+
+    if (slot->seq != seq || slot->frame.seq != seq || slot->data == NULL) {
+        return 0;
+    }
+
+    size = ngx_chrys_frame_size(slot->frame.layout, slot->frame.width,
+                                slot->frame.height);
+
+    if (size > slot->size) {
+        return 0;
+    }
+
+    for (i = 0; i < size; i++) {
+        if (slot->data[i] != (u_char) seq) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+static ngx_chrys_jpeg_t *
+ngx_unit_jpeg_claim(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
+    ngx_uint_t seq, ngx_uint_t quality)
+{
+    ngx_chrys_jpeg_t  *jpeg;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+    jpeg = ngx_chrys_jpeg_claim_locked(zone, st, seq, quality);
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return jpeg;
+}
+
+
+static ngx_chrys_jpeg_t *
+ngx_unit_jpeg_lookup(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
+    ngx_uint_t seq, ngx_uint_t quality)
+{
+    ngx_chrys_jpeg_t  *jpeg;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+    jpeg = ngx_chrys_jpeg_lookup_locked(st, seq, quality);
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return jpeg;
+}
+
+
+/* what a request that encodes a picture does: claim, encode, store */
+
+static ngx_int_t
+ngx_unit_jpeg_cache(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
+    ngx_uint_t seq, ngx_uint_t quality, size_t len)
+{
+    u_char            *data;
+    ngx_int_t          rc;
+    ngx_uint_t         token;
+    ngx_chrys_jpeg_t  *jpeg;
+
+    jpeg = ngx_unit_jpeg_claim(zone, st, seq, quality);
+    if (jpeg == NULL) {
+        return NGX_BUSY;
+    }
+
+    token = jpeg->token;
+
+    data = malloc(len);
+    if (data == NULL) {
+        ngx_chrys_jpeg_abort(zone, jpeg, token);
+        return NGX_ERROR;
+    }
+
+    ngx_memset(data, (u_char) quality, len);
+
+    rc = ngx_chrys_jpeg_store(zone, st, jpeg, token, data, len);
+
+    free(data);
+
+    return rc;
+}
+
+
+/* slab pages that an allocation of more than half a page takes */
+
+static ngx_uint_t
+ngx_unit_pages(size_t size)
+{
+    return (size + ngx_pagesize - 1) >> ngx_pagesize_shift;
+}
+
+
+/*
+ * Forks a process that acts as another nginx worker on the same zone: it
+ * claims the stream and waits to be killed.  Returns its pid, or -1.
+ */
+
+static ngx_pid_t
+ngx_unit_worker_claim_stream(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st)
+{
+    int        fd[2];
+    char       c;
+    ngx_pid_t  pid;
+
+    if (pipe(fd) == -1) {
+        return -1;
+    }
+
+    pid = fork();
+
+    if (pid == -1) {
+        close(fd[0]);
+        close(fd[1]);
+        return -1;
+    }
+
+    if (pid == 0) {
+        /* as ngx_spawn_process() does in a new worker */
+        ngx_pid = ngx_getpid();
+
+        c = (ngx_chrys_stream_claim(zone, st) == NGX_OK) ? 'y' : 'n';
+
+        if (write(fd[1], &c, 1) != 1) {
+            _exit(1);
+        }
+
+        for ( ;; ) {
+            pause();
+        }
+    }
+
+    close(fd[1]);
+
+    if (read(fd[0], &c, 1) != 1 || c != 'y') {
+        c = 'n';
+    }
+
+    close(fd[0]);
+
+    if (c != 'y') {
+        (void) ngx_unit_worker_reap(pid, 1);
+        return -1;
+    }
+
+    return pid;
+}
+
+
+/* the same, for a worker that claims a JPEG entry and exits */
+
+static ngx_pid_t
+ngx_unit_worker_claim_jpeg(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
+    ngx_uint_t seq, ngx_uint_t quality)
+{
+    ngx_pid_t          pid;
+    ngx_chrys_jpeg_t  *jpeg;
+
+    pid = fork();
+
+    if (pid == 0) {
+        ngx_pid = ngx_getpid();
+
+        ngx_shmtx_lock(&zone->shpool->mutex);
+        jpeg = ngx_chrys_jpeg_claim_locked(zone, st, seq, quality);
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+
+        _exit(jpeg ? 0 : 1);
+    }
+
+    return pid;
+}
+
+
+/* waits for a worker to end, killing it first if asked */
+
+static ngx_int_t
+ngx_unit_worker_reap(ngx_pid_t pid, ngx_uint_t kill_it)
+{
+    int  status;
+
+    if (kill_it && kill(pid, SIGKILL) == -1) {
+        return NGX_ERROR;
+    }
+
+    if (waitpid(pid, &status, 0) != pid) {
+        return NGX_ERROR;
+    }
+
+    if (kill_it) {
+        return WIFSIGNALED(status) ? NGX_OK : NGX_ERROR;
+    }
+
+    return (WIFEXITED(status) && WEXITSTATUS(status) == 0) ? NGX_OK
+                                                          : NGX_ERROR;
+}
+
+
+int
+main(void)
+{
+    ngx_unit_init();
+
+    /* a test that deadlocks on the zone mutex fails rather than hangs */
+    alarm(60);
+
+    ngx_unit_run(test_zone_init_new_zone);
+    ngx_unit_run(test_zone_init_keeps_streams_on_reload);
+
+    ngx_unit_run(test_stream_get_creates_once);
+    ngx_unit_run(test_stream_distinct_names_distinct_streams);
+    ngx_unit_run(test_stream_crc32_collisions);
+    ngx_unit_run(test_stream_find_unknown);
+    ngx_unit_run(test_stream_name_limits);
+    ngx_unit_run(test_valid_name);
+    ngx_unit_run(test_stream_set_error);
+    ngx_unit_run(test_stream_claim_and_release);
+    ngx_unit_run(test_stream_claim_of_another_worker);
+
+    ngx_unit_run(test_frame_size);
+    ngx_unit_run(test_slot_reserve_never_returns_latest);
+    ngx_unit_run(test_slot_reserve_prefers_slots_without_readers);
+    ngx_unit_run(test_slot_reserve_takes_all_slots_at_once);
+    ngx_unit_run(test_slot_reserve_resizes);
+    ngx_unit_run(test_slot_publish_sets_latest);
+    ngx_unit_run(test_slot_publish_frees_older_jpegs);
+    ngx_unit_run(test_slot_pin_and_unpin);
+    ngx_unit_run(test_slot_pin_latest_locked);
+    ngx_unit_run(test_slot_unpin_detects_overwrite);
+    ngx_unit_run(test_slot_unpin_detects_failed_regrow);
+
+    ngx_unit_run(test_jpeg_claim_lookup_store);
+    ngx_unit_run(test_jpeg_store_of_old_frame_is_declined);
+    ngx_unit_run(test_jpeg_store_and_abort_need_the_claim);
+    ngx_unit_run(test_jpeg_claim_when_all_encoding);
+    ngx_unit_run(test_jpeg_claim_takes_over_stale_encode);
+    ngx_unit_run(test_jpeg_stale_claim_of_another_worker);
+    ngx_unit_run(test_jpeg_late_store_of_taken_over_claim_is_declined);
+    ngx_unit_run(test_jpeg_claim_reuses_stale_encode_of_same_picture);
+    ngx_unit_run(test_jpeg_claim_evicts_oldest_entry);
+
+    ngx_unit_run(test_zone_full);
+    ngx_unit_run(test_steady_state_does_not_leak);
+
+    /* the slab allocator found nothing wrong */
+    ngx_unit_check(ngx_unit_log_crit == 0);
+
+    return ngx_unit_summary("test_ring");
+}
