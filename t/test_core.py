@@ -321,3 +321,31 @@ def test_a_republish_in_another_worker_sees_the_same_stream(make_nginx,
         wait_for(lambda: not nginx.status("cam")["publishing"],
                  what="publishing false")
     assert nginx.status("cam")["publishes"] == 3
+
+
+def test_decoding_skips_ahead_when_it_falls_behind(nginx, publish, camera):
+    """A publisher far faster than real time (a looped file, sent as fast
+    as the socket takes it) outruns any decoder: chrys skips to the newest
+    IDR instead of queueing, and what it serves stays correct and recent."""
+    source = camera
+    period = round(len(source.frames) * 1000 / source.rate)
+    publish(nginx.rtmp("cam"), source.path, realtime=False, loop=True)
+    nginx.wait_frame("cam")
+    time.sleep(2)
+
+    for _ in range(5):
+        st = nginx.status("cam")
+        r = nginx.get("live/cam/latest.jpg")
+        m = frame_meta(r)
+        assert source.psnr(r.content, m["pts"] % period) >= 30
+        # far behind would mean seconds: the queue is cut at 500 ms
+        assert m["age"] < 2000
+        assert st["frames_received"] - m["seq"] < 100000
+        time.sleep(0.3)
+
+    st = nginx.status("cam")
+    assert st["frames_skipped"] > st["frames_decoded"]
+    assert st["decode_errors"] == 0
+    print("received %d, decoded %d, skipped %d"
+          % (st["frames_received"], st["frames_decoded"],
+             st["frames_skipped"]))
