@@ -9,9 +9,10 @@
 #   make install  install the module into Debian's nginx
 
 PYTHON    = /usr/bin/python3
-SOURCES   = config ngx_chrys.h ngx_chrys_avc.h ngx_chrys_module.c \
-            ngx_chrys_avc.c ngx_chrys_ring.c ngx_chrys_decoder.c \
-            ngx_chrys_http.c
+SOURCES   = config ngx_chrys.h ngx_chrys_avc.h ngx_chrys_http.h \
+            ngx_chrys_module.c ngx_chrys_avc.c ngx_chrys_ring.c \
+            ngx_chrys_buffer.c ngx_chrys_decoder.c ngx_chrys_replay.c \
+            ngx_chrys_http.c ngx_chrys_http_buffer.c
 
 .PHONY: all deps test-deps run demo test unit bench install clean
 

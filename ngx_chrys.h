@@ -13,6 +13,10 @@
 #include <ngx_thread_pool.h>
 
 
+struct AVFrame;
+struct SwsContext;
+
+
 #define NGX_CHRYS_SLOTS           3
 #define NGX_CHRYS_JPEGS           8
 #define NGX_CHRYS_NAME_MAX        255
@@ -29,6 +33,18 @@
 #define NGX_CHRYS_YUV422          1
 #define NGX_CHRYS_YUV444          2
 #define NGX_CHRYS_GRAY            3
+
+/* the stream buffer: compressed access units in chunks of the zone */
+#define NGX_CHRYS_CHUNK           (256 * 1024)
+#define NGX_CHRYS_ENTRY_KEY       0x01
+#define NGX_CHRYS_ENTRY_IDR       0x02
+#define NGX_CHRYS_ENTRY_CONFIG    0x04
+#define NGX_CHRYS_EVENTS_MAX      64
+#define NGX_CHRYS_LABEL_LEN       128
+#define NGX_CHRYS_META_MAX        4096
+
+#define NGX_CHRYS_CONFLICT                409
+#define NGX_CHRYS_INSUFFICIENT_STORAGE    507
 
 #define NGX_CHRYS_JPEG_FREE       0
 #define NGX_CHRYS_JPEG_ENCODING   1
@@ -75,6 +91,75 @@ typedef struct {
 } ngx_chrys_jpeg_t;
 
 
+typedef struct ngx_chrys_chunk_s  ngx_chrys_chunk_t;
+
+struct ngx_chrys_chunk_s {
+    ngx_chrys_chunk_t            *next;
+    size_t                        size;       /* bytes after the header */
+    size_t                        used;
+};
+
+
+/* an AVC sequence header (avcC) shared by the entries it applies to */
+
+typedef struct {
+    ngx_uint_t                    refs;
+    ngx_uint_t                    width;
+    ngx_uint_t                    height;
+    size_t                        len;
+    u_char                        data[1];
+} ngx_chrys_config_t;
+
+
+typedef struct {
+    ngx_uint_t                    seq;
+    int64_t                       pts;        /* ms */
+    int64_t                       dts;        /* ms */
+    uint64_t                      time;       /* arrival, Unix ms */
+    u_char                       *data;
+    ngx_chrys_config_t           *config;
+    uint32_t                      size;
+    uint32_t                      flags;      /* NGX_CHRYS_ENTRY_KEY... */
+} ngx_chrys_entry_t;
+
+
+/*
+ * Access units in arrival order: a ring of entries over a list of chunks
+ * that fill in the same order, so that evicting from the head frees whole
+ * chunks.  Eviction takes whole GOPs, oldest first, and never the newest.
+ */
+
+typedef struct {
+    ngx_chrys_entry_t            *entries;
+    ngx_uint_t                    cap;
+    ngx_uint_t                    head;
+    ngx_uint_t                    count;
+    ngx_chrys_chunk_t            *first;
+    ngx_chrys_chunk_t            *last;
+    ngx_chrys_config_t           *config;     /* for the next entries */
+    size_t                        bytes;      /* chunks and entries */
+    size_t                        max_bytes;
+    ngx_msec_t                    window;     /* 0: no time limit */
+} ngx_chrys_buf_t;
+
+
+typedef struct {
+    ngx_queue_t                   queue;
+    ngx_uint_t                    id;
+    uint64_t                      time;       /* when it was marked */
+    uint64_t                      from;
+    uint64_t                      to;
+    ngx_msec_t                    pre;
+    ngx_msec_t                    post;
+    unsigned                      truncated:1;
+    size_t                        label_len;
+    u_char                        label[NGX_CHRYS_LABEL_LEN];
+    size_t                        meta_len;
+    u_char                       *meta;
+    ngx_chrys_buf_t               buf;
+} ngx_chrys_event_t;
+
+
 typedef struct {
     ngx_rbtree_node_t             node;
     ngx_queue_t                   queue;
@@ -114,6 +199,11 @@ typedef struct {
     ngx_chrys_slot_t              slots[NGX_CHRYS_SLOTS];
     ngx_chrys_jpeg_t              jpegs[NGX_CHRYS_JPEGS];
 
+    ngx_chrys_buf_t               buf;
+    unsigned                      buf_full:1;
+    ngx_queue_t                   events;
+    ngx_uint_t                    nevents;
+
     size_t                        app_len;
     size_t                        name_len;
     u_char                        key[1];     /* app "/" name */
@@ -126,6 +216,9 @@ typedef struct {
     ngx_queue_t                   streams;
     ngx_uint_t                    nstreams;
     ngx_uint_t                    tokens;
+    ngx_uint_t                    event_ids;
+    size_t                        event_bytes;
+    size_t                        event_budget;
 } ngx_chrys_sh_t;
 
 
@@ -133,7 +226,30 @@ typedef struct {
     ngx_chrys_sh_t               *sh;
     ngx_slab_pool_t              *shpool;
     ngx_shm_zone_t               *shm_zone;
+    size_t                        event_budget;
 } ngx_chrys_zone_t;
+
+
+/* access units copied out of a buffer, for decoding or muxing */
+
+typedef struct {
+    ngx_uint_t                    seq;        /* 0: a configuration */
+    int64_t                       pts;
+    int64_t                       dts;
+    uint64_t                      time;
+    uint32_t                      flags;
+    size_t                        len;
+    u_char                       *data;       /* padded for libavcodec */
+} ngx_chrys_au_t;
+
+
+typedef struct {
+    ngx_chrys_au_t               *aus;
+    ngx_uint_t                    naus;
+    ngx_uint_t                    width;      /* of the first configuration */
+    ngx_uint_t                    height;
+    size_t                        bytes;
+} ngx_chrys_gop_t;
 
 
 typedef struct ngx_chrys_decoder_s  ngx_chrys_decoder_t;
@@ -146,6 +262,7 @@ struct ngx_chrys_packet_s {
     ngx_chrys_packet_t           *next;
     ngx_uint_t                    seq;
     int64_t                       pts;
+    int64_t                       dts;
     uint64_t                      time;
     unsigned                      keyframe:1;
     unsigned                      idr:1;
@@ -153,6 +270,58 @@ struct ngx_chrys_packet_s {
     size_t                        len;
     u_char                       *data;       /* padded for libavcodec */
 };
+
+
+/* 8-bit planar YCbCr, wherever it lies */
+
+typedef struct {
+    u_char                       *planes[3];
+    ngx_uint_t                    strides[3];
+    ngx_uint_t                    width;
+    ngx_uint_t                    height;
+    ngx_uint_t                    layout;
+    ngx_uint_t                    full_range;
+} ngx_chrys_picture_t;
+
+
+/* a decoded and encoded picture out of a buffer */
+
+typedef struct {
+    ngx_chrys_frame_t             frame;
+    u_char                       *data;       /* JPEG, tjFree() */
+    size_t                        len;
+} ngx_chrys_image_t;
+
+
+/* decoding access units of a buffer, and encoding some of their frames */
+
+typedef struct {
+    ngx_chrys_gop_t              *gop;
+    ngx_uint_t                   *want;       /* seqs, ascending */
+    ngx_uint_t                    nwant;
+    ngx_uint_t                    quality;
+    ngx_chrys_image_t            *images;     /* nwant, display order */
+    ngx_uint_t                    nimages;
+    ngx_uint_t                    errors;
+    ngx_uint_t                    usec;
+} ngx_chrys_replay_t;
+
+
+/* remuxing access units of a buffer into fragmented MP4, step by step */
+
+typedef struct {
+    ngx_chrys_gop_t              *gop;
+    void                         *fmt;        /* AVFormatContext */
+    int64_t                       offset;     /* ms, first dts */
+    unsigned                      started:1;
+    unsigned                      last:1;
+    ngx_int_t                     rc;
+    u_char                       *out;        /* this step's bytes */
+    size_t                        len;
+    size_t                        size;
+    ngx_uint_t                    frames;
+    u_char                        error[NGX_CHRYS_ERROR_LEN];
+} ngx_chrys_mux_t;
 
 
 /*
@@ -186,7 +355,10 @@ ngx_chrys_stream_t *ngx_chrys_stream_find(ngx_chrys_zone_t *zone,
 ngx_chrys_stream_t *ngx_chrys_stream_get(ngx_chrys_zone_t *zone,
     ngx_str_t *app, ngx_str_t *name, ngx_log_t *log);
 ngx_int_t ngx_chrys_stream_claim(ngx_chrys_zone_t *zone,
-    ngx_chrys_stream_t *st);
+    ngx_chrys_stream_t *st, ngx_msec_t window, size_t max_bytes,
+    ngx_log_t *log);
+void ngx_chrys_stream_config(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
+    u_char *data, size_t len, ngx_uint_t width, ngx_uint_t height);
 void ngx_chrys_stream_release(ngx_chrys_zone_t *zone,
     ngx_chrys_stream_t *st);
 ngx_int_t ngx_chrys_valid_name(ngx_str_t *name);
@@ -218,6 +390,38 @@ size_t ngx_chrys_frame_size(ngx_uint_t layout, ngx_uint_t width,
 uint64_t ngx_chrys_unix_msec(void);
 
 
+/* ngx_chrys_buffer.c: the stream buffer and events */
+
+ngx_int_t ngx_chrys_buf_setup_locked(ngx_chrys_zone_t *zone,
+    ngx_chrys_buf_t *buf, ngx_msec_t window, size_t max_bytes,
+    ngx_msec_t span);
+void ngx_chrys_buf_free_locked(ngx_chrys_zone_t *zone, ngx_chrys_buf_t *buf);
+ngx_int_t ngx_chrys_buf_config_locked(ngx_chrys_zone_t *zone,
+    ngx_chrys_buf_t *buf, u_char *data, size_t len, ngx_uint_t width,
+    ngx_uint_t height);
+ngx_int_t ngx_chrys_buf_append_locked(ngx_chrys_zone_t *zone,
+    ngx_chrys_buf_t *buf, ngx_chrys_entry_t *e, u_char *data);
+ngx_chrys_entry_t *ngx_chrys_buf_entry(ngx_chrys_buf_t *buf, ngx_uint_t i);
+ngx_int_t ngx_chrys_buf_find_time(ngx_chrys_buf_t *buf, uint64_t time);
+ngx_int_t ngx_chrys_buf_find_seq(ngx_chrys_buf_t *buf, ngx_uint_t seq);
+ngx_int_t ngx_chrys_buf_gop_start(ngx_chrys_buf_t *buf, ngx_uint_t i);
+ngx_chrys_gop_t *ngx_chrys_buf_copy_locked(ngx_chrys_buf_t *buf,
+    ngx_uint_t from, ngx_uint_t to, ngx_log_t *log);
+void ngx_chrys_gop_free(ngx_chrys_gop_t *gop);
+ngx_int_t ngx_chrys_buf_copy_range_locked(ngx_chrys_zone_t *zone,
+    ngx_chrys_buf_t *dst, ngx_chrys_buf_t *src, uint64_t from);
+
+void ngx_chrys_stream_buffer(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
+    ngx_chrys_packet_t *pkt, ngx_log_t *log);
+ngx_chrys_event_t *ngx_chrys_event_create(ngx_chrys_zone_t *zone,
+    ngx_chrys_stream_t *st, ngx_str_t *label, ngx_str_t *meta,
+    ngx_msec_t pre, ngx_msec_t post, ngx_uint_t *status);
+ngx_chrys_event_t *ngx_chrys_event_find_locked(ngx_chrys_stream_t *st,
+    ngx_uint_t id);
+ngx_int_t ngx_chrys_event_delete(ngx_chrys_zone_t *zone,
+    ngx_chrys_stream_t *st, ngx_uint_t id);
+
+
 /* ngx_chrys_decoder.c: decoding and encoding in the thread pool */
 
 ngx_chrys_decoder_t *ngx_chrys_decoder_create(ngx_chrys_zone_t *zone,
@@ -234,6 +438,18 @@ void ngx_chrys_decoder_exit_process(void);
 
 void ngx_chrys_encode_handler(void *data, ngx_log_t *log);
 void ngx_chrys_encode_free(ngx_chrys_encode_t *enc);
+ngx_int_t ngx_chrys_jpeg_compress(ngx_chrys_picture_t *pic,
+    ngx_uint_t quality, u_char **data, size_t *len, ngx_log_t *log);
+ngx_int_t ngx_chrys_picture_set(ngx_chrys_picture_t *pic, struct AVFrame *f,
+    struct SwsContext **sws, u_char **buf, ngx_log_t *log);
+
+
+/* ngx_chrys_replay.c: buffers decoded and remuxed on demand */
+
+void ngx_chrys_replay_handler(void *data, ngx_log_t *log);
+void ngx_chrys_replay_free(ngx_chrys_replay_t *rp);
+void ngx_chrys_mux_handler(void *data, ngx_log_t *log);
+void ngx_chrys_mux_free(ngx_chrys_mux_t *mux);
 
 
 /* ngx_chrys_http.c */

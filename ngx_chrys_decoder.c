@@ -609,86 +609,137 @@ ngx_chrys_decoder_fail(ngx_chrys_decoder_t *dec, int err, const char *what)
 static void
 ngx_chrys_decoder_write(ngx_chrys_decoder_t *dec)
 {
-    u_char            *dst[3];
-    size_t             size;
-    AVFrame           *f;
-    ngx_uint_t         i, layout, w, h, cw, ch, planes, full, native;
-    ngx_chrys_slot_t  *slot;
-    int                dst_stride[3];
+    u_char               *dst, *buf;
+    size_t                size;
+    ngx_uint_t            i, y, planes, pw, ph;
+    ngx_chrys_slot_t     *slot;
+    ngx_chrys_picture_t   pic;
 
-    f = dec->best;
-    w = f->width;
-    h = f->height;
+    buf = NULL;
 
-    full = (f->color_range == AVCOL_RANGE_JPEG
-            || f->format == AV_PIX_FMT_YUVJ420P
-            || f->format == AV_PIX_FMT_YUVJ422P
-            || f->format == AV_PIX_FMT_YUVJ444P);
-
-    native = (ngx_chrys_frame_layout(f, &layout) == NGX_OK);
-
-    if (!native) {
-        /* other pixel formats (10 bit...) are converted to 4:2:0 */
-        layout = NGX_CHRYS_YUV420;
-        full = 0;
+    if (ngx_chrys_picture_set(&pic, dec->best, &dec->sws, &buf, dec->log)
+        != NGX_OK)
+    {
+        ngx_chrys_decoder_fail(dec, 0, "unsupported pixel format");
+        return;
     }
 
-    size = ngx_chrys_frame_size(layout, w, h);
+    size = ngx_chrys_frame_size(pic.layout, pic.width, pic.height);
     dec->need = size;
 
     if (dec->slot < 0) {
-        return;
+        goto done;
     }
 
     slot = &dec->st->slots[dec->slot];
 
     if (slot->size < size) {
         /* the completion handler reserves a bigger slot next time */
-        return;
+        goto done;
     }
 
-    cw = (layout == NGX_CHRYS_YUV444) ? w : (w + 1) / 2;
-    ch = (layout == NGX_CHRYS_YUV420) ? (h + 1) / 2 : h;
-    planes = (layout == NGX_CHRYS_GRAY) ? 1 : 3;
+    planes = (pic.layout == NGX_CHRYS_GRAY) ? 1 : 3;
+    dst = slot->data;
 
-    dst[0] = slot->data;
-    dst[1] = dst[0] + w * h;
-    dst[2] = dst[1] + cw * ch;
-    dst_stride[0] = w;
-    dst_stride[1] = cw;
-    dst_stride[2] = cw;
+    for (i = 0; i < planes; i++) {
+        pw = i ? (pic.layout == NGX_CHRYS_YUV444 ? pic.width
+                                                  : (pic.width + 1) / 2)
+               : pic.width;
+        ph = (i && pic.layout == NGX_CHRYS_YUV420) ? (pic.height + 1) / 2
+                                                    : pic.height;
 
-    if (native) {
-        av_image_copy_plane(dst[0], w, f->data[0], f->linesize[0], w, h);
-
-        for (i = 1; i < planes; i++) {
-            av_image_copy_plane(dst[i], cw, f->data[i], f->linesize[i],
-                                cw, ch);
+        for (y = 0; y < ph; y++) {
+            dst = ngx_cpymem(dst, pic.planes[i] + y * pic.strides[i], pw);
         }
-
-    } else {
-        dec->sws = sws_getCachedContext(dec->sws, w, h, f->format,
-                                        w, h, AV_PIX_FMT_YUV420P,
-                                        SWS_BILINEAR, NULL, NULL, NULL);
-        if (dec->sws == NULL) {
-            ngx_chrys_decoder_fail(dec, 0, "unsupported pixel format");
-            return;
-        }
-
-        sws_scale(dec->sws, (const uint8_t * const *) f->data, f->linesize,
-                  0, h, dst, dst_stride);
     }
 
     dec->out.seq = dec->best_meta.seq;
     dec->out.pts = dec->best_meta.pts;
     dec->out.time = dec->best_meta.time;
     dec->out.keyframe = dec->best_meta.keyframe;
-    dec->out.width = w;
-    dec->out.height = h;
-    dec->out.layout = layout;
-    dec->out.full_range = full;
+    dec->out.width = pic.width;
+    dec->out.height = pic.height;
+    dec->out.layout = pic.layout;
+    dec->out.full_range = pic.full_range;
 
     dec->written = 1;
+
+done:
+
+    if (buf) {
+        ngx_free(buf);
+    }
+}
+
+
+/*
+ * Describes a decoded frame as planes libjpeg-turbo takes.  Other pixel
+ * formats (10 bit, ...) are converted to 4:2:0 into *buf, which the caller
+ * frees.
+ */
+
+ngx_int_t
+ngx_chrys_picture_set(ngx_chrys_picture_t *pic, AVFrame *f,
+    struct SwsContext **sws, u_char **buf, ngx_log_t *log)
+{
+    int         dst_stride[4];
+    u_char     *dst[4];
+    ngx_uint_t  i, w, h, cw;
+
+    w = f->width;
+    h = f->height;
+
+    pic->width = w;
+    pic->height = h;
+    pic->full_range = (f->color_range == AVCOL_RANGE_JPEG
+                       || f->format == AV_PIX_FMT_YUVJ420P
+                       || f->format == AV_PIX_FMT_YUVJ422P
+                       || f->format == AV_PIX_FMT_YUVJ444P);
+
+    if (ngx_chrys_frame_layout(f, &pic->layout) == NGX_OK) {
+        for (i = 0; i < 3; i++) {
+            pic->planes[i] = f->data[i];
+            pic->strides[i] = f->linesize[i];
+        }
+
+        return NGX_OK;
+    }
+
+    *sws = sws_getCachedContext(*sws, w, h, f->format, w, h,
+                                AV_PIX_FMT_YUV420P, SWS_BILINEAR,
+                                NULL, NULL, NULL);
+    if (*sws == NULL) {
+        return NGX_ERROR;
+    }
+
+    *buf = ngx_alloc(ngx_chrys_frame_size(NGX_CHRYS_YUV420, w, h), log);
+    if (*buf == NULL) {
+        return NGX_ERROR;
+    }
+
+    cw = (w + 1) / 2;
+
+    dst[0] = *buf;
+    dst[1] = dst[0] + w * h;
+    dst[2] = dst[1] + cw * ((h + 1) / 2);
+    dst[3] = NULL;
+    dst_stride[0] = w;
+    dst_stride[1] = cw;
+    dst_stride[2] = cw;
+    dst_stride[3] = 0;
+
+    sws_scale(*sws, (const uint8_t * const *) f->data, f->linesize, 0, h,
+              dst, dst_stride);
+
+    pic->layout = NGX_CHRYS_YUV420;
+    pic->full_range = 0;
+
+    for (i = 0; i < 3; i++) {
+        pic->planes[i] = dst[i];
+        pic->strides[i] = dst_stride[i];
+    }
+
+    return NGX_OK;
 }
 
 
@@ -866,14 +917,8 @@ ngx_chrys_encode_handler(void *data, ngx_log_t *log)
 {
     ngx_chrys_encode_t  *enc = data;
 
-    int                 strides[3], subsamp, w, h, cw, ch;
-    u_char             *scratch;
-    size_t              luma, len;
-    tjhandle            tj;
-    ngx_uint_t          start;
-    unsigned long       size;
-    ngx_chrys_frame_t   frame;
-    const u_char       *planes_in[3];
+    ngx_uint_t             start, w, h;
+    ngx_chrys_picture_t    pic;
 
     start = ngx_chrys_thread_usec();
 
@@ -881,83 +926,29 @@ ngx_chrys_encode_handler(void *data, ngx_log_t *log)
     enc->data = NULL;
     enc->len = 0;
 
-    frame = enc->frame;
-
     if (enc->slot->seq != enc->seq) {
         enc->rc = NGX_DECLINED;
         return;
     }
 
-    w = frame.width;
-    h = frame.height;
-    luma = (size_t) w * h;
-    len = ngx_chrys_frame_size(frame.layout, w, h);
+    w = enc->frame.width;
+    h = enc->frame.height;
 
-    switch (frame.layout) {
-    case NGX_CHRYS_YUV422:
-        subsamp = TJSAMP_422;
-        break;
-    case NGX_CHRYS_YUV444:
-        subsamp = TJSAMP_444;
-        break;
-    case NGX_CHRYS_GRAY:
-        subsamp = TJSAMP_GRAY;
-        break;
-    default:
-        subsamp = TJSAMP_420;
-        break;
-    }
+    pic.width = w;
+    pic.height = h;
+    pic.layout = enc->frame.layout;
+    pic.full_range = enc->frame.full_range;
+    pic.planes[0] = enc->planes;
+    pic.strides[0] = w;
+    pic.strides[1] = (pic.layout == NGX_CHRYS_YUV444) ? w : (w + 1) / 2;
+    pic.strides[2] = pic.strides[1];
+    pic.planes[1] = pic.planes[0] + w * h;
+    pic.planes[2] = pic.planes[1]
+                    + pic.strides[1] * ((pic.layout == NGX_CHRYS_YUV420)
+                                        ? (h + 1) / 2 : h);
 
-    cw = (frame.layout == NGX_CHRYS_YUV444) ? w : (w + 1) / 2;
-    ch = (frame.layout == NGX_CHRYS_YUV420) ? (h + 1) / 2 : h;
-    scratch = NULL;
-
-    if (frame.full_range) {
-        planes_in[0] = enc->planes;
-
-    } else {
-        /* JPEG is full range: expand studio-range H.264 samples */
-
-        scratch = ngx_alloc(len, log);
-        if (scratch == NULL) {
-            return;
-        }
-
-        ngx_chrys_expand_range(scratch, enc->planes, luma, 0);
-        ngx_chrys_expand_range(scratch + luma, enc->planes + luma,
-                               len - luma, 1);
-        planes_in[0] = scratch;
-    }
-
-    planes_in[1] = planes_in[0] + luma;
-    planes_in[2] = planes_in[1] + (size_t) cw * ch;
-    strides[0] = w;
-    strides[1] = cw;
-    strides[2] = cw;
-
-    tj = tjInitCompress();
-
-    if (tj) {
-        size = 0;
-
-        if (tjCompressFromYUVPlanes(tj, planes_in, w, strides, h, subsamp,
-                                    &enc->data, &size, enc->quality, 0)
-            == 0)
-        {
-            enc->len = size;
-            enc->rc = NGX_OK;
-
-        } else {
-            ngx_log_error(NGX_LOG_ERR, log, 0, "chrys: JPEG encoding: %s",
-                          tjGetErrorStr2(tj));
-        }
-
-        tjDestroy(tj);
-    }
-
-    if (scratch) {
-        ngx_free(scratch);
-    }
+    enc->rc = ngx_chrys_jpeg_compress(&pic, enc->quality, &enc->data,
+                                      &enc->len, log);
 
     if (enc->rc == NGX_OK && enc->slot->seq != enc->seq) {
         enc->rc = NGX_DECLINED;
@@ -974,6 +965,122 @@ ngx_chrys_encode_free(ngx_chrys_encode_t *enc)
         tjFree(enc->data);
         enc->data = NULL;
     }
+}
+
+
+/*
+ * Encodes 8-bit planar YCbCr straight from its planes, as libjpeg-turbo
+ * takes them: studio-range samples are expanded to JPEG's full range on
+ * the way.  *data is freed with tjFree().  Thread-safe.
+ */
+
+ngx_int_t
+ngx_chrys_jpeg_compress(ngx_chrys_picture_t *pic, ngx_uint_t quality,
+    u_char **data, size_t *len, ngx_log_t *log)
+{
+    int             subsamp, strides[3];
+    u_char         *scratch, *p;
+    size_t          size;
+    tjhandle        tj;
+    ngx_int_t       rc;
+    ngx_uint_t      i, y, planes, pw[3], ph[3];
+    unsigned long   out;
+    const u_char   *in[3];
+
+    switch (pic->layout) {
+    case NGX_CHRYS_YUV422:
+        subsamp = TJSAMP_422;
+        break;
+    case NGX_CHRYS_YUV444:
+        subsamp = TJSAMP_444;
+        break;
+    case NGX_CHRYS_GRAY:
+        subsamp = TJSAMP_GRAY;
+        break;
+    default:
+        subsamp = TJSAMP_420;
+        break;
+    }
+
+    planes = (pic->layout == NGX_CHRYS_GRAY) ? 1 : 3;
+
+    pw[0] = pic->width;
+    ph[0] = pic->height;
+    pw[1] = (pic->layout == NGX_CHRYS_YUV444) ? pic->width
+                                               : (pic->width + 1) / 2;
+    ph[1] = (pic->layout == NGX_CHRYS_YUV420) ? (pic->height + 1) / 2
+                                               : pic->height;
+    pw[2] = pw[1];
+    ph[2] = ph[1];
+
+    scratch = NULL;
+
+    for (i = 0; i < planes; i++) {
+        in[i] = pic->planes[i];
+        strides[i] = pic->strides[i];
+    }
+
+    if (!pic->full_range) {
+        /* JPEG is full range: expand studio-range H.264 samples */
+
+        size = ngx_chrys_frame_size(pic->layout, pic->width, pic->height);
+
+        scratch = ngx_alloc(size, log);
+        if (scratch == NULL) {
+            return NGX_ERROR;
+        }
+
+        p = scratch;
+
+        for (i = 0; i < planes; i++) {
+            in[i] = p;
+            strides[i] = pw[i];
+
+            for (y = 0; y < ph[i]; y++) {
+                ngx_chrys_expand_range(p, pic->planes[i]
+                                          + y * pic->strides[i],
+                                       pw[i], i > 0);
+                p += pw[i];
+            }
+        }
+    }
+
+    rc = NGX_ERROR;
+    *data = NULL;
+    *len = 0;
+
+    tj = tjInitCompress();
+
+    if (tj == NULL) {
+        ngx_log_error(NGX_LOG_ERR, log, 0, "chrys: tjInitCompress() failed");
+
+    } else {
+        out = 0;
+
+        if (tjCompressFromYUVPlanes(tj, in, pic->width, strides, pic->height,
+                                    subsamp, data, &out, quality, 0)
+            == 0)
+        {
+            *len = out;
+            rc = NGX_OK;
+
+        } else {
+            ngx_log_error(NGX_LOG_ERR, log, 0, "chrys: JPEG encoding: %s",
+                          tjGetErrorStr2(tj));
+            if (*data) {
+                tjFree(*data);
+                *data = NULL;
+            }
+        }
+
+        tjDestroy(tj);
+    }
+
+    if (scratch) {
+        ngx_free(scratch);
+    }
+
+    return rc;
 }
 
 

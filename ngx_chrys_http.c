@@ -12,7 +12,7 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
-#include "ngx_chrys.h"
+#include "ngx_chrys_http.h"
 #include "ngx_chrys_avc.h"
 
 
@@ -20,61 +20,31 @@
 #define NGX_HTTP_CHRYS_TIMEOUT         5000
 #define NGX_HTTP_CHRYS_MAX_TIMEOUT     60000
 #define NGX_HTTP_CHRYS_MAX_TRIES       4
-#define NGX_HTTP_CHRYS_MAX_SEGMENTS    4
+#define NGX_HTTP_CHRYS_MAX_SEGMENTS    5
 
-#define NGX_HTTP_CHRYS_LATEST_JPG      1
-#define NGX_HTTP_CHRYS_STATUS          2
-#define NGX_HTTP_CHRYS_STREAMS         3
-
-/* query parameters */
-#define NGX_HTTP_CHRYS_ARG_QUALITY     0
-#define NGX_HTTP_CHRYS_ARG_AFTER       1
-#define NGX_HTTP_CHRYS_ARG_TIMEOUT     2
-#define NGX_HTTP_CHRYS_NARGS           3
-
-
-typedef struct {
-    ngx_shm_zone_t               *shm_zone;
-    ngx_thread_pool_t            *thread_pool;
-    ngx_uint_t                    quality;
-} ngx_http_chrys_loc_conf_t;
+#define NGX_HTTP_CHRYS_GET             (NGX_HTTP_GET|NGX_HTTP_HEAD)
 
 
 typedef struct {
     ngx_str_t                     name;
-    uint64_t                      min;
-    uint64_t                      max;
+    int64_t                       min;
+    int64_t                       max;
 } ngx_http_chrys_arg_t;
 
 
 typedef struct {
-    ngx_http_request_t           *request;
-    ngx_chrys_zone_t             *zone;
-    ngx_chrys_stream_t           *stream;
+    ngx_str_t                     file;
     ngx_uint_t                    endpoint;
-
-    uint64_t                      args[NGX_HTTP_CHRYS_NARGS];
-    unsigned                      has_arg:NGX_HTTP_CHRYS_NARGS;
-
-    ngx_uint_t                    quality;
-    ngx_msec_t                    deadline;
-    ngx_uint_t                    tries;
-
-    ngx_queue_t                   wait;
-    unsigned                      waiting:1;
-    unsigned                      encoding:1;
-
-    ngx_chrys_slot_t             *slot;
-    ngx_chrys_jpeg_t             *jpeg;
-    ngx_uint_t                    token;
-    ngx_chrys_encode_t           *enc;
-    ngx_chrys_frame_t             frame;
-    u_char                       *planes;
-} ngx_http_chrys_ctx_t;
+    ngx_uint_t                    methods;
+} ngx_http_chrys_route_t;
 
 
 static ngx_int_t ngx_http_chrys_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_chrys_route(ngx_http_request_t *r,
+    ngx_http_chrys_ctx_t *ctx);
+static ngx_int_t ngx_http_chrys_route_stream(ngx_http_request_t *r,
+    ngx_http_chrys_ctx_t *ctx, ngx_str_t *seg, ngx_uint_t n);
+static ngx_int_t ngx_http_chrys_dispatch(ngx_http_request_t *r,
     ngx_http_chrys_ctx_t *ctx);
 static ngx_int_t ngx_http_chrys_split(ngx_http_request_t *r, ngx_str_t *seg,
     ngx_uint_t *n);
@@ -95,17 +65,9 @@ static void ngx_http_chrys_free_jpeg(void *data);
 static ngx_int_t ngx_http_chrys_not_modified(ngx_http_request_t *r,
     ngx_str_t *etag);
 static ngx_int_t ngx_http_chrys_etag(ngx_http_request_t *r,
-    ngx_http_chrys_ctx_t *ctx, ngx_str_t *etag);
+    ngx_http_chrys_ctx_t *ctx, ngx_chrys_frame_t *f, ngx_str_t *etag);
 static ngx_int_t ngx_http_chrys_frame_headers(ngx_http_request_t *r,
-    ngx_http_chrys_ctx_t *ctx);
-static ngx_int_t ngx_http_chrys_add_header(ngx_http_request_t *r,
-    char *name, ngx_str_t *value);
-static ngx_int_t ngx_http_chrys_send_jpeg(ngx_http_request_t *r,
-    ngx_http_chrys_ctx_t *ctx, u_char *data, size_t len);
-static ngx_int_t ngx_http_chrys_send(ngx_http_request_t *r,
-    ngx_uint_t status, ngx_str_t *type, u_char *data, size_t len);
-static ngx_int_t ngx_http_chrys_error(ngx_http_request_t *r,
-    ngx_uint_t status, const char *fmt, ...);
+    ngx_http_chrys_ctx_t *ctx, ngx_chrys_frame_t *f);
 static ngx_int_t ngx_http_chrys_status(ngx_http_request_t *r,
     ngx_http_chrys_ctx_t *ctx);
 static ngx_int_t ngx_http_chrys_streams(ngx_http_request_t *r,
@@ -186,14 +148,41 @@ ngx_module_t  ngx_http_chrys_module = {
 };
 
 
+/* in the order of NGX_HTTP_CHRYS_ARG_... */
+
 static ngx_http_chrys_arg_t  ngx_http_chrys_args[] = {
     { ngx_string("quality"), 1, 100 },
-    { ngx_string("after"), 0, (uint64_t) NGX_MAX_INT_T_VALUE },
-    { ngx_string("timeout"), 0, NGX_HTTP_CHRYS_MAX_TIMEOUT }
+    { ngx_string("after"), 0, NGX_MAX_INT_T_VALUE },
+    { ngx_string("timeout"), 0, NGX_HTTP_CHRYS_MAX_TIMEOUT },
+    { ngx_string("from"), -(1LL << 53), 1LL << 53 },
+    { ngx_string("to"), -(1LL << 53), 1LL << 53 },
+    { ngx_string("time"), -(1LL << 53), 1LL << 53 },
+    { ngx_string("seq"), 1, NGX_MAX_INT_T_VALUE },
+    { ngx_string("keyframe"), 0, 1 },
+    { ngx_string("interval"), 0, 3600000 },
+    { ngx_string("limit"), 1, NGX_HTTP_CHRYS_IMAGES_MAX }
+};
+
+
+/* {app}/{name}/FILE */
+
+static ngx_http_chrys_route_t  ngx_http_chrys_routes[] = {
+    { ngx_string("latest.jpg"), NGX_HTTP_CHRYS_LATEST_JPG,
+      NGX_HTTP_CHRYS_GET },
+    { ngx_string("status"), NGX_HTTP_CHRYS_STATUS, NGX_HTTP_CHRYS_GET },
+    { ngx_string("index.json"), NGX_HTTP_CHRYS_INDEX, NGX_HTTP_CHRYS_GET },
+    { ngx_string("frame.jpg"), NGX_HTTP_CHRYS_FRAME_JPG,
+      NGX_HTTP_CHRYS_GET },
+    { ngx_string("images"), NGX_HTTP_CHRYS_IMAGES, NGX_HTTP_CHRYS_GET },
+    { ngx_string("clip.mp4"), NGX_HTTP_CHRYS_CLIP, NGX_HTTP_CHRYS_GET },
+    { ngx_string("events"), NGX_HTTP_CHRYS_EVENTS,
+      NGX_HTTP_CHRYS_GET|NGX_HTTP_POST },
+    { ngx_null_string, 0, 0 }
 };
 
 
 static ngx_str_t  ngx_http_chrys_json_type = ngx_string("application/json");
+static ngx_str_t  ngx_http_chrys_get = ngx_string("GET, HEAD");
 static ngx_str_t  ngx_http_chrys_jpeg_type = ngx_string("image/jpeg");
 
 
@@ -209,17 +198,6 @@ ngx_http_chrys_handler(ngx_http_request_t *r)
     ngx_http_chrys_ctx_t       *ctx;
     ngx_pool_cleanup_t         *cln;
     ngx_http_chrys_loc_conf_t  *clcf;
-
-    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-        return ngx_http_chrys_error(r, NGX_HTTP_NOT_ALLOWED,
-                                    "method not allowed, use GET or HEAD");
-    }
-
-    rc = ngx_http_discard_request_body(r);
-
-    if (rc != NGX_OK) {
-        return rc;
-    }
 
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_chrys_module);
 
@@ -249,12 +227,37 @@ ngx_http_chrys_handler(ngx_http_request_t *r)
 
     ngx_http_set_ctx(r, ctx, ngx_http_chrys_module);
 
+    if (r->method != NGX_HTTP_POST) {
+        rc = ngx_http_discard_request_body(r);
+
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
     rc = ngx_http_chrys_route(r, ctx);
     if (rc != NGX_DECLINED) {
         /* an error, already answered */
         return rc;
     }
 
+    rc = ngx_http_chrys_dispatch(r, ctx);
+
+    if (rc == NGX_DONE && r->method != NGX_HTTP_POST) {
+        /*
+         * answered later, by the timer or a thread task's completion;
+         * a POST reads its body, which counts the request itself
+         */
+        r->main->count++;
+    }
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_chrys_dispatch(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
+{
     switch (ctx->endpoint) {
 
     case NGX_HTTP_CHRYS_STREAMS:
@@ -263,16 +266,26 @@ ngx_http_chrys_handler(ngx_http_request_t *r)
     case NGX_HTTP_CHRYS_STATUS:
         return ngx_http_chrys_status(r, ctx);
 
-    default: /* NGX_HTTP_CHRYS_LATEST_JPG */
+    case NGX_HTTP_CHRYS_LATEST_JPG:
+        return ngx_http_chrys_latest(r, ctx);
 
-        rc = ngx_http_chrys_latest(r, ctx);
+    case NGX_HTTP_CHRYS_INDEX:
+        return ngx_http_chrys_index(r, ctx);
 
-        if (rc == NGX_DONE) {
-            /* answered later, by the timer or an encode's completion */
-            r->main->count++;
-        }
+    case NGX_HTTP_CHRYS_FRAME_JPG:
+        return ngx_http_chrys_frame(r, ctx);
 
-        return rc;
+    case NGX_HTTP_CHRYS_IMAGES:
+        return ngx_http_chrys_images(r, ctx);
+
+    case NGX_HTTP_CHRYS_CLIP:
+        return ngx_http_chrys_clip(r, ctx);
+
+    case NGX_HTTP_CHRYS_EVENTS:
+        return ngx_http_chrys_events(r, ctx);
+
+    default: /* NGX_HTTP_CHRYS_EVENT */
+        return ngx_http_chrys_event(r, ctx);
     }
 }
 
@@ -281,8 +294,10 @@ ngx_http_chrys_handler(ngx_http_request_t *r)
  * Maps the path after the location prefix to an endpoint and a stream:
  *
  *     streams
- *     {app}/{name}/latest.jpg
- *     {app}/{name}/status
+ *     {app}/{name}/{latest.jpg|status|index.json|frame.jpg|images|clip.mp4}
+ *     {app}/{name}/events
+ *     {app}/{name}/events/{id}
+ *     {app}/{name}/events/{id}/{clip.mp4|images}
  *
  * Like the parsers below, it returns NGX_DECLINED to go on, or else the
  * result of the error response it sent.
@@ -292,7 +307,7 @@ static ngx_int_t
 ngx_http_chrys_route(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
 {
     ngx_int_t    rc;
-    ngx_str_t    seg[NGX_HTTP_CHRYS_MAX_SEGMENTS], *file;
+    ngx_str_t    seg[NGX_HTTP_CHRYS_MAX_SEGMENTS];
     ngx_uint_t   n;
 
     rc = ngx_http_chrys_split(r, seg, &n);
@@ -303,30 +318,32 @@ ngx_http_chrys_route(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
     if (n == 1 && seg[0].len == 7
         && ngx_strncmp(seg[0].data, "streams", 7) == 0)
     {
+        if (!(r->method & NGX_HTTP_CHRYS_GET)) {
+            if (ngx_http_chrys_add_header(r, "Allow", &ngx_http_chrys_get)
+                != NGX_OK)
+            {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            return ngx_http_chrys_error(r, NGX_HTTP_NOT_ALLOWED,
+                                        "method not allowed, use GET or "
+                                        "HEAD");
+        }
+
         ctx->endpoint = NGX_HTTP_CHRYS_STREAMS;
         return NGX_DECLINED;
     }
 
-    if (n != 3) {
+    if (n < 3) {
         return ngx_http_chrys_error(r, NGX_HTTP_NOT_FOUND,
                                     "no such endpoint, see "
                                     "{app}/{name}/latest.jpg, "
                                     "{app}/{name}/status or streams");
     }
 
-    file = &seg[2];
-
-    if (file->len == 10 && ngx_strncmp(file->data, "latest.jpg", 10) == 0) {
-        ctx->endpoint = NGX_HTTP_CHRYS_LATEST_JPG;
-
-    } else if (file->len == 6 && ngx_strncmp(file->data, "status", 6) == 0) {
-        ctx->endpoint = NGX_HTTP_CHRYS_STATUS;
-
-    } else {
-        return ngx_http_chrys_error(r, NGX_HTTP_NOT_FOUND,
-                                    "no such endpoint, see "
-                                    "{app}/{name}/latest.jpg or "
-                                    "{app}/{name}/status");
+    rc = ngx_http_chrys_route_stream(r, ctx, seg, n);
+    if (rc != NGX_DECLINED) {
+        return rc;
     }
 
     if (ngx_chrys_valid_name(&seg[0]) != NGX_OK
@@ -334,7 +351,8 @@ ngx_http_chrys_route(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
     {
         return ngx_http_chrys_error(r, NGX_HTTP_BAD_REQUEST,
                                     "invalid stream name: 1 to %d bytes, "
-                                    "no \"/\", \"..\" or control characters",
+                                    "not \".\", no \"/\", \"..\" or "
+                                    "control characters",
                                     NGX_CHRYS_NAME_MAX);
     }
 
@@ -348,6 +366,95 @@ ngx_http_chrys_route(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
     if (ctx->stream == NULL) {
         return ngx_http_chrys_error(r, NGX_HTTP_NOT_FOUND,
                                     "stream not found");
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/* the endpoint below {app}/{name}/, and whether the method suits it */
+
+static ngx_int_t
+ngx_http_chrys_route_stream(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx,
+    ngx_str_t *seg, ngx_uint_t n)
+{
+    ngx_int_t                id;
+    ngx_str_t                v;
+    ngx_uint_t               methods;
+    ngx_http_chrys_route_t  *rt;
+
+    for (rt = ngx_http_chrys_routes; rt->file.len; rt++) {
+        if (seg[2].len == rt->file.len
+            && ngx_strncmp(seg[2].data, rt->file.data, rt->file.len) == 0)
+        {
+            break;
+        }
+    }
+
+    if (rt->file.len == 0
+        || (n > 3 && rt->endpoint != NGX_HTTP_CHRYS_EVENTS))
+    {
+        return ngx_http_chrys_error(r, NGX_HTTP_NOT_FOUND,
+                                    "no such endpoint, see the chrys "
+                                    "README for the list");
+    }
+
+    ctx->endpoint = rt->endpoint;
+    methods = rt->methods;
+
+    if (n > 3) {
+        /* events/{id}[/clip.mp4|images] */
+
+        id = ngx_atoi(seg[3].data, seg[3].len);
+
+        if (id <= 0) {
+            return ngx_http_chrys_error(r, NGX_HTTP_NOT_FOUND,
+                                        "no such event");
+        }
+
+        ctx->event = id;
+        ctx->endpoint = NGX_HTTP_CHRYS_EVENT;
+        methods = NGX_HTTP_CHRYS_GET|NGX_HTTP_DELETE;
+
+        if (n == 5) {
+            if (seg[4].len == 8
+                && ngx_strncmp(seg[4].data, "clip.mp4", 8) == 0)
+            {
+                ctx->endpoint = NGX_HTTP_CHRYS_CLIP;
+
+            } else if (seg[4].len == 6
+                       && ngx_strncmp(seg[4].data, "images", 6) == 0)
+            {
+                ctx->endpoint = NGX_HTTP_CHRYS_IMAGES;
+
+            } else {
+                return ngx_http_chrys_error(r, NGX_HTTP_NOT_FOUND,
+                                            "no such endpoint, see "
+                                            "events/{id}/clip.mp4 or "
+                                            "events/{id}/images");
+            }
+
+            methods = NGX_HTTP_CHRYS_GET;
+        }
+    }
+
+    if (!(r->method & methods)) {
+        v.data = (u_char *) ((methods & NGX_HTTP_POST) ? "GET, HEAD, POST"
+                             : (methods & NGX_HTTP_DELETE)
+                               ? "GET, HEAD, DELETE" : "GET, HEAD");
+        v.len = ngx_strlen(v.data);
+
+        if (ngx_http_chrys_add_header(r, "Allow", &v) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_chrys_error(r, NGX_HTTP_NOT_ALLOWED,
+                                    "method not allowed, use %s",
+                                    (methods & NGX_HTTP_POST)
+                                    ? "GET, HEAD or POST"
+                                    : (methods & NGX_HTTP_DELETE)
+                                      ? "GET, HEAD or DELETE"
+                                      : "GET or HEAD");
     }
 
     return NGX_DECLINED;
@@ -460,10 +567,11 @@ ngx_http_chrys_parse_args(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
 {
     u_char                *p, *last, *key, *eq, *val, *dst, *src, buf[32];
     size_t                 klen, vlen;
-    uint64_t               v;
-    ngx_uint_t             i, j;
+    int64_t                v;
+    ngx_uint_t             i, j, neg;
     ngx_http_chrys_arg_t  *arg;
 
+    arg = NULL;
     p = r->args.data;
     last = p + r->args.len;
 
@@ -497,7 +605,7 @@ ngx_http_chrys_parse_args(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
             continue;
         }
 
-        if (ctx->has_arg & (1 << i)) {
+        if (ngx_http_chrys_has(ctx, i)) {
             return ngx_http_chrys_error(r, NGX_HTTP_BAD_REQUEST,
                                         "parameter \"%V\" is repeated",
                                         &arg->name);
@@ -512,18 +620,25 @@ ngx_http_chrys_parse_args(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
         ngx_unescape_uri(&dst, &src, vlen, NGX_UNESCAPE_URI);
         vlen = dst - buf;
 
-        if (vlen == 0 || vlen > 19) {
+        neg = (vlen > 0 && buf[0] == '-');
+        j = neg;
+
+        if (vlen == j || vlen - j > 18) {
             goto invalid;
         }
 
         v = 0;
 
-        for (j = 0; j < vlen; j++) {
+        for ( /* void */ ; j < vlen; j++) {
             if (buf[j] < '0' || buf[j] > '9') {
                 goto invalid;
             }
 
             v = v * 10 + (buf[j] - '0');
+        }
+
+        if (neg) {
+            v = -v;
         }
 
         if (v < arg->min || v > arg->max) {
@@ -534,12 +649,12 @@ ngx_http_chrys_parse_args(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
         ctx->has_arg |= (1 << i);
     }
 
-    if (ctx->has_arg & (1 << NGX_HTTP_CHRYS_ARG_QUALITY)) {
+    if (ngx_http_chrys_has(ctx, NGX_HTTP_CHRYS_ARG_QUALITY)) {
         ctx->quality = ctx->args[NGX_HTTP_CHRYS_ARG_QUALITY];
     }
 
     ctx->deadline = ngx_current_msec
-                    + ((ctx->has_arg & (1 << NGX_HTTP_CHRYS_ARG_TIMEOUT))
+                    + (ngx_http_chrys_has(ctx, NGX_HTTP_CHRYS_ARG_TIMEOUT)
                        ? ctx->args[NGX_HTTP_CHRYS_ARG_TIMEOUT]
                        : NGX_HTTP_CHRYS_TIMEOUT);
 
@@ -549,8 +664,33 @@ invalid:
 
     return ngx_http_chrys_error(r, NGX_HTTP_BAD_REQUEST,
                                 "parameter \"%V\" must be an integer "
-                                "from %uL to %uL",
+                                "from %L to %L",
                                 &arg->name, arg->min, arg->max);
+}
+
+
+/*
+ * A time parameter: Unix ms, or when negative, that many ms before now;
+ * "def" when absent.
+ */
+
+uint64_t
+ngx_http_chrys_time_arg(ngx_http_chrys_ctx_t *ctx, ngx_uint_t arg,
+    uint64_t def)
+{
+    int64_t  v;
+
+    if (!ngx_http_chrys_has(ctx, arg)) {
+        return def;
+    }
+
+    v = ctx->args[arg];
+
+    if (v < 0) {
+        v += (int64_t) ngx_chrys_unix_msec();
+    }
+
+    return v < 0 ? 0 : (uint64_t) v;
 }
 
 
@@ -574,7 +714,7 @@ ngx_http_chrys_latest(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
     st = ctx->stream;
     seq = st->latest_seq;
 
-    if (ctx->has_arg & (1 << NGX_HTTP_CHRYS_ARG_AFTER)) {
+    if (ngx_http_chrys_has(ctx, NGX_HTTP_CHRYS_ARG_AFTER)) {
         after = ctx->args[NGX_HTTP_CHRYS_ARG_AFTER];
 
         /*
@@ -612,7 +752,7 @@ ngx_http_chrys_latest(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
     ctx->frame = st->slots[st->latest].frame;
     ctx->planes = st->slots[st->latest].data;
 
-    if (ngx_http_chrys_etag(r, ctx, &etag) != NGX_OK) {
+    if (ngx_http_chrys_etag(r, ctx, &ctx->frame, &etag) != NGX_OK) {
         ngx_shmtx_unlock(&zone->shpool->mutex);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -620,7 +760,7 @@ ngx_http_chrys_latest(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
     if (ngx_http_chrys_not_modified(r, &etag)) {
         ngx_shmtx_unlock(&zone->shpool->mutex);
 
-        if (ngx_http_chrys_frame_headers(r, ctx) != NGX_OK) {
+        if (ngx_http_chrys_frame_headers(r, ctx, &ctx->frame) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
@@ -645,7 +785,7 @@ ngx_http_chrys_latest(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
 
         (void) ngx_atomic_fetch_add(&st->cache_hits, 1);
 
-        return ngx_http_chrys_send_jpeg(r, ctx, data, len);
+        return ngx_http_chrys_send_jpeg(r, ctx, &ctx->frame, data, len);
     }
 
     if (jpeg
@@ -678,13 +818,12 @@ ngx_http_chrys_latest(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
 static ngx_int_t
 ngx_http_chrys_encode(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
 {
-    ngx_thread_task_t          *task;
-    ngx_chrys_encode_t         *enc;
-    ngx_http_chrys_loc_conf_t  *clcf;
+    ngx_thread_task_t   *task;
+    ngx_chrys_encode_t  *enc;
 
-    clcf = ngx_http_get_module_loc_conf(r, ngx_http_chrys_module);
-
-    task = ngx_thread_task_alloc(r->pool, sizeof(ngx_chrys_encode_t));
+    task = ngx_http_chrys_task(r, sizeof(ngx_chrys_encode_t),
+                               ngx_chrys_encode_handler,
+                               ngx_http_chrys_encoded);
     if (task == NULL) {
         goto failed;
     }
@@ -696,17 +835,12 @@ ngx_http_chrys_encode(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
     enc->seq = ctx->frame.seq;
     enc->quality = ctx->quality;
 
-    task->handler = ngx_chrys_encode_handler;
-    task->event.handler = ngx_http_chrys_encoded;
-    task->event.data = r;
-
-    if (ngx_thread_task_post(clcf->thread_pool, task) != NGX_OK) {
+    if (ngx_http_chrys_post(r, task) != NGX_OK) {
         goto failed;
     }
 
     ctx->enc = enc;
     ctx->encoding = 1;
-    r->main->blocked++;
 
     return NGX_DONE;
 
@@ -719,6 +853,54 @@ failed:
 
     return ngx_http_chrys_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
                                 "server busy, no thread for encoding");
+}
+
+
+/*
+ * A thread task for the request: "handler" runs in a pool thread with the
+ * task's context ("size" bytes, zeroed), then "done" on the event loop,
+ * with the request as the event's data.
+ */
+
+ngx_thread_task_t *
+ngx_http_chrys_task(ngx_http_request_t *r, size_t size,
+    void (*handler)(void *data, ngx_log_t *log), ngx_event_handler_pt done)
+{
+    ngx_thread_task_t  *task;
+
+    task = ngx_thread_task_alloc(r->pool, size);
+    if (task == NULL) {
+        return NULL;
+    }
+
+    task->handler = handler;
+    task->event.handler = done;
+    task->event.data = r;
+
+    return task;
+}
+
+
+/*
+ * Posts a task whose context is filled in, to the location's thread pool.
+ * The request is blocked until its completion handler runs: a closed
+ * connection does not free the request under the task.
+ */
+
+ngx_int_t
+ngx_http_chrys_post(ngx_http_request_t *r, ngx_thread_task_t *task)
+{
+    ngx_http_chrys_loc_conf_t  *clcf;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_chrys_module);
+
+    if (ngx_thread_task_post(clcf->thread_pool, task) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    r->main->blocked++;
+
+    return NGX_OK;
 }
 
 
@@ -771,8 +953,8 @@ ngx_http_chrys_encoded(ngx_event_t *ev)
             cln->data = enc;
 
             rc = c->error ? NGX_ERROR
-                          : ngx_http_chrys_send_jpeg(r, ctx, enc->data,
-                                                     enc->len);
+                          : ngx_http_chrys_send_jpeg(r, ctx, &ctx->frame,
+                                                     enc->data, enc->len);
         }
 
     } else {
@@ -983,7 +1165,7 @@ ngx_http_chrys_not_modified(ngx_http_request_t *r, ngx_str_t *etag)
 
 static ngx_int_t
 ngx_http_chrys_etag(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx,
-    ngx_str_t *etag)
+    ngx_chrys_frame_t *f, ngx_str_t *etag)
 {
     u_char              *p;
     size_t               len;
@@ -1007,7 +1189,7 @@ ngx_http_chrys_etag(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx,
     *p++ = '/';
     p = (u_char *) ngx_escape_uri(p, st->key + st->app_len + 1,
                                   st->name_len, NGX_ESCAPE_URI_COMPONENT);
-    p = ngx_sprintf(p, "/%uA/q%ui\"", ctx->frame.seq, ctx->quality);
+    p = ngx_sprintf(p, "/%uA/q%ui\"", f->seq, ctx->quality);
 
     etag->len = p - etag->data;
 
@@ -1015,22 +1197,12 @@ ngx_http_chrys_etag(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx,
 }
 
 
-static ngx_int_t
-ngx_http_chrys_frame_headers(ngx_http_request_t *r,
-    ngx_http_chrys_ctx_t *ctx)
+/* the X-Chrys-* fields of a picture, as header lines */
+
+u_char *
+ngx_http_chrys_frame_fields(u_char *p, ngx_chrys_frame_t *f)
 {
-    u_char             *p;
-    int64_t             age;
-    ngx_str_t           v, etag;
-    ngx_table_elt_t    *h;
-    ngx_chrys_frame_t  *f;
-
-    f = &ctx->frame;
-
-    p = ngx_pnalloc(r->pool, 7 * NGX_INT64_LEN);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
+    int64_t  age;
 
     age = (int64_t) (ngx_chrys_unix_msec() - f->time);
 
@@ -1038,25 +1210,54 @@ ngx_http_chrys_frame_headers(ngx_http_request_t *r,
         age = 0;
     }
 
-#define ngx_http_chrys_header(name, fmt, value)                              \
-    v.data = p;                                                               \
-    p = ngx_sprintf(p, fmt, value);                                           \
-    v.len = p - v.data;                                                       \
-    if (ngx_http_chrys_add_header(r, name, &v) != NGX_OK) {                   \
-        return NGX_ERROR;                                                     \
+    return ngx_sprintf(p, "X-Chrys-Seq: %uA\r\nX-Chrys-Pts: %L\r\n"
+                       "X-Chrys-Time: %uL\r\nX-Chrys-Age: %L\r\n"
+                       "X-Chrys-Keyframe: %ui\r\nX-Chrys-Width: %ui\r\n"
+                       "X-Chrys-Height: %ui\r\n",
+                       f->seq, f->pts, f->time, age,
+                       (ngx_uint_t) f->keyframe, f->width, f->height);
+}
+
+
+static ngx_int_t
+ngx_http_chrys_frame_headers(ngx_http_request_t *r,
+    ngx_http_chrys_ctx_t *ctx, ngx_chrys_frame_t *f)
+{
+    u_char           *p, *last, *name, *value;
+    ngx_str_t         v, etag;
+    ngx_table_elt_t  *h;
+
+    p = ngx_pnalloc(r->pool, NGX_HTTP_CHRYS_FRAME_FIELDS_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
     }
 
-    ngx_http_chrys_header("X-Chrys-Seq", "%uA", f->seq);
-    ngx_http_chrys_header("X-Chrys-Pts", "%L", f->pts);
-    ngx_http_chrys_header("X-Chrys-Time", "%uL", f->time);
-    ngx_http_chrys_header("X-Chrys-Age", "%L", age);
-    ngx_http_chrys_header("X-Chrys-Keyframe", "%ui", (ngx_uint_t) f->keyframe);
-    ngx_http_chrys_header("X-Chrys-Width", "%ui", f->width);
-    ngx_http_chrys_header("X-Chrys-Height", "%ui", f->height);
+    last = ngx_http_chrys_frame_fields(p, f);
 
-#undef ngx_http_chrys_header
+    /* "Name: value\r\n" lines into headers, pointing into the text */
 
-    if (ngx_http_chrys_etag(r, ctx, &etag) != NGX_OK) {
+    while (p < last) {
+        name = p;
+        p = ngx_strlchr(p, last, ':');
+        value = p + 2;
+
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_ERROR;
+        }
+
+        h->hash = 1;
+        h->key.data = name;
+        h->key.len = p - name;
+
+        p = ngx_strlchr(value, last, '\r');
+        h->value.data = value;
+        h->value.len = p - value;
+
+        p += 2;
+    }
+
+    if (ngx_http_chrys_etag(r, ctx, f, &etag) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -1076,7 +1277,7 @@ ngx_http_chrys_frame_headers(ngx_http_request_t *r,
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_chrys_add_header(ngx_http_request_t *r, char *name,
     ngx_str_t *value)
 {
@@ -1096,11 +1297,11 @@ ngx_http_chrys_add_header(ngx_http_request_t *r, char *name,
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_chrys_send_jpeg(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx,
-    u_char *data, size_t len)
+    ngx_chrys_frame_t *f, u_char *data, size_t len)
 {
-    if (ngx_http_chrys_frame_headers(r, ctx) != NGX_OK) {
+    if (ngx_http_chrys_frame_headers(r, ctx, f) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -1109,7 +1310,7 @@ ngx_http_chrys_send_jpeg(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx,
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_chrys_send(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *type, u_char *data, size_t len)
 {
@@ -1163,7 +1364,7 @@ ngx_http_chrys_send(ngx_http_request_t *r, ngx_uint_t status,
 
 /* {"error": "..."} with the given status */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_chrys_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *fmt, ...)
 {
@@ -1190,17 +1391,46 @@ ngx_http_chrys_error(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_null(&r->headers_out.content_type);
     r->headers_out.content_type_lowcase = NULL;
 
-    if (status == NGX_HTTP_NOT_ALLOWED) {
-        if (ngx_http_chrys_add_header(r, "Allow",
-                                      &(ngx_str_t) ngx_string("GET, HEAD"))
-            != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
+    return ngx_http_chrys_send(r, status, &ngx_http_chrys_json_type, p,
+                               last - p);
+}
+
+
+/* an error about a time outside a buffer: says where the buffer is */
+
+ngx_int_t
+ngx_http_chrys_error_range(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_chrys_buf_t *buf, const char *msg)
+{
+    u_char    *p, *last;
+    uint64_t   start, end;
+
+    start = buf->count ? ngx_chrys_buf_entry(buf, 0)->time : 0;
+    end = buf->count ? ngx_chrys_buf_entry(buf, buf->count - 1)->time : 0;
+
+    p = ngx_pnalloc(r->pool, 128 + ngx_strlen(msg));
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    last = ngx_sprintf(p, "{\"error\":\"%s\",\"start\":%uL,\"end\":%uL}\n",
+                       msg, start, end);
 
     return ngx_http_chrys_send(r, status, &ngx_http_chrys_json_type, p,
                                last - p);
+}
+
+
+/* a JSON string literal of the bytes, escaped */
+
+u_char *
+ngx_http_chrys_json_str(u_char *p, u_char *data, size_t len)
+{
+    *p++ = '"';
+    p = (u_char *) ngx_escape_json(p, data, len);
+    *p++ = '"';
+
+    return p;
 }
 
 

@@ -19,15 +19,23 @@
 #include <libavutil/log.h>
 
 
+#define NGX_CHRYS_BUFFER_WINDOW   10000
+#define NGX_CHRYS_BUFFER_SIZE     (32 * 1024 * 1024)
+#define NGX_CHRYS_EVENT_BUDGET    (64 * 1024 * 1024)
+
+
 typedef struct {
     ngx_str_t                 zone_name;
     size_t                    zone_size;
+    size_t                    event_budget;
     ngx_shm_zone_t           *shm_zone;
 } ngx_chrys_main_conf_t;
 
 
 typedef struct {
     ngx_flag_t                enable;
+    ngx_msec_t                buffer_window;  /* 0: off */
+    size_t                    buffer_size;
     ngx_thread_pool_t        *thread_pool;
 } ngx_chrys_app_conf_t;
 
@@ -54,6 +62,8 @@ static char *ngx_chrys_merge_app_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static char *ngx_chrys_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static char *ngx_chrys_thread_pool(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_chrys_buffer(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_chrys_init_process(ngx_cycle_t *cycle);
 static void ngx_chrys_exit_process(ngx_cycle_t *cycle);
@@ -100,6 +110,21 @@ static ngx_command_t  ngx_chrys_commands[] = {
       ngx_chrys_thread_pool,
       NGX_RTMP_APP_CONF_OFFSET,
       0,
+      NULL },
+
+    { ngx_string("chrys_buffer"),
+      NGX_RTMP_MAIN_CONF|NGX_RTMP_SRV_CONF|NGX_RTMP_APP_CONF
+      |NGX_CONF_TAKE12,
+      ngx_chrys_buffer,
+      NGX_RTMP_APP_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("chrys_event_budget"),
+      NGX_RTMP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_RTMP_MAIN_CONF_OFFSET,
+      offsetof(ngx_chrys_main_conf_t, event_budget),
       NULL },
 
       ngx_null_command
@@ -155,6 +180,7 @@ ngx_chrys_create_main_conf(ngx_conf_t *cf)
      */
 
     cmcf->zone_size = NGX_CONF_UNSET_SIZE;
+    cmcf->event_budget = NGX_CONF_UNSET_SIZE;
 
     return cmcf;
 }
@@ -165,18 +191,23 @@ ngx_chrys_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_chrys_main_conf_t  *cmcf = conf;
 
-    if (cmcf->shm_zone) {
-        return NGX_CONF_OK;
-    }
+    ngx_chrys_zone_t  *zone;
 
-    ngx_str_set(&cmcf->zone_name, NGX_CHRYS_DEFAULT_ZONE);
-    cmcf->zone_size = NGX_CHRYS_DEFAULT_SIZE;
+    ngx_conf_init_size_value(cmcf->event_budget, NGX_CHRYS_EVENT_BUDGET);
 
-    cmcf->shm_zone = ngx_chrys_zone_add(cf, &cmcf->zone_name,
-                                        cmcf->zone_size);
     if (cmcf->shm_zone == NULL) {
-        return NGX_CONF_ERROR;
+        ngx_str_set(&cmcf->zone_name, NGX_CHRYS_DEFAULT_ZONE);
+        cmcf->zone_size = NGX_CHRYS_DEFAULT_SIZE;
+
+        cmcf->shm_zone = ngx_chrys_zone_add(cf, &cmcf->zone_name,
+                                            cmcf->zone_size);
+        if (cmcf->shm_zone == NULL) {
+            return NGX_CONF_ERROR;
+        }
     }
+
+    zone = cmcf->shm_zone->data;
+    zone->event_budget = cmcf->event_budget;
 
     return NGX_CONF_OK;
 }
@@ -235,6 +266,8 @@ ngx_chrys_create_app_conf(ngx_conf_t *cf)
      */
 
     cacf->enable = NGX_CONF_UNSET;
+    cacf->buffer_window = NGX_CONF_UNSET_MSEC;
+    cacf->buffer_size = NGX_CONF_UNSET_SIZE;
 
     return cacf;
 }
@@ -247,6 +280,10 @@ ngx_chrys_merge_app_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_chrys_app_conf_t  *conf = child;
 
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
+    ngx_conf_merge_msec_value(conf->buffer_window, prev->buffer_window,
+                              NGX_CHRYS_BUFFER_WINDOW);
+    ngx_conf_merge_size_value(conf->buffer_size, prev->buffer_size,
+                              NGX_CHRYS_BUFFER_SIZE);
 
     if (conf->thread_pool == NULL) {
         conf->thread_pool = prev->thread_pool;
@@ -279,6 +316,62 @@ ngx_chrys_thread_pool(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     cacf->thread_pool = ngx_thread_pool_add(cf, &value[1]);
     if (cacf->thread_pool == NULL) {
         return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* chrys_buffer off | TIME [SIZE] */
+
+static char *
+ngx_chrys_buffer(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_chrys_app_conf_t  *cacf = conf;
+
+    ssize_t     size;
+    ngx_int_t   window;
+    ngx_str_t  *value;
+
+    if (cacf->buffer_window != NGX_CONF_UNSET_MSEC) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        if (cf->args->nelts != 2) {
+            return "takes no size when \"off\"";
+        }
+
+        cacf->buffer_window = 0;
+        cacf->buffer_size = 0;
+        return NGX_CONF_OK;
+    }
+
+    window = ngx_parse_time(&value[1], 0);
+
+    if (window == NGX_ERROR || window == 0 || window > 3600 * 1000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"chrys_buffer\" time \"%V\" is invalid, "
+                           "e.g. \"chrys_buffer 30s 64m;\" (1 ms to 1 h)",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    cacf->buffer_window = window;
+
+    if (cf->args->nelts == 3) {
+        size = ngx_parse_size(&value[2]);
+
+        if (size == NGX_ERROR || size < 1024 * 1024) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"chrys_buffer\" size \"%V\" is invalid, "
+                               "at least 1m", &value[2]);
+            return NGX_CONF_ERROR;
+        }
+
+        cacf->buffer_size = size;
     }
 
     return NGX_CONF_OK;
@@ -427,7 +520,10 @@ ngx_chrys_start(ngx_rtmp_session_t *s)
         return ctx;
     }
 
-    if (ngx_chrys_stream_claim(zone, st) != NGX_OK) {
+    if (ngx_chrys_stream_claim(zone, st, cacf->buffer_window,
+                               cacf->buffer_size, s->connection->log)
+        != NGX_OK)
+    {
         ngx_log_error(NGX_LOG_ERR, s->connection->log, 0,
                       "chrys: stream \"%V/%V\" is already published "
                       "through worker %P, not decoded twice",
@@ -627,6 +723,10 @@ ngx_chrys_sequence_header(ngx_rtmp_session_t *s, ngx_chrys_ctx_t *ctx,
         ngx_chrys_decoder_hint(ctx->decoder, codec->width, codec->height);
     }
 
+    ngx_chrys_stream_config(ctx->zone, st, pkt->data, pkt->len,
+                            codec ? codec->width : 0,
+                            codec ? codec->height : 0);
+
     /* seq 0 marks a configuration, applied in order with the pictures */
     ngx_chrys_decoder_push(ctx->decoder, pkt);
 }
@@ -675,11 +775,13 @@ ngx_chrys_picture(ngx_rtmp_session_t *s, ngx_chrys_ctx_t *ctx,
     }
 
     pkt->seq = st->received;
+    pkt->dts = h->timestamp;
     pkt->pts = (int64_t) h->timestamp + v->cts;
     pkt->time = ngx_chrys_unix_msec();
     pkt->keyframe = (v->frame_type == NGX_CHRYS_FLV_KEYFRAME);
     pkt->idr = (flags & NGX_CHRYS_NAL_IDR) ? 1 : 0;
 
+    ngx_chrys_stream_buffer(ctx->zone, st, pkt, s->connection->log);
     ngx_chrys_decoder_push(ctx->decoder, pkt);
 }
 

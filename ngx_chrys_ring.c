@@ -72,6 +72,7 @@ ngx_chrys_zone_init(ngx_shm_zone_t *shm_zone, void *data)
         /* reload: the streams and their pictures live on */
         zone->sh = ozone->sh;
         zone->shpool = ozone->shpool;
+        zone->sh->event_budget = zone->event_budget;
         return NGX_OK;
     }
 
@@ -88,6 +89,7 @@ ngx_chrys_zone_init(ngx_shm_zone_t *shm_zone, void *data)
     }
 
     zone->shpool->data = zone->sh;
+    zone->sh->event_budget = zone->event_budget;
 
     ngx_rbtree_init(&zone->sh->rbtree, &zone->sh->sentinel,
                     ngx_chrys_rbtree_insert_value);
@@ -296,6 +298,8 @@ ngx_chrys_stream_get(ngx_chrys_zone_t *zone, ngx_str_t *app,
         st->slots[i].seq = 0;
     }
 
+    ngx_queue_init(&st->events);
+
     ngx_rbtree_insert(&zone->sh->rbtree, &st->node);
     ngx_queue_insert_tail(&zone->sh->streams, &st->queue);
     zone->sh->nstreams++;
@@ -306,16 +310,34 @@ ngx_chrys_stream_get(ngx_chrys_zone_t *zone, ngx_str_t *app,
 }
 
 
-/* makes this worker the one that decodes the stream */
+/*
+ * Makes this worker the one that decodes the stream, and sets up its
+ * buffer ("window" 0: none).
+ */
 
 ngx_int_t
-ngx_chrys_stream_claim(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st)
+ngx_chrys_stream_claim(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
+    ngx_msec_t window, size_t max_bytes, ngx_log_t *log)
 {
     ngx_shmtx_lock(&zone->shpool->mutex);
 
     if (ngx_chrys_stream_publishing(st)) {
         ngx_shmtx_unlock(&zone->shpool->mutex);
         return NGX_BUSY;
+    }
+
+    if (window == 0) {
+        ngx_chrys_buf_free_locked(zone, &st->buf);
+
+    } else if (ngx_chrys_buf_setup_locked(zone, &st->buf, window, max_bytes,
+                                          window)
+               != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "chrys: zone \"%V\" is full, stream \"%*s\" has no "
+                      "buffer; raise the size in \"chrys_zone\"",
+                      &zone->shm_zone->shm.name,
+                      st->app_len + 1 + st->name_len, st->key);
     }
 
     st->owner = ngx_pid;
@@ -330,6 +352,21 @@ ngx_chrys_stream_claim(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st)
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
     return NGX_OK;
+}
+
+
+void
+ngx_chrys_stream_config(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
+    u_char *data, size_t len, ngx_uint_t width, ngx_uint_t height)
+{
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    if (st->buf.entries) {
+        (void) ngx_chrys_buf_config_locked(zone, &st->buf, data, len, width,
+                                           height);
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
 }
 
 

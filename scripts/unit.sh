@@ -4,10 +4,12 @@
 #
 #   scripts/unit.sh
 #
-# test_avc checks the FLV and H.264 parsing on its own.  test_ring checks
-# the zone code against nginx's own slab allocator, shmtx and rbtree,
-# compiled from the upstream source of the installed nginx.  Both are built
-# with the compiler flags of the module build, so "make" must have run.
+# test_avc checks the FLV and H.264 parsing on its own.  test_ring (streams,
+# pictures, JPEG cache) and test_buffer (stream buffer, events) check the
+# zone code against nginx's own slab allocator, shmtx and rbtree, compiled
+# from the upstream source of the installed nginx.  All are built with the
+# compiler flags of the module build (which find the FFmpeg headers), so
+# "make" must have run.
 
 set -eu
 
@@ -61,14 +63,21 @@ compile "$out/nginx" \
     "$full/src/os/unix/ngx_time.c" \
     "$full/src/os/unix/ngx_shmem.c"
 compile "$out" \
-    "$top/t/unit/test_ring.c" \
     "$top/t/unit/ngx_unit_stubs.c" \
-    "$top/ngx_chrys_ring.c"
-$cc $cflags -o "$out/test_ring" $objs
+    "$top/t/unit/ngx_unit_zone.c" \
+    "$top/ngx_chrys_ring.c" \
+    "$top/ngx_chrys_buffer.c"
+zone=$objs
+
+for t in test_ring test_buffer; do
+    objs=""
+    compile "$out" "$top/t/unit/$t.c"
+    $cc $cflags -o "$out/$t" $zone $objs
+done
 
 failed=0
 
-for t in test_avc test_ring; do
+for t in test_avc test_ring test_buffer; do
     echo "chrys: $t"
     "$out/$t" || failed=1
 done

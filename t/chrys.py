@@ -93,6 +93,7 @@ events {{
 
 rtmp {{
     chrys_zone chrys {zone};
+    {rtmp_main}
 
     server {{
         listen 127.0.0.1:{rtmp_port};
@@ -133,7 +134,8 @@ class Nginx:
     module, from a temporary prefix."""
 
     def __init__(self, workers=2, zone="64m", rtmp_extra="", http_extra="",
-                 module=MODULE):
+                 module=MODULE, rtmp_main=""):
+        self.rtmp_main = rtmp_main
         self.module = module
         self.prefix = tempfile.mkdtemp(prefix="chrys-nginx-")
         self.rtmp_port = free_port()
@@ -157,6 +159,7 @@ class Nginx:
                 rtmp_module=RTMP_MODULE, module=self.module,
                 prefix=self.prefix,
                 workers=self.workers, zone=self.zone,
+                rtmp_main=self.rtmp_main,
                 rtmp_port=self.rtmp_port, http_port=self.http_port,
                 rtmp_extra=self.rtmp_extra.replace("{rtmp_port}",
                                                    str(self.rtmp_port)),

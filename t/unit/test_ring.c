@@ -14,26 +14,14 @@
 #include <ngx_core.h>
 #include "ngx_chrys.h"
 #include "ngx_unit.h"
+#include "ngx_unit_zone.h"
 
-
-#define NGX_UNIT_ZONE_SIZE    (8 * 1024 * 1024)
-#define NGX_UNIT_SMALL_ZONE   (1024 * 1024)
 
 /* a small picture: 64x48, 4:2:0 */
 #define NGX_UNIT_WIDTH        64
 #define NGX_UNIT_HEIGHT       48
 
 
-typedef struct {
-    ngx_shm_zone_t            shm_zone;
-    ngx_chrys_zone_t          zone;
-} ngx_unit_zone_t;
-
-
-static ngx_chrys_zone_t *ngx_unit_zone_create(size_t size);
-static void ngx_unit_zone_destroy(ngx_chrys_zone_t *zone);
-static ngx_chrys_stream_t *ngx_unit_stream(ngx_chrys_zone_t *zone,
-    char *name);
 static ngx_chrys_stream_t *ngx_unit_find(ngx_chrys_zone_t *zone,
     char *name);
 static ngx_int_t ngx_unit_decode(ngx_chrys_zone_t *zone,
@@ -47,18 +35,11 @@ static ngx_chrys_jpeg_t *ngx_unit_jpeg_lookup(ngx_chrys_zone_t *zone,
     ngx_chrys_stream_t *st, ngx_uint_t seq, ngx_uint_t quality);
 static ngx_int_t ngx_unit_jpeg_cache(ngx_chrys_zone_t *zone,
     ngx_chrys_stream_t *st, ngx_uint_t seq, ngx_uint_t quality, size_t len);
-static ngx_uint_t ngx_unit_pages(size_t size);
 static ngx_pid_t ngx_unit_worker_claim_stream(ngx_chrys_zone_t *zone,
     ngx_chrys_stream_t *st);
 static ngx_pid_t ngx_unit_worker_claim_jpeg(ngx_chrys_zone_t *zone,
     ngx_chrys_stream_t *st, ngx_uint_t seq, ngx_uint_t quality);
 static ngx_int_t ngx_unit_worker_reap(ngx_pid_t pid, ngx_uint_t kill_it);
-
-
-extern ngx_module_t  ngx_chrys_module;
-
-
-static ngx_str_t  ngx_unit_app = ngx_string("live");
 
 
 static void
@@ -84,6 +65,8 @@ test_zone_init_new_zone(void)
                               " in chrys zone \"chrys\"")
                    == 0);
     ngx_unit_check(zone->shpool->log_nomem == 0);
+    ngx_unit_check(zone->sh->event_budget == NGX_UNIT_ZONE_SIZE / 4);
+    ngx_unit_check(zone->sh->event_bytes == 0);
 
     ngx_unit_zone_destroy(zone);
 }
@@ -103,15 +86,20 @@ test_zone_init_keeps_streams_on_reload(void)
                                    NGX_UNIT_HEIGHT)
                    != NGX_ERROR);
 
-    /* a reload: the new cycle's zone is handed the old one */
+    /*
+     * a reload: the new cycle's zone is handed the old one, and its
+     * "chrys_event_budget" applies
+     */
 
     ngx_memzero(&uz, sizeof(ngx_unit_zone_t));
     uz.shm_zone.shm = zone->shm_zone->shm;
     uz.shm_zone.data = &uz.zone;
     uz.zone.shm_zone = &uz.shm_zone;
+    uz.zone.event_budget = 1024 * 1024;
 
     ngx_unit_check(ngx_chrys_zone_init(&uz.shm_zone, zone) == NGX_OK);
     ngx_unit_check(uz.zone.sh == zone->sh);
+    ngx_unit_check(zone->sh->event_budget == 1024 * 1024);
     ngx_unit_check(uz.zone.shpool == zone->shpool);
     ngx_unit_check(ngx_unit_find(&uz.zone, "cam1") == st);
     ngx_unit_check(st->latest_seq == 1);
@@ -463,7 +451,8 @@ test_stream_claim_and_release(void)
     ngx_chrys_stream_set_error(zone, st, "from the last publisher");
 
     ngx_unit_check(ngx_chrys_stream_publishing(st) == 0);
-    ngx_unit_check(ngx_chrys_stream_claim(zone, st) == NGX_OK);
+    ngx_unit_check(ngx_chrys_stream_claim(zone, st, 0, 0, ngx_cycle->log)
+                   == NGX_OK);
     ngx_unit_check(ngx_chrys_stream_publishing(st) == 1);
     ngx_unit_check(st->owner == ngx_pid);
     ngx_unit_check(st->publishes == 1);
@@ -474,7 +463,8 @@ test_stream_claim_and_release(void)
 
     /* a second publisher of the same name, even in this worker */
 
-    ngx_unit_check(ngx_chrys_stream_claim(zone, st) == NGX_BUSY);
+    ngx_unit_check(ngx_chrys_stream_claim(zone, st, 0, 0, ngx_cycle->log)
+                   == NGX_BUSY);
     ngx_unit_check(st->publishes == 1);
 
     st->fps = 2500;
@@ -487,7 +477,8 @@ test_stream_claim_and_release(void)
     ngx_unit_check(st->fps == 0);
     ngx_unit_check(st->bitrate == 0);
 
-    ngx_unit_check(ngx_chrys_stream_claim(zone, st) == NGX_OK);
+    ngx_unit_check(ngx_chrys_stream_claim(zone, st, 0, 0, ngx_cycle->log)
+                   == NGX_OK);
     ngx_unit_check(st->publishes == 2);
 
     ngx_chrys_stream_release(zone, st);
@@ -519,7 +510,8 @@ test_stream_claim_of_another_worker(void)
 
     ngx_unit_check(st->owner == pid);
     ngx_unit_check(ngx_chrys_stream_publishing(st) == 1);
-    ngx_unit_check(ngx_chrys_stream_claim(zone, st) == NGX_BUSY);
+    ngx_unit_check(ngx_chrys_stream_claim(zone, st, 0, 0, ngx_cycle->log)
+                   == NGX_BUSY);
 
     /* not ours to release */
 
@@ -533,7 +525,8 @@ test_stream_claim_of_another_worker(void)
 
     ngx_unit_check(st->publishing == 1);
     ngx_unit_check(ngx_chrys_stream_publishing(st) == 0);
-    ngx_unit_check(ngx_chrys_stream_claim(zone, st) == NGX_OK);
+    ngx_unit_check(ngx_chrys_stream_claim(zone, st, 0, 0, ngx_cycle->log)
+                   == NGX_OK);
     ngx_unit_check(st->owner == ngx_pid);
     ngx_unit_check(st->publishes == 2);
 
@@ -1858,87 +1851,6 @@ test_steady_state_does_not_leak(void)
 }
 
 
-/* makes a zone as ngx_init_cycle() makes a new shared zone */
-
-static ngx_chrys_zone_t *
-ngx_unit_zone_create(size_t size)
-{
-    ngx_slab_pool_t  *sp;
-    ngx_unit_zone_t  *uz;
-
-    uz = calloc(1, sizeof(ngx_unit_zone_t));
-    if (uz == NULL) {
-        return NULL;
-    }
-
-    uz->shm_zone.shm.size = size;
-    uz->shm_zone.shm.log = ngx_cycle->log;
-    ngx_str_set(&uz->shm_zone.shm.name, "chrys");
-    uz->shm_zone.init = ngx_chrys_zone_init;
-    uz->shm_zone.tag = &ngx_chrys_module;
-    uz->shm_zone.data = &uz->zone;
-    uz->zone.shm_zone = &uz->shm_zone;
-
-    if (ngx_shm_alloc(&uz->shm_zone.shm) != NGX_OK) {
-        free(uz);
-        return NULL;
-    }
-
-    /* ngx_init_zone_pool() */
-
-    sp = (ngx_slab_pool_t *) uz->shm_zone.shm.addr;
-
-    sp->end = uz->shm_zone.shm.addr + uz->shm_zone.shm.size;
-    sp->min_shift = 3;
-    sp->addr = uz->shm_zone.shm.addr;
-
-    if (ngx_shmtx_create(&sp->mutex, &sp->lock, NULL) != NGX_OK) {
-        ngx_shm_free(&uz->shm_zone.shm);
-        free(uz);
-        return NULL;
-    }
-
-    ngx_slab_init(sp);
-
-    if (uz->shm_zone.init(&uz->shm_zone, NULL) != NGX_OK) {
-        ngx_shm_free(&uz->shm_zone.shm);
-        free(uz);
-        return NULL;
-    }
-
-    return &uz->zone;
-}
-
-
-static void
-ngx_unit_zone_destroy(ngx_chrys_zone_t *zone)
-{
-    ngx_unit_zone_t  *uz;
-
-    if (zone == NULL) {
-        return;
-    }
-
-    uz = (ngx_unit_zone_t *) zone->shm_zone;
-
-    ngx_shmtx_destroy(&zone->shpool->mutex);
-    ngx_shm_free(&uz->shm_zone.shm);
-    free(uz);
-}
-
-
-static ngx_chrys_stream_t *
-ngx_unit_stream(ngx_chrys_zone_t *zone, char *name)
-{
-    ngx_str_t  s;
-
-    s.data = (u_char *) name;
-    s.len = ngx_strlen(name);
-
-    return ngx_chrys_stream_get(zone, &ngx_unit_app, &s, ngx_cycle->log);
-}
-
-
 static ngx_chrys_stream_t *
 ngx_unit_find(ngx_chrys_zone_t *zone, char *name)
 {
@@ -2084,15 +1996,6 @@ ngx_unit_jpeg_cache(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
 }
 
 
-/* slab pages that an allocation of more than half a page takes */
-
-static ngx_uint_t
-ngx_unit_pages(size_t size)
-{
-    return (size + ngx_pagesize - 1) >> ngx_pagesize_shift;
-}
-
-
 /*
  * Forks a process that acts as another nginx worker on the same zone: it
  * claims the stream and waits to be killed.  Returns its pid, or -1.
@@ -2121,7 +2024,8 @@ ngx_unit_worker_claim_stream(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st)
         /* as ngx_spawn_process() does in a new worker */
         ngx_pid = ngx_getpid();
 
-        c = (ngx_chrys_stream_claim(zone, st) == NGX_OK) ? 'y' : 'n';
+        c = (ngx_chrys_stream_claim(zone, st, 0, 0, ngx_cycle->log)
+             == NGX_OK) ? 'y' : 'n';
 
         if (write(fd[1], &c, 1) != 1) {
             _exit(1);

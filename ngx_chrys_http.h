@@ -1,0 +1,146 @@
+
+/*
+ * Copyright (C) chrys authors
+ */
+
+
+#ifndef _NGX_CHRYS_HTTP_H_INCLUDED_
+#define _NGX_CHRYS_HTTP_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include "ngx_chrys.h"
+
+
+#define NGX_HTTP_CHRYS_STREAMS         1
+#define NGX_HTTP_CHRYS_LATEST_JPG      2
+#define NGX_HTTP_CHRYS_STATUS          3
+#define NGX_HTTP_CHRYS_INDEX           4
+#define NGX_HTTP_CHRYS_FRAME_JPG       5
+#define NGX_HTTP_CHRYS_IMAGES          6
+#define NGX_HTTP_CHRYS_CLIP            7
+#define NGX_HTTP_CHRYS_EVENTS          8
+#define NGX_HTTP_CHRYS_EVENT           9
+
+/* query parameters */
+#define NGX_HTTP_CHRYS_ARG_QUALITY     0
+#define NGX_HTTP_CHRYS_ARG_AFTER       1
+#define NGX_HTTP_CHRYS_ARG_TIMEOUT     2
+#define NGX_HTTP_CHRYS_ARG_FROM        3
+#define NGX_HTTP_CHRYS_ARG_TO          4
+#define NGX_HTTP_CHRYS_ARG_TIME        5
+#define NGX_HTTP_CHRYS_ARG_SEQ         6
+#define NGX_HTTP_CHRYS_ARG_KEYFRAME    7
+#define NGX_HTTP_CHRYS_ARG_INTERVAL    8
+#define NGX_HTTP_CHRYS_ARG_LIMIT       9
+#define NGX_HTTP_CHRYS_NARGS           10
+
+#define NGX_HTTP_CHRYS_IMAGES_MAX      3000
+
+#define ngx_http_chrys_has(ctx, a)     ((ctx)->has_arg & (1 << (a)))
+
+
+typedef struct ngx_http_chrys_ctx_s  ngx_http_chrys_ctx_t;
+
+
+typedef struct {
+    ngx_shm_zone_t               *shm_zone;
+    ngx_thread_pool_t            *thread_pool;
+    ngx_uint_t                    quality;
+} ngx_http_chrys_loc_conf_t;
+
+
+/* a walk through a buffer, a GOP a step: images and clips */
+
+typedef struct {
+    ngx_uint_t                   *want;       /* seqs, ascending */
+    ngx_uint_t                    nwant;
+    ngx_uint_t                    next;       /* first one not done */
+    ngx_uint_t                    last;       /* clip: last seq in it */
+    ngx_pool_t                   *pool;       /* the step's output */
+    ngx_chrys_replay_t            replay;
+    ngx_chrys_mux_t               mux;
+    ngx_str_t                     boundary;
+    unsigned                      done:1;
+} ngx_http_chrys_walk_t;
+
+
+struct ngx_http_chrys_ctx_s {
+    ngx_http_request_t           *request;
+    ngx_chrys_zone_t             *zone;
+    ngx_chrys_stream_t           *stream;
+    ngx_uint_t                    endpoint;
+    ngx_uint_t                    event;      /* id, 0: the stream */
+
+    int64_t                       args[NGX_HTTP_CHRYS_NARGS];
+    ngx_uint_t                    has_arg;
+
+    ngx_uint_t                    quality;
+    ngx_msec_t                    deadline;
+    ngx_uint_t                    tries;
+
+    ngx_queue_t                   wait;
+    unsigned                      waiting:1;
+    unsigned                      encoding:1;
+
+    /* latest.jpg */
+    ngx_chrys_slot_t             *slot;
+    ngx_chrys_jpeg_t             *jpeg;
+    ngx_uint_t                    token;
+    ngx_chrys_encode_t           *enc;
+    ngx_chrys_frame_t             frame;
+    u_char                       *planes;
+
+    ngx_http_chrys_walk_t        *walk;
+};
+
+
+extern ngx_module_t  ngx_http_chrys_module;
+
+
+/* ngx_chrys_http.c */
+
+ngx_int_t ngx_http_chrys_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *fmt, ...);
+ngx_int_t ngx_http_chrys_error_range(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_chrys_buf_t *buf, const char *msg);
+ngx_int_t ngx_http_chrys_send(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *type, u_char *data, size_t len);
+ngx_int_t ngx_http_chrys_send_jpeg(ngx_http_request_t *r,
+    ngx_http_chrys_ctx_t *ctx, ngx_chrys_frame_t *f, u_char *data,
+    size_t len);
+ngx_int_t ngx_http_chrys_add_header(ngx_http_request_t *r, char *name,
+    ngx_str_t *value);
+u_char *ngx_http_chrys_frame_fields(u_char *p, ngx_chrys_frame_t *f);
+ngx_thread_task_t *ngx_http_chrys_task(ngx_http_request_t *r, size_t size,
+    void (*handler)(void *data, ngx_log_t *log), ngx_event_handler_pt done);
+ngx_int_t ngx_http_chrys_post(ngx_http_request_t *r, ngx_thread_task_t *task);
+uint64_t ngx_http_chrys_time_arg(ngx_http_chrys_ctx_t *ctx, ngx_uint_t arg,
+    uint64_t def);
+u_char *ngx_http_chrys_json_str(u_char *p, u_char *data, size_t len);
+
+#define NGX_HTTP_CHRYS_FRAME_FIELDS_LEN                                       \
+    (sizeof("X-Chrys-Seq: \r\nX-Chrys-Pts: \r\nX-Chrys-Time: \r\n"           \
+            "X-Chrys-Age: \r\nX-Chrys-Keyframe: \r\nX-Chrys-Width: \r\n"      \
+            "X-Chrys-Height: \r\n") + 7 * NGX_INT64_LEN)
+
+
+/* ngx_chrys_http_buffer.c: the buffer and events */
+
+ngx_int_t ngx_http_chrys_index(ngx_http_request_t *r,
+    ngx_http_chrys_ctx_t *ctx);
+ngx_int_t ngx_http_chrys_frame(ngx_http_request_t *r,
+    ngx_http_chrys_ctx_t *ctx);
+ngx_int_t ngx_http_chrys_images(ngx_http_request_t *r,
+    ngx_http_chrys_ctx_t *ctx);
+ngx_int_t ngx_http_chrys_clip(ngx_http_request_t *r,
+    ngx_http_chrys_ctx_t *ctx);
+ngx_int_t ngx_http_chrys_events(ngx_http_request_t *r,
+    ngx_http_chrys_ctx_t *ctx);
+ngx_int_t ngx_http_chrys_event(ngx_http_request_t *r,
+    ngx_http_chrys_ctx_t *ctx);
+
+
+#endif /* _NGX_CHRYS_HTTP_H_INCLUDED_ */

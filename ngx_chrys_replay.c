@@ -1,0 +1,531 @@
+
+/*
+ * Copyright (C) chrys authors
+ *
+ * Access units copied out of a stream buffer, decoded or remuxed on
+ * demand in a pool thread: decoding starts at an IDR and yields the JPEGs
+ * of the frames asked for; remuxing writes fragmented MP4 without
+ * re-encoding.  Neither touches the zone: they work on a private copy.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include "ngx_chrys.h"
+
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+#include <libswscale/swscale.h>
+#include <turbojpeg.h>
+
+
+#define NGX_CHRYS_MUX_IO          (64 * 1024)
+
+
+static AVCodecContext *ngx_chrys_replay_open(ngx_chrys_au_t *config);
+static void ngx_chrys_replay_frame(ngx_chrys_replay_t *rp, AVFrame *frame,
+    struct SwsContext **sws, ngx_log_t *log);
+static ngx_chrys_au_t *ngx_chrys_replay_au(ngx_chrys_gop_t *gop,
+    ngx_uint_t seq);
+static ngx_uint_t ngx_chrys_replay_wanted(ngx_chrys_replay_t *rp,
+    ngx_uint_t seq);
+static ngx_int_t ngx_chrys_mux_start(ngx_chrys_mux_t *mux);
+static int ngx_chrys_mux_write(void *opaque, uint8_t *buf, int size);
+
+
+/* runs in a pool thread */
+
+void
+ngx_chrys_replay_handler(void *data, ngx_log_t *log)
+{
+    ngx_chrys_replay_t  *rp = data;
+
+    int                  rc;
+    AVFrame             *frame;
+    AVPacket            *pkt;
+    ngx_uint_t           i, clean;
+    ngx_chrys_au_t      *au;
+    AVCodecContext      *avctx;
+    struct SwsContext   *sws;
+    struct timespec      ts;
+
+    (void) clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    rp->usec = ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+
+    rp->nimages = 0;
+    rp->errors = 0;
+
+    avctx = NULL;
+    sws = NULL;
+    clean = 0;
+
+    pkt = av_packet_alloc();
+    frame = av_frame_alloc();
+
+    if (pkt == NULL || frame == NULL) {
+        rp->errors++;
+        goto done;
+    }
+
+    for (i = 0; i <= rp->gop->naus; i++) {
+
+        au = (i < rp->gop->naus) ? &rp->gop->aus[i] : NULL;
+
+        if (au && (au->flags & NGX_CHRYS_ENTRY_CONFIG)) {
+            avcodec_free_context(&avctx);
+            avctx = ngx_chrys_replay_open(au);
+            clean = 0;
+
+            if (avctx == NULL) {
+                rp->errors++;
+            }
+
+            continue;
+        }
+
+        if (avctx == NULL) {
+            continue;
+        }
+
+        if (au) {
+            if (!clean && !(au->flags & NGX_CHRYS_ENTRY_IDR)) {
+                continue;
+            }
+
+            clean = 1;
+
+            pkt->data = au->data;
+            pkt->size = au->len;
+            pkt->pts = au->seq;
+            pkt->dts = AV_NOPTS_VALUE;
+            pkt->flags = (au->flags & NGX_CHRYS_ENTRY_KEY) ? AV_PKT_FLAG_KEY
+                                                            : 0;
+
+            rc = avcodec_send_packet(avctx, pkt);
+
+        } else {
+            /* the end: out with the frames still held for reordering */
+            rc = avcodec_send_packet(avctx, NULL);
+        }
+
+        if (rc < 0 && rc != AVERROR(EAGAIN) && rc != AVERROR_EOF) {
+            rp->errors++;
+            clean = 0;
+            continue;
+        }
+
+        for ( ;; ) {
+            rc = avcodec_receive_frame(avctx, frame);
+
+            if (rc == AVERROR(EAGAIN) || rc == AVERROR_EOF) {
+                break;
+            }
+
+            if (rc < 0) {
+                rp->errors++;
+                clean = 0;
+                break;
+            }
+
+            if (frame->decode_error_flags
+                || (frame->flags & AV_FRAME_FLAG_CORRUPT))
+            {
+                /* nothing after a damaged picture is served */
+                rp->errors++;
+                clean = 0;
+
+            } else if (clean) {
+                ngx_chrys_replay_frame(rp, frame, &sws, log);
+            }
+
+            av_frame_unref(frame);
+        }
+    }
+
+done:
+
+    avcodec_free_context(&avctx);
+    av_packet_free(&pkt);
+    av_frame_free(&frame);
+    sws_freeContext(sws);
+
+    (void) clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    rp->usec = ts.tv_sec * 1000000 + ts.tv_nsec / 1000 - rp->usec;
+}
+
+
+static AVCodecContext *
+ngx_chrys_replay_open(ngx_chrys_au_t *config)
+{
+    const AVCodec   *codec;
+    AVCodecContext  *avctx;
+
+    codec = avcodec_find_decoder(AV_CODEC_ID_H264);
+    if (codec == NULL) {
+        return NULL;
+    }
+
+    avctx = avcodec_alloc_context3(codec);
+    if (avctx == NULL) {
+        return NULL;
+    }
+
+    avctx->extradata = av_mallocz(config->len + AV_INPUT_BUFFER_PADDING_SIZE);
+    if (avctx->extradata == NULL) {
+        avcodec_free_context(&avctx);
+        return NULL;
+    }
+
+    ngx_memcpy(avctx->extradata, config->data, config->len);
+    avctx->extradata_size = config->len;
+    avctx->thread_count = 1;
+
+    if (avcodec_open2(avctx, codec, NULL) < 0) {
+        avcodec_free_context(&avctx);
+        return NULL;
+    }
+
+    return avctx;
+}
+
+
+static void
+ngx_chrys_replay_frame(ngx_chrys_replay_t *rp, AVFrame *frame,
+    struct SwsContext **sws, ngx_log_t *log)
+{
+    u_char               *buf;
+    ngx_uint_t            seq;
+    ngx_chrys_au_t       *au;
+    ngx_chrys_image_t    *img;
+    ngx_chrys_picture_t   pic;
+
+    if (frame->pts == AV_NOPTS_VALUE) {
+        return;
+    }
+
+    seq = (ngx_uint_t) frame->pts;
+
+    if (!ngx_chrys_replay_wanted(rp, seq) || rp->nimages == rp->nwant) {
+        return;
+    }
+
+    au = ngx_chrys_replay_au(rp->gop, seq);
+    if (au == NULL) {
+        return;
+    }
+
+    buf = NULL;
+
+    if (ngx_chrys_picture_set(&pic, frame, sws, &buf, log) != NGX_OK) {
+        rp->errors++;
+        return;
+    }
+
+    img = &rp->images[rp->nimages];
+
+    if (ngx_chrys_jpeg_compress(&pic, rp->quality, &img->data, &img->len,
+                                log)
+        == NGX_OK)
+    {
+        img->frame.seq = seq;
+        img->frame.pts = au->pts;
+        img->frame.time = au->time;
+        img->frame.width = pic.width;
+        img->frame.height = pic.height;
+        img->frame.layout = pic.layout;
+        img->frame.keyframe = (au->flags & NGX_CHRYS_ENTRY_KEY) ? 1 : 0;
+        img->frame.full_range = pic.full_range;
+
+        rp->nimages++;
+
+    } else {
+        rp->errors++;
+    }
+
+    if (buf) {
+        ngx_free(buf);
+    }
+}
+
+
+static ngx_chrys_au_t *
+ngx_chrys_replay_au(ngx_chrys_gop_t *gop, ngx_uint_t seq)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < gop->naus; i++) {
+        if (gop->aus[i].seq == seq
+            && !(gop->aus[i].flags & NGX_CHRYS_ENTRY_CONFIG))
+        {
+            return &gop->aus[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+static ngx_uint_t
+ngx_chrys_replay_wanted(ngx_chrys_replay_t *rp, ngx_uint_t seq)
+{
+    ngx_uint_t  lo, hi, mid;
+
+    lo = 0;
+    hi = rp->nwant;
+
+    while (lo < hi) {
+        mid = lo + (hi - lo) / 2;
+
+        if (rp->want[mid] == seq) {
+            return 1;
+        }
+
+        if (rp->want[mid] < seq) {
+            lo = mid + 1;
+
+        } else {
+            hi = mid;
+        }
+    }
+
+    return 0;
+}
+
+
+void
+ngx_chrys_replay_free(ngx_chrys_replay_t *rp)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < rp->nimages; i++) {
+        if (rp->images[i].data) {
+            tjFree(rp->images[i].data);
+            rp->images[i].data = NULL;
+        }
+    }
+
+    rp->nimages = 0;
+
+    if (rp->gop) {
+        ngx_chrys_gop_free(rp->gop);
+        rp->gop = NULL;
+    }
+}
+
+
+/*
+ * Remuxes one GOP into fragmented MP4 (a fragment per keyframe, the moov
+ * first and empty, so that the file plays while it arrives); the first
+ * step writes the header, the last the trailer.  Runs in a pool thread.
+ */
+
+void
+ngx_chrys_mux_handler(void *data, ngx_log_t *log)
+{
+    ngx_chrys_mux_t  *mux = data;
+
+    int               rc;
+    u_char           *p;
+    AVPacket         *pkt;
+    ngx_uint_t        i;
+    ngx_chrys_au_t   *au;
+    AVFormatContext  *fmt;
+
+    mux->rc = NGX_ERROR;
+    mux->len = 0;
+    mux->error[0] = '\0';
+
+    pkt = av_packet_alloc();
+    if (pkt == NULL) {
+        return;
+    }
+
+    if (!mux->started && ngx_chrys_mux_start(mux) != NGX_OK) {
+        av_packet_free(&pkt);
+        return;
+    }
+
+    fmt = mux->fmt;
+    rc = 0;
+
+    for (i = 0; mux->gop && i < mux->gop->naus; i++) {
+        au = &mux->gop->aus[i];
+
+        if (au->flags & NGX_CHRYS_ENTRY_CONFIG) {
+            /* MP4 takes one sequence header: the first one */
+            continue;
+        }
+
+        pkt->data = au->data;
+        pkt->size = au->len;
+        pkt->pts = au->pts - mux->offset;
+        pkt->dts = au->dts - mux->offset;
+        pkt->stream_index = 0;
+        pkt->flags = (au->flags & NGX_CHRYS_ENTRY_IDR) ? AV_PKT_FLAG_KEY : 0;
+        pkt->duration = 0;
+
+        /* ms to whatever time base the muxer chose */
+        av_packet_rescale_ts(pkt, (AVRational) { 1, 1000 },
+                             fmt->streams[0]->time_base);
+
+        rc = av_write_frame(fmt, pkt);
+        if (rc < 0) {
+            break;
+        }
+
+        mux->frames++;
+    }
+
+    if (rc >= 0) {
+        /* close the fragment so that its bytes come out now */
+        rc = mux->last ? av_write_trailer(fmt) : av_write_frame(fmt, NULL);
+    }
+
+    if (rc >= 0) {
+        avio_flush(fmt->pb);
+        mux->rc = NGX_OK;
+
+    } else {
+        p = ngx_slprintf(mux->error, mux->error + NGX_CHRYS_ERROR_LEN - 1,
+                         "MP4 muxing: %s", av_err2str(rc));
+        *p = '\0';
+    }
+
+    av_packet_free(&pkt);
+}
+
+
+static ngx_int_t
+ngx_chrys_mux_start(ngx_chrys_mux_t *mux)
+{
+    u_char           *io;
+    AVStream         *st;
+    AVDictionary     *opts;
+    AVIOContext      *pb;
+    ngx_chrys_au_t   *config;
+    AVFormatContext  *fmt;
+
+    config = &mux->gop->aus[0];
+
+    if (!(config->flags & NGX_CHRYS_ENTRY_CONFIG)) {
+        return NGX_ERROR;
+    }
+
+    if (avformat_alloc_output_context2(&fmt, NULL, "mp4", NULL) < 0) {
+        return NGX_ERROR;
+    }
+
+    mux->fmt = fmt;
+
+    st = avformat_new_stream(fmt, NULL);
+    if (st == NULL) {
+        return NGX_ERROR;
+    }
+
+    st->time_base = (AVRational) { 1, 1000 };
+    st->codecpar->codec_type = AVMEDIA_TYPE_VIDEO;
+    st->codecpar->codec_id = AV_CODEC_ID_H264;
+    st->codecpar->width = mux->gop->width;
+    st->codecpar->height = mux->gop->height;
+
+    st->codecpar->extradata = av_mallocz(config->len
+                                         + AV_INPUT_BUFFER_PADDING_SIZE);
+    if (st->codecpar->extradata == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(st->codecpar->extradata, config->data, config->len);
+    st->codecpar->extradata_size = config->len;
+
+    io = av_malloc(NGX_CHRYS_MUX_IO);
+    if (io == NULL) {
+        return NGX_ERROR;
+    }
+
+    pb = avio_alloc_context(io, NGX_CHRYS_MUX_IO, 1, mux, NULL,
+                            ngx_chrys_mux_write, NULL);
+    if (pb == NULL) {
+        av_free(io);
+        return NGX_ERROR;
+    }
+
+    fmt->pb = pb;
+    fmt->flags |= AVFMT_FLAG_CUSTOM_IO;
+
+    /* the first access unit after the configuration sets time 0 */
+    mux->offset = (mux->gop->naus > 1) ? mux->gop->aus[1].dts : 0;
+
+    opts = NULL;
+    av_dict_set(&opts, "movflags",
+                "frag_keyframe+empty_moov+default_base_moof", 0);
+
+    if (avformat_write_header(fmt, &opts) < 0) {
+        av_dict_free(&opts);
+        (void) ngx_cpystrn(mux->error, (u_char *) "MP4 header",
+                           NGX_CHRYS_ERROR_LEN);
+        return NGX_ERROR;
+    }
+
+    av_dict_free(&opts);
+
+    mux->started = 1;
+
+    return NGX_OK;
+}
+
+
+/* AVIO output: appends to the step's buffer */
+
+static int
+ngx_chrys_mux_write(void *opaque, uint8_t *buf, int size)
+{
+    ngx_chrys_mux_t  *mux = opaque;
+
+    u_char  *out;
+    size_t   want;
+
+    if (mux->len + size > mux->size) {
+        want = ngx_max(mux->size * 2, mux->len + size + NGX_CHRYS_MUX_IO);
+
+        out = av_realloc(mux->out, want);
+        if (out == NULL) {
+            return AVERROR(ENOMEM);
+        }
+
+        mux->out = out;
+        mux->size = want;
+    }
+
+    ngx_memcpy(mux->out + mux->len, buf, size);
+    mux->len += size;
+
+    return size;
+}
+
+
+void
+ngx_chrys_mux_free(ngx_chrys_mux_t *mux)
+{
+    AVFormatContext  *fmt;
+
+    fmt = mux->fmt;
+
+    if (fmt) {
+        if (fmt->pb) {
+            av_freep(&fmt->pb->buffer);
+            avio_context_free(&fmt->pb);
+        }
+
+        avformat_free_context(fmt);
+        mux->fmt = NULL;
+    }
+
+    av_freep(&mux->out);
+    mux->size = 0;
+    mux->len = 0;
+
+    if (mux->gop) {
+        ngx_chrys_gop_free(mux->gop);
+        mux->gop = NULL;
+    }
+}

@@ -1,0 +1,38 @@
+
+/*
+ * Copyright (C) chrys authors
+ *
+ * Chrys zones for the tests that link ngx_chrys_ring.c: ngx_unit_zone.c.
+ */
+
+
+#ifndef _NGX_UNIT_ZONE_H_INCLUDED_
+#define _NGX_UNIT_ZONE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include "ngx_chrys.h"
+
+
+#define NGX_UNIT_ZONE_SIZE    (8 * 1024 * 1024)
+#define NGX_UNIT_SMALL_ZONE   (1024 * 1024)
+
+
+typedef struct {
+    ngx_shm_zone_t            shm_zone;
+    ngx_chrys_zone_t          zone;
+} ngx_unit_zone_t;
+
+
+ngx_chrys_zone_t *ngx_unit_zone_create(size_t size);
+void ngx_unit_zone_destroy(ngx_chrys_zone_t *zone);
+ngx_chrys_stream_t *ngx_unit_stream(ngx_chrys_zone_t *zone, char *name);
+ngx_uint_t ngx_unit_pages(size_t size);
+
+
+extern ngx_str_t     ngx_unit_app;
+extern ngx_module_t  ngx_chrys_module;
+
+
+#endif /* _NGX_UNIT_ZONE_H_INCLUDED_ */
