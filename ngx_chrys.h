@@ -140,6 +140,7 @@ typedef struct {
     size_t                        bytes;      /* chunks and entries */
     size_t                        max_bytes;
     ngx_msec_t                    window;     /* 0: no time limit */
+    unsigned                      skip:1;     /* until the next IDR */
 } ngx_chrys_buf_t;
 
 

@@ -18,7 +18,9 @@
 #include <libavcodec/avcodec.h>
 
 
-static void ngx_chrys_buf_evict_gop_locked(ngx_chrys_zone_t *zone,
+static ngx_uint_t ngx_chrys_buf_evict_gop_locked(ngx_chrys_zone_t *zone,
+    ngx_chrys_buf_t *buf);
+static void ngx_chrys_buf_clear_locked(ngx_chrys_zone_t *zone,
     ngx_chrys_buf_t *buf);
 static void ngx_chrys_buf_drop_head_locked(ngx_chrys_zone_t *zone,
     ngx_chrys_buf_t *buf);
@@ -150,8 +152,11 @@ ngx_chrys_config_release_locked(ngx_chrys_zone_t *zone,
 
 /*
  * Appends an access unit (its entry filled but for data and config), then
- * evicts what the window and the byte cap no longer allow.  NGX_ERROR: no
- * room in the zone even after evicting all but the newest GOP.
+ * evicts what the window and the byte cap no longer allow.  The GOP being
+ * received is never evicted: when it alone fills the index, the byte cap
+ * or the zone, the rest of it is left out (NGX_DECLINED, or NGX_ERROR for
+ * the zone) and the buffer goes on at the next IDR, so that every entry it
+ * holds can be decoded from the IDR before it.
  */
 
 ngx_int_t
@@ -159,18 +164,43 @@ ngx_chrys_buf_append_locked(ngx_chrys_zone_t *zone, ngx_chrys_buf_t *buf,
     ngx_chrys_entry_t *e, u_char *data)
 {
     u_char             *p;
+    ngx_uint_t          idr;
     ngx_chrys_entry_t  *last;
 
     if (buf->entries == NULL || buf->config == NULL) {
         return NGX_DECLINED;
     }
 
-    if (buf->count == buf->cap) {
-        ngx_chrys_buf_evict_gop_locked(zone, buf);
+    idr = (e->flags & NGX_CHRYS_ENTRY_IDR) ? 1 : 0;
+
+    if (buf->skip && !idr) {
+        return NGX_DECLINED;
+    }
+
+    buf->skip = 0;
+
+    if (buf->count == buf->cap && !ngx_chrys_buf_evict_gop_locked(zone, buf))
+    {
+        /* one GOP fills the index */
+
+        if (!idr) {
+            buf->skip = 1;
+            return NGX_DECLINED;
+        }
+
+        ngx_chrys_buf_clear_locked(zone, buf);
     }
 
     p = ngx_chrys_buf_room_locked(zone, buf, e->size);
+
+    if (p == NULL && idr && buf->count) {
+        /* a new GOP starts: it takes the place of the last one */
+        ngx_chrys_buf_clear_locked(zone, buf);
+        p = ngx_chrys_buf_room_locked(zone, buf, e->size);
+    }
+
     if (p == NULL) {
+        buf->skip = 1;
         return NGX_ERROR;
     }
 
@@ -184,20 +214,19 @@ ngx_chrys_buf_append_locked(ngx_chrys_zone_t *zone, ngx_chrys_buf_t *buf,
 
     buf->count++;
 
-    for ( ;; ) {
-        if (buf->bytes > buf->max_bytes) {
-            ngx_chrys_buf_evict_gop_locked(zone, buf);
-            continue;
-        }
+    while (buf->bytes > buf->max_bytes
+           || (buf->window
+               && last->time - buf->entries[buf->head].time > buf->window))
+    {
+        if (!ngx_chrys_buf_evict_gop_locked(zone, buf)) {
 
-        if (buf->window
-            && last->time - buf->entries[buf->head].time > buf->window)
-        {
-            ngx_chrys_buf_evict_gop_locked(zone, buf);
-            continue;
-        }
+            if (buf->bytes > buf->max_bytes) {
+                /* the GOP alone is over the cap: cut it short here */
+                buf->skip = 1;
+            }
 
-        break;
+            break;
+        }
     }
 
     return NGX_OK;
@@ -231,14 +260,9 @@ ngx_chrys_buf_room_locked(ngx_chrys_zone_t *zone, ngx_chrys_buf_t *buf,
             break;
         }
 
-        if (buf->count == 0
-            || ngx_chrys_buf_gop_start(buf, buf->count - 1) == 0)
-        {
-            /* only the newest GOP left: keep it */
+        if (!ngx_chrys_buf_evict_gop_locked(zone, buf)) {
             return NULL;
         }
-
-        ngx_chrys_buf_evict_gop_locked(zone, buf);
     }
 
     chunk->next = NULL;
@@ -259,12 +283,25 @@ ngx_chrys_buf_room_locked(ngx_chrys_zone_t *zone, ngx_chrys_buf_t *buf,
 }
 
 
-/*
- * Evicts the oldest GOP: the head entry and those after it up to the next
- * IDR.  The GOP of the newest entry stays, whatever the limits say.
- */
+/* drops every entry and chunk, keeping the index and the configuration */
 
 static void
+ngx_chrys_buf_clear_locked(ngx_chrys_zone_t *zone, ngx_chrys_buf_t *buf)
+{
+    while (buf->count) {
+        ngx_chrys_buf_drop_head_locked(zone, buf);
+    }
+
+    ngx_chrys_buf_trim_locked(zone, buf);
+}
+
+
+/*
+ * Evicts the oldest GOP: the head entry and those after it up to the next
+ * IDR.  The GOP of the newest entry stays: then it returns 0.
+ */
+
+static ngx_uint_t
 ngx_chrys_buf_evict_gop_locked(ngx_chrys_zone_t *zone, ngx_chrys_buf_t *buf)
 {
     ngx_uint_t  i;
@@ -277,8 +314,8 @@ ngx_chrys_buf_evict_gop_locked(ngx_chrys_zone_t *zone, ngx_chrys_buf_t *buf)
         }
     }
 
-    if (i == buf->count) {
-        return;
+    if (i >= buf->count) {
+        return 0;
     }
 
     while (i--) {
@@ -286,6 +323,8 @@ ngx_chrys_buf_evict_gop_locked(ngx_chrys_zone_t *zone, ngx_chrys_buf_t *buf)
     }
 
     ngx_chrys_buf_trim_locked(zone, buf);
+
+    return 1;
 }
 
 
@@ -621,7 +660,10 @@ ngx_chrys_stream_buffer(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
             continue;
         }
 
-        if (zone->sh->event_bytes + e.size > zone->sh->event_budget
+        /* a new chunk may come with it: count it in */
+
+        if (zone->sh->event_bytes + e.size + NGX_CHRYS_CHUNK
+            > zone->sh->event_budget
             || ngx_chrys_buf_append_locked(zone, &ev->buf, &e, pkt->data)
                != NGX_OK)
         {
@@ -671,9 +713,10 @@ ngx_chrys_event_create(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
 
     ev = ngx_slab_calloc_locked(zone->shpool, sizeof(ngx_chrys_event_t));
 
+    /* the budget, not a cap of its own, limits an event's buffer */
+
     if (ev == NULL
-        || ngx_chrys_buf_setup_locked(zone, &ev->buf, 0,
-                                      zone->sh->event_budget,
+        || ngx_chrys_buf_setup_locked(zone, &ev->buf, 0, (size_t) -1,
                                       pre + post + 10000)
            != NGX_OK)
     {

@@ -52,15 +52,39 @@ typedef struct {
 } ngx_http_chrys_loc_conf_t;
 
 
-/* a walk through a buffer, a GOP a step: images and clips */
+#define NGX_HTTP_CHRYS_LANES          2
+
+#define NGX_HTTP_CHRYS_LANE_FREE      0
+#define NGX_HTTP_CHRYS_LANE_RUNNING   1
+#define NGX_HTTP_CHRYS_LANE_READY     2
+#define NGX_HTTP_CHRYS_LANE_SENDING   3
+
+
+/* a step of a walk through a buffer: a GOP decoded in a pool thread */
+
+typedef struct {
+    ngx_chrys_replay_t            replay;
+    ngx_pool_t                   *pool;       /* the step's output */
+    ngx_thread_task_t            *task;
+    ngx_uint_t                    step;
+    ngx_uint_t                    state;      /* NGX_HTTP_CHRYS_LANE_... */
+} ngx_http_chrys_lane_t;
+
+
+/*
+ * A walk through a buffer, a GOP a step: images (two steps decode at
+ * once, their output goes out in order) and clips (a step at a time).
+ */
 
 typedef struct {
     ngx_uint_t                   *want;       /* seqs, ascending */
     ngx_uint_t                    nwant;
     ngx_uint_t                    next;       /* first one not done */
     ngx_uint_t                    last;       /* clip: last seq in it */
-    ngx_pool_t                   *pool;       /* the step's output */
-    ngx_chrys_replay_t            replay;
+    ngx_uint_t                    steps;      /* steps started */
+    ngx_uint_t                    sent;       /* steps sent */
+    ngx_http_chrys_lane_t         lanes[NGX_HTTP_CHRYS_LANES];
+    ngx_pool_t                   *pool;       /* clip: the step's output */
     ngx_chrys_mux_t               mux;
     ngx_str_t                     boundary;
     unsigned                      done:1;

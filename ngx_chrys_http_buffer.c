@@ -18,7 +18,7 @@
 #include "ngx_chrys_avc.h"
 
 
-#define NGX_HTTP_CHRYS_STEP_IMAGES     60
+#define NGX_HTTP_CHRYS_STEP_IMAGES     30
 #define NGX_HTTP_CHRYS_BODY_MAX        8192
 #define NGX_HTTP_CHRYS_GONE                  410
 #define NGX_HTTP_CHRYS_PRE_MAX         300000
@@ -45,9 +45,16 @@ static ngx_int_t ngx_http_chrys_range_locked(ngx_http_request_t *r,
 static void ngx_http_chrys_frame_done(ngx_event_t *ev);
 static ngx_int_t ngx_http_chrys_walk_start(ngx_http_request_t *r,
     ngx_http_chrys_ctx_t *ctx, ngx_str_t *type);
-static ngx_int_t ngx_http_chrys_images_step(ngx_http_request_t *r,
+static ngx_int_t ngx_http_chrys_images_pump(ngx_http_request_t *r,
     ngx_http_chrys_ctx_t *ctx);
+static ngx_int_t ngx_http_chrys_images_step(ngx_http_request_t *r,
+    ngx_http_chrys_ctx_t *ctx, ngx_http_chrys_lane_t *lane);
+static ngx_uint_t ngx_http_chrys_clean_cut(ngx_chrys_buf_t *buf,
+    ngx_uint_t start, ngx_uint_t j);
 static void ngx_http_chrys_images_done(ngx_event_t *ev);
+static ngx_chain_t *ngx_http_chrys_images_parts(ngx_http_chrys_walk_t *walk,
+    ngx_http_chrys_lane_t *lane);
+static void ngx_http_chrys_images_writer(ngx_http_request_t *r);
 static ngx_int_t ngx_http_chrys_clip_step(ngx_http_request_t *r,
     ngx_http_chrys_ctx_t *ctx);
 static void ngx_http_chrys_clip_done(ngx_event_t *ev);
@@ -691,6 +698,10 @@ ngx_http_chrys_walk_start(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx,
         return rc;
     }
 
+    if (ctx->endpoint == NGX_HTTP_CHRYS_IMAGES) {
+        return ngx_http_chrys_images_pump(r, ctx);
+    }
+
     return ngx_http_chrys_walk_next(r, ctx);
 }
 
@@ -723,29 +734,160 @@ ngx_http_chrys_walk_next(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
         return NGX_ERROR;
     }
 
-    if (ctx->endpoint == NGX_HTTP_CHRYS_IMAGES) {
-        return ngx_http_chrys_images_step(r, ctx);
-    }
-
     return ngx_http_chrys_clip_step(r, ctx);
 }
 
 
+/*
+ * Image series move on in lanes: up to NGX_HTTP_CHRYS_LANES GOPs decode
+ * at once in the pool, and their parts go out in order, one step after
+ * the other once the client took the previous one.  Returns NGX_DONE
+ * while there is more to come.
+ */
+
 static ngx_int_t
-ngx_http_chrys_images_step(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
+ngx_http_chrys_images_pump(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
+{
+    ngx_int_t               rc;
+    ngx_uint_t              i, running;
+    ngx_chain_t            *out;
+    ngx_connection_t       *c;
+    ngx_http_chrys_lane_t  *lane;
+    ngx_http_chrys_walk_t  *walk;
+
+    c = r->connection;
+    walk = ctx->walk;
+
+    for ( ;; ) {
+
+        for (i = 0; i < NGX_HTTP_CHRYS_LANES; i++) {
+            lane = &walk->lanes[i];
+
+            if (lane->state != NGX_HTTP_CHRYS_LANE_SENDING) {
+                continue;
+            }
+
+            if (r->buffered || c->buffered) {
+                /* the writer calls again once the client took it */
+                r->write_event_handler = ngx_http_chrys_images_writer;
+                return NGX_DONE;
+            }
+
+            ngx_destroy_pool(lane->pool);
+            lane->pool = NULL;
+            lane->state = NGX_HTTP_CHRYS_LANE_FREE;
+            walk->sent++;
+        }
+
+        for (i = 0; i < NGX_HTTP_CHRYS_LANES && !walk->done; i++) {
+            lane = &walk->lanes[i];
+
+            if (lane->state == NGX_HTTP_CHRYS_LANE_FREE
+                && ngx_http_chrys_images_step(r, ctx, lane) != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+        }
+
+        running = 0;
+        out = NULL;
+
+        for (i = 0; i < NGX_HTTP_CHRYS_LANES; i++) {
+            lane = &walk->lanes[i];
+
+            if (lane->state == NGX_HTTP_CHRYS_LANE_RUNNING) {
+                running = 1;
+
+            } else if (lane->state == NGX_HTTP_CHRYS_LANE_READY
+                       && lane->step == walk->sent)
+            {
+                out = ngx_http_chrys_images_parts(walk, lane);
+
+                if (out == NULL) {
+                    return NGX_ERROR;
+                }
+
+                lane->state = NGX_HTTP_CHRYS_LANE_SENDING;
+                break;
+            }
+        }
+
+        if (out) {
+            rc = ngx_http_output_filter(r, out);
+
+            if (rc == NGX_ERROR) {
+                return NGX_ERROR;
+            }
+
+            continue;
+        }
+
+        if (running) {
+            return NGX_DONE;
+        }
+
+        return ngx_http_chrys_walk_end(r, ctx);
+    }
+}
+
+
+/*
+ * Whether a GOP can be cut before entry "j" with every frame after the cut
+ * shown after every frame before it: with B-frames, only before some of
+ * the reference frames.  Steps are cut there, so that their images go out
+ * in display order.
+ */
+
+static ngx_uint_t
+ngx_http_chrys_clean_cut(ngx_chrys_buf_t *buf, ngx_uint_t start, ngx_uint_t j)
+{
+    int64_t             max;
+    ngx_uint_t          i;
+    ngx_chrys_entry_t  *e;
+
+    max = ngx_chrys_buf_entry(buf, start)->pts;
+
+    for (i = start + 1; i < j; i++) {
+        max = ngx_max(max, ngx_chrys_buf_entry(buf, i)->pts);
+    }
+
+    for (i = j; i < buf->count; i++) {
+        e = ngx_chrys_buf_entry(buf, i);
+
+        if (e->flags & NGX_CHRYS_ENTRY_IDR) {
+            break;
+        }
+
+        if (e->pts <= max) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/* starts the next step in a free lane, if there is one to take */
+
+static ngx_int_t
+ngx_http_chrys_images_step(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx,
+    ngx_http_chrys_lane_t *lane)
 {
     ngx_int_t               i, j, start, end;
-    ngx_uint_t              k;
+    ngx_uint_t              k, max;
     ngx_chrys_buf_t        *buf;
     ngx_chrys_gop_t        *gop;
     ngx_chrys_entry_t      *e;
     ngx_chrys_event_t      *ev;
-    ngx_thread_task_t      *task;
     ngx_chrys_replay_t     *rp;
     ngx_http_chrys_walk_t  *walk;
 
     walk = ctx->walk;
+    rp = &lane->replay;
     gop = NULL;
+
+    /* a short first step: the first picture goes out early */
+    max = walk->steps ? NGX_HTTP_CHRYS_STEP_IMAGES : 2;
 
     ngx_shmtx_lock(&ctx->zone->shpool->mutex);
 
@@ -773,13 +915,18 @@ ngx_http_chrys_images_step(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
         k = walk->next + 1;
         end = i;
 
-        for (j = i + 1; (ngx_uint_t) j < buf->count && k < walk->nwant
-                        && k - walk->next < NGX_HTTP_CHRYS_STEP_IMAGES;
+        for (j = i + 1; (ngx_uint_t) j < buf->count && k < walk->nwant;
              j++)
         {
             e = ngx_chrys_buf_entry(buf, j);
 
             if (e->flags & NGX_CHRYS_ENTRY_IDR) {
+                break;
+            }
+
+            if (k - walk->next >= max
+                && ngx_http_chrys_clean_cut(buf, start, j))
+            {
                 break;
             }
 
@@ -791,7 +938,6 @@ ngx_http_chrys_images_step(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
 
         gop = ngx_chrys_buf_copy_locked(buf, start, end, r->connection->log);
 
-        rp = &walk->replay;
         rp->want = &walk->want[walk->next];
         rp->nwant = k - walk->next;
         walk->next = k;
@@ -804,93 +950,134 @@ ngx_http_chrys_images_step(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
     if (gop == NULL) {
         /* nothing more: frames evicted meanwhile are left out */
         walk->done = 1;
-        return ngx_http_chrys_walk_next(r, ctx);
+        return NGX_OK;
     }
 
-    rp = &walk->replay;
+    lane->pool = ngx_create_pool(4096, r->connection->log);
+    if (lane->pool == NULL) {
+        ngx_chrys_gop_free(gop);
+        return NGX_ERROR;
+    }
+
     rp->gop = gop;
     rp->quality = ctx->quality;
     rp->nimages = 0;
-    rp->images = ngx_pcalloc(walk->pool,
+    rp->images = ngx_pcalloc(lane->pool,
                              rp->nwant * sizeof(ngx_chrys_image_t));
 
-    task = ngx_http_chrys_task(r, 0, ngx_chrys_replay_handler,
-                               ngx_http_chrys_images_done);
+    if (lane->task == NULL) {
+        lane->task = ngx_http_chrys_task(r, 0, ngx_chrys_replay_handler,
+                                         ngx_http_chrys_images_done);
+    }
 
-    if (rp->images == NULL || task == NULL) {
-        ngx_chrys_gop_free(gop);
-        rp->gop = NULL;
+    if (rp->images == NULL || lane->task == NULL) {
         return NGX_ERROR;
     }
 
-    task->ctx = rp;
+    lane->task->ctx = rp;
+    lane->step = walk->steps++;
 
-    if (ngx_http_chrys_post(r, task) != NGX_OK) {
-        ngx_chrys_gop_free(gop);
-        rp->gop = NULL;
+    if (ngx_http_chrys_post(r, lane->task) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    return NGX_DONE;
+    lane->state = NGX_HTTP_CHRYS_LANE_RUNNING;
+
+    return NGX_OK;
 }
 
 
 static void
 ngx_http_chrys_images_done(ngx_event_t *ev)
 {
-    u_char                 *p, *end;
     ngx_int_t               rc;
     ngx_uint_t              i;
-    ngx_chain_t            *out, **last;
     ngx_connection_t       *c;
     ngx_pool_cleanup_t     *cln;
     ngx_http_request_t     *r;
-    ngx_chrys_image_t      *img;
     ngx_chrys_replay_t     *rp;
     ngx_http_chrys_ctx_t   *ctx;
+    ngx_http_chrys_lane_t  *lane;
     ngx_http_chrys_walk_t  *walk;
 
     r = ev->data;
     c = r->connection;
     ctx = ngx_http_get_module_ctx(r, ngx_http_chrys_module);
     walk = ctx->walk;
-    rp = &walk->replay;
 
     ngx_http_set_log_request(c->log, r);
 
     r->main->blocked--;
 
+    for (i = 0; i < NGX_HTTP_CHRYS_LANES; i++) {
+        if (walk->lanes[i].task && ev == &walk->lanes[i].task->event) {
+            break;
+        }
+    }
+
+    lane = &walk->lanes[i];
+    rp = &lane->replay;
+
     ngx_chrys_gop_free(rp->gop);
     rp->gop = NULL;
 
+    lane->state = NGX_HTTP_CHRYS_LANE_READY;
+
     /* the JPEGs live as long as the step's output */
-    cln = ngx_pool_cleanup_add(walk->pool, 0);
+    cln = ngx_pool_cleanup_add(lane->pool, 0);
 
     if (cln == NULL) {
         ngx_chrys_replay_free(rp);
         rc = NGX_ERROR;
-        goto done;
+
+    } else {
+        cln->handler = ngx_http_chrys_images_cleanup;
+        cln->data = rp;
+
+        if (c->error) {
+            if (r->main->blocked) {
+                /* the last lane to finish ends the request */
+                return;
+            }
+
+            rc = NGX_ERROR;
+
+        } else {
+            rc = ngx_http_chrys_images_pump(r, ctx);
+        }
     }
 
-    cln->handler = ngx_http_chrys_images_cleanup;
-    cln->data = rp;
-
-    if (c->error) {
-        rc = NGX_ERROR;
-        goto done;
+    if (rc != NGX_DONE) {
+        ngx_http_finalize_request(r, rc);
     }
 
+    ngx_http_run_posted_requests(c);
+}
+
+
+/* a step's images as parts of the multipart response */
+
+static ngx_chain_t *
+ngx_http_chrys_images_parts(ngx_http_chrys_walk_t *walk,
+    ngx_http_chrys_lane_t *lane)
+{
+    u_char              *p, *end;
+    ngx_uint_t           i;
+    ngx_chain_t         *out, **last;
+    ngx_chrys_image_t   *img;
+    ngx_chrys_replay_t  *rp;
+
+    rp = &lane->replay;
     out = NULL;
     last = &out;
 
     for (i = 0; i < rp->nimages; i++) {
         img = &rp->images[i];
 
-        p = ngx_pnalloc(walk->pool, walk->boundary.len
+        p = ngx_pnalloc(lane->pool, walk->boundary.len
                                     + NGX_HTTP_CHRYS_FRAME_FIELDS_LEN + 128);
         if (p == NULL) {
-            rc = NGX_ERROR;
-            goto done;
+            return NULL;
         }
 
         /* the part's headers, the picture, and the line that ends it */
@@ -901,26 +1088,80 @@ ngx_http_chrys_images_done(ngx_event_t *ev)
         end = ngx_http_chrys_frame_fields(end, &img->frame);
         end = ngx_cpymem(end, "\r\n", 2);
 
-        if (ngx_http_chrys_chain(walk->pool, p, end - p, &last) == NULL
-            || ngx_http_chrys_chain(walk->pool, img->data, img->len, &last)
+        if (ngx_http_chrys_chain(lane->pool, p, end - p, &last) == NULL
+            || ngx_http_chrys_chain(lane->pool, img->data, img->len, &last)
                == NULL
-            || ngx_http_chrys_chain(walk->pool, (u_char *) "\r\n", 2, &last)
+            || ngx_http_chrys_chain(lane->pool, (u_char *) "\r\n", 2, &last)
                == NULL)
         {
-            rc = NGX_ERROR;
-            goto done;
+            return NULL;
         }
     }
 
-    rc = ngx_http_chrys_walk_output(r, ctx, out);
+    if (out == NULL) {
+        /* every frame of the step was damaged: an empty buffer */
+        if (ngx_http_chrys_chain(lane->pool, (u_char *) "", 0, &last)
+            == NULL)
+        {
+            return NULL;
+        }
+    }
 
-done:
+    return out;
+}
+
+
+static void
+ngx_http_chrys_images_writer(ngx_http_request_t *r)
+{
+    ngx_int_t                  rc;
+    ngx_event_t               *wev;
+    ngx_connection_t          *c;
+    ngx_http_chrys_ctx_t      *ctx;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    c = r->connection;
+    wev = c->write;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chrys_module);
+
+    if (wev->timedout) {
+        ngx_log_error(NGX_LOG_INFO, c->log, NGX_ETIMEDOUT,
+                      "client timed out");
+        c->timedout = 1;
+        ngx_http_finalize_request(r, NGX_HTTP_REQUEST_TIME_OUT);
+        return;
+    }
+
+    rc = ngx_http_output_filter(r, NULL);
+
+    if (rc == NGX_ERROR) {
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
+
+    if (r->buffered || c->buffered) {
+        clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+        if (!wev->delayed) {
+            ngx_add_timer(wev, clcf->send_timeout);
+        }
+
+        if (ngx_handle_write_event(wev, clcf->send_lowat) != NGX_OK) {
+            ngx_http_finalize_request(r, NGX_ERROR);
+        }
+
+        return;
+    }
+
+    if (wev->timer_set) {
+        ngx_del_timer(wev);
+    }
+
+    rc = ngx_http_chrys_images_pump(r, ctx);
 
     if (rc != NGX_DONE) {
         ngx_http_finalize_request(r, rc);
     }
-
-    ngx_http_run_posted_requests(c);
 }
 
 
@@ -1212,6 +1453,20 @@ ngx_http_chrys_walk_cleanup(void *data)
 {
     ngx_http_chrys_walk_t  *walk = data;
 
+    ngx_uint_t  i;
+
+    for (i = 0; i < NGX_HTTP_CHRYS_LANES; i++) {
+        if (walk->lanes[i].pool) {
+            ngx_destroy_pool(walk->lanes[i].pool);
+            walk->lanes[i].pool = NULL;
+        }
+
+        if (walk->lanes[i].replay.gop) {
+            ngx_chrys_gop_free(walk->lanes[i].replay.gop);
+            walk->lanes[i].replay.gop = NULL;
+        }
+    }
+
     if (walk->pool) {
         ngx_destroy_pool(walk->pool);
         walk->pool = NULL;
@@ -1240,7 +1495,7 @@ ngx_http_chrys_chain(ngx_pool_t *pool, u_char *data, size_t len,
 
     b->pos = data;
     b->last = data + len;
-    b->memory = 1;
+    b->memory = len ? 1 : 0;
     b->flush = 1;
 
     cl->buf = b;

@@ -29,6 +29,8 @@ import tempfile
 import threading
 import time
 
+import requests
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from chrys import (MODULE, TOP, Nginx, Publisher, frame_meta,  # noqa: E402
@@ -453,8 +455,121 @@ def bench_age(procs, source, workers=2):
 
 # ---------------------------------------------------------------- report
 
+def read_multipart(url, first):
+    """GETs a multipart response as a stream; returns (parts, seconds to
+    the first complete part, total seconds)."""
+    t0 = time.monotonic()
+    r = requests.get(url, stream=True, timeout=120)
+    r.raise_for_status()
+    mark = b"--" + r.headers["Content-Type"].split("boundary=")[1].encode()
+    tail = b""
+    seen = 0
+    ttf = None
+    for chunk in r.iter_content(1 << 20):
+        # count boundaries in this chunk, with what may straddle the last
+        data = tail + chunk
+        seen += data.count(mark)
+        tail = data[-(len(mark) - 1):]
+        if ttf is None and seen >= 2:
+            ttf = time.monotonic() - t0
+    total = time.monotonic() - t0
+    parts = seen - 1
+    first.append(ttf if ttf is not None else total)
+    return parts, total
+
+
+def bench_buffer(procs, source):
+    """4. the stream buffer: zone bytes per second of buffer against the
+    stream's own bytes per second; images of a 10 s range against
+    ffmpeg decoding the same 10 s; a 30 s clip."""
+    n = procs.nginx(workers=2, zone="256m", rtmp_extra="""
+        application buf {
+            live on;
+            chrys on;
+            chrys_buffer 30s 64m;
+        }
+    """)
+    pub = procs.publisher(n.rtmp("x", app="buf"), source)
+    log("buffer: filling 30 s of buffer at 720p30")
+    wait_for(lambda: n.get("buf/x/index.json").status_code == 200
+             and n.get("buf/x/index.json").json()["duration"] >= 29000,
+             timeout=60, interval=1, what="a full buffer")
+    check_running(pub)
+    ix = n.get("buf/x/index.json").json()
+    payload = sum(f["size"] for f in ix["index"])
+    seconds = ix["duration"] / 1000.0
+    zone_rate = ix["bytes"] / seconds
+    stream_rate = payload / seconds
+    st = n.status("x", app="buf")
+
+    # images of 10 s, as a client reads them
+    end = ix["end"]
+    t0, t1 = end - 10500, end - 500
+    first = []
+    parts, total = read_multipart(
+        n.url("buf/x/images?from=%d&to=%d&quality=80" % (t0, t1)), first)
+    ips = parts / total
+
+    # the decode floor on the very same range: ffmpeg on its clip
+    tmp = os.path.join(n.prefix, "range.mp4")
+    with open(tmp, "wb") as f:
+        f.write(requests.get(n.url("buf/x/clip.mp4?from=%d&to=%d"
+                                   % (t0, t1)), timeout=60).content)
+    frames = int(subprocess.run(
+        ["ffprobe", "-v", "error", "-count_packets", "-show_entries",
+         "stream=nb_read_packets", "-of", "csv=p=0", tmp],
+        capture_output=True, text=True).stdout.strip() or 0)
+    runs = []
+    for _ in range(3):
+        t = time.monotonic()
+        subprocess.run(["ffmpeg", "-v", "error", "-threads", "1", "-i", tmp,
+                        "-f", "null", "-"], check=True)
+        runs.append(time.monotonic() - t)
+    ffmpeg_fps = frames / min(runs)
+
+    # a clip of the whole 30 s
+    t = time.monotonic()
+    r = requests.get(n.url("buf/x/clip.mp4"), stream=True, timeout=60)
+    ttfb = None
+    size = 0
+    for chunk in r.iter_content(65536):
+        if ttfb is None:
+            ttfb = time.monotonic() - t
+        size += len(chunk)
+    clip_total = time.monotonic() - t
+
+    res = {
+        "buffer_seconds": seconds,
+        "zone_bytes": ix["bytes"],
+        "zone_bytes_per_s": zone_rate,
+        "stream_bytes_per_s": stream_rate,
+        "status_bitrate": st["bitrate"],
+        "memory_ratio": zone_rate / stream_rate,
+        "images": parts,
+        "images_first_s": first[0],
+        "images_total_s": total,
+        "images_per_s": ips,
+        "ffmpeg_decode_fps": ffmpeg_fps,
+        "images_ratio": ips / ffmpeg_fps,
+        "clip_bytes": size,
+        "clip_ttfb_s": ttfb,
+        "clip_total_s": clip_total,
+    }
+    log("buffer: %.1f s, %d bytes in the zone (%.0f KB/s) for %.0f KB/s of "
+        "stream" % (seconds, ix["bytes"], zone_rate / 1024,
+                    stream_rate / 1024))
+    log("images: %d in %.2f s, first after %.0f ms; ffmpeg %.0f fps"
+        % (parts, total, first[0] * 1000, ffmpeg_fps))
+    log("clip: %d KB, first byte %.0f ms, all %.0f ms"
+        % (size / 1024, ttfb * 1000, clip_total * 1000))
+    procs.stop(pub)
+    procs.stop(n)
+    return res
+
+
 def report(res):
     d, t, g = res.get("decode"), res.get("throughput"), res.get("age")
+    b = res.get("buffer")
     lines = ["chrys bench (%d cores, loopback), %s"
              % (res["cpus"], res["date"])]
     if d:
@@ -487,6 +602,24 @@ def report(res):
                l.get("p50_ms"), l.get("p99_ms"), TARGET_AGE,
                i.get("max_ms"), l.get("max_ms"), i["n"], l["n"],
                kfmt(l["wrk_rps"]) if l.get("wrk_rps") else "?"))
+    if b:
+        lines.append(
+            "4. buffer: zone bytes per second / stream bytes per second:  "
+            "%5.2f  (target <= 1.15)   [%.1f s buffered, %.1f MB]"
+            % (b["memory_ratio"], b["buffer_seconds"],
+               b["zone_bytes"] / 1048576.0))
+        lines.append(
+            "   images of 10 s: %.0f images/s / ffmpeg -threads 1 decode "
+            "%.0f fps: %5.2f  (target >= 0.8)   [first image after %.0f "
+            "ms, %d images in %.2f s]"
+            % (b["images_per_s"], b["ffmpeg_decode_fps"],
+               b["images_ratio"], b["images_first_s"] * 1000, b["images"],
+               b["images_total_s"]))
+        lines.append(
+            "   clip.mp4 of 30 s: first byte after %.0f ms, all %.0f ms "
+            "(%.1f MB, no re-encoding)"
+            % (b["clip_ttfb_s"] * 1000, b["clip_total_s"] * 1000,
+               b["clip_bytes"] / 1048576.0))
     for e in res.get("errors", []):
         lines.append("error: " + e)
     for c in res.get("crashes", []):
@@ -528,22 +661,32 @@ def main():
     os.chmod(tmp, 0o755)
     started = time.monotonic()
     procs = Procs(module)
+    # "t/bench.py buffer age" runs only those parts
+    parts = sys.argv[1:] or ["decode", "throughput", "age", "buffer"]
     try:
         a = None
-        try:
-            res["decode"], a = bench_decode(procs, source)
-        except Exception as e:
-            res["errors"].append("decode: %r" % e)
-        if a is not None:
+        if "decode" in parts or "throughput" in parts:
+            try:
+                res["decode"], a = bench_decode(procs, source)
+            except Exception as e:
+                res["errors"].append("decode: %r" % e)
+        if a is not None and "throughput" in parts:
             try:
                 res["throughput"] = bench_throughput(procs, a)
             except Exception as e:
                 res["errors"].append("throughput: %r" % e)
         procs.stop_all()
-        try:
-            res["age"] = bench_age(procs, source)
-        except Exception as e:
-            res["errors"].append("age: %r" % e)
+        if "age" in parts:
+            try:
+                res["age"] = bench_age(procs, source)
+            except Exception as e:
+                res["errors"].append("age: %r" % e)
+        procs.stop_all()
+        if "buffer" in parts:
+            try:
+                res["buffer"] = bench_buffer(procs, source)
+            except Exception as e:
+                res["errors"].append("buffer: %r" % e)
     finally:
         procs.stop_all()
         shutil.rmtree(tmp, ignore_errors=True)
