@@ -52,7 +52,7 @@ typedef struct {
 } ngx_http_chrys_loc_conf_t;
 
 
-#define NGX_HTTP_CHRYS_LANES          2
+#define NGX_HTTP_CHRYS_LANES          3
 
 #define NGX_HTTP_CHRYS_LANE_FREE      0
 #define NGX_HTTP_CHRYS_LANE_RUNNING   1
