@@ -25,6 +25,9 @@ struct SwsContext;
 #define NGX_CHRYS_DEFAULT_ZONE    "chrys"
 #define NGX_CHRYS_DEFAULT_SIZE    (128 * 1024 * 1024)
 
+/* pictures are copied into the zone while asked for within this time */
+#define NGX_CHRYS_WANTED          10000
+
 /* an encode that takes longer than this is taken to be lost (worker died) */
 #define NGX_CHRYS_JPEG_STALE      2000
 
@@ -172,8 +175,11 @@ typedef struct {
 
     /* seq of a frame: its number among all video frames ever received */
     ngx_atomic_t                  received;
-    ngx_atomic_t                  latest_seq; /* newest decoded, 0: none */
+    ngx_atomic_t                  latest_seq; /* newest published, 0: none */
     ngx_uint_t                    latest;     /* slot of latest_seq */
+    ngx_atomic_t                  decoded_seq; /* newest decoded */
+    uint64_t                      decoded_time;
+    ngx_msec_t                    wanted;     /* pictures last asked for */
 
     ngx_atomic_t                  decoded;
     ngx_atomic_t                  skipped;

@@ -78,6 +78,8 @@ struct ngx_chrys_decoder_s {
     size_t                    need;
     ngx_chrys_frame_t         out;
     unsigned                  written:1;
+    unsigned                  publish:1;      /* copy the picture out */
+    unsigned                  held:1;         /* best is newer than that */
     u_char                    error[NGX_CHRYS_ERROR_LEN];
 };
 
@@ -98,6 +100,7 @@ static void ngx_chrys_decoder_fail(ngx_chrys_decoder_t *dec, int err,
 static void ngx_chrys_decoder_write(ngx_chrys_decoder_t *dec);
 static ngx_int_t ngx_chrys_frame_layout(AVFrame *frame, ngx_uint_t *layout);
 static void ngx_chrys_decoder_done(ngx_event_t *ev);
+static void ngx_chrys_decoder_flush(ngx_chrys_decoder_t *dec);
 static void ngx_chrys_decoder_free(ngx_chrys_decoder_t *dec);
 static ngx_uint_t ngx_chrys_thread_usec(void);
 static void ngx_chrys_range_lut(u_char *lut, ngx_uint_t chroma);
@@ -319,7 +322,16 @@ ngx_chrys_decoder_run(ngx_chrys_decoder_t *dec)
 
     dec->slot = -1;
 
-    if (dec->size_hint) {
+    /*
+     * Pictures are copied into the zone (a memory copy as big as the
+     * picture) only while somebody asked for one lately; the first request
+     * after a quiet time waits for the next frame.
+     */
+
+    dec->publish = (ngx_current_msec - dec->st->wanted < NGX_CHRYS_WANTED
+                    || dec->st->latest_seq == 0);
+
+    if (dec->size_hint && dec->publish) {
         n = ngx_chrys_slot_reserve(dec->zone, dec->st, dec->size_hint);
 
         if (n == NGX_ERROR) {
@@ -419,8 +431,15 @@ ngx_chrys_decoder_handler(void *data, ngx_log_t *log)
     }
 
     if (dec->best->buf[0]) {
-        ngx_chrys_decoder_write(dec);
-        av_frame_unref(dec->best);
+        if (dec->publish) {
+            ngx_chrys_decoder_write(dec);
+            av_frame_unref(dec->best);
+            dec->held = 0;
+
+        } else {
+            /* kept, in case the stream ends before it is asked for */
+            dec->held = 1;
+        }
     }
 
     dec->usec = ngx_chrys_thread_usec() - start;
@@ -792,6 +811,11 @@ ngx_chrys_decoder_done(ngx_event_t *ev)
 
     dec->batch = NULL;
 
+    if (dec->decoded) {
+        st->decoded_time = dec->best_meta.time;
+        st->decoded_seq = dec->best_meta.seq;
+    }
+
     (void) ngx_atomic_fetch_add(&st->decoded, dec->decoded);
     (void) ngx_atomic_fetch_add(&st->skipped, dec->skipped);
     (void) ngx_atomic_fetch_add(&st->errors, dec->errors);
@@ -821,6 +845,7 @@ ngx_chrys_decoder_done(ngx_event_t *ev)
     dec->written = 0;
 
     if (dec->closed) {
+        ngx_chrys_decoder_flush(dec);
         ngx_chrys_decoder_free(dec);
         return;
     }
@@ -829,15 +854,53 @@ ngx_chrys_decoder_done(ngx_event_t *ev)
 }
 
 
+/*
+ * The stream ends: a picture decoded but not copied out while nobody
+ * looked is copied now, so that the last picture is the one served.
+ */
+
+static void
+ngx_chrys_decoder_flush(ngx_chrys_decoder_t *dec)
+{
+    ngx_int_t  n;
+
+    if (!dec->held || dec->best->buf[0] == NULL
+        || dec->best_meta.seq <= dec->st->latest_seq)
+    {
+        return;
+    }
+
+    n = ngx_chrys_slot_reserve(dec->zone, dec->st, dec->size_hint);
+    if (n == NGX_ERROR) {
+        return;
+    }
+
+    dec->slot = n;
+    dec->written = 0;
+
+    ngx_chrys_decoder_write(dec);
+
+    if (dec->written) {
+        ngx_chrys_slot_publish(dec->zone, dec->st, dec->slot, &dec->out);
+        ngx_chrys_http_wake();
+    }
+
+    dec->held = 0;
+    dec->written = 0;
+    dec->slot = -1;
+}
+
+
 void
 ngx_chrys_decoder_close(ngx_chrys_decoder_t *dec)
 {
     if (dec->running) {
-        /* the completion handler frees it */
+        /* the completion handler flushes and frees it */
         dec->closed = 1;
         return;
     }
 
+    ngx_chrys_decoder_flush(dec);
     ngx_chrys_decoder_free(dec);
 }
 

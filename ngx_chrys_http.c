@@ -20,6 +20,7 @@
 #define NGX_HTTP_CHRYS_TIMEOUT         5000
 #define NGX_HTTP_CHRYS_MAX_TIMEOUT     60000
 #define NGX_HTTP_CHRYS_MAX_TRIES       4
+#define NGX_HTTP_CHRYS_FRESH           1000
 #define NGX_HTTP_CHRYS_MAX_SEGMENTS    5
 
 #define NGX_HTTP_CHRYS_GET             (NGX_HTTP_GET|NGX_HTTP_HEAD)
@@ -657,6 +658,7 @@ ngx_http_chrys_parse_args(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
                     + (ngx_http_chrys_has(ctx, NGX_HTTP_CHRYS_ARG_TIMEOUT)
                        ? ctx->args[NGX_HTTP_CHRYS_ARG_TIMEOUT]
                        : NGX_HTTP_CHRYS_TIMEOUT);
+    ctx->fresh = ngx_current_msec + NGX_HTTP_CHRYS_FRESH;
 
     return NGX_DECLINED;
 
@@ -713,6 +715,21 @@ ngx_http_chrys_latest(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
     zone = ctx->zone;
     st = ctx->stream;
     seq = st->latest_seq;
+
+    st->wanted = ngx_current_msec;
+
+    if (st->decoded_seq > seq && ngx_chrys_stream_publishing(st)
+        && !ngx_http_chrys_has(ctx, NGX_HTTP_CHRYS_ARG_AFTER)
+        && (ngx_msec_int_t) (ctx->fresh - ngx_current_msec) > 0)
+    {
+        /*
+         * a newer picture was decoded while nobody looked: it comes with
+         * the next frame, now that somebody does
+         */
+
+        ngx_http_chrys_wait(r, ctx);
+        return NGX_DONE;
+    }
 
     if (ngx_http_chrys_has(ctx, NGX_HTTP_CHRYS_ARG_AFTER)) {
         after = ctx->args[NGX_HTTP_CHRYS_ARG_AFTER];
@@ -1035,6 +1052,9 @@ ngx_http_chrys_tick(ngx_event_t *ev)
     while (q != ngx_queue_sentinel(&ngx_http_chrys_waiters)) {
         ctx = ngx_queue_data(q, ngx_http_chrys_ctx_t, wait);
         q = ngx_queue_next(q);
+
+        /* a long poll asks for pictures all along */
+        ctx->stream->wanted = ngx_current_msec;
 
         if ((ctx->has_arg & (1 << NGX_HTTP_CHRYS_ARG_AFTER))
             && ctx->jpeg == NULL)
@@ -1532,14 +1552,15 @@ ngx_http_chrys_json_len(ngx_chrys_stream_t *st)
 static u_char *
 ngx_http_chrys_json(u_char *p, ngx_chrys_stream_t *st)
 {
-    int64_t             age;
-    uint64_t            now;
-    ngx_uint_t          fps, bitrate;
-    ngx_chrys_frame_t  *f;
+    int64_t      age;
+    uint64_t     now, time;
+    ngx_uint_t   fps, bitrate, seq;
 
     now = ngx_chrys_unix_msec();
-    f = st->latest_seq ? &st->slots[st->latest].frame : NULL;
-    age = f ? (int64_t) (now - f->time) : -1;
+    seq = ngx_max(st->decoded_seq, st->latest_seq);
+    time = (seq == st->latest_seq && seq) ? st->slots[st->latest].frame.time
+                                          : st->decoded_time;
+    age = seq ? (int64_t) (now - time) : -1;
 
     fps = st->fps;
     bitrate = st->bitrate;
@@ -1571,10 +1592,10 @@ ngx_http_chrys_json(u_char *p, ngx_chrys_stream_t *st)
                     st->received, st->decoded, st->skipped, st->errors,
                     st->encodes, st->cache_hits);
 
-    p = ngx_sprintf(p, "\"last_seq\":%uA,\"last_time\":%uL,"
+    p = ngx_sprintf(p, "\"last_seq\":%ui,\"last_time\":%uL,"
                     "\"last_age\":%L,\"publish_start\":%uL,"
                     "\"publishes\":%ui,\"error\":",
-                    st->latest_seq, f ? f->time : (uint64_t) 0, age,
+                    seq, seq ? time : (uint64_t) 0, age,
                     st->publish_time, st->publishes);
 
     if (st->error[0] == '\0') {

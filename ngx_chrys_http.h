@@ -103,6 +103,7 @@ struct ngx_http_chrys_ctx_s {
 
     ngx_uint_t                    quality;
     ngx_msec_t                    deadline;
+    ngx_msec_t                    fresh;      /* waits for a newer picture */
     ngx_uint_t                    tries;
 
     ngx_queue_t                   wait;
