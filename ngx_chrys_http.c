@@ -40,6 +40,24 @@ typedef struct {
 } ngx_http_chrys_route_t;
 
 
+/*
+ * A JPEG this worker served lately, kept in its own memory: asked again,
+ * it goes out without the zone's lock or a copy.
+ */
+
+#define NGX_HTTP_CHRYS_LOCALS          16
+
+typedef struct {
+    ngx_chrys_stream_t           *stream;
+    ngx_uint_t                    quality;
+    ngx_chrys_frame_t             frame;
+    u_char                       *data;
+    size_t                        len;
+    ngx_uint_t                    refs;       /* responses sending it */
+    ngx_msec_t                    used;
+} ngx_http_chrys_local_t;
+
+
 static ngx_int_t ngx_http_chrys_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_chrys_route(ngx_http_request_t *r,
     ngx_http_chrys_ctx_t *ctx);
@@ -55,6 +73,13 @@ static ngx_int_t ngx_http_chrys_latest(ngx_http_request_t *r,
     ngx_http_chrys_ctx_t *ctx);
 static ngx_int_t ngx_http_chrys_encode(ngx_http_request_t *r,
     ngx_http_chrys_ctx_t *ctx);
+static ngx_http_chrys_local_t *ngx_http_chrys_local_find(
+    ngx_chrys_stream_t *st, ngx_uint_t seq, ngx_uint_t quality);
+static ngx_http_chrys_local_t *ngx_http_chrys_local_store(
+    ngx_http_chrys_ctx_t *ctx, u_char *data, size_t len);
+static ngx_int_t ngx_http_chrys_send_local(ngx_http_request_t *r,
+    ngx_http_chrys_ctx_t *ctx, ngx_http_chrys_local_t *local);
+static void ngx_http_chrys_local_release(void *data);
 static void ngx_http_chrys_encoded(ngx_event_t *ev);
 static void ngx_http_chrys_wait(ngx_http_request_t *r,
     ngx_http_chrys_ctx_t *ctx);
@@ -185,6 +210,9 @@ static ngx_http_chrys_route_t  ngx_http_chrys_routes[] = {
 static ngx_str_t  ngx_http_chrys_json_type = ngx_string("application/json");
 static ngx_str_t  ngx_http_chrys_get = ngx_string("GET, HEAD");
 static ngx_str_t  ngx_http_chrys_jpeg_type = ngx_string("image/jpeg");
+
+
+static ngx_http_chrys_local_t  ngx_http_chrys_locals[NGX_HTTP_CHRYS_LOCALS];
 
 
 /* requests of this worker that wait, and the timer that checks them */
@@ -704,14 +732,17 @@ ngx_http_chrys_time_arg(ngx_http_chrys_ctx_t *ctx, ngx_uint_t arg,
 static ngx_int_t
 ngx_http_chrys_latest(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
 {
-    u_char              *data;
-    size_t               len;
-    ngx_str_t            etag;
-    ngx_uint_t           seq, after;
-    ngx_chrys_zone_t    *zone;
-    ngx_chrys_jpeg_t    *jpeg;
-    ngx_chrys_stream_t  *st;
+    u_char                  *data;
+    size_t                   len;
+    ngx_str_t                etag;
+    ngx_uint_t               seq, after;
+    ngx_chrys_zone_t        *zone;
+    ngx_chrys_jpeg_t        *jpeg;
+    ngx_chrys_stream_t      *st;
+    ngx_http_chrys_local_t  *local;
 
+    data = NULL;
+    len = 0;
     zone = ctx->zone;
     st = ctx->stream;
     seq = st->latest_seq;
@@ -763,6 +794,21 @@ ngx_http_chrys_latest(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
                                     "no frame decoded yet");
     }
 
+    local = ngx_http_chrys_local_find(st, seq, ctx->quality);
+
+    if (local) {
+        ctx->frame = local->frame;
+
+        if (ngx_http_chrys_etag(r, ctx, &ctx->frame, &etag) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (!ngx_http_chrys_not_modified(r, &etag)) {
+            (void) ngx_atomic_fetch_add(&st->cache_hits, 1);
+            return ngx_http_chrys_send_local(r, ctx, local);
+        }
+    }
+
     ngx_shmtx_lock(&zone->shpool->mutex);
 
     seq = st->latest_seq;
@@ -787,20 +833,29 @@ ngx_http_chrys_latest(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
     jpeg = ngx_chrys_jpeg_lookup_locked(st, seq, ctx->quality);
 
     if (jpeg && jpeg->state == NGX_CHRYS_JPEG_READY) {
-        len = jpeg->len;
-        data = ngx_pnalloc(r->pool, len);
+        local = ngx_http_chrys_local_store(ctx, jpeg->data, jpeg->len);
 
-        if (data) {
-            ngx_memcpy(data, jpeg->data, len);
+        if (local == NULL) {
+            /* every local entry is being sent: a copy of its own */
+            len = jpeg->len;
+            data = ngx_pnalloc(r->pool, len);
+
+            if (data) {
+                ngx_memcpy(data, jpeg->data, len);
+            }
         }
 
         ngx_shmtx_unlock(&zone->shpool->mutex);
 
+        (void) ngx_atomic_fetch_add(&st->cache_hits, 1);
+
+        if (local) {
+            return ngx_http_chrys_send_local(r, ctx, local);
+        }
+
         if (data == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
-
-        (void) ngx_atomic_fetch_add(&st->cache_hits, 1);
 
         return ngx_http_chrys_send_jpeg(r, ctx, &ctx->frame, data, len);
     }
@@ -959,6 +1014,10 @@ ngx_http_chrys_encoded(ngx_event_t *ev)
                           &ctx->zone->shm_zone->shm.name);
         }
 
+        if (stored == NGX_OK) {
+            (void) ngx_http_chrys_local_store(ctx, enc->data, enc->len);
+        }
+
         cln = ngx_pool_cleanup_add(r->pool, 0);
 
         if (cln == NULL) {
@@ -1001,6 +1060,117 @@ ngx_http_chrys_encoded(ngx_event_t *ev)
     }
 
     ngx_http_run_posted_requests(c);
+}
+
+
+static ngx_http_chrys_local_t *
+ngx_http_chrys_local_find(ngx_chrys_stream_t *st, ngx_uint_t seq,
+    ngx_uint_t quality)
+{
+    ngx_uint_t               i;
+    ngx_http_chrys_local_t  *local;
+
+    for (i = 0; i < NGX_HTTP_CHRYS_LOCALS; i++) {
+        local = &ngx_http_chrys_locals[i];
+
+        if (local->stream == st && local->frame.seq == seq
+            && local->quality == quality && local->data)
+        {
+            local->used = ngx_current_msec;
+            return local;
+        }
+    }
+
+    return NULL;
+}
+
+
+/*
+ * Keeps a copy of the JPEG of ctx->frame, in the place of an entry that
+ * no response is sending: the one of the same stream and quality, or the
+ * least recently used.  NULL if all are being sent.
+ */
+
+static ngx_http_chrys_local_t *
+ngx_http_chrys_local_store(ngx_http_chrys_ctx_t *ctx, u_char *data,
+    size_t len)
+{
+    u_char                  *copy;
+    ngx_uint_t               i;
+    ngx_http_chrys_local_t  *local, *found;
+
+    found = NULL;
+
+    for (i = 0; i < NGX_HTTP_CHRYS_LOCALS; i++) {
+        local = &ngx_http_chrys_locals[i];
+
+        if (local->refs) {
+            continue;
+        }
+
+        if (local->stream == ctx->stream && local->quality == ctx->quality) {
+            found = local;
+            break;
+        }
+
+        if (found == NULL || local->used < found->used) {
+            found = local;
+        }
+    }
+
+    if (found == NULL) {
+        return NULL;
+    }
+
+    copy = ngx_alloc(len, ngx_cycle->log);
+    if (copy == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(copy, data, len);
+
+    if (found->data) {
+        ngx_free(found->data);
+    }
+
+    found->stream = ctx->stream;
+    found->quality = ctx->quality;
+    found->frame = ctx->frame;
+    found->data = copy;
+    found->len = len;
+    found->used = ngx_current_msec;
+
+    return found;
+}
+
+
+static ngx_int_t
+ngx_http_chrys_send_local(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx,
+    ngx_http_chrys_local_t *local)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* the entry is not replaced while this response may still send it */
+    local->refs++;
+    cln->handler = ngx_http_chrys_local_release;
+    cln->data = local;
+
+    return ngx_http_chrys_send_jpeg(r, ctx, &local->frame, local->data,
+                                    local->len);
+}
+
+
+static void
+ngx_http_chrys_local_release(void *data)
+{
+    ngx_http_chrys_local_t  *local = data;
+
+    local->refs--;
 }
 
 
