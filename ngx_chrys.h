@@ -49,6 +49,17 @@ struct SwsContext;
 #define NGX_CHRYS_CONFLICT                409
 #define NGX_CHRYS_INSUFFICIENT_STORAGE    507
 
+/* what an encode makes: JPEG, or raw pixels */
+#define NGX_CHRYS_OUT_JPEG        0
+#define NGX_CHRYS_OUT_BGR24       1
+#define NGX_CHRYS_OUT_RGB24       2
+#define NGX_CHRYS_OUT_GRAY8       3
+#define NGX_CHRYS_OUT_YUV420P     4
+
+/* output size limits: no picture past these, nor upscaled past 2x */
+#define NGX_CHRYS_MAX_WIDTH       7680
+#define NGX_CHRYS_MAX_HEIGHT      4320
+
 #define NGX_CHRYS_JPEG_FREE       0
 #define NGX_CHRYS_JPEG_ENCODING   1
 #define NGX_CHRYS_JPEG_READY      2
@@ -82,10 +93,19 @@ typedef struct {
 } ngx_chrys_slot_t;
 
 
+/*
+ * A variant of a picture: JPEG quality and output size (0: as decoded),
+ * in one key, ngx_chrys_variant(quality, width, height).
+ */
+
+#define ngx_chrys_variant(q, w, h)                                            \
+    ((ngx_uint_t) (q) | ((ngx_uint_t) (w) << 8) | ((ngx_uint_t) (h) << 24))
+
+
 typedef struct {
     ngx_atomic_uint_t             seq;
     ngx_uint_t                    state;      /* NGX_CHRYS_JPEG_FREE... */
-    ngx_uint_t                    quality;
+    ngx_uint_t                    variant;
     ngx_uint_t                    token;      /* names the current claim */
     ngx_pid_t                     pid;
     ngx_msec_t                    started;
@@ -226,6 +246,11 @@ typedef struct {
     ngx_uint_t                    event_ids;
     size_t                        event_bytes;
     size_t                        event_budget;
+
+    /* HTTP clients now, by kind */
+    ngx_atomic_t                  clients_mjpeg;
+    ngx_atomic_t                  clients_waiting;
+    ngx_atomic_t                  clients_walking;
 } ngx_chrys_sh_t;
 
 
@@ -293,6 +318,7 @@ typedef struct {
 
 /* a decoded and encoded picture out of a buffer */
 
+
 typedef struct {
     ngx_chrys_frame_t             frame;
     u_char                       *data;       /* JPEG, tjFree() */
@@ -307,6 +333,8 @@ typedef struct {
     ngx_uint_t                   *want;       /* seqs, ascending */
     ngx_uint_t                    nwant;
     ngx_uint_t                    quality;
+    ngx_uint_t                    width;      /* output, 0: as decoded */
+    ngx_uint_t                    height;
     ngx_chrys_image_t            *images;     /* nwant, display order */
     ngx_uint_t                    nimages;
     ngx_uint_t                    errors;
@@ -344,9 +372,13 @@ typedef struct {
     ngx_chrys_frame_t             frame;
     ngx_uint_t                    seq;
     ngx_uint_t                    quality;
+    ngx_uint_t                    width;      /* output, 0: as decoded */
+    ngx_uint_t                    height;
+    ngx_uint_t                    format;     /* NGX_CHRYS_OUT_... */
     ngx_int_t                     rc;         /* NGX_DECLINED: overwritten */
-    u_char                       *data;
+    u_char                       *data;       /* JPEG: tjFree(), or raw */
     size_t                        len;
+    ngx_uint_t                    stride;     /* raw: bytes a row */
     ngx_uint_t                    usec;
 } ngx_chrys_encode_t;
 
@@ -383,9 +415,9 @@ ngx_chrys_slot_t *ngx_chrys_slot_pin_latest_locked(ngx_chrys_stream_t *st);
 ngx_uint_t ngx_chrys_slot_unpin(ngx_chrys_slot_t *slot, ngx_uint_t seq);
 
 ngx_chrys_jpeg_t *ngx_chrys_jpeg_lookup_locked(ngx_chrys_stream_t *st,
-    ngx_uint_t seq, ngx_uint_t quality);
+    ngx_uint_t seq, ngx_uint_t variant);
 ngx_chrys_jpeg_t *ngx_chrys_jpeg_claim_locked(ngx_chrys_zone_t *zone,
-    ngx_chrys_stream_t *st, ngx_uint_t seq, ngx_uint_t quality);
+    ngx_chrys_stream_t *st, ngx_uint_t seq, ngx_uint_t variant);
 ngx_int_t ngx_chrys_jpeg_store(ngx_chrys_zone_t *zone,
     ngx_chrys_stream_t *st, ngx_chrys_jpeg_t *jpeg, ngx_uint_t token,
     u_char *data, size_t len);
@@ -449,6 +481,12 @@ ngx_int_t ngx_chrys_jpeg_compress(ngx_chrys_picture_t *pic,
     ngx_uint_t quality, u_char **data, size_t *len, ngx_log_t *log);
 ngx_int_t ngx_chrys_picture_set(ngx_chrys_picture_t *pic, struct AVFrame *f,
     struct SwsContext **sws, u_char **buf, ngx_log_t *log);
+ngx_int_t ngx_chrys_picture_scale(ngx_chrys_picture_t *pic,
+    ngx_uint_t width, ngx_uint_t height, u_char **buf, ngx_log_t *log);
+ngx_int_t ngx_chrys_picture_raw(ngx_chrys_picture_t *pic, ngx_uint_t width,
+    ngx_uint_t height, ngx_uint_t format, u_char **data, size_t *len,
+    ngx_uint_t *stride, ngx_log_t *log);
+void ngx_chrys_out_free(ngx_uint_t format, u_char *data);
 
 
 /* ngx_chrys_replay.c: buffers decoded and remuxed on demand */

@@ -979,8 +979,9 @@ ngx_chrys_encode_handler(void *data, ngx_log_t *log)
 {
     ngx_chrys_encode_t  *enc = data;
 
-    ngx_uint_t             start, w, h;
-    ngx_chrys_picture_t    pic;
+    u_char               *buf;
+    ngx_uint_t            start, w, h;
+    ngx_chrys_picture_t   pic;
 
     start = ngx_chrys_thread_usec();
 
@@ -1009,8 +1010,24 @@ ngx_chrys_encode_handler(void *data, ngx_log_t *log)
                     + pic.strides[1] * ((pic.layout == NGX_CHRYS_YUV420)
                                         ? (h + 1) / 2 : h);
 
-    enc->rc = ngx_chrys_jpeg_compress(&pic, enc->quality, &enc->data,
-                                      &enc->len, log);
+    buf = NULL;
+
+    if (enc->format != NGX_CHRYS_OUT_JPEG) {
+        enc->rc = ngx_chrys_picture_raw(&pic, enc->width, enc->height,
+                                        enc->format, &enc->data, &enc->len,
+                                        &enc->stride, log);
+
+    } else if (ngx_chrys_picture_scale(&pic, enc->width, enc->height, &buf,
+                                       log)
+               == NGX_OK)
+    {
+        enc->rc = ngx_chrys_jpeg_compress(&pic, enc->quality, &enc->data,
+                                          &enc->len, log);
+    }
+
+    if (buf) {
+        ngx_free(buf);
+    }
 
     if (enc->rc == NGX_OK && enc->slot->seq != enc->seq) {
         enc->rc = NGX_DECLINED;
@@ -1024,9 +1041,216 @@ void
 ngx_chrys_encode_free(ngx_chrys_encode_t *enc)
 {
     if (enc->data) {
-        tjFree(enc->data);
+        ngx_chrys_out_free(enc->format, enc->data);
         enc->data = NULL;
     }
+}
+
+
+void
+ngx_chrys_out_free(ngx_uint_t format, u_char *data)
+{
+    if (format == NGX_CHRYS_OUT_JPEG) {
+        tjFree(data);
+
+    } else {
+        ngx_free(data);
+    }
+}
+
+
+/* the libswscale pixel format of a picture's layout */
+
+static enum AVPixelFormat
+ngx_chrys_sws_format(ngx_chrys_picture_t *pic)
+{
+    switch (pic->layout) {
+
+    case NGX_CHRYS_YUV422:
+        return AV_PIX_FMT_YUV422P;
+
+    case NGX_CHRYS_YUV444:
+        return AV_PIX_FMT_YUV444P;
+
+    case NGX_CHRYS_GRAY:
+        return AV_PIX_FMT_GRAY8;
+
+    default:
+        return AV_PIX_FMT_YUV420P;
+    }
+}
+
+
+/*
+ * Scales a picture to width x height (0: leave it) as 4:2:0 in the same
+ * sample range, into *buf (ngx_free() it); *pic then describes the result.
+ */
+
+ngx_int_t
+ngx_chrys_picture_scale(ngx_chrys_picture_t *pic, ngx_uint_t width,
+    ngx_uint_t height, u_char **buf, ngx_log_t *log)
+{
+    int                 src_stride[4], dst_stride[4];
+    u_char             *dst[4];
+    ngx_uint_t          i, cw;
+    struct SwsContext  *sws;
+    const u_char       *src[4];
+
+    if (width == 0 || (width == pic->width && height == pic->height)) {
+        return NGX_OK;
+    }
+
+    sws = sws_getContext(pic->width, pic->height, ngx_chrys_sws_format(pic),
+                         width, height,
+                         (pic->layout == NGX_CHRYS_GRAY) ? AV_PIX_FMT_GRAY8
+                                                         : AV_PIX_FMT_YUV420P,
+                         SWS_BILINEAR, NULL, NULL, NULL);
+    if (sws == NULL) {
+        return NGX_ERROR;
+    }
+
+    *buf = ngx_alloc(ngx_chrys_frame_size(NGX_CHRYS_YUV420, width, height),
+                     log);
+    if (*buf == NULL) {
+        sws_freeContext(sws);
+        return NGX_ERROR;
+    }
+
+    cw = (width + 1) / 2;
+
+    dst[0] = *buf;
+    dst[1] = dst[0] + width * height;
+    dst[2] = dst[1] + cw * ((height + 1) / 2);
+    dst[3] = NULL;
+    dst_stride[0] = width;
+    dst_stride[1] = cw;
+    dst_stride[2] = cw;
+    dst_stride[3] = 0;
+
+    for (i = 0; i < 3; i++) {
+        src[i] = pic->planes[i];
+        src_stride[i] = pic->strides[i];
+    }
+
+    src[3] = NULL;
+    src_stride[3] = 0;
+
+    sws_scale(sws, src, src_stride, 0, pic->height, dst, dst_stride);
+    sws_freeContext(sws);
+
+    pic->width = width;
+    pic->height = height;
+
+    if (pic->layout != NGX_CHRYS_GRAY) {
+        pic->layout = NGX_CHRYS_YUV420;
+    }
+
+    for (i = 0; i < 3; i++) {
+        pic->planes[i] = dst[i];
+        pic->strides[i] = dst_stride[i];
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Raw pixels of a picture at width x height (0: as decoded): packed BGR or
+ * RGB and gray in full range (BT.601, as JPEG), or the decoder's own 4:2:0
+ * planes one after the other.  *data is ngx_alloc()ed.
+ */
+
+ngx_int_t
+ngx_chrys_picture_raw(ngx_chrys_picture_t *pic, ngx_uint_t width,
+    ngx_uint_t height, ngx_uint_t format, u_char **data, size_t *len,
+    ngx_uint_t *stride, ngx_log_t *log)
+{
+    int                  src_stride[4], dst_stride[4], range;
+    u_char              *dst[4];
+    size_t               size;
+    ngx_uint_t           i, cw;
+    struct SwsContext   *sws;
+    enum AVPixelFormat   fmt;
+    const u_char        *src[4];
+
+    if (width == 0) {
+        width = pic->width;
+        height = pic->height;
+    }
+
+    cw = (width + 1) / 2;
+    ngx_memzero(dst, sizeof(dst));
+    ngx_memzero(dst_stride, sizeof(dst_stride));
+
+    switch (format) {
+
+    case NGX_CHRYS_OUT_BGR24:
+    case NGX_CHRYS_OUT_RGB24:
+        fmt = (format == NGX_CHRYS_OUT_BGR24) ? AV_PIX_FMT_BGR24
+                                               : AV_PIX_FMT_RGB24;
+        size = width * height * 3;
+        *stride = width * 3;
+        range = 1;
+        break;
+
+    case NGX_CHRYS_OUT_GRAY8:
+        fmt = AV_PIX_FMT_GRAY8;
+        size = width * height;
+        *stride = width;
+        range = 1;
+        break;
+
+    default: /* NGX_CHRYS_OUT_YUV420P */
+        fmt = AV_PIX_FMT_YUV420P;
+        size = ngx_chrys_frame_size(NGX_CHRYS_YUV420, width, height);
+        *stride = width;
+        range = pic->full_range;
+        break;
+    }
+
+    *data = ngx_alloc(size, log);
+    if (*data == NULL) {
+        return NGX_ERROR;
+    }
+
+    dst[0] = *data;
+    dst_stride[0] = *stride;
+
+    if (format == NGX_CHRYS_OUT_YUV420P) {
+        dst[1] = dst[0] + width * height;
+        dst[2] = dst[1] + cw * ((height + 1) / 2);
+        dst_stride[1] = cw;
+        dst_stride[2] = cw;
+    }
+
+    sws = sws_getContext(pic->width, pic->height, ngx_chrys_sws_format(pic),
+                         width, height, fmt, SWS_BILINEAR|SWS_ACCURATE_RND,
+                         NULL, NULL, NULL);
+    if (sws == NULL) {
+        ngx_free(*data);
+        *data = NULL;
+        return NGX_ERROR;
+    }
+
+    (void) sws_setColorspaceDetails(sws, sws_getCoefficients(SWS_CS_ITU601),
+                                    pic->full_range,
+                                    sws_getCoefficients(SWS_CS_ITU601),
+                                    range, 0, 1 << 16, 1 << 16);
+
+    for (i = 0; i < 3; i++) {
+        src[i] = pic->planes[i];
+        src_stride[i] = pic->strides[i];
+    }
+
+    src[3] = NULL;
+    src_stride[3] = 0;
+
+    sws_scale(sws, src, src_stride, 0, pic->height, dst, dst_stride);
+    sws_freeContext(sws);
+
+    *len = size;
+
+    return NGX_OK;
 }
 
 

@@ -3,9 +3,9 @@
  * Copyright (C) chrys authors
  *
  * The HTTP side of chrys: the "chrys_api" location serves the streams of
- * the shared zone from any worker.  JPEG encoding runs in a thread pool;
- * waiting (for a new frame, or for an encode that another request already
- * started) holds no thread: a per-worker timer checks the zone.
+ * the shared zone from any worker.  This file routes requests, reads their
+ * parameters and holds what responses share; the endpoints live in
+ * ngx_chrys_http_live.c, ngx_chrys_http_buffer.c and ngx_chrys_http_ui.c.
  */
 
 
@@ -16,11 +16,6 @@
 #include "ngx_chrys_avc.h"
 
 
-#define NGX_HTTP_CHRYS_POLL            5
-#define NGX_HTTP_CHRYS_TIMEOUT         5000
-#define NGX_HTTP_CHRYS_MAX_TIMEOUT     60000
-#define NGX_HTTP_CHRYS_MAX_TRIES       4
-#define NGX_HTTP_CHRYS_FRESH           1000
 #define NGX_HTTP_CHRYS_MAX_SEGMENTS    5
 
 #define NGX_HTTP_CHRYS_GET             (NGX_HTTP_GET|NGX_HTTP_HEAD)
@@ -30,6 +25,7 @@ typedef struct {
     ngx_str_t                     name;
     int64_t                       min;
     int64_t                       max;
+    ngx_str_t                    *values;     /* words, not numbers */
 } ngx_http_chrys_arg_t;
 
 
@@ -38,24 +34,6 @@ typedef struct {
     ngx_uint_t                    endpoint;
     ngx_uint_t                    methods;
 } ngx_http_chrys_route_t;
-
-
-/*
- * A JPEG this worker served lately, kept in its own memory: asked again,
- * it goes out without the zone's lock or a copy.
- */
-
-#define NGX_HTTP_CHRYS_LOCALS          16
-
-typedef struct {
-    ngx_chrys_stream_t           *stream;
-    ngx_uint_t                    quality;
-    ngx_chrys_frame_t             frame;
-    u_char                       *data;
-    size_t                        len;
-    ngx_uint_t                    refs;       /* responses sending it */
-    ngx_msec_t                    used;
-} ngx_http_chrys_local_t;
 
 
 static ngx_int_t ngx_http_chrys_handler(ngx_http_request_t *r);
@@ -69,31 +47,9 @@ static ngx_int_t ngx_http_chrys_split(ngx_http_request_t *r, ngx_str_t *seg,
     ngx_uint_t *n);
 static ngx_int_t ngx_http_chrys_parse_args(ngx_http_request_t *r,
     ngx_http_chrys_ctx_t *ctx);
-static ngx_int_t ngx_http_chrys_latest(ngx_http_request_t *r,
-    ngx_http_chrys_ctx_t *ctx);
-static ngx_int_t ngx_http_chrys_encode(ngx_http_request_t *r,
-    ngx_http_chrys_ctx_t *ctx);
-static ngx_http_chrys_local_t *ngx_http_chrys_local_find(
-    ngx_chrys_stream_t *st, ngx_uint_t seq, ngx_uint_t quality);
-static ngx_http_chrys_local_t *ngx_http_chrys_local_store(
-    ngx_http_chrys_ctx_t *ctx, u_char *data, size_t len);
-static ngx_int_t ngx_http_chrys_send_local(ngx_http_request_t *r,
-    ngx_http_chrys_ctx_t *ctx, ngx_http_chrys_local_t *local);
-static void ngx_http_chrys_local_release(void *data);
-static void ngx_http_chrys_encoded(ngx_event_t *ev);
-static void ngx_http_chrys_wait(ngx_http_request_t *r,
-    ngx_http_chrys_ctx_t *ctx);
-static void ngx_http_chrys_tick(ngx_event_t *ev);
-static void ngx_http_chrys_resume(ngx_http_request_t *r,
-    ngx_http_chrys_ctx_t *ctx);
+static ngx_int_t ngx_http_chrys_arg_word(ngx_http_chrys_arg_t *arg,
+    u_char *p, size_t len, int64_t *v);
 static void ngx_http_chrys_cleanup(void *data);
-static void ngx_http_chrys_free_jpeg(void *data);
-static ngx_int_t ngx_http_chrys_not_modified(ngx_http_request_t *r,
-    ngx_str_t *etag);
-static ngx_int_t ngx_http_chrys_etag(ngx_http_request_t *r,
-    ngx_http_chrys_ctx_t *ctx, ngx_chrys_frame_t *f, ngx_str_t *etag);
-static ngx_int_t ngx_http_chrys_frame_headers(ngx_http_request_t *r,
-    ngx_http_chrys_ctx_t *ctx, ngx_chrys_frame_t *f);
 static ngx_int_t ngx_http_chrys_status(ngx_http_request_t *r,
     ngx_http_chrys_ctx_t *ctx);
 static ngx_int_t ngx_http_chrys_streams(ngx_http_request_t *r,
@@ -174,19 +130,37 @@ ngx_module_t  ngx_http_chrys_module = {
 };
 
 
+static ngx_str_t  ngx_http_chrys_fits[] = {
+    ngx_string("contain"), ngx_string("fill"), ngx_null_string
+};
+
+
+/* in the order of NGX_CHRYS_OUT_..., "jpeg" not one of them */
+
+static ngx_str_t  ngx_http_chrys_formats[] = {
+    ngx_string("-"), ngx_string("bgr24"), ngx_string("rgb24"),
+    ngx_string("gray8"), ngx_string("yuv420p"), ngx_null_string
+};
+
+
 /* in the order of NGX_HTTP_CHRYS_ARG_... */
 
 static ngx_http_chrys_arg_t  ngx_http_chrys_args[] = {
-    { ngx_string("quality"), 1, 100 },
-    { ngx_string("after"), 0, NGX_MAX_INT_T_VALUE },
-    { ngx_string("timeout"), 0, NGX_HTTP_CHRYS_MAX_TIMEOUT },
-    { ngx_string("from"), -(1LL << 53), 1LL << 53 },
-    { ngx_string("to"), -(1LL << 53), 1LL << 53 },
-    { ngx_string("time"), -(1LL << 53), 1LL << 53 },
-    { ngx_string("seq"), 1, NGX_MAX_INT_T_VALUE },
-    { ngx_string("keyframe"), 0, 1 },
-    { ngx_string("interval"), 0, 3600000 },
-    { ngx_string("limit"), 1, NGX_HTTP_CHRYS_IMAGES_MAX }
+    { ngx_string("quality"), 1, 100, NULL },
+    { ngx_string("after"), 0, NGX_MAX_INT_T_VALUE, NULL },
+    { ngx_string("timeout"), 0, NGX_HTTP_CHRYS_MAX_TIMEOUT, NULL },
+    { ngx_string("from"), -(1LL << 53), 1LL << 53, NULL },
+    { ngx_string("to"), -(1LL << 53), 1LL << 53, NULL },
+    { ngx_string("time"), -(1LL << 53), 1LL << 53, NULL },
+    { ngx_string("seq"), 1, NGX_MAX_INT_T_VALUE, NULL },
+    { ngx_string("keyframe"), 0, 1, NULL },
+    { ngx_string("interval"), 0, 3600000, NULL },
+    { ngx_string("limit"), 1, NGX_HTTP_CHRYS_IMAGES_MAX, NULL },
+    { ngx_string("width"), 1, NGX_CHRYS_MAX_WIDTH, NULL },
+    { ngx_string("height"), 1, NGX_CHRYS_MAX_HEIGHT, NULL },
+    { ngx_string("fit"), 0, 0, ngx_http_chrys_fits },
+    { ngx_string("format"), 0, 0, ngx_http_chrys_formats },
+    { ngx_string("fps"), 1, 60, NULL }
 };
 
 
@@ -195,6 +169,9 @@ static ngx_http_chrys_arg_t  ngx_http_chrys_args[] = {
 static ngx_http_chrys_route_t  ngx_http_chrys_routes[] = {
     { ngx_string("latest.jpg"), NGX_HTTP_CHRYS_LATEST_JPG,
       NGX_HTTP_CHRYS_GET },
+    { ngx_string("latest.raw"), NGX_HTTP_CHRYS_LATEST_RAW,
+      NGX_HTTP_CHRYS_GET },
+    { ngx_string("live.mjpg"), NGX_HTTP_CHRYS_MJPEG, NGX_HTTP_CHRYS_GET },
     { ngx_string("status"), NGX_HTTP_CHRYS_STATUS, NGX_HTTP_CHRYS_GET },
     { ngx_string("index.json"), NGX_HTTP_CHRYS_INDEX, NGX_HTTP_CHRYS_GET },
     { ngx_string("frame.jpg"), NGX_HTTP_CHRYS_FRAME_JPG,
@@ -210,14 +187,6 @@ static ngx_http_chrys_route_t  ngx_http_chrys_routes[] = {
 static ngx_str_t  ngx_http_chrys_json_type = ngx_string("application/json");
 static ngx_str_t  ngx_http_chrys_get = ngx_string("GET, HEAD");
 static ngx_str_t  ngx_http_chrys_jpeg_type = ngx_string("image/jpeg");
-
-
-static ngx_http_chrys_local_t  ngx_http_chrys_locals[NGX_HTTP_CHRYS_LOCALS];
-
-
-/* requests of this worker that wait, and the timer that checks them */
-static ngx_queue_t  ngx_http_chrys_waiters;
-static ngx_event_t  ngx_http_chrys_timer;
 
 
 static ngx_int_t
@@ -296,7 +265,23 @@ ngx_http_chrys_dispatch(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
         return ngx_http_chrys_status(r, ctx);
 
     case NGX_HTTP_CHRYS_LATEST_JPG:
-        return ngx_http_chrys_latest(r, ctx);
+    case NGX_HTTP_CHRYS_MJPEG:
+        return ngx_http_chrys_live(r, ctx);
+
+    case NGX_HTTP_CHRYS_LATEST_RAW:
+        if (!ngx_http_chrys_has(ctx, NGX_HTTP_CHRYS_ARG_FORMAT)) {
+            return ngx_http_chrys_error(r, NGX_HTTP_BAD_REQUEST,
+                                        "parameter \"format\" is needed: "
+                                        "bgr24, rgb24, gray8 or yuv420p");
+        }
+
+        return ngx_http_chrys_live(r, ctx);
+
+    case NGX_HTTP_CHRYS_METRICS:
+        return ngx_http_chrys_metrics(r, ctx);
+
+    case NGX_HTTP_CHRYS_UI:
+        return ngx_http_chrys_ui(r, ctx);
 
     case NGX_HTTP_CHRYS_INDEX:
         return ngx_http_chrys_index(r, ctx);
@@ -344,9 +329,31 @@ ngx_http_chrys_route(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
         return rc;
     }
 
-    if (n == 1 && seg[0].len == 7
-        && ngx_strncmp(seg[0].data, "streams", 7) == 0)
-    {
+    if (n <= 2) {
+        if (n == 0 || (n == 1 && seg[0].len == 0)
+            || (seg[0].len == 2 && ngx_strncmp(seg[0].data, "ui", 2) == 0
+                && (n == 1 || seg[1].len == 0)))
+        {
+            ctx->endpoint = NGX_HTTP_CHRYS_UI;
+
+        } else if (n == 1 && seg[0].len == 7
+                   && ngx_strncmp(seg[0].data, "streams", 7) == 0)
+        {
+            ctx->endpoint = NGX_HTTP_CHRYS_STREAMS;
+
+        } else if (n == 1 && seg[0].len == 7
+                   && ngx_strncmp(seg[0].data, "metrics", 7) == 0)
+        {
+            ctx->endpoint = NGX_HTTP_CHRYS_METRICS;
+
+        } else {
+            return ngx_http_chrys_error(r, NGX_HTTP_NOT_FOUND,
+                                        "no such endpoint, see "
+                                        "{app}/{name}/latest.jpg, "
+                                        "{app}/{name}/status, streams, "
+                                        "metrics or the dashboard");
+        }
+
         if (!(r->method & NGX_HTTP_CHRYS_GET)) {
             if (ngx_http_chrys_add_header(r, "Allow", &ngx_http_chrys_get)
                 != NGX_OK)
@@ -359,15 +366,7 @@ ngx_http_chrys_route(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
                                         "HEAD");
         }
 
-        ctx->endpoint = NGX_HTTP_CHRYS_STREAMS;
         return NGX_DECLINED;
-    }
-
-    if (n < 3) {
-        return ngx_http_chrys_error(r, NGX_HTTP_NOT_FOUND,
-                                    "no such endpoint, see "
-                                    "{app}/{name}/latest.jpg, "
-                                    "{app}/{name}/status or streams");
     }
 
     rc = ngx_http_chrys_route_stream(r, ctx, seg, n);
@@ -649,6 +648,18 @@ ngx_http_chrys_parse_args(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
         ngx_unescape_uri(&dst, &src, vlen, NGX_UNESCAPE_URI);
         vlen = dst - buf;
 
+        if (arg->values) {
+            if (ngx_http_chrys_arg_word(arg, buf, vlen, &v) != NGX_OK) {
+                return ngx_http_chrys_error(r, NGX_HTTP_BAD_REQUEST,
+                                            "parameter \"%V\" has an "
+                                            "unknown value", &arg->name);
+            }
+
+            ctx->args[i] = v;
+            ctx->has_arg |= (1 << i);
+            continue;
+        }
+
         neg = (vlen > 0 && buf[0] == '-');
         j = neg;
 
@@ -682,6 +693,15 @@ ngx_http_chrys_parse_args(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
         ctx->quality = ctx->args[NGX_HTTP_CHRYS_ARG_QUALITY];
     }
 
+    if (ngx_http_chrys_has(ctx, NGX_HTTP_CHRYS_ARG_FORMAT)) {
+        ctx->format = ctx->args[NGX_HTTP_CHRYS_ARG_FORMAT];
+    }
+
+    if (ctx->endpoint != NGX_HTTP_CHRYS_LATEST_RAW) {
+        /* raw pixels come from latest.raw only */
+        ctx->format = NGX_CHRYS_OUT_JPEG;
+    }
+
     ctx->deadline = ngx_current_msec
                     + (ngx_http_chrys_has(ctx, NGX_HTTP_CHRYS_ARG_TIMEOUT)
                        ? ctx->args[NGX_HTTP_CHRYS_ARG_TIMEOUT]
@@ -696,6 +716,107 @@ invalid:
                                 "parameter \"%V\" must be an integer "
                                 "from %L to %L",
                                 &arg->name, arg->min, arg->max);
+}
+
+
+static ngx_int_t
+ngx_http_chrys_arg_word(ngx_http_chrys_arg_t *arg, u_char *p, size_t len,
+    int64_t *v)
+{
+    ngx_str_t  *w;
+
+    for (w = arg->values; w->len; w++) {
+        if (w->len == len && ngx_strncmp(w->data, p, len) == 0) {
+            *v = w - arg->values;
+            return NGX_OK;
+        }
+    }
+
+    return NGX_ERROR;
+}
+
+
+/*
+ * The output size asked for (width, height, fit), for a picture of
+ * w x h: into ctx->width and ctx->height, 0 for as it is.  With one of
+ * width or height the other follows the aspect; with both, "contain" (the
+ * default) fits the picture inside, "fill" stretches it.  At most twice
+ * the picture's size and 7680 x 4320, else 400 naming the parameter.
+ * NGX_DECLINED goes on, as in the parsers above.
+ */
+
+ngx_int_t
+ngx_http_chrys_out_size(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx,
+    ngx_uint_t w, ngx_uint_t h)
+{
+    const char  *bad;
+    ngx_uint_t   ow, oh, fill;
+
+    ctx->width = 0;
+    ctx->height = 0;
+
+    ow = ngx_http_chrys_has(ctx, NGX_HTTP_CHRYS_ARG_WIDTH)
+         ? ctx->args[NGX_HTTP_CHRYS_ARG_WIDTH] : 0;
+    oh = ngx_http_chrys_has(ctx, NGX_HTTP_CHRYS_ARG_HEIGHT)
+         ? ctx->args[NGX_HTTP_CHRYS_ARG_HEIGHT] : 0;
+
+    if ((ow == 0 && oh == 0) || w == 0 || h == 0) {
+        return NGX_DECLINED;
+    }
+
+    fill = ngx_http_chrys_has(ctx, NGX_HTTP_CHRYS_ARG_FIT)
+           && ctx->args[NGX_HTTP_CHRYS_ARG_FIT] == NGX_HTTP_CHRYS_FIT_FILL;
+
+    if (ow && oh && !fill) {
+        /* contain: the side that limits sets the scale */
+
+        if (ow * h <= oh * w) {
+            oh = 0;
+
+        } else {
+            ow = 0;
+        }
+    }
+
+    if (ow && !oh) {
+        oh = (h * ow + w / 2) / w;
+
+    } else if (oh && !ow) {
+        ow = (w * oh + h / 2) / h;
+    }
+
+    ow = ngx_max(ow, 1);
+    oh = ngx_max(oh, 1);
+
+    bad = NULL;
+
+    if (ow > 2 * w || ow > NGX_CHRYS_MAX_WIDTH) {
+        bad = "width";
+
+    } else if (oh > 2 * h || oh > NGX_CHRYS_MAX_HEIGHT) {
+        bad = "height";
+    }
+
+    if (bad) {
+        if (r->header_sent) {
+            /* live.mjpg, after a change of the stream's size */
+            return NGX_ERROR;
+        }
+
+        return ngx_http_chrys_error(r, NGX_HTTP_BAD_REQUEST,
+                                    "parameter \"%s\": %uix%ui is more than "
+                                    "twice the picture (%uix%ui) or more "
+                                    "than %dx%d", bad, ow, oh, w, h,
+                                    NGX_CHRYS_MAX_WIDTH,
+                                    NGX_CHRYS_MAX_HEIGHT);
+    }
+
+    if (ow != w || oh != h) {
+        ctx->width = ow;
+        ctx->height = oh;
+    }
+
+    return NGX_DECLINED;
 }
 
 
@@ -721,210 +842,6 @@ ngx_http_chrys_time_arg(ngx_http_chrys_ctx_t *ctx, ngx_uint_t arg,
     }
 
     return v < 0 ? 0 : (uint64_t) v;
-}
-
-
-/*
- * latest.jpg: the newest decoded frame, or with "after" the first one
- * newer than that seq.  Returns NGX_DONE while it waits or encodes.
- */
-
-static ngx_int_t
-ngx_http_chrys_latest(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
-{
-    u_char                  *data;
-    size_t                   len;
-    ngx_str_t                etag;
-    ngx_uint_t               seq, after;
-    ngx_chrys_zone_t        *zone;
-    ngx_chrys_jpeg_t        *jpeg;
-    ngx_chrys_stream_t      *st;
-    ngx_http_chrys_local_t  *local;
-
-    data = NULL;
-    len = 0;
-    zone = ctx->zone;
-    st = ctx->stream;
-    seq = st->latest_seq;
-
-    st->wanted = ngx_current_msec;
-
-    if (st->decoded_seq > seq && ngx_chrys_stream_publishing(st)
-        && !ngx_http_chrys_has(ctx, NGX_HTTP_CHRYS_ARG_AFTER)
-        && (ngx_msec_int_t) (ctx->fresh - ngx_current_msec) > 0)
-    {
-        /*
-         * a newer picture was decoded while nobody looked: it comes with
-         * the next frame, now that somebody does
-         */
-
-        ngx_http_chrys_wait(r, ctx);
-        return NGX_DONE;
-    }
-
-    if (ngx_http_chrys_has(ctx, NGX_HTTP_CHRYS_ARG_AFTER)) {
-        after = ctx->args[NGX_HTTP_CHRYS_ARG_AFTER];
-
-        /*
-         * a cursor beyond every frame received (the zone was recreated
-         * since) is answered at once, with the newest frame
-         */
-
-        if (seq <= after && after <= st->received) {
-
-            if ((ngx_msec_int_t) (ctx->deadline - ngx_current_msec) <= 0) {
-                return ngx_http_chrys_send(r, NGX_HTTP_NO_CONTENT, NULL,
-                                           NULL, 0);
-            }
-
-            ngx_http_chrys_wait(r, ctx);
-            return NGX_DONE;
-        }
-    }
-
-    if (seq == 0) {
-        if (ngx_http_chrys_add_header(r, "Retry-After",
-                                      &(ngx_str_t) ngx_string("1"))
-            != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        return ngx_http_chrys_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                    "no frame decoded yet");
-    }
-
-    local = ngx_http_chrys_local_find(st, seq, ctx->quality);
-
-    if (local) {
-        ctx->frame = local->frame;
-
-        if (ngx_http_chrys_etag(r, ctx, &ctx->frame, &etag) != NGX_OK) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        if (!ngx_http_chrys_not_modified(r, &etag)) {
-            (void) ngx_atomic_fetch_add(&st->cache_hits, 1);
-            return ngx_http_chrys_send_local(r, ctx, local);
-        }
-    }
-
-    ngx_shmtx_lock(&zone->shpool->mutex);
-
-    seq = st->latest_seq;
-    ctx->frame = st->slots[st->latest].frame;
-    ctx->planes = st->slots[st->latest].data;
-
-    if (ngx_http_chrys_etag(r, ctx, &ctx->frame, &etag) != NGX_OK) {
-        ngx_shmtx_unlock(&zone->shpool->mutex);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (ngx_http_chrys_not_modified(r, &etag)) {
-        ngx_shmtx_unlock(&zone->shpool->mutex);
-
-        if (ngx_http_chrys_frame_headers(r, ctx, &ctx->frame) != NGX_OK) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        return ngx_http_chrys_send(r, NGX_HTTP_NOT_MODIFIED, NULL, NULL, 0);
-    }
-
-    jpeg = ngx_chrys_jpeg_lookup_locked(st, seq, ctx->quality);
-
-    if (jpeg && jpeg->state == NGX_CHRYS_JPEG_READY) {
-        local = ngx_http_chrys_local_store(ctx, jpeg->data, jpeg->len);
-
-        if (local == NULL) {
-            /* every local entry is being sent: a copy of its own */
-            len = jpeg->len;
-            data = ngx_pnalloc(r->pool, len);
-
-            if (data) {
-                ngx_memcpy(data, jpeg->data, len);
-            }
-        }
-
-        ngx_shmtx_unlock(&zone->shpool->mutex);
-
-        (void) ngx_atomic_fetch_add(&st->cache_hits, 1);
-
-        if (local) {
-            return ngx_http_chrys_send_local(r, ctx, local);
-        }
-
-        if (data == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        return ngx_http_chrys_send_jpeg(r, ctx, &ctx->frame, data, len);
-    }
-
-    if (jpeg
-        && ngx_current_msec - jpeg->started < NGX_CHRYS_JPEG_STALE)
-    {
-        /* another request encodes this picture: wait for its result */
-        ngx_shmtx_unlock(&zone->shpool->mutex);
-        ngx_http_chrys_wait(r, ctx);
-        return NGX_DONE;
-    }
-
-    jpeg = ngx_chrys_jpeg_claim_locked(zone, st, seq, ctx->quality);
-
-    if (jpeg == NULL) {
-        ngx_shmtx_unlock(&zone->shpool->mutex);
-        ngx_http_chrys_wait(r, ctx);
-        return NGX_DONE;
-    }
-
-    ctx->jpeg = jpeg;
-    ctx->token = jpeg->token;
-    ctx->slot = ngx_chrys_slot_pin_latest_locked(st);
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
-
-    return ngx_http_chrys_encode(r, ctx);
-}
-
-
-static ngx_int_t
-ngx_http_chrys_encode(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
-{
-    ngx_thread_task_t   *task;
-    ngx_chrys_encode_t  *enc;
-
-    task = ngx_http_chrys_task(r, sizeof(ngx_chrys_encode_t),
-                               ngx_chrys_encode_handler,
-                               ngx_http_chrys_encoded);
-    if (task == NULL) {
-        goto failed;
-    }
-
-    enc = task->ctx;
-    enc->slot = ctx->slot;
-    enc->planes = ctx->planes;
-    enc->frame = ctx->frame;
-    enc->seq = ctx->frame.seq;
-    enc->quality = ctx->quality;
-
-    if (ngx_http_chrys_post(r, task) != NGX_OK) {
-        goto failed;
-    }
-
-    ctx->enc = enc;
-    ctx->encoding = 1;
-
-    return NGX_DONE;
-
-failed:
-
-    (void) ngx_chrys_slot_unpin(ctx->slot, ctx->frame.seq);
-    ngx_chrys_jpeg_abort(ctx->zone, ctx->jpeg, ctx->token);
-    ctx->slot = NULL;
-    ctx->jpeg = NULL;
-
-    return ngx_http_chrys_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                "server busy, no thread for encoding");
 }
 
 
@@ -977,331 +894,22 @@ ngx_http_chrys_post(ngx_http_request_t *r, ngx_thread_task_t *task)
 
 
 static void
-ngx_http_chrys_encoded(ngx_event_t *ev)
-{
-    ngx_int_t              rc, stored;
-    ngx_uint_t             intact;
-    ngx_connection_t      *c;
-    ngx_pool_cleanup_t    *cln;
-    ngx_http_request_t    *r;
-    ngx_chrys_encode_t    *enc;
-    ngx_http_chrys_ctx_t  *ctx;
-
-    r = ev->data;
-    c = r->connection;
-    ctx = ngx_http_get_module_ctx(r, ngx_http_chrys_module);
-    enc = ctx->enc;
-
-    ngx_http_set_log_request(c->log, r);
-
-    r->main->blocked--;
-    ctx->encoding = 0;
-
-    intact = ngx_chrys_slot_unpin(ctx->slot, enc->seq);
-    ctx->slot = NULL;
-
-    (void) ngx_atomic_fetch_add(&ctx->stream->encodes, 1);
-
-    if (enc->rc == NGX_OK && intact) {
-
-        stored = ngx_chrys_jpeg_store(ctx->zone, ctx->stream, ctx->jpeg,
-                                      ctx->token, enc->data, enc->len);
-        ctx->jpeg = NULL;
-
-        if (stored == NGX_ERROR) {
-            ngx_log_error(NGX_LOG_WARN, c->log, 0,
-                          "chrys: zone \"%V\" is full, JPEG not cached",
-                          &ctx->zone->shm_zone->shm.name);
-        }
-
-        if (stored == NGX_OK) {
-            (void) ngx_http_chrys_local_store(ctx, enc->data, enc->len);
-        }
-
-        cln = ngx_pool_cleanup_add(r->pool, 0);
-
-        if (cln == NULL) {
-            ngx_chrys_encode_free(enc);
-            rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-
-        } else {
-            cln->handler = ngx_http_chrys_free_jpeg;
-            cln->data = enc;
-
-            rc = c->error ? NGX_ERROR
-                          : ngx_http_chrys_send_jpeg(r, ctx, &ctx->frame,
-                                                     enc->data, enc->len);
-        }
-
-    } else {
-        ngx_chrys_encode_free(enc);
-        ngx_chrys_jpeg_abort(ctx->zone, ctx->jpeg, ctx->token);
-        ctx->jpeg = NULL;
-
-        if (c->error) {
-            rc = NGX_ERROR;
-
-        } else if (enc->rc == NGX_ERROR
-                   || ++ctx->tries >= NGX_HTTP_CHRYS_MAX_TRIES)
-        {
-            rc = ngx_http_chrys_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                      "JPEG encoding failed");
-
-        } else {
-            /* the picture was overwritten while encoded: take the newer */
-            rc = ngx_http_chrys_latest(r, ctx);
-        }
-    }
-
-    ngx_chrys_http_wake();
-
-    if (rc != NGX_DONE) {
-        ngx_http_finalize_request(r, rc);
-    }
-
-    ngx_http_run_posted_requests(c);
-}
-
-
-static ngx_http_chrys_local_t *
-ngx_http_chrys_local_find(ngx_chrys_stream_t *st, ngx_uint_t seq,
-    ngx_uint_t quality)
-{
-    ngx_uint_t               i;
-    ngx_http_chrys_local_t  *local;
-
-    for (i = 0; i < NGX_HTTP_CHRYS_LOCALS; i++) {
-        local = &ngx_http_chrys_locals[i];
-
-        if (local->stream == st && local->frame.seq == seq
-            && local->quality == quality && local->data)
-        {
-            local->used = ngx_current_msec;
-            return local;
-        }
-    }
-
-    return NULL;
-}
-
-
-/*
- * Keeps a copy of the JPEG of ctx->frame, in the place of an entry that
- * no response is sending: the one of the same stream and quality, or the
- * least recently used.  NULL if all are being sent.
- */
-
-static ngx_http_chrys_local_t *
-ngx_http_chrys_local_store(ngx_http_chrys_ctx_t *ctx, u_char *data,
-    size_t len)
-{
-    u_char                  *copy;
-    ngx_uint_t               i;
-    ngx_http_chrys_local_t  *local, *found;
-
-    found = NULL;
-
-    for (i = 0; i < NGX_HTTP_CHRYS_LOCALS; i++) {
-        local = &ngx_http_chrys_locals[i];
-
-        if (local->refs) {
-            continue;
-        }
-
-        if (local->stream == ctx->stream && local->quality == ctx->quality) {
-            found = local;
-            break;
-        }
-
-        if (found == NULL || local->used < found->used) {
-            found = local;
-        }
-    }
-
-    if (found == NULL) {
-        return NULL;
-    }
-
-    copy = ngx_alloc(len, ngx_cycle->log);
-    if (copy == NULL) {
-        return NULL;
-    }
-
-    ngx_memcpy(copy, data, len);
-
-    if (found->data) {
-        ngx_free(found->data);
-    }
-
-    found->stream = ctx->stream;
-    found->quality = ctx->quality;
-    found->frame = ctx->frame;
-    found->data = copy;
-    found->len = len;
-    found->used = ngx_current_msec;
-
-    return found;
-}
-
-
-static ngx_int_t
-ngx_http_chrys_send_local(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx,
-    ngx_http_chrys_local_t *local)
-{
-    ngx_pool_cleanup_t  *cln;
-
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    /* the entry is not replaced while this response may still send it */
-    local->refs++;
-    cln->handler = ngx_http_chrys_local_release;
-    cln->data = local;
-
-    return ngx_http_chrys_send_jpeg(r, ctx, &local->frame, local->data,
-                                    local->len);
-}
-
-
-static void
-ngx_http_chrys_local_release(void *data)
-{
-    ngx_http_chrys_local_t  *local = data;
-
-    local->refs--;
-}
-
-
-static void
-ngx_http_chrys_wait(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
-{
-    ngx_queue_insert_tail(&ngx_http_chrys_waiters, &ctx->wait);
-    ctx->waiting = 1;
-
-    r->read_event_handler = ngx_http_test_reading;
-
-    if (!ngx_http_chrys_timer.timer_set) {
-        ngx_add_timer(&ngx_http_chrys_timer, NGX_HTTP_CHRYS_POLL);
-    }
-}
-
-
-/* frames and encodes of this worker wake its waiters at once */
-
-void
-ngx_chrys_http_wake(void)
-{
-    if (ngx_http_chrys_waiters.next == NULL
-        || ngx_queue_empty(&ngx_http_chrys_waiters)
-        || ngx_http_chrys_timer.posted)
-    {
-        return;
-    }
-
-    ngx_post_event(&ngx_http_chrys_timer, &ngx_posted_events);
-}
-
-
-static void
-ngx_http_chrys_tick(ngx_event_t *ev)
-{
-    ngx_queue_t            ready, *q;
-    ngx_uint_t             after;
-    ngx_http_chrys_ctx_t  *ctx;
-
-    if (ev->timer_set) {
-        ngx_del_timer(ev);
-    }
-
-    ngx_queue_init(&ready);
-
-    q = ngx_queue_head(&ngx_http_chrys_waiters);
-
-    while (q != ngx_queue_sentinel(&ngx_http_chrys_waiters)) {
-        ctx = ngx_queue_data(q, ngx_http_chrys_ctx_t, wait);
-        q = ngx_queue_next(q);
-
-        /* a long poll asks for pictures all along */
-        ctx->stream->wanted = ngx_current_msec;
-
-        if ((ctx->has_arg & (1 << NGX_HTTP_CHRYS_ARG_AFTER))
-            && ctx->jpeg == NULL)
-        {
-            after = ctx->args[NGX_HTTP_CHRYS_ARG_AFTER];
-
-            if (ctx->stream->latest_seq <= after
-                && (ngx_msec_int_t) (ctx->deadline - ngx_current_msec) > 0)
-            {
-                continue;
-            }
-        }
-
-        ngx_queue_remove(&ctx->wait);
-        ngx_queue_insert_tail(&ready, &ctx->wait);
-    }
-
-    while (!ngx_queue_empty(&ready)) {
-        q = ngx_queue_head(&ready);
-        ngx_queue_remove(q);
-
-        ctx = ngx_queue_data(q, ngx_http_chrys_ctx_t, wait);
-        ctx->waiting = 0;
-
-        ngx_http_chrys_resume(ctx->request, ctx);
-    }
-
-    if (!ngx_queue_empty(&ngx_http_chrys_waiters) && !ev->timer_set) {
-        ngx_add_timer(ev, NGX_HTTP_CHRYS_POLL);
-    }
-}
-
-
-static void
-ngx_http_chrys_resume(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
-{
-    ngx_int_t          rc;
-    ngx_connection_t  *c;
-
-    c = r->connection;
-
-    ngx_http_set_log_request(c->log, r);
-
-    r->read_event_handler = ngx_http_block_reading;
-
-    rc = ngx_http_chrys_latest(r, ctx);
-
-    if (rc != NGX_DONE) {
-        ngx_http_finalize_request(r, rc);
-    }
-
-    ngx_http_run_posted_requests(c);
-}
-
-
-static void
 ngx_http_chrys_cleanup(void *data)
 {
     ngx_http_chrys_ctx_t  *ctx = data;
 
-    if (ctx->waiting) {
-        ngx_queue_remove(&ctx->wait);
-        ctx->waiting = 0;
+    ngx_http_chrys_live_cleanup(ctx);
+
+    if (ctx->counted && ctx->walk) {
+        (void) ngx_atomic_fetch_add(&ctx->zone->sh->clients_walking, -1);
+        ctx->counted = 0;
     }
-}
-
-
-static void
-ngx_http_chrys_free_jpeg(void *data)
-{
-    ngx_chrys_encode_free(data);
 }
 
 
 /* If-None-Match: the stored ETag, one of a list, or "*" */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_chrys_not_modified(ngx_http_request_t *r, ngx_str_t *etag)
 {
     u_char           *p, *last, *start;
@@ -1351,9 +959,12 @@ ngx_http_chrys_not_modified(ngx_http_request_t *r, ngx_str_t *etag)
 }
 
 
-/* "app/name/seq/qQUALITY", names percent-encoded */
+/*
+ * "app/name/seq/qQUALITY[/WxH]", or with raw pixels FORMAT in place of
+ * the quality; names percent-encoded
+ */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_chrys_etag(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx,
     ngx_chrys_frame_t *f, ngx_str_t *etag)
 {
@@ -1366,7 +977,8 @@ ngx_http_chrys_etag(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx,
     len = st->app_len + 1 + st->name_len;
     len += 2 * ngx_escape_uri(NULL, st->key, len, NGX_ESCAPE_URI_COMPONENT);
 
-    p = ngx_pnalloc(r->pool, len + sizeof("\"//q100\"") + NGX_INT_T_LEN);
+    p = ngx_pnalloc(r->pool, len + sizeof("\"//yuv420p/x\"")
+                             + 3 * NGX_INT_T_LEN);
     if (p == NULL) {
         return NGX_ERROR;
     }
@@ -1379,7 +991,19 @@ ngx_http_chrys_etag(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx,
     *p++ = '/';
     p = (u_char *) ngx_escape_uri(p, st->key + st->app_len + 1,
                                   st->name_len, NGX_ESCAPE_URI_COMPONENT);
-    p = ngx_sprintf(p, "/%uA/q%ui\"", f->seq, ctx->quality);
+    if (ctx->format == NGX_CHRYS_OUT_JPEG) {
+        p = ngx_sprintf(p, "/%uA/q%ui", f->seq, ctx->quality);
+
+    } else {
+        p = ngx_sprintf(p, "/%uA/%V", f->seq,
+                        &ngx_http_chrys_formats[ctx->format]);
+    }
+
+    if (ctx->width) {
+        p = ngx_sprintf(p, "/%uix%ui", ctx->width, ctx->height);
+    }
+
+    *p++ = '"';
 
     etag->len = p - etag->data;
 
@@ -1409,7 +1033,7 @@ ngx_http_chrys_frame_fields(u_char *p, ngx_chrys_frame_t *f)
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_chrys_frame_headers(ngx_http_request_t *r,
     ngx_http_chrys_ctx_t *ctx, ngx_chrys_frame_t *f)
 {
@@ -1782,12 +1406,7 @@ ngx_http_chrys_json(u_char *p, ngx_chrys_stream_t *st)
 static ngx_int_t
 ngx_http_chrys_init_process(ngx_cycle_t *cycle)
 {
-    ngx_queue_init(&ngx_http_chrys_waiters);
-
-    ngx_http_chrys_timer.handler = ngx_http_chrys_tick;
-    ngx_http_chrys_timer.log = cycle->log;
-    ngx_http_chrys_timer.data = &ngx_http_chrys_waiters;
-    ngx_http_chrys_timer.cancelable = 1;
+    ngx_http_chrys_live_init(cycle);
 
     return NGX_OK;
 }

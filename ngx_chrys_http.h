@@ -23,6 +23,10 @@
 #define NGX_HTTP_CHRYS_CLIP            7
 #define NGX_HTTP_CHRYS_EVENTS          8
 #define NGX_HTTP_CHRYS_EVENT           9
+#define NGX_HTTP_CHRYS_LATEST_RAW      10
+#define NGX_HTTP_CHRYS_MJPEG           11
+#define NGX_HTTP_CHRYS_METRICS         12
+#define NGX_HTTP_CHRYS_UI              13
 
 /* query parameters */
 #define NGX_HTTP_CHRYS_ARG_QUALITY     0
@@ -35,9 +39,21 @@
 #define NGX_HTTP_CHRYS_ARG_KEYFRAME    7
 #define NGX_HTTP_CHRYS_ARG_INTERVAL    8
 #define NGX_HTTP_CHRYS_ARG_LIMIT       9
-#define NGX_HTTP_CHRYS_NARGS           10
+#define NGX_HTTP_CHRYS_ARG_WIDTH       10
+#define NGX_HTTP_CHRYS_ARG_HEIGHT      11
+#define NGX_HTTP_CHRYS_ARG_FIT         12
+#define NGX_HTTP_CHRYS_ARG_FORMAT      13
+#define NGX_HTTP_CHRYS_ARG_FPS         14
+#define NGX_HTTP_CHRYS_NARGS           15
+
+/* fit= */
+#define NGX_HTTP_CHRYS_FIT_CONTAIN     0
+#define NGX_HTTP_CHRYS_FIT_FILL        1
 
 #define NGX_HTTP_CHRYS_IMAGES_MAX      3000
+#define NGX_HTTP_CHRYS_TIMEOUT         5000
+#define NGX_HTTP_CHRYS_MAX_TIMEOUT     60000
+#define NGX_HTTP_CHRYS_FRESH           1000
 
 #define ngx_http_chrys_has(ctx, a)     ((ctx)->has_arg & (1 << (a)))
 
@@ -102,6 +118,9 @@ struct ngx_http_chrys_ctx_s {
     ngx_uint_t                    has_arg;
 
     ngx_uint_t                    quality;
+    ngx_uint_t                    format;     /* NGX_CHRYS_OUT_... */
+    ngx_uint_t                    width;      /* output, 0: as decoded */
+    ngx_uint_t                    height;
     ngx_msec_t                    deadline;
     ngx_msec_t                    fresh;      /* waits for a newer picture */
     ngx_uint_t                    tries;
@@ -109,16 +128,20 @@ struct ngx_http_chrys_ctx_s {
     ngx_queue_t                   wait;
     unsigned                      waiting:1;
     unsigned                      encoding:1;
+    unsigned                      busy:1;     /* another one encodes */
 
     /* latest.jpg */
     ngx_chrys_slot_t             *slot;
     ngx_chrys_jpeg_t             *jpeg;
     ngx_uint_t                    token;
+    ngx_thread_task_t            *task;
     ngx_chrys_encode_t           *enc;
     ngx_chrys_frame_t             frame;
     u_char                       *planes;
 
     ngx_http_chrys_walk_t        *walk;
+    void                         *mjpeg;
+    unsigned                      counted:1;  /* in a clients gauge */
 };
 
 
@@ -138,6 +161,14 @@ ngx_int_t ngx_http_chrys_send_jpeg(ngx_http_request_t *r,
     size_t len);
 ngx_int_t ngx_http_chrys_add_header(ngx_http_request_t *r, char *name,
     ngx_str_t *value);
+ngx_int_t ngx_http_chrys_etag(ngx_http_request_t *r,
+    ngx_http_chrys_ctx_t *ctx, ngx_chrys_frame_t *f, ngx_str_t *etag);
+ngx_int_t ngx_http_chrys_not_modified(ngx_http_request_t *r,
+    ngx_str_t *etag);
+ngx_int_t ngx_http_chrys_frame_headers(ngx_http_request_t *r,
+    ngx_http_chrys_ctx_t *ctx, ngx_chrys_frame_t *f);
+ngx_int_t ngx_http_chrys_out_size(ngx_http_request_t *r,
+    ngx_http_chrys_ctx_t *ctx, ngx_uint_t width, ngx_uint_t height);
 u_char *ngx_http_chrys_frame_fields(u_char *p, ngx_chrys_frame_t *f);
 ngx_thread_task_t *ngx_http_chrys_task(ngx_http_request_t *r, size_t size,
     void (*handler)(void *data, ngx_log_t *log), ngx_event_handler_pt done);
@@ -150,6 +181,22 @@ u_char *ngx_http_chrys_json_str(u_char *p, u_char *data, size_t len);
     (sizeof("X-Chrys-Seq: \r\nX-Chrys-Pts: \r\nX-Chrys-Time: \r\n"           \
             "X-Chrys-Age: \r\nX-Chrys-Keyframe: \r\nX-Chrys-Width: \r\n"      \
             "X-Chrys-Height: \r\n") + 7 * NGX_INT64_LEN)
+
+
+/* ngx_chrys_http_live.c: the newest picture, MJPEG, long polls */
+
+ngx_int_t ngx_http_chrys_live(ngx_http_request_t *r,
+    ngx_http_chrys_ctx_t *ctx);
+void ngx_http_chrys_live_init(ngx_cycle_t *cycle);
+void ngx_http_chrys_live_cleanup(ngx_http_chrys_ctx_t *ctx);
+
+
+/* ngx_chrys_http_ui.c: metrics and the dashboard */
+
+ngx_int_t ngx_http_chrys_metrics(ngx_http_request_t *r,
+    ngx_http_chrys_ctx_t *ctx);
+ngx_int_t ngx_http_chrys_ui(ngx_http_request_t *r,
+    ngx_http_chrys_ctx_t *ctx);
 
 
 /* ngx_chrys_http_buffer.c: the buffer and events */

@@ -668,6 +668,9 @@ ngx_http_chrys_walk_start(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx,
     cln->handler = ngx_http_chrys_walk_cleanup;
     cln->data = ctx->walk;
 
+    (void) ngx_atomic_fetch_add(&ctx->zone->sh->clients_walking, 1);
+    ctx->counted = 1;
+
     r->headers_out.status = NGX_HTTP_OK;
     r->headers_out.content_type = *type;
     r->headers_out.content_type_len = type->len;

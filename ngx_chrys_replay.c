@@ -193,7 +193,7 @@ static void
 ngx_chrys_replay_frame(ngx_chrys_replay_t *rp, AVFrame *frame,
     struct SwsContext **sws, ngx_log_t *log)
 {
-    u_char               *buf;
+    u_char               *buf, *scaled;
     ngx_uint_t            seq;
     ngx_chrys_au_t       *au;
     ngx_chrys_image_t    *img;
@@ -215,6 +215,7 @@ ngx_chrys_replay_frame(ngx_chrys_replay_t *rp, AVFrame *frame,
     }
 
     buf = NULL;
+    scaled = NULL;
 
     if (ngx_chrys_picture_set(&pic, frame, sws, &buf, log) != NGX_OK) {
         rp->errors++;
@@ -223,9 +224,11 @@ ngx_chrys_replay_frame(ngx_chrys_replay_t *rp, AVFrame *frame,
 
     img = &rp->images[rp->nimages];
 
-    if (ngx_chrys_jpeg_compress(&pic, rp->quality, &img->data, &img->len,
-                                log)
-        == NGX_OK)
+    if (ngx_chrys_picture_scale(&pic, rp->width, rp->height, &scaled, log)
+        == NGX_OK
+        && ngx_chrys_jpeg_compress(&pic, rp->quality, &img->data, &img->len,
+                                   log)
+           == NGX_OK)
     {
         img->frame.seq = seq;
         img->frame.pts = au->pts;
@@ -244,6 +247,10 @@ ngx_chrys_replay_frame(ngx_chrys_replay_t *rp, AVFrame *frame,
 
     if (buf) {
         ngx_free(buf);
+    }
+
+    if (scaled) {
+        ngx_free(scaled);
     }
 }
 

@@ -700,7 +700,7 @@ ngx_chrys_slot_unpin(ngx_chrys_slot_t *slot, ngx_uint_t seq)
 
 ngx_chrys_jpeg_t *
 ngx_chrys_jpeg_lookup_locked(ngx_chrys_stream_t *st, ngx_uint_t seq,
-    ngx_uint_t quality)
+    ngx_uint_t variant)
 {
     ngx_uint_t         i;
     ngx_chrys_jpeg_t  *jpeg;
@@ -709,7 +709,7 @@ ngx_chrys_jpeg_lookup_locked(ngx_chrys_stream_t *st, ngx_uint_t seq,
         jpeg = &st->jpegs[i];
 
         if (jpeg->state != NGX_CHRYS_JPEG_FREE
-            && jpeg->seq == seq && jpeg->quality == quality)
+            && jpeg->seq == seq && jpeg->variant == variant)
         {
             return jpeg;
         }
@@ -720,7 +720,7 @@ ngx_chrys_jpeg_lookup_locked(ngx_chrys_stream_t *st, ngx_uint_t seq,
 
 
 /*
- * Claims a cache entry for the JPEG of frame "seq" at "quality", which the
+ * Claims a cache entry for the JPEG of frame "seq" in "variant", which the
  * caller then encodes; the entry's token names this claim.  A stale claim
  * (its worker died, or took too long) is taken over, the one for the same
  * picture first.  Returns NULL when every entry is busy encoding.
@@ -728,7 +728,7 @@ ngx_chrys_jpeg_lookup_locked(ngx_chrys_stream_t *st, ngx_uint_t seq,
 
 ngx_chrys_jpeg_t *
 ngx_chrys_jpeg_claim_locked(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
-    ngx_uint_t seq, ngx_uint_t quality)
+    ngx_uint_t seq, ngx_uint_t variant)
 {
     ngx_uint_t         i;
     ngx_chrys_jpeg_t  *jpeg, *found;
@@ -745,7 +745,7 @@ ngx_chrys_jpeg_claim_locked(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
         }
 
         if (jpeg->state != NGX_CHRYS_JPEG_FREE
-            && jpeg->seq == seq && jpeg->quality == quality)
+            && jpeg->seq == seq && jpeg->variant == variant)
         {
             found = jpeg;
             break;
@@ -766,7 +766,7 @@ ngx_chrys_jpeg_claim_locked(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
     ngx_chrys_jpeg_free_locked(zone, found);
 
     found->seq = seq;
-    found->quality = quality;
+    found->variant = variant;
     found->state = NGX_CHRYS_JPEG_ENCODING;
     found->token = ++zone->sh->tokens;
     found->pid = ngx_pid;

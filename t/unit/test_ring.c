@@ -1079,7 +1079,7 @@ test_jpeg_claim_lookup_store(void)
 
     ngx_unit_check(jpeg->state == NGX_CHRYS_JPEG_ENCODING);
     ngx_unit_check(jpeg->seq == 1);
-    ngx_unit_check(jpeg->quality == 80);
+    ngx_unit_check(jpeg->variant == 80);
     ngx_unit_check(jpeg->pid == ngx_pid);
     ngx_unit_check(jpeg->started == 100000);
     ngx_unit_check(jpeg->data == NULL);
@@ -1294,7 +1294,7 @@ test_jpeg_claim_when_all_encoding(void)
     jpeg = ngx_unit_jpeg_claim(zone, st, 1, 90);
 
     ngx_unit_check(jpeg == claims[3]);
-    ngx_unit_check(jpeg && jpeg->quality == 90);
+    ngx_unit_check(jpeg && jpeg->variant == 90);
 
     ngx_unit_zone_destroy(zone);
 }
@@ -1325,7 +1325,7 @@ test_jpeg_claim_takes_over_stale_encode(void)
 
     ngx_unit_check(jpeg != NULL);
     ngx_unit_check(jpeg && jpeg->state == NGX_CHRYS_JPEG_ENCODING);
-    ngx_unit_check(jpeg && jpeg->quality == 90);
+    ngx_unit_check(jpeg && jpeg->variant == 90);
     ngx_unit_check(jpeg && jpeg->started == ngx_current_msec);
 
     /* only one was taken over */
@@ -1417,7 +1417,7 @@ test_jpeg_stale_claim_of_another_worker(void)
 
     ngx_chrys_jpeg_abort(zone, jpeg, token);
     ngx_unit_check(jpeg->state == NGX_CHRYS_JPEG_ENCODING);
-    ngx_unit_check(jpeg->quality == 90);
+    ngx_unit_check(jpeg->variant == 90);
 
     ngx_unit_zone_destroy(zone);
 }
@@ -1480,7 +1480,7 @@ test_jpeg_late_store_of_taken_over_claim_is_declined(void)
 
     token = jpeg->token;
 
-    ngx_unit_check(jpeg->quality == 90);
+    ngx_unit_check(jpeg->variant == 90);
     ngx_unit_check(jpeg->pid == ngx_pid);
     ngx_unit_check(token != late_token);
 
@@ -1495,7 +1495,7 @@ test_jpeg_late_store_of_taken_over_claim_is_declined(void)
                                         late_bytes, sizeof(late_bytes))
                    == NGX_DECLINED);
     ngx_unit_check(jpeg->state == NGX_CHRYS_JPEG_ENCODING);
-    ngx_unit_check(jpeg->quality == 90);
+    ngx_unit_check(jpeg->variant == 90);
     ngx_unit_check(jpeg->token == token);
     ngx_unit_check(jpeg->data == NULL && jpeg->len == 0);
     ngx_unit_check(zone->shpool->pfree == pfree);
@@ -1574,7 +1574,7 @@ test_jpeg_claim_reuses_stale_encode_of_same_picture(void)
     token = jpeg->token;
 
     ngx_unit_check(jpeg->state == NGX_CHRYS_JPEG_ENCODING);
-    ngx_unit_check(jpeg->seq == 1 && jpeg->quality == 80);
+    ngx_unit_check(jpeg->seq == 1 && jpeg->variant == 80);
     ngx_unit_check(jpeg->started == ngx_current_msec);
     ngx_unit_check(token != lost_token);
 
@@ -1582,7 +1582,7 @@ test_jpeg_claim_reuses_stale_encode_of_same_picture(void)
 
     for (i = 0; i < NGX_CHRYS_JPEGS; i++) {
         if (st->jpegs[i].state != NGX_CHRYS_JPEG_FREE
-            && st->jpegs[i].seq == 1 && st->jpegs[i].quality == 80)
+            && st->jpegs[i].seq == 1 && st->jpegs[i].variant == 80)
         {
             same++;
         }

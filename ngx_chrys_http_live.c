@@ -1,0 +1,1130 @@
+
+/*
+ * Copyright (C) chrys authors
+ *
+ * The newest picture of a stream, from any worker: latest.jpg,
+ * latest.raw and the live.mjpg stream.  A picture is encoded once per
+ * variant (quality and size) and frame for all workers, through the JPEG
+ * cache of the zone, and kept by each worker that served it in a small
+ * cache of its own.  Waiting (for a new frame, or for an encode another
+ * request started) holds no thread: a per-worker timer checks the zone.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include "ngx_chrys_http.h"
+
+
+#define NGX_HTTP_CHRYS_POLL            5
+#define NGX_HTTP_CHRYS_MAX_TRIES       4
+#define NGX_HTTP_CHRYS_LOCALS          16
+#define NGX_HTTP_CHRYS_PART_HEAD       (NGX_HTTP_CHRYS_FRAME_FIELDS_LEN + 128)
+
+
+/*
+ * A picture this worker served lately, in its own memory: asked again,
+ * it goes out without the zone's lock or a copy.
+ */
+
+typedef struct {
+    ngx_chrys_stream_t           *stream;
+    ngx_uint_t                    variant;
+    ngx_uint_t                    format;
+    ngx_chrys_frame_t             frame;
+    u_char                       *data;
+    size_t                        len;
+    ngx_uint_t                    stride;
+    ngx_uint_t                    refs;       /* responses sending it */
+    ngx_msec_t                    used;
+} ngx_http_chrys_local_t;
+
+
+/* a live.mjpg response: one part in flight, whatever the client's pace */
+
+typedef struct {
+    ngx_buf_t                     head;
+    ngx_buf_t                     body;
+    ngx_buf_t                     tail;
+    ngx_chain_t                   out[3];
+    u_char                       *data;       /* the part's picture */
+    size_t                        size;
+    ngx_uint_t                    cursor;     /* seq of the last part */
+    ngx_msec_t                    next;       /* no part before that */
+    ngx_msec_t                    interval;
+    unsigned                      sending:1;
+} ngx_http_chrys_mjpeg_t;
+
+
+static ngx_int_t ngx_http_chrys_mjpeg_start(ngx_http_request_t *r,
+    ngx_http_chrys_ctx_t *ctx);
+static ngx_int_t ngx_http_chrys_picture(ngx_http_request_t *r,
+    ngx_http_chrys_ctx_t *ctx);
+static ngx_int_t ngx_http_chrys_encode(ngx_http_request_t *r,
+    ngx_http_chrys_ctx_t *ctx);
+static void ngx_http_chrys_encoded(ngx_event_t *ev);
+static ngx_int_t ngx_http_chrys_deliver(ngx_http_request_t *r,
+    ngx_http_chrys_ctx_t *ctx, ngx_http_chrys_local_t *local, u_char *data,
+    size_t len, ngx_uint_t stride);
+static ngx_int_t ngx_http_chrys_send_raw(ngx_http_request_t *r,
+    ngx_http_chrys_ctx_t *ctx, u_char *data, size_t len, ngx_uint_t stride);
+static ngx_int_t ngx_http_chrys_mjpeg_part(ngx_http_request_t *r,
+    ngx_http_chrys_ctx_t *ctx, u_char *data, size_t len);
+static void ngx_http_chrys_mjpeg_writer(ngx_http_request_t *r);
+static ngx_int_t ngx_http_chrys_mjpeg_end(ngx_http_request_t *r,
+    ngx_http_chrys_ctx_t *ctx);
+static void ngx_http_chrys_mjpeg_free(void *data);
+static ngx_http_chrys_local_t *ngx_http_chrys_local_find(
+    ngx_http_chrys_ctx_t *ctx, ngx_uint_t seq);
+static ngx_http_chrys_local_t *ngx_http_chrys_local_store(
+    ngx_http_chrys_ctx_t *ctx, u_char *data, size_t len, ngx_uint_t stride);
+static void ngx_http_chrys_local_release(void *data);
+static void ngx_http_chrys_free_out(void *data);
+static void ngx_http_chrys_wait(ngx_http_request_t *r,
+    ngx_http_chrys_ctx_t *ctx);
+static ngx_uint_t ngx_http_chrys_ready(ngx_http_chrys_ctx_t *ctx);
+static void ngx_http_chrys_tick(ngx_event_t *ev);
+static void ngx_http_chrys_resume(ngx_http_request_t *r,
+    ngx_http_chrys_ctx_t *ctx);
+
+
+static ngx_str_t  ngx_http_chrys_mjpeg_type =
+    ngx_string("multipart/x-mixed-replace; boundary=chrysframe");
+static ngx_str_t  ngx_http_chrys_raw_type =
+    ngx_string("application/octet-stream");
+static ngx_str_t  ngx_http_chrys_formats[] = {
+    ngx_string("jpeg"), ngx_string("bgr24"), ngx_string("rgb24"),
+    ngx_string("gray8"), ngx_string("yuv420p")
+};
+
+
+static ngx_http_chrys_local_t  ngx_http_chrys_locals[NGX_HTTP_CHRYS_LOCALS];
+
+/* requests of this worker that wait, and the timer that checks them */
+static ngx_queue_t  ngx_http_chrys_waiters;
+static ngx_event_t  ngx_http_chrys_timer;
+
+
+/*
+ * latest.jpg, latest.raw, and each part of live.mjpg: the newest picture,
+ * or with "after" the first one newer than that seq.  Returns NGX_DONE
+ * while it waits or encodes; every wait comes back here.
+ */
+
+ngx_int_t
+ngx_http_chrys_live(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
+{
+    ngx_int_t                rc;
+    ngx_uint_t               seq, after;
+    ngx_chrys_stream_t      *st;
+    ngx_http_chrys_mjpeg_t  *mj;
+
+    st = ctx->stream;
+    seq = st->latest_seq;
+
+    /* pictures are copied into the zone while somebody asks */
+    st->wanted = ngx_current_msec;
+
+    if (ctx->endpoint == NGX_HTTP_CHRYS_MJPEG) {
+
+        if (ctx->mjpeg == NULL) {
+            rc = ngx_http_chrys_mjpeg_start(r, ctx);
+
+            if (rc != NGX_OK) {
+                return rc;
+            }
+        }
+
+        mj = ctx->mjpeg;
+
+        if (mj->sending) {
+            /* the writer comes back once the part is out */
+            return NGX_DONE;
+        }
+
+        if (ngx_exiting || ngx_terminate) {
+            /* a reload: the client reconnects to a new worker */
+            return ngx_http_chrys_mjpeg_end(r, ctx);
+        }
+
+        if (seq <= mj->cursor
+            || (ngx_msec_int_t) (mj->next - ngx_current_msec) > 0)
+        {
+            ngx_http_chrys_wait(r, ctx);
+            return NGX_DONE;
+        }
+
+    } else if (ngx_http_chrys_has(ctx, NGX_HTTP_CHRYS_ARG_AFTER)) {
+        after = ctx->args[NGX_HTTP_CHRYS_ARG_AFTER];
+
+        /*
+         * a cursor beyond every frame received (the zone was recreated
+         * since) is answered at once, with the newest frame
+         */
+
+        if (seq <= after && after <= st->received) {
+
+            if ((ngx_msec_int_t) (ctx->deadline - ngx_current_msec) <= 0
+                || ngx_exiting || ngx_terminate)
+            {
+                return ngx_http_chrys_send(r, NGX_HTTP_NO_CONTENT, NULL,
+                                           NULL, 0);
+            }
+
+            ngx_http_chrys_wait(r, ctx);
+            return NGX_DONE;
+        }
+
+    } else if (st->decoded_seq > seq && ngx_chrys_stream_publishing(st)
+               && (ngx_msec_int_t) (ctx->fresh - ngx_current_msec) > 0)
+    {
+        /*
+         * a newer picture was decoded while nobody looked: it comes with
+         * the next frame, now that somebody does
+         */
+
+        ngx_http_chrys_wait(r, ctx);
+        return NGX_DONE;
+    }
+
+    if (seq == 0) {
+        if (ctx->endpoint == NGX_HTTP_CHRYS_MJPEG) {
+            ngx_http_chrys_wait(r, ctx);
+            return NGX_DONE;
+        }
+
+        if (ngx_http_chrys_add_header(r, "Retry-After",
+                                      &(ngx_str_t) ngx_string("1"))
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_chrys_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                    "no frame decoded yet");
+    }
+
+    return ngx_http_chrys_picture(r, ctx);
+}
+
+
+/* the response header of live.mjpg, and its state */
+
+static ngx_int_t
+ngx_http_chrys_mjpeg_start(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
+{
+    ngx_int_t                rc;
+    ngx_str_t                v;
+    ngx_uint_t               i;
+    ngx_pool_cleanup_t      *cln;
+    ngx_http_chrys_mjpeg_t  *mj;
+
+    mj = ngx_pcalloc(r->pool, sizeof(ngx_http_chrys_mjpeg_t));
+    if (mj == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    mj->head.start = ngx_pnalloc(r->pool, NGX_HTTP_CHRYS_PART_HEAD);
+    if (mj->head.start == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_http_chrys_mjpeg_free;
+    cln->data = mj;
+
+    mj->interval = ngx_http_chrys_has(ctx, NGX_HTTP_CHRYS_ARG_FPS)
+                   ? 1000 / ctx->args[NGX_HTTP_CHRYS_ARG_FPS] : 0;
+
+    /* the part's buffers are used again for every part */
+
+    mj->head.memory = 1;
+    mj->body.memory = 1;
+    mj->tail.memory = 1;
+    mj->tail.flush = 1;
+    mj->tail.start = (u_char *) "\r\n";
+    mj->tail.end = mj->tail.start + 2;
+
+    for (i = 0; i < 3; i++) {
+        mj->out[i].buf = (i == 0) ? &mj->head : (i == 1) ? &mj->body
+                                                         : &mj->tail;
+        mj->out[i].next = (i < 2) ? &mj->out[i + 1] : NULL;
+    }
+
+    if (ctx->stream->latest_seq) {
+        /* a size that does not suit the stream: 400 while it still can */
+        rc = ngx_http_chrys_out_size(r, ctx, ctx->stream->width,
+                                     ctx->stream->height);
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+    }
+
+    ctx->mjpeg = mj;
+
+    (void) ngx_atomic_fetch_add(&ctx->zone->sh->clients_mjpeg, 1);
+    ctx->counted = 1;
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_type = ngx_http_chrys_mjpeg_type;
+    r->headers_out.content_type_len = ngx_http_chrys_mjpeg_type.len;
+    ngx_http_clear_content_length(r);
+
+    ngx_str_set(&v, "no-store");
+
+    if (ngx_http_chrys_add_header(r, "Cache-Control", &v) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    r->write_event_handler = ngx_http_chrys_mjpeg_writer;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The newest picture in the variant asked for: from this worker's cache,
+ * the zone's JPEG cache, or an encode (its own, or another request's that
+ * it waits for).
+ */
+
+static ngx_int_t
+ngx_http_chrys_picture(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
+{
+    u_char                  *data;
+    size_t                   len;
+    ngx_int_t                rc;
+    ngx_str_t                etag;
+    ngx_uint_t               seq, variant;
+    ngx_chrys_zone_t        *zone;
+    ngx_chrys_jpeg_t        *jpeg;
+    ngx_chrys_slot_t        *slot;
+    ngx_chrys_stream_t      *st;
+    ngx_http_chrys_local_t  *local;
+
+    zone = ctx->zone;
+    st = ctx->stream;
+
+    /* the output size follows the picture, which may change size */
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    seq = st->latest_seq;
+    slot = &st->slots[st->latest];
+    ctx->frame = slot->frame;
+    ctx->planes = slot->data;
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    rc = ngx_http_chrys_out_size(r, ctx, ctx->frame.width,
+                                 ctx->frame.height);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    variant = ngx_chrys_variant(ctx->quality, ctx->width, ctx->height);
+    ctx->busy = 0;
+
+    if (ctx->endpoint != NGX_HTTP_CHRYS_MJPEG
+        && r->headers_in.if_none_match)
+    {
+        if (ngx_http_chrys_etag(r, ctx, &ctx->frame, &etag) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (ngx_http_chrys_not_modified(r, &etag)) {
+            if (ngx_http_chrys_frame_headers(r, ctx, &ctx->frame) != NGX_OK)
+            {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            return ngx_http_chrys_send(r, NGX_HTTP_NOT_MODIFIED, NULL, NULL,
+                                       0);
+        }
+    }
+
+    local = ngx_http_chrys_local_find(ctx, seq);
+
+    if (local) {
+        (void) ngx_atomic_fetch_add(&st->cache_hits, 1);
+        return ngx_http_chrys_deliver(r, ctx, local, NULL, 0, 0);
+    }
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    if (st->latest_seq != seq) {
+        /* a newer picture came meanwhile: take that one */
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return ngx_http_chrys_picture(r, ctx);
+    }
+
+    if (ctx->format != NGX_CHRYS_OUT_JPEG) {
+        /* raw pixels are made by each worker that serves them */
+        ctx->slot = ngx_chrys_slot_pin_latest_locked(st);
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+
+        return ngx_http_chrys_encode(r, ctx);
+    }
+
+    jpeg = ngx_chrys_jpeg_lookup_locked(st, seq, variant);
+
+    if (jpeg && jpeg->state == NGX_CHRYS_JPEG_READY) {
+        data = NULL;
+        len = jpeg->len;
+        local = ngx_http_chrys_local_store(ctx, jpeg->data, len, 0);
+
+        if (local == NULL) {
+            /* every local entry is being sent: a copy of its own */
+            data = ngx_pnalloc(r->pool, len);
+
+            if (data) {
+                ngx_memcpy(data, jpeg->data, len);
+            }
+        }
+
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+
+        (void) ngx_atomic_fetch_add(&st->cache_hits, 1);
+
+        if (local == NULL && data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_chrys_deliver(r, ctx, local, data, len, 0);
+    }
+
+    if (jpeg
+        && ngx_current_msec - jpeg->started < NGX_CHRYS_JPEG_STALE)
+    {
+        /* another request encodes this picture: wait for its result */
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+
+        ctx->busy = 1;
+        ngx_http_chrys_wait(r, ctx);
+        return NGX_DONE;
+    }
+
+    jpeg = ngx_chrys_jpeg_claim_locked(zone, st, seq, variant);
+
+    if (jpeg == NULL) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+
+        ctx->busy = 1;
+        ngx_http_chrys_wait(r, ctx);
+        return NGX_DONE;
+    }
+
+    ctx->jpeg = jpeg;
+    ctx->token = jpeg->token;
+    ctx->slot = ngx_chrys_slot_pin_latest_locked(st);
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return ngx_http_chrys_encode(r, ctx);
+}
+
+
+static ngx_int_t
+ngx_http_chrys_encode(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
+{
+    ngx_thread_task_t   *task;
+    ngx_chrys_encode_t  *enc;
+
+    /* one task a request, used again for every part of live.mjpg */
+
+    if (ctx->task == NULL) {
+        ctx->task = ngx_http_chrys_task(r, sizeof(ngx_chrys_encode_t),
+                                        ngx_chrys_encode_handler,
+                                        ngx_http_chrys_encoded);
+        if (ctx->task == NULL) {
+            goto failed;
+        }
+    }
+
+    task = ctx->task;
+    enc = task->ctx;
+    ngx_memzero(enc, sizeof(ngx_chrys_encode_t));
+    enc->slot = ctx->slot;
+    enc->planes = ctx->planes;
+    enc->frame = ctx->frame;
+    enc->seq = ctx->frame.seq;
+    enc->quality = ctx->quality;
+    enc->width = ctx->width;
+    enc->height = ctx->height;
+    enc->format = ctx->format;
+
+    if (ngx_http_chrys_post(r, task) != NGX_OK) {
+        goto failed;
+    }
+
+    ctx->enc = enc;
+    ctx->encoding = 1;
+
+    return NGX_DONE;
+
+failed:
+
+    (void) ngx_chrys_slot_unpin(ctx->slot, ctx->frame.seq);
+    ctx->slot = NULL;
+
+    if (ctx->jpeg) {
+        ngx_chrys_jpeg_abort(ctx->zone, ctx->jpeg, ctx->token);
+        ctx->jpeg = NULL;
+    }
+
+    return ngx_http_chrys_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                "server busy, no thread for encoding");
+}
+
+
+static void
+ngx_http_chrys_encoded(ngx_event_t *ev)
+{
+    ngx_int_t                rc, stored;
+    ngx_uint_t               intact;
+    ngx_connection_t        *c;
+    ngx_pool_cleanup_t      *cln;
+    ngx_http_request_t      *r;
+    ngx_chrys_encode_t      *enc;
+    ngx_http_chrys_ctx_t    *ctx;
+    ngx_http_chrys_local_t  *local;
+
+    r = ev->data;
+    c = r->connection;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chrys_module);
+    enc = ctx->enc;
+
+    ngx_http_set_log_request(c->log, r);
+
+    r->main->blocked--;
+    ctx->encoding = 0;
+
+    intact = ngx_chrys_slot_unpin(ctx->slot, enc->seq);
+    ctx->slot = NULL;
+
+    if (enc->format == NGX_CHRYS_OUT_JPEG) {
+        (void) ngx_atomic_fetch_add(&ctx->stream->encodes, 1);
+    }
+
+    if (enc->rc == NGX_OK && intact) {
+
+        stored = NGX_OK;
+
+        if (ctx->jpeg) {
+            stored = ngx_chrys_jpeg_store(ctx->zone, ctx->stream, ctx->jpeg,
+                                          ctx->token, enc->data, enc->len);
+            ctx->jpeg = NULL;
+
+            if (stored == NGX_ERROR) {
+                ngx_log_error(NGX_LOG_WARN, c->log, 0,
+                              "chrys: zone \"%V\" is full, JPEG not cached",
+                              &ctx->zone->shm_zone->shm.name);
+            }
+        }
+
+        local = NULL;
+
+        if (stored == NGX_OK && enc->seq == ctx->stream->latest_seq) {
+            local = ngx_http_chrys_local_store(ctx, enc->data, enc->len,
+                                               enc->stride);
+        }
+
+        if (c->error) {
+            ngx_chrys_encode_free(enc);
+            rc = NGX_ERROR;
+
+        } else if (ctx->endpoint == NGX_HTTP_CHRYS_MJPEG) {
+            /* the part takes a copy: nothing stays with the request */
+            rc = ngx_http_chrys_deliver(r, ctx, NULL, enc->data, enc->len,
+                                        enc->stride);
+            ngx_chrys_encode_free(enc);
+
+        } else {
+            cln = ngx_pool_cleanup_add(r->pool, 0);
+
+            if (cln == NULL) {
+                ngx_chrys_encode_free(enc);
+                rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+
+            } else {
+                cln->handler = ngx_http_chrys_free_out;
+                cln->data = enc;
+
+                rc = ngx_http_chrys_deliver(r, ctx, local, enc->data,
+                                            enc->len, enc->stride);
+            }
+        }
+
+    } else {
+        ngx_chrys_encode_free(enc);
+
+        if (ctx->jpeg) {
+            ngx_chrys_jpeg_abort(ctx->zone, ctx->jpeg, ctx->token);
+            ctx->jpeg = NULL;
+        }
+
+        if (c->error) {
+            rc = NGX_ERROR;
+
+        } else if (enc->rc == NGX_ERROR
+                   || ++ctx->tries >= NGX_HTTP_CHRYS_MAX_TRIES)
+        {
+            rc = ngx_http_chrys_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                      "encoding failed");
+
+        } else {
+            /* the picture was overwritten while encoded: take the newer */
+            rc = ngx_http_chrys_live(r, ctx);
+        }
+    }
+
+    ngx_chrys_http_wake();
+
+    if (rc != NGX_DONE) {
+        ngx_http_finalize_request(r, rc);
+    }
+
+    ngx_http_run_posted_requests(c);
+}
+
+
+/*
+ * Hands a picture to the response: a whole one for latest.*, a part for
+ * live.mjpg.  It is in "local", or else at "data".
+ */
+
+static ngx_int_t
+ngx_http_chrys_deliver(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx,
+    ngx_http_chrys_local_t *local, u_char *data, size_t len,
+    ngx_uint_t stride)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    if (local) {
+        ctx->frame = local->frame;
+        data = local->data;
+        len = local->len;
+        stride = local->stride;
+    }
+
+    if (ctx->width) {
+        /* the headers tell the size sent */
+        ctx->frame.width = ctx->width;
+        ctx->frame.height = ctx->height;
+    }
+
+    ctx->tries = 0;
+
+    if (ctx->endpoint == NGX_HTTP_CHRYS_MJPEG) {
+        /* the part is a copy: the entry is free again at once */
+        return ngx_http_chrys_mjpeg_part(r, ctx, data, len);
+    }
+
+    if (local) {
+        cln = ngx_pool_cleanup_add(r->pool, 0);
+        if (cln == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        /* the entry is not replaced while this response may send it */
+        local->refs++;
+        cln->handler = ngx_http_chrys_local_release;
+        cln->data = local;
+    }
+
+    if (ctx->format != NGX_CHRYS_OUT_JPEG) {
+        return ngx_http_chrys_send_raw(r, ctx, data, len, stride);
+    }
+
+    return ngx_http_chrys_send_jpeg(r, ctx, &ctx->frame, data, len);
+}
+
+
+static ngx_int_t
+ngx_http_chrys_send_raw(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx,
+    u_char *data, size_t len, ngx_uint_t stride)
+{
+    u_char     *p;
+    ngx_str_t   v;
+
+    if (ngx_http_chrys_frame_headers(r, ctx, &ctx->frame) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    v.data = p;
+    v.len = ngx_sprintf(p, "%ui", stride) - p;
+
+    if (ngx_http_chrys_add_header(r, "X-Chrys-Stride", &v) != NGX_OK
+        || ngx_http_chrys_add_header(r, "X-Chrys-Format",
+                                     &ngx_http_chrys_formats[ctx->format])
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* RGB and gray are full range; 4:2:0 is as the stream has it */
+
+    ngx_str_set(&v, "pc");
+
+    if (ctx->format == NGX_CHRYS_OUT_YUV420P && !ctx->frame.full_range) {
+        ngx_str_set(&v, "tv");
+    }
+
+    if (ngx_http_chrys_add_header(r, "X-Chrys-Range", &v) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_chrys_send(r, NGX_HTTP_OK, &ngx_http_chrys_raw_type,
+                               data, len);
+}
+
+
+/*
+ * One part of live.mjpg, copied into the response's own buffer; the next
+ * waits until the client took it, and then is the newest frame.
+ */
+
+static ngx_int_t
+ngx_http_chrys_mjpeg_part(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx,
+    u_char *data, size_t len)
+{
+    u_char                  *p;
+    ngx_int_t                rc;
+    ngx_http_chrys_mjpeg_t  *mj;
+
+    mj = ctx->mjpeg;
+
+    if (len > mj->size) {
+        p = ngx_alloc(len, r->connection->log);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (mj->data) {
+            ngx_free(mj->data);
+        }
+
+        mj->data = p;
+        mj->size = len;
+    }
+
+    ngx_memcpy(mj->data, data, len);
+
+    mj->head.pos = mj->head.start;
+    mj->head.last = ngx_sprintf(mj->head.start,
+                                "--chrysframe\r\nContent-Type: image/jpeg\r\n"
+                                "Content-Length: %uz\r\n", len);
+    mj->head.last = ngx_http_chrys_frame_fields(mj->head.last, &ctx->frame);
+    mj->head.last = ngx_cpymem(mj->head.last, "\r\n", 2);
+
+    mj->body.pos = mj->data;
+    mj->body.last = mj->data + len;
+
+    mj->tail.pos = mj->tail.start;
+    mj->tail.last = mj->tail.end;
+
+    mj->cursor = ctx->frame.seq;
+    mj->next = ngx_current_msec + mj->interval;
+
+    rc = ngx_http_output_filter(r, mj->out);
+
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (r->buffered || r->connection->buffered) {
+        mj->sending = 1;
+        ngx_http_chrys_mjpeg_writer(r);
+        return NGX_DONE;
+    }
+
+    return ngx_http_chrys_live(r, ctx);
+}
+
+
+static void
+ngx_http_chrys_mjpeg_writer(ngx_http_request_t *r)
+{
+    ngx_int_t                  rc;
+    ngx_event_t               *wev;
+    ngx_connection_t          *c;
+    ngx_http_chrys_ctx_t      *ctx;
+    ngx_http_chrys_mjpeg_t    *mj;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    c = r->connection;
+    wev = c->write;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chrys_module);
+    mj = ctx->mjpeg;
+
+    if (!mj->sending) {
+        return;
+    }
+
+    if (wev->timedout) {
+        c->timedout = 1;
+        ngx_http_finalize_request(r, NGX_HTTP_REQUEST_TIME_OUT);
+        return;
+    }
+
+    rc = ngx_http_output_filter(r, NULL);
+
+    if (rc == NGX_ERROR) {
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
+
+    if (r->buffered || c->buffered) {
+        clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+        if (!wev->delayed) {
+            ngx_add_timer(wev, clcf->send_timeout);
+        }
+
+        if (ngx_handle_write_event(wev, clcf->send_lowat) != NGX_OK) {
+            ngx_http_finalize_request(r, NGX_ERROR);
+        }
+
+        return;
+    }
+
+    if (wev->timer_set) {
+        ngx_del_timer(wev);
+    }
+
+    mj->sending = 0;
+
+    rc = ngx_http_chrys_live(r, ctx);
+
+    if (rc != NGX_DONE) {
+        ngx_http_finalize_request(r, rc);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_chrys_mjpeg_end(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
+{
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->pos = (u_char *) "--chrysframe--\r\n";
+    b->last = b->pos + sizeof("--chrysframe--\r\n") - 1;
+    b->memory = 1;
+    b->last_buf = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+static void
+ngx_http_chrys_mjpeg_free(void *data)
+{
+    ngx_http_chrys_mjpeg_t  *mj = data;
+
+    if (mj->data) {
+        ngx_free(mj->data);
+        mj->data = NULL;
+    }
+}
+
+
+static ngx_http_chrys_local_t *
+ngx_http_chrys_local_find(ngx_http_chrys_ctx_t *ctx, ngx_uint_t seq)
+{
+    ngx_uint_t               i, variant;
+    ngx_http_chrys_local_t  *local;
+
+    variant = ngx_chrys_variant(ctx->quality, ctx->width, ctx->height);
+
+    for (i = 0; i < NGX_HTTP_CHRYS_LOCALS; i++) {
+        local = &ngx_http_chrys_locals[i];
+
+        if (local->stream == ctx->stream && local->frame.seq == seq
+            && local->variant == variant && local->format == ctx->format
+            && local->data)
+        {
+            local->used = ngx_current_msec;
+            return local;
+        }
+    }
+
+    return NULL;
+}
+
+
+/*
+ * Keeps a copy of the picture of ctx->frame, in the place of an entry
+ * that no response is sending: the one of the same stream and variant,
+ * or the least recently used.  NULL if all are being sent.
+ */
+
+static ngx_http_chrys_local_t *
+ngx_http_chrys_local_store(ngx_http_chrys_ctx_t *ctx, u_char *data,
+    size_t len, ngx_uint_t stride)
+{
+    u_char                  *copy;
+    ngx_uint_t               i, variant;
+    ngx_http_chrys_local_t  *local, *found;
+
+    variant = ngx_chrys_variant(ctx->quality, ctx->width, ctx->height);
+    found = NULL;
+
+    for (i = 0; i < NGX_HTTP_CHRYS_LOCALS; i++) {
+        local = &ngx_http_chrys_locals[i];
+
+        if (local->refs) {
+            continue;
+        }
+
+        if (local->stream == ctx->stream && local->variant == variant
+            && local->format == ctx->format)
+        {
+            found = local;
+            break;
+        }
+
+        if (found == NULL || local->used < found->used) {
+            found = local;
+        }
+    }
+
+    if (found == NULL) {
+        return NULL;
+    }
+
+    copy = ngx_alloc(len, ngx_cycle->log);
+    if (copy == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(copy, data, len);
+
+    if (found->data) {
+        ngx_free(found->data);
+    }
+
+    found->stream = ctx->stream;
+    found->variant = variant;
+    found->format = ctx->format;
+    found->frame = ctx->frame;
+    found->data = copy;
+    found->len = len;
+    found->stride = stride;
+    found->used = ngx_current_msec;
+
+    return found;
+}
+
+
+static void
+ngx_http_chrys_local_release(void *data)
+{
+    ngx_http_chrys_local_t  *local = data;
+
+    local->refs--;
+}
+
+
+static void
+ngx_http_chrys_free_out(void *data)
+{
+    ngx_chrys_encode_free(data);
+}
+
+
+static void
+ngx_http_chrys_wait(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
+{
+    ngx_queue_insert_tail(&ngx_http_chrys_waiters, &ctx->wait);
+    ctx->waiting = 1;
+
+    (void) ngx_atomic_fetch_add(&ctx->zone->sh->clients_waiting, 1);
+
+    r->read_event_handler = ngx_http_test_reading;
+
+    if (!ngx_http_chrys_timer.timer_set) {
+        ngx_add_timer(&ngx_http_chrys_timer, NGX_HTTP_CHRYS_POLL);
+    }
+}
+
+
+/* frames and encodes of this worker wake its waiters at once */
+
+void
+ngx_chrys_http_wake(void)
+{
+    if (ngx_http_chrys_waiters.next == NULL
+        || ngx_queue_empty(&ngx_http_chrys_waiters)
+        || ngx_http_chrys_timer.posted)
+    {
+        return;
+    }
+
+    ngx_post_event(&ngx_http_chrys_timer, &ngx_posted_events);
+}
+
+
+/* whether a waiting request has something to do */
+
+static ngx_uint_t
+ngx_http_chrys_ready(ngx_http_chrys_ctx_t *ctx)
+{
+    ngx_uint_t               seq;
+    ngx_chrys_stream_t      *st;
+    ngx_http_chrys_mjpeg_t  *mj;
+
+    if (ngx_exiting || ngx_terminate) {
+        return 1;
+    }
+
+    st = ctx->stream;
+    seq = st->latest_seq;
+
+    if (ctx->busy) {
+        /* another request encodes this picture: look again */
+        return 1;
+    }
+
+    if (ctx->endpoint == NGX_HTTP_CHRYS_MJPEG) {
+        mj = ctx->mjpeg;
+
+        return seq > mj->cursor
+               && (ngx_msec_int_t) (mj->next - ngx_current_msec) <= 0;
+    }
+
+    if (ngx_http_chrys_has(ctx, NGX_HTTP_CHRYS_ARG_AFTER)) {
+        return seq > (ngx_uint_t) ctx->args[NGX_HTTP_CHRYS_ARG_AFTER]
+               || (ngx_msec_int_t) (ctx->deadline - ngx_current_msec) <= 0;
+    }
+
+    if (seq == 0) {
+        return 0;
+    }
+
+    return seq >= st->decoded_seq
+           || (ngx_msec_int_t) (ctx->fresh - ngx_current_msec) <= 0;
+}
+
+
+static void
+ngx_http_chrys_tick(ngx_event_t *ev)
+{
+    ngx_queue_t            ready, *q;
+    ngx_http_chrys_ctx_t  *ctx;
+
+    if (ev->timer_set) {
+        ngx_del_timer(ev);
+    }
+
+    ngx_queue_init(&ready);
+
+    q = ngx_queue_head(&ngx_http_chrys_waiters);
+
+    while (q != ngx_queue_sentinel(&ngx_http_chrys_waiters)) {
+        ctx = ngx_queue_data(q, ngx_http_chrys_ctx_t, wait);
+        q = ngx_queue_next(q);
+
+        /* who waits for pictures asks for them all along */
+        ctx->stream->wanted = ngx_current_msec;
+
+        if (!ngx_http_chrys_ready(ctx)) {
+            continue;
+        }
+
+        ngx_queue_remove(&ctx->wait);
+        ngx_queue_insert_tail(&ready, &ctx->wait);
+    }
+
+    while (!ngx_queue_empty(&ready)) {
+        q = ngx_queue_head(&ready);
+        ngx_queue_remove(q);
+
+        ctx = ngx_queue_data(q, ngx_http_chrys_ctx_t, wait);
+        ctx->waiting = 0;
+
+        (void) ngx_atomic_fetch_add(&ctx->zone->sh->clients_waiting, -1);
+
+        ngx_http_chrys_resume(ctx->request, ctx);
+    }
+
+    if (!ngx_queue_empty(&ngx_http_chrys_waiters) && !ev->timer_set) {
+        ngx_add_timer(ev, NGX_HTTP_CHRYS_POLL);
+    }
+}
+
+
+static void
+ngx_http_chrys_resume(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
+{
+    ngx_int_t          rc;
+    ngx_connection_t  *c;
+
+    c = r->connection;
+
+    ngx_http_set_log_request(c->log, r);
+
+    r->read_event_handler = ngx_http_block_reading;
+
+    rc = ngx_http_chrys_live(r, ctx);
+
+    if (rc != NGX_DONE) {
+        ngx_http_finalize_request(r, rc);
+    }
+
+    ngx_http_run_posted_requests(c);
+}
+
+
+/* the request goes away: out of the waiters and the gauges */
+
+void
+ngx_http_chrys_live_cleanup(ngx_http_chrys_ctx_t *ctx)
+{
+    if (ctx->waiting) {
+        ngx_queue_remove(&ctx->wait);
+        ctx->waiting = 0;
+        (void) ngx_atomic_fetch_add(&ctx->zone->sh->clients_waiting, -1);
+    }
+
+    if (ctx->counted && ctx->mjpeg) {
+        (void) ngx_atomic_fetch_add(&ctx->zone->sh->clients_mjpeg, -1);
+        ctx->counted = 0;
+    }
+}
+
+
+void
+ngx_http_chrys_live_init(ngx_cycle_t *cycle)
+{
+    ngx_queue_init(&ngx_http_chrys_waiters);
+
+    ngx_http_chrys_timer.handler = ngx_http_chrys_tick;
+    ngx_http_chrys_timer.log = cycle->log;
+    ngx_http_chrys_timer.data = &ngx_http_chrys_waiters;
+    ngx_http_chrys_timer.cancelable = 1;
+}

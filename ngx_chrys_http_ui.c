@@ -1,0 +1,393 @@
+
+/*
+ * Copyright (C) chrys authors
+ *
+ * What operators look at: Prometheus metrics of every stream and of the
+ * zone, and a dashboard page with the live picture and state of each
+ * stream (one static page, its script included; it reads "streams").
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include "ngx_chrys_http.h"
+
+
+#define NGX_HTTP_CHRYS_COUNTER         0
+#define NGX_HTTP_CHRYS_GAUGE           1
+
+
+typedef struct {
+    char                         *name;
+    ngx_uint_t                    type;
+    char                         *help;
+} ngx_http_chrys_metric_t;
+
+
+static u_char *ngx_http_chrys_label(u_char *p, u_char *s, size_t len);
+static u_char *ngx_http_chrys_stream_metric(u_char *p, ngx_uint_t i,
+    ngx_chrys_stream_t *st, uint64_t now);
+
+
+/* the per-stream metrics, in the order ngx_http_chrys_stream_metric() knows */
+
+static ngx_http_chrys_metric_t  ngx_http_chrys_stream_metrics[] = {
+    { "chrys_publishing", NGX_HTTP_CHRYS_GAUGE,
+      "1 while a publisher sends the stream" },
+    { "chrys_frames_received_total", NGX_HTTP_CHRYS_COUNTER,
+      "Video frames received" },
+    { "chrys_frames_decoded_total", NGX_HTTP_CHRYS_COUNTER,
+      "Frames decoded cleanly" },
+    { "chrys_frames_skipped_total", NGX_HTTP_CHRYS_COUNTER,
+      "Frames not decoded: behind, or waiting for an IDR" },
+    { "chrys_decode_errors_total", NGX_HTTP_CHRYS_COUNTER,
+      "Decode errors and malformed packets" },
+    { "chrys_decode_seconds_total", NGX_HTTP_CHRYS_COUNTER,
+      "CPU seconds spent decoding" },
+    { "chrys_jpeg_encodes_total", NGX_HTTP_CHRYS_COUNTER,
+      "JPEG encodes of live pictures" },
+    { "chrys_jpeg_cache_hits_total", NGX_HTTP_CHRYS_COUNTER,
+      "Live pictures served from a cache" },
+    { "chrys_last_frame_age_seconds", NGX_HTTP_CHRYS_GAUGE,
+      "Time since the newest decoded frame arrived" },
+    { "chrys_fps", NGX_HTTP_CHRYS_GAUGE,
+      "Frames received per second" },
+    { "chrys_bitrate_bits_per_second", NGX_HTTP_CHRYS_GAUGE,
+      "Video bits received per second" },
+    { "chrys_buffer_bytes", NGX_HTTP_CHRYS_GAUGE,
+      "Zone memory of the stream buffer" },
+    { "chrys_buffer_seconds", NGX_HTTP_CHRYS_GAUGE,
+      "Time the stream buffer spans" },
+    { "chrys_events", NGX_HTTP_CHRYS_GAUGE,
+      "Events kept for the stream" },
+    { NULL, 0, NULL }
+};
+
+
+static ngx_str_t  ngx_http_chrys_metrics_type =
+    ngx_string("text/plain; version=0.0.4; charset=utf-8");
+static ngx_str_t  ngx_http_chrys_html_type =
+    ngx_string("text/html; charset=utf-8");
+
+
+ngx_int_t
+ngx_http_chrys_metrics(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
+{
+    u_char              *p, *last;
+    size_t               len, size, free;
+    uint64_t             now;
+    ngx_uint_t           i, n;
+    ngx_queue_t         *q, *streams;
+    ngx_chrys_sh_t      *sh;
+    ngx_chrys_stream_t  *st;
+
+    sh = ctx->zone->sh;
+    streams = &sh->streams;
+    now = ngx_chrys_unix_msec();
+
+    ngx_shmtx_lock(&ctx->zone->shpool->mutex);
+
+    n = 0;
+    len = 0;
+
+    for (q = ngx_queue_head(streams);
+         q != ngx_queue_sentinel(streams);
+         q = ngx_queue_next(q))
+    {
+        st = ngx_queue_data(q, ngx_chrys_stream_t, queue);
+        n++;
+        len += 4 * (st->app_len + st->name_len) + 64;
+    }
+
+    /* a sample line per metric and stream, and the zone's */
+
+    size = 4096 + n * 24 * (len / (n ? n : 1) + NGX_INT64_LEN + 64);
+
+    for (i = 0; ngx_http_chrys_stream_metrics[i].name; i++) {
+        size += 256;
+    }
+
+    p = ngx_pnalloc(r->pool, size);
+    if (p == NULL) {
+        ngx_shmtx_unlock(&ctx->zone->shpool->mutex);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    last = p;
+
+    for (i = 0; ngx_http_chrys_stream_metrics[i].name; i++) {
+        last = ngx_sprintf(last, "# HELP %s %s.\n# TYPE %s %s\n",
+                           ngx_http_chrys_stream_metrics[i].name,
+                           ngx_http_chrys_stream_metrics[i].help,
+                           ngx_http_chrys_stream_metrics[i].name,
+                           ngx_http_chrys_stream_metrics[i].type
+                           == NGX_HTTP_CHRYS_COUNTER ? "counter" : "gauge");
+
+        for (q = ngx_queue_head(streams);
+             q != ngx_queue_sentinel(streams);
+             q = ngx_queue_next(q))
+        {
+            st = ngx_queue_data(q, ngx_chrys_stream_t, queue);
+            last = ngx_http_chrys_stream_metric(last, i, st, now);
+        }
+    }
+
+    free = ctx->zone->shpool->pfree << ngx_pagesize_shift;
+    len = ctx->zone->shpool->end - (u_char *) ctx->zone->shpool;
+
+    ngx_shmtx_unlock(&ctx->zone->shpool->mutex);
+
+    last = ngx_sprintf(last,
+                       "# HELP chrys_streams Streams in the zone.\n"
+                       "# TYPE chrys_streams gauge\n"
+                       "chrys_streams %ui\n"
+                       "# HELP chrys_zone_bytes Size of the zone.\n"
+                       "# TYPE chrys_zone_bytes gauge\n"
+                       "chrys_zone_bytes %uz\n"
+                       "# HELP chrys_zone_free_bytes Free pages of the "
+                       "zone.\n"
+                       "# TYPE chrys_zone_free_bytes gauge\n"
+                       "chrys_zone_free_bytes %uz\n"
+                       "# HELP chrys_zone_used_bytes Used pages of the "
+                       "zone.\n"
+                       "# TYPE chrys_zone_used_bytes gauge\n"
+                       "chrys_zone_used_bytes %uz\n",
+                       n, len, free, len - free);
+
+    last = ngx_sprintf(last,
+                       "# HELP chrys_event_bytes Zone memory of all events."
+                       "\n# TYPE chrys_event_bytes gauge\n"
+                       "chrys_event_bytes %uz\n"
+                       "# HELP chrys_event_budget_bytes The most all events "
+                       "may keep.\n"
+                       "# TYPE chrys_event_budget_bytes gauge\n"
+                       "chrys_event_budget_bytes %uz\n",
+                       sh->event_bytes, sh->event_budget);
+
+    last = ngx_sprintf(last,
+                       "# HELP chrys_http_clients HTTP clients now, by "
+                       "kind.\n"
+                       "# TYPE chrys_http_clients gauge\n"
+                       "chrys_http_clients{kind=\"mjpeg\"} %uA\n"
+                       "chrys_http_clients{kind=\"waiting\"} %uA\n"
+                       "chrys_http_clients{kind=\"buffer\"} %uA\n",
+                       sh->clients_mjpeg, sh->clients_waiting,
+                       sh->clients_walking);
+
+    return ngx_http_chrys_send(r, NGX_HTTP_OK, &ngx_http_chrys_metrics_type,
+                               p, last - p);
+}
+
+
+/* one sample of metric "i" for a stream; the caller holds the zone lock */
+
+static u_char *
+ngx_http_chrys_stream_metric(u_char *p, ngx_uint_t i, ngx_chrys_stream_t *st,
+    uint64_t now)
+{
+    uint64_t          time, span;
+    ngx_uint_t        fps, bitrate;
+    ngx_chrys_buf_t  *buf;
+
+    p = ngx_sprintf(p, "%s{app=\"", ngx_http_chrys_stream_metrics[i].name);
+    p = ngx_http_chrys_label(p, st->key, st->app_len);
+    p = ngx_cpymem(p, "\",name=\"", 8);
+    p = ngx_http_chrys_label(p, st->key + st->app_len + 1, st->name_len);
+    p = ngx_cpymem(p, "\"} ", 3);
+
+    fps = st->fps;
+    bitrate = st->bitrate;
+
+    if (now - st->last_time > 2000) {
+        fps = 0;
+        bitrate = 0;
+    }
+
+    buf = &st->buf;
+    span = buf->count ? ngx_chrys_buf_entry(buf, buf->count - 1)->time
+                        - ngx_chrys_buf_entry(buf, 0)->time
+                      : 0;
+
+    switch (i) {
+
+    case 0:
+        return ngx_sprintf(p, "%d\n", ngx_chrys_stream_publishing(st) ? 1 : 0);
+    case 1:
+        return ngx_sprintf(p, "%uA\n", st->received);
+    case 2:
+        return ngx_sprintf(p, "%uA\n", st->decoded);
+    case 3:
+        return ngx_sprintf(p, "%uA\n", st->skipped);
+    case 4:
+        return ngx_sprintf(p, "%uA\n", st->errors);
+    case 5:
+        return ngx_sprintf(p, "%uA.%06uA\n", st->decode_usec / 1000000,
+                           st->decode_usec % 1000000);
+    case 6:
+        return ngx_sprintf(p, "%uA\n", st->encodes);
+    case 7:
+        return ngx_sprintf(p, "%uA\n", st->cache_hits);
+
+    case 8:
+        time = st->decoded_time ? st->decoded_time : now;
+        time = (now > time) ? now - time : 0;
+        return ngx_sprintf(p, "%uL.%03uL\n", time / 1000, time % 1000);
+
+    case 9:
+        return ngx_sprintf(p, "%ui.%02ui\n", fps / 100, fps % 100);
+    case 10:
+        return ngx_sprintf(p, "%ui\n", bitrate);
+    case 11:
+        return ngx_sprintf(p, "%uz\n", buf->bytes);
+    case 12:
+        return ngx_sprintf(p, "%uL.%03uL\n", span / 1000, span % 1000);
+    default: /* 13 */
+        return ngx_sprintf(p, "%ui\n", st->nevents);
+    }
+}
+
+
+/* a label value: backslash, double quote and newline escaped */
+
+static u_char *
+ngx_http_chrys_label(u_char *p, u_char *s, size_t len)
+{
+    size_t  i;
+
+    for (i = 0; i < len; i++) {
+        switch (s[i]) {
+
+        case '\\':
+        case '"':
+            *p++ = '\\';
+            *p++ = s[i];
+            break;
+
+        case '\n':
+            *p++ = '\\';
+            *p++ = 'n';
+            break;
+
+        default:
+            *p++ = s[i];
+        }
+    }
+
+    return p;
+}
+
+
+/*
+ * The dashboard: a grid of every stream's live picture (live.mjpg at 10
+ * fps, 640 wide) with its state, read from "streams" every second.  Names
+ * go into URLs encoded and into the page as text, never as markup.
+ */
+
+static u_char  ngx_http_chrys_page[] =
+"<!DOCTYPE html>\n"
+"<html lang=\"en\">\n"
+"<head>\n"
+"<meta charset=\"utf-8\">\n"
+"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+"<title>chrys</title>\n"
+"<style>\n"
+"body { margin: 0; background: #111; color: #ddd;\n"
+"       font: 14px system-ui, sans-serif; }\n"
+"header { padding: 10px 14px; background: #1d1d1d; }\n"
+"header b { color: #fff; font-size: 16px; margin-right: 12px; }\n"
+"#grid { display: grid; gap: 10px; padding: 10px;\n"
+"        grid-template-columns: repeat(auto-fill, minmax(360px, 1fr)); }\n"
+".card { background: #1b1b1b; border-radius: 6px; overflow: hidden; }\n"
+".card img { display: block; width: 100%; aspect-ratio: 16 / 9;\n"
+"            object-fit: contain; background: #000; }\n"
+".info { padding: 6px 10px 8px; font-size: 12px; line-height: 1.6; }\n"
+".name { font-size: 14px; color: #fff; }\n"
+".on { color: #6c6; } .off { color: #c66; } .err { color: #eb5; }\n"
+"#empty { padding: 20px; color: #888; }\n"
+"</style>\n"
+"</head>\n"
+"<body>\n"
+"<header><b>chrys</b><span id=\"summary\">loading</span></header>\n"
+"<div id=\"grid\"></div>\n"
+"<div id=\"empty\" hidden>No stream yet: publish one to "
+"rtmp://this-host/{app}/{name}.</div>\n"
+"<script>\n"
+"\"use strict\";\n"
+"const base = location.pathname.replace(/ui\\/?$/, \"\");\n"
+"const cards = new Map();\n"
+"\n"
+"function path(s) {\n"
+"  return base + encodeURIComponent(s.app) + \"/\" +\n"
+"         encodeURIComponent(s.name) + \"/\";\n"
+"}\n"
+"\n"
+"function card(s) {\n"
+"  const div = document.createElement(\"div\");\n"
+"  div.className = \"card\";\n"
+"  const img = document.createElement(\"img\");\n"
+"  img.alt = s.app + \"/\" + s.name;\n"
+"  img.src = path(s) + \"live.mjpg?width=640&fps=10&quality=70\";\n"
+"  img.onerror = () => setTimeout(() => {\n"
+"    img.src = path(s) + \"live.mjpg?width=640&fps=10&quality=70&t=\" +\n"
+"              Date.now();\n"
+"  }, 2000);\n"
+"  const info = document.createElement(\"div\");\n"
+"  info.className = \"info\";\n"
+"  const name = document.createElement(\"div\");\n"
+"  name.className = \"name\";\n"
+"  name.textContent = s.app + \"/\" + s.name;\n"
+"  const state = document.createElement(\"div\");\n"
+"  const error = document.createElement(\"div\");\n"
+"  error.className = \"err\";\n"
+"  info.append(name, state, error);\n"
+"  div.append(img, info);\n"
+"  document.getElementById(\"grid\").append(div);\n"
+"  return { div, state, error };\n"
+"}\n"
+"\n"
+"function show(s) {\n"
+"  const key = s.app + \"/\" + s.name;\n"
+"  let c = cards.get(key);\n"
+"  if (!c) {\n"
+"    c = card(s);\n"
+"    cards.set(key, c);\n"
+"  }\n"
+"  c.state.className = s.publishing ? \"on\" : \"off\";\n"
+"  c.state.textContent = (s.publishing ? \"live\" : \"not publishing\") +\n"
+"    \" \\u00b7 \" + s.codec + \" \" + s.width + \"x\" + s.height +\n"
+"    \" \\u00b7 \" + s.fps.toFixed(1) + \" fps \\u00b7 \" +\n"
+"    (s.bitrate / 1e6).toFixed(2) + \" Mbit/s \\u00b7 age \" +\n"
+"    (s.last_age < 0 ? \"-\" : s.last_age + \" ms\") +\n"
+"    \" \\u00b7 errors \" + s.decode_errors;\n"
+"  c.error.textContent = s.error || \"\";\n"
+"}\n"
+"\n"
+"async function refresh() {\n"
+"  try {\n"
+"    const r = await fetch(base + \"streams\", { cache: \"no-store\" });\n"
+"    const list = (await r.json()).streams;\n"
+"    list.forEach(show);\n"
+"    const live = list.filter(s => s.publishing).length;\n"
+"    document.getElementById(\"summary\").textContent =\n"
+"      list.length + \" streams, \" + live + \" publishing\";\n"
+"    document.getElementById(\"empty\").hidden = list.length > 0;\n"
+"  } catch (e) {\n"
+"    document.getElementById(\"summary\").textContent = \"offline: \" + e;\n"
+"  }\n"
+"}\n"
+"\n"
+"refresh();\n"
+"setInterval(refresh, 1000);\n"
+"</script>\n"
+"</body>\n"
+"</html>\n";
+
+
+ngx_int_t
+ngx_http_chrys_ui(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
+{
+    return ngx_http_chrys_send(r, NGX_HTTP_OK, &ngx_http_chrys_html_type,
+                               ngx_http_chrys_page,
+                               sizeof(ngx_http_chrys_page) - 1);
+}
