@@ -207,6 +207,7 @@ typedef struct {
     ngx_atomic_t                  bytes;
     ngx_atomic_t                  decode_usec;    /* CPU time */
     ngx_atomic_t                  encodes;
+    ngx_atomic_t                  encode_usec;    /* CPU time */
     ngx_atomic_t                  cache_hits;
     uint64_t                      last_time;  /* last packet, Unix ms */
 

@@ -104,10 +104,19 @@ static void ngx_chrys_decoder_flush(ngx_chrys_decoder_t *dec);
 static void ngx_chrys_decoder_free(ngx_chrys_decoder_t *dec);
 static ngx_uint_t ngx_chrys_thread_usec(void);
 static void ngx_chrys_range_lut(u_char *lut, ngx_uint_t chroma);
+static struct SwsContext *ngx_chrys_sws(int sw, int sh,
+    enum AVPixelFormat sf, int dw, int dh, enum AVPixelFormat df, int flags);
+static void ngx_chrys_sws_key_create(void);
+static void ngx_chrys_sws_free(void *data);
 
 
 static ngx_queue_t  ngx_chrys_decoders = { &ngx_chrys_decoders,
                                            &ngx_chrys_decoders };
+
+/* each pool thread keeps the scaler it used last: making one costs more
+ * than scaling a picture */
+static pthread_key_t   ngx_chrys_sws_key;
+static pthread_once_t  ngx_chrys_sws_once = PTHREAD_ONCE_INIT;
 
 
 ngx_chrys_decoder_t *
@@ -1100,11 +1109,11 @@ ngx_chrys_picture_scale(ngx_chrys_picture_t *pic, ngx_uint_t width,
         return NGX_OK;
     }
 
-    sws = sws_getContext(pic->width, pic->height, ngx_chrys_sws_format(pic),
-                         width, height,
-                         (pic->layout == NGX_CHRYS_GRAY) ? AV_PIX_FMT_GRAY8
-                                                         : AV_PIX_FMT_YUV420P,
-                         SWS_BILINEAR, NULL, NULL, NULL);
+    sws = ngx_chrys_sws(pic->width, pic->height, ngx_chrys_sws_format(pic),
+                        width, height,
+                        (pic->layout == NGX_CHRYS_GRAY) ? AV_PIX_FMT_GRAY8
+                                                        : AV_PIX_FMT_YUV420P,
+                        SWS_BILINEAR);
     if (sws == NULL) {
         return NGX_ERROR;
     }
@@ -1112,7 +1121,6 @@ ngx_chrys_picture_scale(ngx_chrys_picture_t *pic, ngx_uint_t width,
     *buf = ngx_alloc(ngx_chrys_frame_size(NGX_CHRYS_YUV420, width, height),
                      log);
     if (*buf == NULL) {
-        sws_freeContext(sws);
         return NGX_ERROR;
     }
 
@@ -1136,7 +1144,6 @@ ngx_chrys_picture_scale(ngx_chrys_picture_t *pic, ngx_uint_t width,
     src_stride[3] = 0;
 
     sws_scale(sws, src, src_stride, 0, pic->height, dst, dst_stride);
-    sws_freeContext(sws);
 
     pic->width = width;
     pic->height = height;
@@ -1223,9 +1230,8 @@ ngx_chrys_picture_raw(ngx_chrys_picture_t *pic, ngx_uint_t width,
         dst_stride[2] = cw;
     }
 
-    sws = sws_getContext(pic->width, pic->height, ngx_chrys_sws_format(pic),
-                         width, height, fmt, SWS_BILINEAR|SWS_ACCURATE_RND,
-                         NULL, NULL, NULL);
+    sws = ngx_chrys_sws(pic->width, pic->height, ngx_chrys_sws_format(pic),
+                        width, height, fmt, SWS_BILINEAR|SWS_ACCURATE_RND);
     if (sws == NULL) {
         ngx_free(*data);
         *data = NULL;
@@ -1246,7 +1252,6 @@ ngx_chrys_picture_raw(ngx_chrys_picture_t *pic, ngx_uint_t width,
     src_stride[3] = 0;
 
     sws_scale(sws, src, src_stride, 0, pic->height, dst, dst_stride);
-    sws_freeContext(sws);
 
     *len = size;
 
@@ -1373,6 +1378,44 @@ ngx_chrys_jpeg_compress(ngx_chrys_picture_t *pic, ngx_uint_t quality,
     }
 
     return rc;
+}
+
+
+/* the scaler of this thread, made again only when the job changes */
+
+static struct SwsContext *
+ngx_chrys_sws(int sw, int sh, enum AVPixelFormat sf, int dw, int dh,
+    enum AVPixelFormat df, int flags)
+{
+    struct SwsContext  *sws, *cached;
+
+    (void) pthread_once(&ngx_chrys_sws_once, ngx_chrys_sws_key_create);
+
+    cached = pthread_getspecific(ngx_chrys_sws_key);
+
+    sws = sws_getCachedContext(cached, sw, sh, sf, dw, dh, df, flags,
+                               NULL, NULL, NULL);
+
+    if (sws != cached) {
+        /* sws_getCachedContext() freed the old one, if it had to */
+        (void) pthread_setspecific(ngx_chrys_sws_key, sws);
+    }
+
+    return sws;
+}
+
+
+static void
+ngx_chrys_sws_key_create(void)
+{
+    (void) pthread_key_create(&ngx_chrys_sws_key, ngx_chrys_sws_free);
+}
+
+
+static void
+ngx_chrys_sws_free(void *data)
+{
+    sws_freeContext(data);
 }
 
 

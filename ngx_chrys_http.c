@@ -790,11 +790,21 @@ ngx_http_chrys_out_size(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx,
 
     bad = NULL;
 
-    if (ow > 2 * w || ow > NGX_CHRYS_MAX_WIDTH) {
-        bad = "width";
+    if (ow > 2 * w || ow > NGX_CHRYS_MAX_WIDTH
+        || oh > 2 * h || oh > NGX_CHRYS_MAX_HEIGHT)
+    {
+        /* the parameter given, or of the two the one too big */
 
-    } else if (oh > 2 * h || oh > NGX_CHRYS_MAX_HEIGHT) {
-        bad = "height";
+        if (!ngx_http_chrys_has(ctx, NGX_HTTP_CHRYS_ARG_WIDTH)) {
+            bad = "height";
+
+        } else if (!ngx_http_chrys_has(ctx, NGX_HTTP_CHRYS_ARG_HEIGHT)) {
+            bad = "width";
+
+        } else {
+            bad = (ow > 2 * w || ow > NGX_CHRYS_MAX_WIDTH) ? "width"
+                                                            : "height";
+        }
     }
 
     if (bad) {

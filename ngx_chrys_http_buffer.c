@@ -271,7 +271,7 @@ ngx_int_t
 ngx_http_chrys_frame(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
 {
     uint64_t             t, now;
-    ngx_int_t            i, start;
+    ngx_int_t            i, start, rc;
     ngx_uint_t           seq;
     ngx_chrys_buf_t     *buf;
     ngx_chrys_gop_t     *gop;
@@ -367,6 +367,12 @@ ngx_http_chrys_frame(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    rc = ngx_http_chrys_out_size(r, ctx, gop->width, gop->height);
+    if (rc != NGX_DECLINED) {
+        ngx_chrys_gop_free(gop);
+        return rc;
+    }
+
     task = ngx_http_chrys_task(r, sizeof(ngx_chrys_replay_t),
                                ngx_chrys_replay_handler,
                                ngx_http_chrys_frame_done);
@@ -378,6 +384,8 @@ ngx_http_chrys_frame(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
     rp = task->ctx;
     rp->gop = gop;
     rp->quality = ctx->quality;
+    rp->width = ctx->width;
+    rp->height = ctx->height;
     rp->nwant = 1;
     rp->want = ngx_palloc(r->pool, sizeof(ngx_uint_t));
     rp->images = ngx_pcalloc(r->pool, sizeof(ngx_chrys_image_t));
@@ -504,6 +512,13 @@ ngx_http_chrys_images(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
     }
 
     rc = ngx_http_chrys_range_locked(r, ctx, buf, ev, &from, &to);
+    if (rc != NGX_DECLINED) {
+        ngx_shmtx_unlock(&ctx->zone->shpool->mutex);
+        return rc;
+    }
+
+    rc = ngx_http_chrys_out_size(r, ctx, buf->config->width,
+                                 buf->config->height);
     if (rc != NGX_DECLINED) {
         ngx_shmtx_unlock(&ctx->zone->shpool->mutex);
         return rc;
@@ -964,6 +979,8 @@ ngx_http_chrys_images_step(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx,
 
     rp->gop = gop;
     rp->quality = ctx->quality;
+    rp->width = ctx->width;
+    rp->height = ctx->height;
     rp->nimages = 0;
     rp->images = ngx_pcalloc(lane->pool,
                              rp->nwant * sizeof(ngx_chrys_image_t));

@@ -131,7 +131,8 @@ ngx_http_chrys_live(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
         if (ctx->mjpeg == NULL) {
             rc = ngx_http_chrys_mjpeg_start(r, ctx);
 
-            if (rc != NGX_OK) {
+            if (rc != NGX_DECLINED) {
+                /* an error, or a HEAD: answered */
                 return rc;
             }
         }
@@ -209,7 +210,10 @@ ngx_http_chrys_live(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
 }
 
 
-/* the response header of live.mjpg, and its state */
+/*
+ * The response header of live.mjpg, and its state: NGX_DECLINED to go on,
+ * else what answered the request.
+ */
 
 static ngx_int_t
 ngx_http_chrys_mjpeg_start(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
@@ -284,12 +288,12 @@ ngx_http_chrys_mjpeg_start(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
     rc = ngx_http_send_header(r);
 
     if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
+        return (rc == NGX_DECLINED) ? NGX_ERROR : rc;
     }
 
     r->write_event_handler = ngx_http_chrys_mjpeg_writer;
 
-    return NGX_OK;
+    return NGX_DECLINED;
 }
 
 
@@ -515,6 +519,7 @@ ngx_http_chrys_encoded(ngx_event_t *ev)
 
     if (enc->format == NGX_CHRYS_OUT_JPEG) {
         (void) ngx_atomic_fetch_add(&ctx->stream->encodes, 1);
+        (void) ngx_atomic_fetch_add(&ctx->stream->encode_usec, enc->usec);
     }
 
     if (enc->rc == NGX_OK && intact) {

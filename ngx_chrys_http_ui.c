@@ -49,6 +49,8 @@ static ngx_http_chrys_metric_t  ngx_http_chrys_stream_metrics[] = {
       "JPEG encodes of live pictures" },
     { "chrys_jpeg_cache_hits_total", NGX_HTTP_CHRYS_COUNTER,
       "Live pictures served from a cache" },
+    { "chrys_jpeg_encode_seconds_total", NGX_HTTP_CHRYS_COUNTER,
+      "CPU seconds spent encoding live JPEGs (and scaling them)" },
     { "chrys_last_frame_age_seconds", NGX_HTTP_CHRYS_GAUGE,
       "Time since the newest decoded frame arrived" },
     { "chrys_fps", NGX_HTTP_CHRYS_GAUGE,
@@ -230,19 +232,23 @@ ngx_http_chrys_stream_metric(u_char *p, ngx_uint_t i, ngx_chrys_stream_t *st,
         return ngx_sprintf(p, "%uA\n", st->cache_hits);
 
     case 8:
+        return ngx_sprintf(p, "%uA.%06uA\n", st->encode_usec / 1000000,
+                           st->encode_usec % 1000000);
+
+    case 9:
         time = st->decoded_time ? st->decoded_time : now;
         time = (now > time) ? now - time : 0;
         return ngx_sprintf(p, "%uL.%03uL\n", time / 1000, time % 1000);
 
-    case 9:
-        return ngx_sprintf(p, "%ui.%02ui\n", fps / 100, fps % 100);
     case 10:
-        return ngx_sprintf(p, "%ui\n", bitrate);
+        return ngx_sprintf(p, "%ui.%02ui\n", fps / 100, fps % 100);
     case 11:
-        return ngx_sprintf(p, "%uz\n", buf->bytes);
+        return ngx_sprintf(p, "%ui\n", bitrate);
     case 12:
+        return ngx_sprintf(p, "%uz\n", buf->bytes);
+    case 13:
         return ngx_sprintf(p, "%uL.%03uL\n", span / 1000, span % 1000);
-    default: /* 13 */
+    default: /* 14 */
         return ngx_sprintf(p, "%ui\n", st->nevents);
     }
 }

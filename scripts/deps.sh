@@ -2,7 +2,7 @@
 # Installs the Debian 12 packages that chrys needs, only those missing.
 #
 #   scripts/deps.sh build   nginx, nginx-rtmp, FFmpeg and libjpeg-turbo dev files
-#   scripts/deps.sh test    build + what t/ and make bench drive
+#   scripts/deps.sh test    build + what t/, examples/ and make bench drive
 #
 # Idempotent: when everything is installed it touches nothing.
 
@@ -13,7 +13,7 @@ build="nginx nginx-dev libnginx-mod-rtmp ffmpeg pkg-config dpkg-dev xz-utils
        libturbojpeg0-dev make gcc"
 
 test="python3-pytest python3-requests python3-numpy python3-pil curl wrk
-      procps"
+      procps python3-opencv opencv-data chromium fonts-dejavu-core"
 
 case "${1:-build}" in
     build) want="$build" ;;

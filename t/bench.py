@@ -573,9 +573,97 @@ def bench_buffer(procs, source):
     return res
 
 
+def prom(n, name, label):
+    """One sample of the metrics endpoint."""
+    for line in n.get("metrics").text.splitlines():
+        if line.startswith(name + label + " "):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def bench_live(procs, source):
+    """5. the ways to read the live stream: MJPEG to 50 clients against
+    one, raw pixels against JPEG, and what scaling costs."""
+    n = procs.nginx(workers=1)
+    pub = procs.publisher(n.rtmp("x"), source)
+    n.wait_frame("x", timeout=30)
+    pid = n.worker_pids()[0]
+    label = '{app="live",name="x"}'
+    url = n.url("live/x/live.mjpg")
+
+    def mjpeg_run(clients, seconds=10):
+        st0 = n.status("x")
+        c0 = cpu_ticks(pid)
+        t0 = time.monotonic()
+        curls = [subprocess.Popen(["curl", "-s", "-o", "/dev/null",
+                                   "--max-time", str(seconds), url])
+                 for _ in range(clients)]
+        for c in curls:
+            c.wait()
+        took = time.monotonic() - t0
+        c1 = cpu_ticks(pid)
+        st1 = n.status("x")
+        frames = st1["last_seq"] - st0["last_seq"]
+        encodes = st1["jpeg_encodes"] - st0["jpeg_encodes"]
+        return {"clients": clients, "frames": frames, "encodes": encodes,
+                "encodes_per_frame": encodes / max(frames, 1),
+                "cpu_pct": percent(c1 - c0, took)}
+
+    log("live: MJPEG, 1 client then 50, 10 s each")
+    one = mjpeg_run(1)
+    fifty = mjpeg_run(50)
+    check_running(pub)
+
+    log("live: latest.raw bgr24 and latest.jpg, wrk 8 s each")
+    jpg = wrk(n.url("live/x/latest.jpg"), 2, 16, 8, procs)
+    raw = wrk(n.url("live/x/latest.raw?format=bgr24"), 2, 16, 8, procs)
+    raw_len = len(n.get("live/x/latest.raw?format=bgr24").content)
+    jpg_len = len(n.get("live/x/latest.jpg").content)
+
+    # encode CPU per picture: full size, then 640 wide (a long poll
+    # follows every frame, so that each one is encoded)
+    def encode_cost(query, seconds=6):
+        e0 = prom(n, "chrys_jpeg_encode_seconds_total", label)
+        k0 = prom(n, "chrys_jpeg_encodes_total", label)
+        seq = n.status("x")["last_seq"]
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            r = n.get("live/x/latest.jpg?after=%d%s" % (seq, query))
+            if r.status_code == 200:
+                seq = int(r.headers["X-Chrys-Seq"])
+        e1 = prom(n, "chrys_jpeg_encode_seconds_total", label)
+        k1 = prom(n, "chrys_jpeg_encodes_total", label)
+        return (e1 - e0) / max(k1 - k0, 1), k1 - k0
+
+    log("live: encode time per picture, full size and 640 wide")
+    full, nfull = encode_cost("&quality=81")
+    small, nsmall = encode_cost("&quality=81&width=640")
+    procs.stop(pub)
+    procs.stop(n)
+
+    res = {
+        "mjpeg_1": one, "mjpeg_50": fifty,
+        "mjpeg_encodes_per_frame": fifty["encodes_per_frame"],
+        "mjpeg_cpu_ratio": fifty["cpu_pct"] / max(one["cpu_pct"], 0.1),
+        "jpg_rps": jpg["rps"], "raw_rps": raw["rps"],
+        "raw_bytes": raw_len, "jpg_bytes": jpg_len,
+        "raw_ratio": raw["rps"] / jpg["rps"],
+        "raw_bytes_per_s": raw["rps"] * raw_len,
+        "jpg_bytes_per_s": jpg["rps"] * jpg_len,
+        "encode_ms_full": full * 1000, "encode_ms_640": small * 1000,
+        "encodes_full": nfull, "encodes_640": nsmall,
+        "resize_ratio": small / full if full else None,
+    }
+    log("live: MJPEG 1 client %.1f%% CPU, 50 clients %.1f%%, %.2f encodes "
+        "a frame" % (one["cpu_pct"], fifty["cpu_pct"],
+                     fifty["encodes_per_frame"]))
+    return res
+
+
 def report(res):
     d, t, g = res.get("decode"), res.get("throughput"), res.get("age")
     b = res.get("buffer")
+    v = res.get("live")
     lines = ["chrys bench (%d cores, loopback), %s"
              % (res["cpus"], res["date"])]
     if d:
@@ -626,6 +714,23 @@ def report(res):
             "(%.1f MB, no re-encoding)"
             % (b["clip_ttfb_s"] * 1000, b["clip_total_s"] * 1000,
                b["clip_bytes"] / 1048576.0))
+    if v:
+        lines.append(
+            "5. MJPEG to 50 clients: %.2f JPEG encodes a frame (target 1), "
+            "CPU %.1fx one client's   [%.1f%% vs %.1f%% of a core]"
+            % (v["mjpeg_encodes_per_frame"], v["mjpeg_cpu_ratio"],
+               v["mjpeg_50"]["cpu_pct"], v["mjpeg_1"]["cpu_pct"]))
+        lines.append(
+            "   latest.raw bgr24 req/s / latest.jpg req/s: %5.2f   [%s/s of "
+            "%.0f KB = %.0f MB/s, against %s/s of %.0f KB = %.0f MB/s]"
+            % (v["raw_ratio"], kfmt(v["raw_rps"]), v["raw_bytes"] / 1024.0,
+               v["raw_bytes_per_s"] / 1048576.0, kfmt(v["jpg_rps"]),
+               v["jpg_bytes"] / 1024.0, v["jpg_bytes_per_s"] / 1048576.0))
+        lines.append(
+            "   resize to 640 wide and encode / encode at full size: %5.2f   "
+            "[%.2f ms vs %.2f ms a picture]"
+            % (v["resize_ratio"] or 0, v["encode_ms_640"],
+               v["encode_ms_full"]))
     for e in res.get("errors", []):
         lines.append("error: " + e)
     for c in res.get("crashes", []):
@@ -668,7 +773,7 @@ def main():
     started = time.monotonic()
     procs = Procs(module)
     # "t/bench.py buffer age" runs only those parts
-    parts = sys.argv[1:] or ["decode", "throughput", "age", "buffer"]
+    parts = sys.argv[1:] or ["decode", "throughput", "age", "buffer", "live"]
     try:
         a = None
         if "decode" in parts or "throughput" in parts:
@@ -693,6 +798,12 @@ def main():
                 res["buffer"] = bench_buffer(procs, source)
             except Exception as e:
                 res["errors"].append("buffer: %r" % e)
+        procs.stop_all()
+        if "live" in parts:
+            try:
+                res["live"] = bench_live(procs, source)
+            except Exception as e:
+                res["errors"].append("live: %r" % e)
     finally:
         procs.stop_all()
         shutil.rmtree(tmp, ignore_errors=True)
