@@ -10,7 +10,8 @@
 
 PYTHON    = /usr/bin/python3
 SOURCES   = config ngx_chrys.h ngx_chrys_avc.h ngx_chrys_http.h \
-            ngx_chrys_module.c ngx_chrys_avc.c ngx_chrys_ring.c \
+            ngx_chrys_query.h ngx_chrys_module.c ngx_chrys_avc.c \
+            ngx_chrys_query.c ngx_chrys_ring.c \
             ngx_chrys_buffer.c ngx_chrys_decoder.c ngx_chrys_replay.c \
             ngx_chrys_http.c ngx_chrys_http_live.c ngx_chrys_http_buffer.c \
             ngx_chrys_http_ui.c

@@ -14,19 +14,12 @@
 #include <ngx_http.h>
 #include "ngx_chrys_http.h"
 #include "ngx_chrys_avc.h"
+#include "ngx_chrys_query.h"
 
 
 #define NGX_HTTP_CHRYS_MAX_SEGMENTS    5
 
 #define NGX_HTTP_CHRYS_GET             (NGX_HTTP_GET|NGX_HTTP_HEAD)
-
-
-typedef struct {
-    ngx_str_t                     name;
-    int64_t                       min;
-    int64_t                       max;
-    ngx_str_t                    *values;     /* words, not numbers */
-} ngx_http_chrys_arg_t;
 
 
 typedef struct {
@@ -47,8 +40,6 @@ static ngx_int_t ngx_http_chrys_split(ngx_http_request_t *r, ngx_str_t *seg,
     ngx_uint_t *n);
 static ngx_int_t ngx_http_chrys_parse_args(ngx_http_request_t *r,
     ngx_http_chrys_ctx_t *ctx);
-static ngx_int_t ngx_http_chrys_arg_word(ngx_http_chrys_arg_t *arg,
-    u_char *p, size_t len, int64_t *v);
 static void ngx_http_chrys_cleanup(void *data);
 static ngx_int_t ngx_http_chrys_status(ngx_http_request_t *r,
     ngx_http_chrys_ctx_t *ctx);
@@ -145,7 +136,7 @@ static ngx_str_t  ngx_http_chrys_formats[] = {
 
 /* in the order of NGX_HTTP_CHRYS_ARG_... */
 
-static ngx_http_chrys_arg_t  ngx_http_chrys_args[] = {
+static ngx_chrys_arg_t  ngx_http_chrys_args[] = {
     { ngx_string("quality"), 1, 100, NULL },
     { ngx_string("after"), 0, NGX_MAX_INT_T_VALUE, NULL },
     { ngx_string("timeout"), 0, NGX_HTTP_CHRYS_MAX_TIMEOUT, NULL },
@@ -498,7 +489,7 @@ ngx_http_chrys_route_stream(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx,
 static ngx_int_t
 ngx_http_chrys_split(ngx_http_request_t *r, ngx_str_t *seg, ngx_uint_t *n)
 {
-    u_char                    *p, *last, *start, *dst, *src;
+    u_char                    *p, *last, *start, *buf;
     ngx_uint_t                 raw;
     ngx_http_core_loc_conf_t  *clcf;
 
@@ -534,51 +525,17 @@ ngx_http_chrys_split(ngx_http_request_t *r, ngx_str_t *seg, ngx_uint_t *n)
         p++;
     }
 
-    while (p < last) {
+    buf = ngx_pnalloc(r->pool, last - p + 1);
+    if (buf == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
-        if (*n == NGX_HTTP_CHRYS_MAX_SEGMENTS) {
-            return ngx_http_chrys_error(r, NGX_HTTP_NOT_FOUND,
-                                        "no such endpoint");
-        }
-
-        start = p;
-
-        while (p < last && *p != '/') {
-            p++;
-        }
-
-        if (raw) {
-            dst = ngx_pnalloc(r->pool, p - start);
-            if (dst == NULL) {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
-
-            seg[*n].data = dst;
-            src = start;
-            ngx_unescape_uri(&dst, &src, p - start, 0);
-            seg[*n].len = dst - seg[*n].data;
-
-        } else {
-            seg[*n].data = start;
-            seg[*n].len = p - start;
-        }
-
-        (*n)++;
-
-        if (p < last) {
-            p++;    /* "/" */
-
-            if (p == last) {
-                /* a trailing slash names an empty segment */
-                if (*n == NGX_HTTP_CHRYS_MAX_SEGMENTS) {
-                    return ngx_http_chrys_error(r, NGX_HTTP_NOT_FOUND,
-                                                "no such endpoint");
-                }
-
-                ngx_str_null(&seg[*n]);
-                (*n)++;
-            }
-        }
+    if (ngx_chrys_path_split(p, last, raw, buf, seg,
+                             NGX_HTTP_CHRYS_MAX_SEGMENTS, n)
+        != NGX_OK)
+    {
+        return ngx_http_chrys_error(r, NGX_HTTP_NOT_FOUND,
+                                    "no such endpoint");
     }
 
     return NGX_DECLINED;
@@ -586,107 +543,41 @@ ngx_http_chrys_split(ngx_http_request_t *r, ngx_str_t *seg, ngx_uint_t *n)
 
 
 /*
- * Reads the known query parameters: decimal integers within bounds, each
- * at most once.  Unknown parameters are ignored (cache busters, tokens).
+ * Reads the known query parameters (see ngx_chrys_query_parse()), and
+ * what follows from them.
  */
 
 static ngx_int_t
 ngx_http_chrys_parse_args(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
 {
-    u_char                *p, *last, *key, *eq, *val, *dst, *src, buf[32];
-    size_t                 klen, vlen;
-    int64_t                v;
-    ngx_uint_t             i, j, neg;
-    ngx_http_chrys_arg_t  *arg;
+    ngx_uint_t        bad, why;
+    ngx_chrys_arg_t  *arg;
 
-    arg = NULL;
-    p = r->args.data;
-    last = p + r->args.len;
+    if (ngx_chrys_query_parse(r->args.data, r->args.data + r->args.len,
+                              ngx_http_chrys_args, NGX_HTTP_CHRYS_NARGS,
+                              ctx->args, &ctx->has_arg, &bad, &why)
+        != NGX_OK)
+    {
+        arg = &ngx_http_chrys_args[bad];
 
-    while (p < last) {
-        key = p;
+        switch (why) {
 
-        while (p < last && *p != '&') {
-            p++;
-        }
-
-        eq = ngx_strlchr(key, p, '=');
-        klen = (eq ? eq : p) - key;
-        val = eq ? eq + 1 : p;
-        vlen = p - val;
-
-        if (p < last) {
-            p++;
-        }
-
-        for (i = 0; i < NGX_HTTP_CHRYS_NARGS; i++) {
-            arg = &ngx_http_chrys_args[i];
-
-            if (klen == arg->name.len
-                && ngx_strncmp(key, arg->name.data, klen) == 0)
-            {
-                break;
-            }
-        }
-
-        if (i == NGX_HTTP_CHRYS_NARGS) {
-            continue;
-        }
-
-        if (ngx_http_chrys_has(ctx, i)) {
+        case NGX_CHRYS_ARG_REPEATED:
             return ngx_http_chrys_error(r, NGX_HTTP_BAD_REQUEST,
                                         "parameter \"%V\" is repeated",
                                         &arg->name);
+
+        case NGX_CHRYS_ARG_UNKNOWN:
+            return ngx_http_chrys_error(r, NGX_HTTP_BAD_REQUEST,
+                                        "parameter \"%V\" has an unknown "
+                                        "value", &arg->name);
+
+        default:
+            return ngx_http_chrys_error(r, NGX_HTTP_BAD_REQUEST,
+                                        "parameter \"%V\" must be an "
+                                        "integer from %L to %L",
+                                        &arg->name, arg->min, arg->max);
         }
-
-        if (vlen >= sizeof(buf)) {
-            goto invalid;
-        }
-
-        dst = buf;
-        src = val;
-        ngx_unescape_uri(&dst, &src, vlen, NGX_UNESCAPE_URI);
-        vlen = dst - buf;
-
-        if (arg->values) {
-            if (ngx_http_chrys_arg_word(arg, buf, vlen, &v) != NGX_OK) {
-                return ngx_http_chrys_error(r, NGX_HTTP_BAD_REQUEST,
-                                            "parameter \"%V\" has an "
-                                            "unknown value", &arg->name);
-            }
-
-            ctx->args[i] = v;
-            ctx->has_arg |= (1 << i);
-            continue;
-        }
-
-        neg = (vlen > 0 && buf[0] == '-');
-        j = neg;
-
-        if (vlen == j || vlen - j > 18) {
-            goto invalid;
-        }
-
-        v = 0;
-
-        for ( /* void */ ; j < vlen; j++) {
-            if (buf[j] < '0' || buf[j] > '9') {
-                goto invalid;
-            }
-
-            v = v * 10 + (buf[j] - '0');
-        }
-
-        if (neg) {
-            v = -v;
-        }
-
-        if (v < arg->min || v > arg->max) {
-            goto invalid;
-        }
-
-        ctx->args[i] = v;
-        ctx->has_arg |= (1 << i);
     }
 
     if (ngx_http_chrys_has(ctx, NGX_HTTP_CHRYS_ARG_QUALITY)) {
@@ -709,30 +600,6 @@ ngx_http_chrys_parse_args(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
     ctx->fresh = ngx_current_msec + NGX_HTTP_CHRYS_FRESH;
 
     return NGX_DECLINED;
-
-invalid:
-
-    return ngx_http_chrys_error(r, NGX_HTTP_BAD_REQUEST,
-                                "parameter \"%V\" must be an integer "
-                                "from %L to %L",
-                                &arg->name, arg->min, arg->max);
-}
-
-
-static ngx_int_t
-ngx_http_chrys_arg_word(ngx_http_chrys_arg_t *arg, u_char *p, size_t len,
-    int64_t *v)
-{
-    ngx_str_t  *w;
-
-    for (w = arg->values; w->len; w++) {
-        if (w->len == len && ngx_strncmp(w->data, p, len) == 0) {
-            *v = w - arg->values;
-            return NGX_OK;
-        }
-    }
-
-    return NGX_ERROR;
 }
 
 

@@ -1027,11 +1027,7 @@ ngx_http_chrys_ready(ngx_http_chrys_ctx_t *ctx)
                || (ngx_msec_int_t) (ctx->deadline - ngx_current_msec) <= 0;
     }
 
-    if (seq == 0) {
-        return 0;
-    }
-
-    return seq >= st->decoded_seq
+    return (seq && seq >= st->decoded_seq)
            || (ngx_msec_int_t) (ctx->fresh - ngx_current_msec) <= 0;
 }
 

@@ -41,8 +41,11 @@ def test_unknown_stream_is_404(nginx):
 
 def test_unknown_endpoint_is_404(nginx):
     assert_json_error(nginx.get("live/cam/nothing.gif"), 404)
-    assert_json_error(nginx.get("a/b/c/d/e"), 404)
-    assert_json_error(nginx.get(""), 404)
+    assert_json_error(nginx.get("a/b/c/d/e/f"), 404)
+    assert_json_error(nginx.get("nothing"), 404)
+    assert_json_error(nginx.get("live/cam/events/x"), 404)
+    # the location's root is the dashboard
+    assert nginx.get("").headers["Content-Type"].startswith("text/html")
 
 
 def test_known_stream_without_a_frame_is_503_with_retry_after(nginx,
