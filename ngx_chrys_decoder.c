@@ -1230,8 +1230,9 @@ ngx_chrys_picture_raw(ngx_chrys_picture_t *pic, ngx_uint_t width,
         dst_stride[2] = cw;
     }
 
+    /* unscaled, chroma is repeated as ffmpeg's own conversion does */
     sws = ngx_chrys_sws(pic->width, pic->height, ngx_chrys_sws_format(pic),
-                        width, height, fmt, SWS_BILINEAR|SWS_ACCURATE_RND);
+                        width, height, fmt, SWS_BILINEAR);
     if (sws == NULL) {
         ngx_free(*data);
         *data = NULL;

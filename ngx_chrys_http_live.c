@@ -84,6 +84,7 @@ static void ngx_http_chrys_free_out(void *data);
 static void ngx_http_chrys_wait(ngx_http_request_t *r,
     ngx_http_chrys_ctx_t *ctx);
 static ngx_uint_t ngx_http_chrys_ready(ngx_http_chrys_ctx_t *ctx);
+static ngx_uint_t ngx_http_chrys_stale(ngx_http_chrys_ctx_t *ctx);
 static void ngx_http_chrys_tick(ngx_event_t *ev);
 static void ngx_http_chrys_resume(ngx_http_request_t *r,
     ngx_http_chrys_ctx_t *ctx);
@@ -126,17 +127,26 @@ ngx_http_chrys_live(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
     /* pictures are copied into the zone while somebody asks */
     st->wanted = ngx_current_msec;
 
-    if (ctx->endpoint == NGX_HTTP_CHRYS_MJPEG) {
+    if (ctx->endpoint == NGX_HTTP_CHRYS_MJPEG && ctx->mjpeg == NULL) {
+        rc = ngx_http_chrys_mjpeg_start(r, ctx);
 
-        if (ctx->mjpeg == NULL) {
-            rc = ngx_http_chrys_mjpeg_start(r, ctx);
-
-            if (rc != NGX_DECLINED) {
-                /* an error, or a HEAD: answered */
-                return rc;
-            }
+        if (rc != NGX_DECLINED) {
+            /* an error, or a HEAD: answered */
+            return rc;
         }
+    }
 
+    if (ngx_http_chrys_stale(ctx)) {
+        /*
+         * a newer picture was decoded while nobody looked: it comes with
+         * the next frame, now that somebody does
+         */
+
+        ngx_http_chrys_wait(r, ctx);
+        return NGX_DONE;
+    }
+
+    if (ctx->endpoint == NGX_HTTP_CHRYS_MJPEG) {
         mj = ctx->mjpeg;
 
         if (mj->sending) {
@@ -176,17 +186,6 @@ ngx_http_chrys_live(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
             ngx_http_chrys_wait(r, ctx);
             return NGX_DONE;
         }
-
-    } else if (st->decoded_seq > seq && ngx_chrys_stream_publishing(st)
-               && (ngx_msec_int_t) (ctx->fresh - ngx_current_msec) > 0)
-    {
-        /*
-         * a newer picture was decoded while nobody looked: it comes with
-         * the next frame, now that somebody does
-         */
-
-        ngx_http_chrys_wait(r, ctx);
-        return NGX_DONE;
     }
 
     if (seq == 0) {
@@ -1015,6 +1014,10 @@ ngx_http_chrys_ready(ngx_http_chrys_ctx_t *ctx)
         return 1;
     }
 
+    if (ngx_http_chrys_stale(ctx)) {
+        return 0;
+    }
+
     if (ctx->endpoint == NGX_HTTP_CHRYS_MJPEG) {
         mj = ctx->mjpeg;
 
@@ -1027,8 +1030,25 @@ ngx_http_chrys_ready(ngx_http_chrys_ctx_t *ctx)
                || (ngx_msec_int_t) (ctx->deadline - ngx_current_msec) <= 0;
     }
 
-    return (seq && seq >= st->decoded_seq)
-           || (ngx_msec_int_t) (ctx->fresh - ngx_current_msec) <= 0;
+    return seq || (ngx_msec_int_t) (ctx->fresh - ngx_current_msec) <= 0;
+}
+
+
+/*
+ * Whether the zone's picture is older than one the decoder holds, which
+ * comes with the next frame (for at most NGX_HTTP_CHRYS_FRESH ms).
+ */
+
+static ngx_uint_t
+ngx_http_chrys_stale(ngx_http_chrys_ctx_t *ctx)
+{
+    ngx_chrys_stream_t  *st;
+
+    st = ctx->stream;
+
+    return st->decoded_seq > st->latest_seq
+           && (ngx_msec_int_t) (ctx->fresh - ngx_current_msec) > 0
+           && ngx_chrys_stream_publishing(st);
 }
 
 

@@ -57,8 +57,10 @@ def main():
             # decoded: a numpy array of shape (height, width, 3), in BGR.
             ok, frame = cap.read()
             if not ok:
-                # The publisher stopped long enough for nginx to end the
-                # response, nginx restarted, or the network failed.  A
+                # nginx ended the response (it restarted), the network
+                # failed, or no frame came for 30 s: OpenCV's FFmpeg
+                # backend gives up then, while nginx would keep the
+                # response open until the publisher is back.  A
                 # long-running program would open the URL again here.
                 print("the stream ended after %d frames" % count,
                       file=sys.stderr)

@@ -134,8 +134,9 @@ class Nginx:
     module, from a temporary prefix."""
 
     def __init__(self, workers=2, zone="64m", rtmp_extra="", http_extra="",
-                 module=MODULE, rtmp_main=""):
+                 module=MODULE, rtmp_main="", env=None):
         self.rtmp_main = rtmp_main
+        self.env = dict(os.environ, **(env or {}))
         self.module = module
         self.prefix = tempfile.mkdtemp(prefix="chrys-nginx-")
         self.rtmp_port = free_port()
@@ -168,7 +169,7 @@ class Nginx:
     def nginx(self, *args):
         return subprocess.run(["nginx", "-p", self.prefix, "-c", self.conf]
                               + list(args), capture_output=True, text=True,
-                              timeout=30)
+                              timeout=30, env=self.env)
 
     def start(self):
         r = self.nginx()
