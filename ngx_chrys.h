@@ -453,6 +453,7 @@ ngx_int_t ngx_chrys_buf_copy_range_locked(ngx_chrys_zone_t *zone,
 
 void ngx_chrys_stream_buffer(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
     ngx_chrys_packet_t *pkt, ngx_log_t *log);
+void ngx_chrys_stream_gap(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st);
 ngx_chrys_event_t *ngx_chrys_event_create(ngx_chrys_zone_t *zone,
     ngx_chrys_stream_t *st, ngx_str_t *label, ngx_str_t *meta,
     ngx_msec_t pre, ngx_msec_t post, ngx_uint_t *status);

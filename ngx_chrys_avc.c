@@ -9,6 +9,24 @@
 #include "ngx_chrys_avc.h"
 
 
+/* a reader of an RBSP: bits of a NAL unit, emulation prevention skipped */
+
+typedef struct {
+    u_char          *p;
+    u_char          *last;
+    ngx_uint_t       bit;        /* of *p, 7 first */
+    ngx_uint_t       zeros;      /* zero bytes just read */
+    ngx_uint_t       error;
+} ngx_chrys_bits_t;
+
+
+static void ngx_chrys_bits_init(ngx_chrys_bits_t *b, u_char *p, size_t len);
+static ngx_uint_t ngx_chrys_bits_read(ngx_chrys_bits_t *b, ngx_uint_t n);
+static ngx_uint_t ngx_chrys_bits_ue(ngx_chrys_bits_t *b);
+static ngx_int_t ngx_chrys_bits_se(ngx_chrys_bits_t *b);
+static void ngx_chrys_bits_scaling_list(ngx_chrys_bits_t *b, ngx_uint_t size);
+
+
 /*
  * An FLV video tag body: one byte of frame type and codec, and for AVC
  * one byte of packet type and a signed 24-bit composition time offset.
@@ -220,4 +238,275 @@ ngx_chrys_flv_codec_name(ngx_uint_t codec)
     };
 
     return names[codec & 0x0f];
+}
+
+
+/*
+ * Sequence parameter set (ISO/IEC 14496-10, 7.3.2.1.1), up to what slice
+ * headers need: the size of frame_num, whether gaps in it are allowed, and
+ * whether colour planes are coded apart.  "nal" starts at its header.
+ */
+
+ngx_int_t
+ngx_chrys_sps_parse(ngx_chrys_sps_t *sps, u_char *nal, size_t len)
+{
+    ngx_uint_t        profile, i, n, log2;
+    ngx_chrys_bits_t  b;
+
+    ngx_memzero(sps, sizeof(ngx_chrys_sps_t));
+
+    if (len < 4 || (nal[0] & 0x1f) != 7) {
+        return NGX_ERROR;
+    }
+
+    ngx_chrys_bits_init(&b, nal + 1, len - 1);
+
+    profile = ngx_chrys_bits_read(&b, 8);
+    (void) ngx_chrys_bits_read(&b, 16);     /* constraints, level */
+    (void) ngx_chrys_bits_ue(&b);           /* seq_parameter_set_id */
+
+    if (profile == 100 || profile == 110 || profile == 122
+        || profile == 244 || profile == 44 || profile == 83
+        || profile == 86 || profile == 118 || profile == 128
+        || profile == 138 || profile == 139 || profile == 134
+        || profile == 135)
+    {
+        n = ngx_chrys_bits_ue(&b);          /* chroma_format_idc */
+
+        if (n == 3) {
+            sps->separate_colour_plane = ngx_chrys_bits_read(&b, 1);
+        }
+
+        (void) ngx_chrys_bits_ue(&b);       /* bit_depth_luma_minus8 */
+        (void) ngx_chrys_bits_ue(&b);       /* bit_depth_chroma_minus8 */
+        (void) ngx_chrys_bits_read(&b, 1);  /* qpprime_y_zero... */
+
+        if (ngx_chrys_bits_read(&b, 1)) {   /* seq_scaling_matrix_present */
+            for (i = 0; i < ((n != 3) ? 8 : 12) && !b.error; i++) {
+                if (ngx_chrys_bits_read(&b, 1)) {
+                    ngx_chrys_bits_scaling_list(&b, (i < 6) ? 16 : 64);
+                }
+            }
+        }
+    }
+
+    log2 = ngx_chrys_bits_ue(&b) + 4;       /* log2_max_frame_num */
+
+    n = ngx_chrys_bits_ue(&b);              /* pic_order_cnt_type */
+
+    if (n == 0) {
+        (void) ngx_chrys_bits_ue(&b);
+
+    } else if (n == 1) {
+        (void) ngx_chrys_bits_read(&b, 1);
+        (void) ngx_chrys_bits_se(&b);
+        (void) ngx_chrys_bits_se(&b);
+
+        n = ngx_chrys_bits_ue(&b);
+
+        for (i = 0; i < n && i < 256 && !b.error; i++) {
+            (void) ngx_chrys_bits_se(&b);
+        }
+    }
+
+    (void) ngx_chrys_bits_ue(&b);           /* max_num_ref_frames */
+    sps->gaps_allowed = ngx_chrys_bits_read(&b, 1);
+
+    if (b.error || log2 > 16) {
+        return NGX_ERROR;
+    }
+
+    sps->log2_max_frame_num = log2;
+    sps->valid = 1;
+
+    return NGX_OK;
+}
+
+
+/* the first SPS of an AVCDecoderConfigurationRecord */
+
+ngx_int_t
+ngx_chrys_avcc_sps(ngx_chrys_sps_t *sps, u_char *p, size_t len)
+{
+    size_t  n;
+
+    ngx_memzero(sps, sizeof(ngx_chrys_sps_t));
+
+    if (len < 8 || (p[5] & 0x1f) == 0) {
+        return NGX_ERROR;
+    }
+
+    n = ((size_t) p[6] << 8) | p[7];
+
+    if (n > len - 8) {
+        return NGX_ERROR;
+    }
+
+    return ngx_chrys_sps_parse(sps, p + 8, n);
+}
+
+
+/*
+ * Walks an access unit: an SPS in it updates "sps"; the header of its
+ * first slice gives frame_num, which shows lost reference pictures.
+ * NGX_DECLINED: no slice, or no SPS known yet.
+ */
+
+ngx_int_t
+ngx_chrys_avc_slice(u_char *p, size_t len, ngx_uint_t nal_length_size,
+    ngx_chrys_sps_t *sps, ngx_chrys_slice_t *slice)
+{
+    u_char            *last;
+    size_t             n;
+    ngx_uint_t         i, type;
+    ngx_chrys_sps_t    next;
+    ngx_chrys_bits_t   b;
+
+    last = p + len;
+
+    while ((size_t) (last - p) > nal_length_size) {
+
+        n = 0;
+
+        for (i = 0; i < nal_length_size; i++) {
+            n = (n << 8) | *p++;
+        }
+
+        if (n == 0 || (size_t) (last - p) < n) {
+            return NGX_ERROR;
+        }
+
+        type = p[0] & 0x1f;
+
+        if (type == 7) {
+            if (ngx_chrys_sps_parse(&next, p, n) == NGX_OK) {
+                *sps = next;
+            }
+
+        } else if ((type == 1 || type == 5) && sps->valid) {
+
+            ngx_chrys_bits_init(&b, p + 1, n - 1);
+
+            (void) ngx_chrys_bits_ue(&b);   /* first_mb_in_slice */
+            (void) ngx_chrys_bits_ue(&b);   /* slice_type */
+            (void) ngx_chrys_bits_ue(&b);   /* pic_parameter_set_id */
+
+            if (sps->separate_colour_plane) {
+                (void) ngx_chrys_bits_read(&b, 2);
+            }
+
+            slice->frame_num = ngx_chrys_bits_read(&b,
+                                                   sps->log2_max_frame_num);
+            slice->reference = (p[0] & 0x60) ? 1 : 0;
+            slice->idr = (type == 5);
+
+            return b.error ? NGX_ERROR : NGX_OK;
+        }
+
+        p += n;
+    }
+
+    return NGX_DECLINED;
+}
+
+
+static void
+ngx_chrys_bits_init(ngx_chrys_bits_t *b, u_char *p, size_t len)
+{
+    b->p = p;
+    b->last = p + len;
+    b->bit = 7;
+    b->zeros = 0;
+    b->error = 0;
+}
+
+
+static ngx_uint_t
+ngx_chrys_bits_read(ngx_chrys_bits_t *b, ngx_uint_t n)
+{
+    ngx_uint_t  v;
+
+    v = 0;
+
+    while (n--) {
+
+        if (b->p >= b->last) {
+            b->error = 1;
+            return 0;
+        }
+
+        if (b->bit == 7 && b->zeros >= 2 && *b->p == 3) {
+            /* emulation_prevention_three_byte */
+            b->p++;
+            b->zeros = 0;
+
+            if (b->p >= b->last) {
+                b->error = 1;
+                return 0;
+            }
+        }
+
+        v = (v << 1) | ((*b->p >> b->bit) & 1);
+
+        if (b->bit == 0) {
+            b->zeros = (*b->p == 0) ? b->zeros + 1 : 0;
+            b->bit = 7;
+            b->p++;
+
+        } else {
+            b->bit--;
+        }
+    }
+
+    return v;
+}
+
+
+/* Exp-Golomb, unsigned: at most 31 leading zeros */
+
+static ngx_uint_t
+ngx_chrys_bits_ue(ngx_chrys_bits_t *b)
+{
+    ngx_uint_t  zeros;
+
+    zeros = 0;
+
+    while (ngx_chrys_bits_read(b, 1) == 0) {
+        if (b->error || ++zeros > 31) {
+            b->error = 1;
+            return 0;
+        }
+    }
+
+    return ((ngx_uint_t) 1 << zeros) - 1 + ngx_chrys_bits_read(b, zeros);
+}
+
+
+static ngx_int_t
+ngx_chrys_bits_se(ngx_chrys_bits_t *b)
+{
+    ngx_uint_t  v;
+
+    v = ngx_chrys_bits_ue(b);
+
+    return (v & 1) ? (ngx_int_t) ((v + 1) / 2) : -(ngx_int_t) (v / 2);
+}
+
+
+static void
+ngx_chrys_bits_scaling_list(ngx_chrys_bits_t *b, ngx_uint_t size)
+{
+    ngx_int_t   last, next;
+    ngx_uint_t  i;
+
+    last = 8;
+    next = 8;
+
+    for (i = 0; i < size && !b->error; i++) {
+        if (next != 0) {
+            next = (last + ngx_chrys_bits_se(b) + 256) % 256;
+        }
+
+        last = (next == 0) ? last : next;
+    }
 }

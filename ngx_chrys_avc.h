@@ -41,6 +41,25 @@ typedef struct {
 } ngx_chrys_flv_video_t;
 
 
+/* what a slice header needs of its sequence parameter set */
+
+typedef struct {
+    ngx_uint_t       valid;
+    ngx_uint_t       log2_max_frame_num;
+    ngx_uint_t       gaps_allowed;
+    ngx_uint_t       separate_colour_plane;
+} ngx_chrys_sps_t;
+
+
+/* the first slice of an access unit */
+
+typedef struct {
+    ngx_uint_t       frame_num;
+    ngx_uint_t       reference;      /* nal_ref_idc != 0 */
+    ngx_uint_t       idr;
+} ngx_chrys_slice_t;
+
+
 typedef struct {
     ngx_uint_t       profile;
     ngx_uint_t       compat;
@@ -58,6 +77,11 @@ ngx_int_t ngx_chrys_avcc_parse(ngx_chrys_avcc_t *avcc, u_char *p,
 ngx_int_t ngx_chrys_avc_scan(u_char *p, size_t len,
     ngx_uint_t nal_length_size, ngx_uint_t *flags);
 const char *ngx_chrys_flv_codec_name(ngx_uint_t codec);
+ngx_int_t ngx_chrys_sps_parse(ngx_chrys_sps_t *sps, u_char *nal, size_t len);
+ngx_int_t ngx_chrys_avcc_sps(ngx_chrys_sps_t *sps, u_char *p, size_t len);
+ngx_int_t ngx_chrys_avc_slice(u_char *p, size_t len,
+    ngx_uint_t nal_length_size, ngx_chrys_sps_t *sps,
+    ngx_chrys_slice_t *slice);
 
 
 #endif /* _NGX_CHRYS_AVC_H_INCLUDED_ */

@@ -665,12 +665,39 @@ ngx_chrys_stream_buffer(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
         if (zone->sh->event_bytes + e.size + NGX_CHRYS_CHUNK
             > zone->sh->event_budget
             || ngx_chrys_buf_append_locked(zone, &ev->buf, &e, pkt->data)
-               != NGX_OK)
+               == NGX_ERROR)
         {
             ev->truncated = 1;
         }
 
         zone->sh->event_bytes += ev->buf.bytes - before;
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+}
+
+
+/*
+ * A packet of the stream was lost before the buffer: the buffer and the
+ * open events skip to the next IDR, so that all they keep decodes.
+ */
+
+void
+ngx_chrys_stream_gap(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st)
+{
+    ngx_queue_t        *q;
+    ngx_chrys_event_t  *ev;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    st->buf.skip = 1;
+
+    for (q = ngx_queue_head(&st->events);
+         q != ngx_queue_sentinel(&st->events);
+         q = ngx_queue_next(q))
+    {
+        ev = ngx_queue_data(q, ngx_chrys_event_t, queue);
+        ev->buf.skip = 1;
     }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
@@ -740,7 +767,11 @@ ngx_chrys_event_create(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
     ev->pre = pre;
     ev->post = post;
     ev->label_len = ngx_min(label->len, NGX_CHRYS_LABEL_LEN);
-    ngx_memcpy(ev->label, label->data, ev->label_len);
+
+    if (ev->label_len) {
+        /* without a label, label->data is NULL: not for memcpy() */
+        ngx_memcpy(ev->label, label->data, ev->label_len);
+    }
 
     if (ngx_chrys_buf_copy_range_locked(zone, &ev->buf, &st->buf, ev->from)
         != NGX_OK

@@ -499,6 +499,13 @@ ngx_chrys_decoder_configure(ngx_chrys_decoder_t *dec, ngx_chrys_packet_t *p)
     ngx_memcpy(avctx->extradata, p->data, p->len);
     avctx->extradata_size = p->len;
     avctx->thread_count = 1;
+    /*
+     * every error libavcodec can see is an error, not something to
+     * conceal; "compliant" and "aggressive" would refuse cameras that
+     * bend the standard in harmless ways
+     */
+    avctx->err_recognition = AV_EF_EXPLODE|AV_EF_BITSTREAM|AV_EF_CRCCHECK
+                             |AV_EF_BUFFER|AV_EF_CAREFUL;
 
     rc = avcodec_open2(avctx, codec, NULL);
     if (rc < 0) {

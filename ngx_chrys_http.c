@@ -175,6 +175,10 @@ static ngx_http_chrys_route_t  ngx_http_chrys_routes[] = {
 };
 
 
+/* tasks of this worker's requests in the thread pool */
+ngx_uint_t  ngx_http_chrys_tasks;
+
+
 static ngx_str_t  ngx_http_chrys_json_type = ngx_string("application/json");
 static ngx_str_t  ngx_http_chrys_get = ngx_string("GET, HEAD");
 static ngx_str_t  ngx_http_chrys_jpeg_type = ngx_string("image/jpeg");
@@ -260,7 +264,7 @@ ngx_http_chrys_dispatch(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
         return ngx_http_chrys_live(r, ctx);
 
     case NGX_HTTP_CHRYS_LATEST_RAW:
-        if (!ngx_http_chrys_has(ctx, NGX_HTTP_CHRYS_ARG_FORMAT)) {
+        if (ctx->format == NGX_CHRYS_OUT_JPEG) {
             return ngx_http_chrys_error(r, NGX_HTTP_BAD_REQUEST,
                                         "parameter \"format\" is needed: "
                                         "bgr24, rgb24, gray8 or yuv420p");
@@ -765,8 +769,22 @@ ngx_http_chrys_post(ngx_http_request_t *r, ngx_thread_task_t *task)
     }
 
     r->main->blocked++;
+    ngx_http_chrys_tasks++;
+
+    /* a worker that exits waits for the task: see the tick */
+    ngx_http_chrys_keep_worker();
 
     return NGX_OK;
+}
+
+
+/* the completion of a posted task, back on the event loop */
+
+void
+ngx_http_chrys_task_done(ngx_http_request_t *r)
+{
+    r->main->blocked--;
+    ngx_http_chrys_tasks--;
 }
 
 

@@ -146,6 +146,7 @@ struct ngx_http_chrys_ctx_s {
 
 
 extern ngx_module_t  ngx_http_chrys_module;
+extern ngx_uint_t    ngx_http_chrys_tasks;
 
 
 /* ngx_chrys_http.c */
@@ -173,6 +174,7 @@ u_char *ngx_http_chrys_frame_fields(u_char *p, ngx_chrys_frame_t *f);
 ngx_thread_task_t *ngx_http_chrys_task(ngx_http_request_t *r, size_t size,
     void (*handler)(void *data, ngx_log_t *log), ngx_event_handler_pt done);
 ngx_int_t ngx_http_chrys_post(ngx_http_request_t *r, ngx_thread_task_t *task);
+void ngx_http_chrys_task_done(ngx_http_request_t *r);
 uint64_t ngx_http_chrys_time_arg(ngx_http_chrys_ctx_t *ctx, ngx_uint_t arg,
     uint64_t def);
 u_char *ngx_http_chrys_json_str(u_char *p, u_char *data, size_t len);
@@ -188,6 +190,7 @@ u_char *ngx_http_chrys_json_str(u_char *p, u_char *data, size_t len);
 ngx_int_t ngx_http_chrys_live(ngx_http_request_t *r,
     ngx_http_chrys_ctx_t *ctx);
 void ngx_http_chrys_live_init(ngx_cycle_t *cycle);
+void ngx_http_chrys_keep_worker(void);
 void ngx_http_chrys_live_cleanup(ngx_http_chrys_ctx_t *ctx);
 
 

@@ -426,7 +426,7 @@ ngx_http_chrys_frame_done(ngx_event_t *ev)
 
     ngx_http_set_log_request(c->log, r);
 
-    r->main->blocked--;
+    ngx_http_chrys_task_done(r);
 
     task = (ngx_thread_task_t *) ((u_char *) ev
                                   - offsetof(ngx_thread_task_t, event));
@@ -1027,7 +1027,7 @@ ngx_http_chrys_images_done(ngx_event_t *ev)
 
     ngx_http_set_log_request(c->log, r);
 
-    r->main->blocked--;
+    ngx_http_chrys_task_done(r);
 
     for (i = 0; i < NGX_HTTP_CHRYS_LANES; i++) {
         if (walk->lanes[i].task && ev == &walk->lanes[i].task->event) {
@@ -1295,7 +1295,7 @@ ngx_http_chrys_clip_done(ngx_event_t *ev)
 
     ngx_http_set_log_request(c->log, r);
 
-    r->main->blocked--;
+    ngx_http_chrys_task_done(r);
 
     if (mux->gop) {
         ngx_chrys_gop_free(mux->gop);

@@ -494,6 +494,7 @@ failed:
 static void
 ngx_http_chrys_encoded(ngx_event_t *ev)
 {
+    u_char                  *data;
     ngx_int_t                rc, stored;
     ngx_uint_t               intact;
     ngx_connection_t        *c;
@@ -510,7 +511,7 @@ ngx_http_chrys_encoded(ngx_event_t *ev)
 
     ngx_http_set_log_request(c->log, r);
 
-    r->main->blocked--;
+    ngx_http_chrys_task_done(r);
     ctx->encoding = 0;
 
     intact = ngx_chrys_slot_unpin(ctx->slot, enc->seq);
@@ -549,10 +550,17 @@ ngx_http_chrys_encoded(ngx_event_t *ev)
             rc = NGX_ERROR;
 
         } else if (ctx->endpoint == NGX_HTTP_CHRYS_MJPEG) {
-            /* the part takes a copy: nothing stays with the request */
-            rc = ngx_http_chrys_deliver(r, ctx, NULL, enc->data, enc->len,
+            /*
+             * the part takes a copy: nothing stays with the request.  The
+             * delivery may go on to the next part, and post the same task
+             * (enc) again, zeroed: the picture is taken out of it first
+             */
+            data = enc->data;
+            enc->data = NULL;
+
+            rc = ngx_http_chrys_deliver(r, ctx, NULL, data, enc->len,
                                         enc->stride);
-            ngx_chrys_encode_free(enc);
+            ngx_chrys_out_free(ctx->format, data);
 
         } else {
             cln = ngx_pool_cleanup_add(r->pool, 0);
@@ -1093,8 +1101,25 @@ ngx_http_chrys_tick(ngx_event_t *ev)
         ngx_http_chrys_resume(ctx->request, ctx);
     }
 
-    if (!ngx_queue_empty(&ngx_http_chrys_waiters) && !ev->timer_set) {
+    if ((!ngx_queue_empty(&ngx_http_chrys_waiters) || ngx_http_chrys_tasks)
+        && !ev->timer_set)
+    {
         ngx_add_timer(ev, NGX_HTTP_CHRYS_POLL);
+    }
+}
+
+
+/*
+ * An exiting worker (a reload) goes as soon as no timer but cancelable
+ * ones is left: the tick's timer, not cancelable, keeps it while requests
+ * wait or have tasks in the thread pool.
+ */
+
+void
+ngx_http_chrys_keep_worker(void)
+{
+    if (!ngx_http_chrys_timer.timer_set) {
+        ngx_add_timer(&ngx_http_chrys_timer, NGX_HTTP_CHRYS_POLL);
     }
 }
 
@@ -1147,5 +1172,10 @@ ngx_http_chrys_live_init(ngx_cycle_t *cycle)
     ngx_http_chrys_timer.handler = ngx_http_chrys_tick;
     ngx_http_chrys_timer.log = cycle->log;
     ngx_http_chrys_timer.data = &ngx_http_chrys_waiters;
-    ngx_http_chrys_timer.cancelable = 1;
+
+    /*
+     * not cancelable: a worker that exits (a reload) keeps it, and the
+     * tick then answers every waiting request before the worker goes
+     */
+    ngx_http_chrys_timer.cancelable = 0;
 }

@@ -47,9 +47,12 @@ typedef struct {
     ngx_chrys_stream_t       *stream;
     ngx_chrys_decoder_t      *decoder;
     ngx_uint_t                nal_length_size;
+    ngx_chrys_sps_t           sps;
+    ngx_uint_t                frame_num;      /* of the last reference */
     unsigned                  started:1;
     unsigned                  refused:1;
     unsigned                  configured:1;
+    unsigned                  frame_num_known:1;
     unsigned                  codec_logged:1;
 } ngx_chrys_ctx_t;
 
@@ -80,6 +83,9 @@ static void ngx_chrys_sequence_header(ngx_rtmp_session_t *s,
     ngx_chrys_ctx_t *ctx, ngx_rtmp_header_t *h, ngx_chain_t *in);
 static void ngx_chrys_picture(ngx_rtmp_session_t *s, ngx_chrys_ctx_t *ctx,
     ngx_rtmp_header_t *h, ngx_chain_t *in, ngx_chrys_flv_video_t *v);
+static ngx_int_t ngx_chrys_frame_num(ngx_chrys_ctx_t *ctx,
+    ngx_chrys_packet_t *pkt);
+static void ngx_chrys_lost(ngx_chrys_ctx_t *ctx, const char *why);
 static void ngx_chrys_count(ngx_chrys_stream_t *st, size_t len);
 static size_t ngx_chrys_chain_copy(ngx_chain_t *in, size_t skip, u_char *dst,
     size_t len);
@@ -619,8 +625,7 @@ ngx_chrys_video(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h, ngx_chain_t *in)
     n = ngx_chrys_chain_copy(in, 0, hdr, sizeof(hdr));
 
     if (ngx_chrys_flv_video_parse(&v, hdr, n) != NGX_OK) {
-        (void) ngx_atomic_fetch_add(&st->errors, 1);
-        ngx_chrys_decoder_drop(ctx->decoder);
+        ngx_chrys_lost(ctx, "malformed FLV video tag");
         return NGX_OK;
     }
 
@@ -661,7 +666,12 @@ ngx_chrys_video(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h, ngx_chain_t *in)
         ngx_chrys_picture(s, ctx, h, in, &v);
         break;
 
-    default: /* end of sequence */
+    case NGX_CHRYS_AVC_EOS:
+        break;
+
+    default:
+        ngx_chrys_count(st, h->mlen);
+        ngx_chrys_lost(ctx, "malformed FLV video tag");
         break;
     }
 
@@ -717,6 +727,9 @@ ngx_chrys_sequence_header(ngx_rtmp_session_t *s, ngx_chrys_ctx_t *ctx,
     ctx->nal_length_size = avcc.nal_length_size;
     ctx->configured = 1;
 
+    (void) ngx_chrys_avcc_sps(&ctx->sps, pkt->data, pkt->len);
+    ctx->frame_num_known = 0;
+
     codec = ngx_rtmp_get_module_ctx(s, ngx_rtmp_codec_module);
 
     if (codec) {
@@ -751,7 +764,7 @@ ngx_chrys_picture(ngx_rtmp_session_t *s, ngx_chrys_ctx_t *ctx,
 
     pkt = ngx_chrys_packet_alloc(h->mlen - 5, s->connection->log);
     if (pkt == NULL) {
-        ngx_chrys_decoder_drop(ctx->decoder);
+        ngx_chrys_lost(ctx, "out of memory");
         return;
     }
 
@@ -760,10 +773,13 @@ ngx_chrys_picture(ngx_rtmp_session_t *s, ngx_chrys_ctx_t *ctx,
     if (ngx_chrys_avc_scan(pkt->data, pkt->len, ctx->nal_length_size, &flags)
         != NGX_OK)
     {
-        (void) ngx_atomic_fetch_add(&st->errors, 1);
-        ngx_chrys_stream_set_error(ctx->zone, st,
-                                   "malformed H.264 access unit");
-        ngx_chrys_decoder_drop(ctx->decoder);
+        ngx_chrys_lost(ctx, "malformed H.264 access unit");
+        ngx_chrys_packet_free(pkt);
+        return;
+    }
+
+    if (ngx_chrys_frame_num(ctx, pkt) != NGX_OK) {
+        ngx_chrys_lost(ctx, "reference frames lost (frame_num gap)");
         ngx_chrys_packet_free(pkt);
         return;
     }
@@ -783,6 +799,65 @@ ngx_chrys_picture(ngx_rtmp_session_t *s, ngx_chrys_ctx_t *ctx,
 
     ngx_chrys_stream_buffer(ctx->zone, st, pkt, s->connection->log);
     ngx_chrys_decoder_push(ctx->decoder, pkt);
+}
+
+
+/*
+ * Lost reference pictures show as a gap in frame_num (unless the stream
+ * allows gaps): what follows cannot decode cleanly until the next IDR,
+ * and libavcodec would fill the gap with grey pictures without a word.
+ */
+
+static ngx_int_t
+ngx_chrys_frame_num(ngx_chrys_ctx_t *ctx, ngx_chrys_packet_t *pkt)
+{
+    ngx_uint_t         max, next;
+    ngx_chrys_slice_t  slice;
+
+    if (ngx_chrys_avc_slice(pkt->data, pkt->len, ctx->nal_length_size,
+                            &ctx->sps, &slice)
+        != NGX_OK
+        || ctx->sps.gaps_allowed)
+    {
+        return NGX_OK;
+    }
+
+    if (slice.idr) {
+        ctx->frame_num = slice.frame_num;
+        ctx->frame_num_known = 1;
+        return NGX_OK;
+    }
+
+    if (!ctx->frame_num_known) {
+        return NGX_OK;
+    }
+
+    max = (ngx_uint_t) 1 << ctx->sps.log2_max_frame_num;
+    next = (ctx->frame_num + 1) % max;
+
+    if (slice.frame_num != ctx->frame_num && slice.frame_num != next) {
+        ctx->frame_num_known = 0;
+        return NGX_ERROR;
+    }
+
+    if (slice.reference) {
+        ctx->frame_num = slice.frame_num;
+    }
+
+    return NGX_OK;
+}
+
+
+/* a picture was lost: decoding and buffering go on at the next IDR */
+
+static void
+ngx_chrys_lost(ngx_chrys_ctx_t *ctx, const char *why)
+{
+    (void) ngx_atomic_fetch_add(&ctx->stream->errors, 1);
+
+    ngx_chrys_stream_set_error(ctx->zone, ctx->stream, "%s", why);
+    ngx_chrys_stream_gap(ctx->zone, ctx->stream);
+    ngx_chrys_decoder_drop(ctx->decoder);
 }
 
 

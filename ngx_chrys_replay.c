@@ -179,6 +179,8 @@ ngx_chrys_replay_open(ngx_chrys_au_t *config)
     ngx_memcpy(avctx->extradata, config->data, config->len);
     avctx->extradata_size = config->len;
     avctx->thread_count = 1;
+    avctx->err_recognition = AV_EF_EXPLODE|AV_EF_BITSTREAM|AV_EF_CRCCHECK
+                             |AV_EF_BUFFER|AV_EF_CAREFUL;
 
     if (avcodec_open2(avctx, codec, NULL) < 0) {
         avcodec_free_context(&avctx);
