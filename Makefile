@@ -6,9 +6,12 @@
 #   make demo     publish an ffmpeg test pattern to the running server
 #   make test     install test deps, build, run the C unit tests and t/
 #   make bench    the performance figures of the README
+#   make fuzz     install clang, build, run each libFuzzer harness of t/fuzz
+#                 for FUZZ_SECONDS (make fuzz FUZZ_SECONDS=600)
 #   make install  install the module into Debian's nginx
 
 PYTHON    = /usr/bin/python3
+FUZZ_SECONDS = 60
 SOURCES   = config ngx_chrys.h ngx_chrys_avc.h ngx_chrys_http.h \
             ngx_chrys_query.h ngx_chrys_module.c ngx_chrys_avc.c \
             ngx_chrys_query.c ngx_chrys_ring.c \
@@ -16,7 +19,8 @@ SOURCES   = config ngx_chrys.h ngx_chrys_avc.h ngx_chrys_http.h \
             ngx_chrys_http.c ngx_chrys_http_live.c ngx_chrys_http_buffer.c \
             ngx_chrys_http_ui.c
 
-.PHONY: all deps test-deps run demo test unit bench install clean
+.PHONY: all deps test-deps fuzz-deps run demo test unit bench fuzz install \
+        clean
 
 all: objs/ngx_chrys_module.so
 
@@ -25,6 +29,9 @@ deps:
 
 test-deps:
 	@scripts/deps.sh test
+
+fuzz-deps:
+	@scripts/deps.sh fuzz
 
 objs/ngx_chrys_module.so: $(SOURCES) scripts/build.sh
 	@scripts/deps.sh build
@@ -44,6 +51,9 @@ test: test-deps all unit
 
 bench: test-deps all
 	$(PYTHON) t/bench.py
+
+fuzz: fuzz-deps all
+	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
 
 install: all
 	install -m 644 objs/ngx_chrys_module.so /usr/lib/nginx/modules/

@@ -3,6 +3,7 @@
 #
 #   scripts/deps.sh build   nginx, nginx-rtmp, FFmpeg and libjpeg-turbo dev files
 #   scripts/deps.sh test    build + what t/, examples/ and make bench drive
+#   scripts/deps.sh fuzz    build + clang, its sanitizers and libFuzzer
 #
 # Idempotent: when everything is installed it touches nothing.
 
@@ -15,10 +16,13 @@ build="nginx nginx-dev libnginx-mod-rtmp ffmpeg pkg-config dpkg-dev xz-utils
 test="python3-pytest python3-requests python3-numpy python3-pil curl wrk
       procps python3-opencv opencv-data chromium fonts-dejavu-core"
 
+fuzz="clang libclang-rt-14-dev llvm-14"
+
 case "${1:-build}" in
     build) want="$build" ;;
     test)  want="$build $test" ;;
-    *)     echo "usage: $0 build|test" >&2; exit 2 ;;
+    fuzz)  want="$build $fuzz" ;;
+    *)     echo "usage: $0 build|test|fuzz" >&2; exit 2 ;;
 esac
 
 missing=""
