@@ -25,6 +25,9 @@ struct SwsContext;
 #define NGX_CHRYS_DEFAULT_ZONE    "chrys"
 #define NGX_CHRYS_DEFAULT_SIZE    (128 * 1024 * 1024)
 
+/* a pin older than this is taken to be lost (its worker died) */
+#define NGX_CHRYS_PIN_STALE       1000
+
 /* pictures are copied into the zone while asked for within this time */
 #define NGX_CHRYS_WANTED          10000
 
@@ -87,6 +90,7 @@ typedef struct {
 typedef struct {
     ngx_atomic_t                  seq;        /* 0 while being written */
     ngx_atomic_t                  readers;
+    ngx_msec_t                    pinned;     /* when it was last pinned */
     u_char                       *data;
     size_t                        size;
     ngx_chrys_frame_t             frame;

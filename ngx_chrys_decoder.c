@@ -343,7 +343,10 @@ ngx_chrys_decoder_run(ngx_chrys_decoder_t *dec)
     if (dec->size_hint && dec->publish) {
         n = ngx_chrys_slot_reserve(dec->zone, dec->st, dec->size_hint);
 
-        if (n == NGX_ERROR) {
+        if (n == NGX_BUSY) {
+            /* the readers are slow: the next picture then */
+
+        } else if (n == NGX_ERROR) {
             if (!dec->zone_full) {
                 dec->zone_full = 1;
 
@@ -887,7 +890,7 @@ ngx_chrys_decoder_flush(ngx_chrys_decoder_t *dec)
     }
 
     n = ngx_chrys_slot_reserve(dec->zone, dec->st, dec->size_hint);
-    if (n == NGX_ERROR) {
+    if (n < 0) {
         return;
     }
 

@@ -138,12 +138,12 @@ static ngx_str_t  ngx_http_chrys_formats[] = {
 
 static ngx_chrys_arg_t  ngx_http_chrys_args[] = {
     { ngx_string("quality"), 1, 100, NULL },
-    { ngx_string("after"), 0, NGX_MAX_INT_T_VALUE, NULL },
+    { ngx_string("after"), 0, 999999999999999999LL, NULL },
     { ngx_string("timeout"), 0, NGX_HTTP_CHRYS_MAX_TIMEOUT, NULL },
     { ngx_string("from"), -(1LL << 53), 1LL << 53, NULL },
     { ngx_string("to"), -(1LL << 53), 1LL << 53, NULL },
     { ngx_string("time"), -(1LL << 53), 1LL << 53, NULL },
-    { ngx_string("seq"), 1, NGX_MAX_INT_T_VALUE, NULL },
+    { ngx_string("seq"), 1, 999999999999999999LL, NULL },
     { ngx_string("keyframe"), 0, 1, NULL },
     { ngx_string("interval"), 0, 3600000, NULL },
     { ngx_string("limit"), 1, NGX_HTTP_CHRYS_IMAGES_MAX, NULL },
@@ -373,9 +373,9 @@ ngx_http_chrys_route(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
         || ngx_chrys_valid_name(&seg[1]) != NGX_OK)
     {
         return ngx_http_chrys_error(r, NGX_HTTP_BAD_REQUEST,
-                                    "invalid stream name: 1 to %d bytes, "
-                                    "not \".\", no \"/\", \"..\" or "
-                                    "control characters",
+                                    "invalid stream name: 1 to %d bytes "
+                                    "of UTF-8, not \".\", no \"/\", "
+                                    "\"..\" or control characters",
                                     NGX_CHRYS_NAME_MAX);
     }
 
@@ -1086,6 +1086,13 @@ ngx_http_chrys_error(ngx_http_request_t *r, ngx_uint_t status,
     va_end(args);
 
     len = last - msg;
+
+    if (r->header_sent) {
+        /* a stream already under way (live.mjpg): only closing is left */
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "chrys: %*s", len, msg);
+        return NGX_ERROR;
+    }
 
     p = ngx_pnalloc(r->pool, sizeof("{\"error\":\"\"}\n") + len
                              + ngx_escape_json(NULL, msg, len));

@@ -1609,6 +1609,7 @@ static void
 ngx_http_chrys_event_body(ngx_http_request_t *r)
 {
     u_char                       *p, *last;
+    size_t                        len;
     ngx_int_t                     rc;
     ngx_uint_t                    status;
     ngx_chain_t                  *cl;
@@ -1622,19 +1623,38 @@ ngx_http_chrys_event_body(ngx_http_request_t *r)
     last = NULL;
 
     if (r->request_body && r->request_body->bufs) {
-        cl = r->request_body->bufs;
 
-        if (cl->next || cl->buf->in_file
-            || cl->buf->last - cl->buf->pos > NGX_HTTP_CHRYS_BODY_MAX)
-        {
+        /* the body comes in a buffer or more, in memory if it is small */
+
+        len = 0;
+
+        for (cl = r->request_body->bufs; cl; cl = cl->next) {
+            if (cl->buf->in_file) {
+                len = NGX_HTTP_CHRYS_BODY_MAX + 1;
+                break;
+            }
+
+            len += cl->buf->last - cl->buf->pos;
+        }
+
+        if (len > NGX_HTTP_CHRYS_BODY_MAX) {
             rc = ngx_http_chrys_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
                                       "an event body is at most %d bytes",
                                       NGX_HTTP_CHRYS_BODY_MAX);
             goto done;
         }
 
-        p = cl->buf->pos;
-        last = cl->buf->last;
+        p = ngx_pnalloc(r->pool, len + 1);
+        if (p == NULL) {
+            rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+            goto done;
+        }
+
+        last = p;
+
+        for (cl = r->request_body->bufs; cl; cl = cl->next) {
+            last = ngx_cpymem(last, cl->buf->pos, cl->buf->last - cl->buf->pos);
+        }
     }
 
     rc = ngx_http_chrys_event_parse(r, p, last, &ea);

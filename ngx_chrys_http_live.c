@@ -590,7 +590,8 @@ ngx_http_chrys_encoded(ngx_event_t *ev)
             rc = NGX_ERROR;
 
         } else if (enc->rc == NGX_ERROR
-                   || ++ctx->tries >= NGX_HTTP_CHRYS_MAX_TRIES)
+                   || (++ctx->tries >= NGX_HTTP_CHRYS_MAX_TRIES
+                       && ctx->endpoint != NGX_HTTP_CHRYS_MJPEG))
         {
             rc = ngx_http_chrys_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
                                       "encoding failed");

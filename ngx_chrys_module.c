@@ -509,8 +509,8 @@ ngx_chrys_start(ngx_rtmp_session_t *s)
     {
         ngx_log_error(NGX_LOG_WARN, s->connection->log, 0,
                       "chrys: stream \"%V/%V\" is not decoded: a name "
-                      "must not be empty, longer than %d bytes, or hold "
-                      "\"/\", \"..\" or control characters",
+                      "is 1 to %d bytes of UTF-8 without \"/\", \"..\" "
+                      "or control characters",
                       app, &name, NGX_CHRYS_NAME_MAX);
         ctx->refused = 1;
         return ctx;

@@ -388,18 +388,34 @@ ngx_chrys_stream_release(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st)
 
 /*
  * A stream name or application name that can be addressed in a URL path
- * segment: 1 to 255 bytes, not ".", no "/", no "..", no control characters.
+ * segment: 1 to 255 bytes of UTF-8, not ".", no "/", no "..", no control
+ * characters.
  */
 
 ngx_int_t
 ngx_chrys_valid_name(ngx_str_t *name)
 {
-    size_t  i;
+    u_char  *p, *last;
+    size_t   i;
 
     if (name->len == 0 || name->len > NGX_CHRYS_NAME_MAX
         || (name->len == 1 && name->data[0] == '.'))
     {
         return NGX_ERROR;
+    }
+
+    /* UTF-8: names go into JSON and metrics as they are */
+
+    p = name->data;
+    last = p + name->len;
+
+    while (p < last) {
+        if (*p < 0x80) {
+            p++;
+
+        } else if (ngx_utf8_decode(&p, last - p) > 0x10ffff) {
+            return NGX_ERROR;
+        }
     }
 
     for (i = 0; i < name->len; i++) {
@@ -516,9 +532,11 @@ ngx_chrys_frame_size(ngx_uint_t layout, ngx_uint_t width, ngx_uint_t height)
 
 /*
  * Picks a slot for the decoder to write a picture of "size" bytes into:
- * never the latest one, preferably one nobody reads.  A stream gets all
+ * never the latest one, nor one a reader pinned lately.  A stream gets all
  * its slots at once, the first time, if the zone has room for them.
- * Returns the slot index, or NGX_ERROR when the zone has no room.
+ * Returns the slot index, NGX_BUSY when every other slot is being read
+ * (that picture is then not published), or NGX_ERROR when the zone has no
+ * room.
  */
 
 ngx_int_t
@@ -552,10 +570,22 @@ ngx_chrys_slot_reserve(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
             continue;
         }
 
-        if (n == -1 || (st->slots[i].readers == 0 && st->slots[n].readers))
+        if (st->slots[i].readers
+            && ngx_current_msec - st->slots[i].pinned < NGX_CHRYS_PIN_STALE)
         {
+            /* being read: a picture overwritten now would be lost */
+            continue;
+        }
+
+        if (n == -1) {
             n = i;
         }
+    }
+
+    if (n == -1) {
+        /* every other slot is read: this picture is not published */
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return NGX_BUSY;
     }
 
     slot = &st->slots[n];
@@ -680,6 +710,7 @@ ngx_chrys_slot_pin_latest_locked(ngx_chrys_stream_t *st)
 
     slot = &st->slots[st->latest];
     (void) ngx_atomic_fetch_add(&slot->readers, 1);
+    slot->pinned = ngx_current_msec;
 
     return slot;
 }
