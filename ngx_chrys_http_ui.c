@@ -285,9 +285,10 @@ ngx_http_chrys_label(u_char *p, u_char *s, size_t len)
 
 
 /*
- * The dashboard: a grid of every stream's live picture (live.mjpg at 10
- * fps, 640 wide) with its state, read from "streams" every second.  Names
- * go into URLs encoded and into the page as text, never as markup.
+ * The dashboard: a grid of every stream's live picture (latest.jpg 640
+ * wide, up to 10 a second) with its state, read from "streams" every
+ * second.  Names go into URLs encoded and into the page as text, never as
+ * markup.
  */
 
 static u_char  ngx_http_chrys_page[] =
@@ -333,11 +334,7 @@ static u_char  ngx_http_chrys_page[] =
 "  div.className = \"card\";\n"
 "  const img = document.createElement(\"img\");\n"
 "  img.alt = s.app + \"/\" + s.name;\n"
-"  img.src = path(s) + \"live.mjpg?width=640&fps=10&quality=70\";\n"
-"  img.onerror = () => setTimeout(() => {\n"
-"    img.src = path(s) + \"live.mjpg?width=640&fps=10&quality=70&t=\" +\n"
-"              Date.now();\n"
-"  }, 2000);\n"
+"  img.dataset.stream = path(s);\n"
 "  const info = document.createElement(\"div\");\n"
 "  info.className = \"info\";\n"
 "  const name = document.createElement(\"div\");\n"
@@ -349,7 +346,34 @@ static u_char  ngx_http_chrys_page[] =
 "  info.append(name, state, error);\n"
 "  div.append(img, info);\n"
 "  document.getElementById(\"grid\").append(div);\n"
+"  follow(img, path(s));\n"
 "  return { div, state, error };\n"
+"}\n"
+"\n"
+"const sleep = ms => new Promise(done => setTimeout(done, ms));\n"
+"\n"
+"/* each picture follows its stream with short long polls: unlike an\n"
+" * MJPEG stream each, they leave the browser's few connections free */\n"
+"async function follow(img, p) {\n"
+"  let seq = 0;\n"
+"  for (;;) {\n"
+"    try {\n"
+"      const r = await fetch(p + \"latest.jpg?width=640&quality=70\" +\n"
+"                            \"&timeout=1000&after=\" + seq,\n"
+"                            { cache: \"no-store\" });\n"
+"      if (r.status === 200) {\n"
+"        seq = r.headers.get(\"X-Chrys-Seq\");\n"
+"        const url = URL.createObjectURL(await r.blob());\n"
+"        img.onload = () => URL.revokeObjectURL(url);\n"
+"        img.src = url;\n"
+"        await sleep(100);\n"
+"      } else if (r.status !== 204) {\n"
+"        await sleep(2000);\n"
+"      }\n"
+"    } catch (e) {\n"
+"      await sleep(2000);\n"
+"    }\n"
+"  }\n"
 "}\n"
 "\n"
 "function show(s) {\n"

@@ -1,5 +1,5 @@
 """The dashboard in a real browser: headless Chromium loads the page, which
-reads "streams" and shows each stream's live.mjpg in an <img>.
+reads "streams" and shows each stream's newest picture in an <img>.
 
 With CHRYS_SCREENSHOT=1 the screenshot is also saved as docs/dashboard.png
 (for the README).
@@ -98,11 +98,11 @@ def two_streams(nginx, publish, camera, source):
     return nginx
 
 
-def mjpeg_clients(nginx):
+def waiting_clients(nginx):
     for line in nginx.get("metrics").text.splitlines():
-        if line.startswith('chrys_http_clients{kind="mjpeg"} '):
+        if line.startswith('chrys_http_clients{kind="waiting"} '):
             return int(line.split()[-1])
-    raise AssertionError("no mjpeg client gauge in metrics")
+    raise AssertionError("no waiting client gauge in metrics")
 
 
 def test_dashboard_screenshot_shows_live_pictures(two_streams, tmp_path):
@@ -140,9 +140,9 @@ def test_dashboard_screenshot_shows_live_pictures(two_streams, tmp_path):
     if docs:
         save_for_docs(img, spans)
 
-    # Chromium is gone: so are its live.mjpg responses
-    wait_for(lambda: mjpeg_clients(nginx) == 0, timeout=10,
-             what="the browser's live.mjpg clients to go away")
+    # Chromium is gone: so are its long polls
+    wait_for(lambda: waiting_clients(nginx) == 0, timeout=10,
+             what="the browser's long polls to go away")
 
 
 def save_for_docs(img, spans):
@@ -168,7 +168,7 @@ def test_dashboard_dom(two_streams):
             dom[:2000]
         for name in ("cam", "door"):
             assert ('<div class="name">live/%s</div>' % name) in dom, path
-            assert ('src="/chrys/live/%s/live.mjpg?width=640&amp;fps=10'
-                    '&amp;quality=70"' % name) in dom, path
+            assert ('data-stream="/chrys/live/%s/"' % name) in dom, path
+            assert 'src="blob:' in dom, path
         assert dom.count("live \u00b7 h264 640x360 \u00b7 ") == 2, dom
         assert '<div id="empty" hidden="">' in dom
