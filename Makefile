@@ -8,6 +8,9 @@
 #   make bench    the performance figures of the README
 #   make fuzz     install clang, build, run each libFuzzer harness of t/fuzz
 #                 for FUZZ_SECONDS (make fuzz FUZZ_SECONDS=600)
+#   make test-asan  the C unit tests and t/ against the module built with
+#                 ASan and UBSan in objs/asan (Debian's nginx, the runtimes
+#                 preloaded); fails on any sanitizer report (t/asan/)
 #   make install  install the module into Debian's nginx
 
 PYTHON    = /usr/bin/python3
@@ -19,8 +22,8 @@ SOURCES   = config ngx_chrys.h ngx_chrys_avc.h ngx_chrys_http.h \
             ngx_chrys_http.c ngx_chrys_http_live.c ngx_chrys_http_buffer.c \
             ngx_chrys_http_ui.c
 
-.PHONY: all deps test-deps fuzz-deps run demo test unit bench fuzz install \
-        clean
+.PHONY: all deps test-deps fuzz-deps asan-deps run demo test unit bench \
+        fuzz test-asan install clean
 
 all: objs/ngx_chrys_module.so
 
@@ -32,6 +35,9 @@ test-deps:
 
 fuzz-deps:
 	@scripts/deps.sh fuzz
+
+asan-deps:
+	@scripts/deps.sh asan
 
 objs/ngx_chrys_module.so: $(SOURCES) scripts/build.sh
 	@scripts/deps.sh build
@@ -54,6 +60,9 @@ bench: test-deps all
 
 fuzz: fuzz-deps all
 	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
+
+test-asan: asan-deps
+	PYTHON=$(PYTHON) scripts/test-asan.sh
 
 install: all
 	install -m 644 objs/ngx_chrys_module.so /usr/lib/nginx/modules/

@@ -5,15 +5,22 @@
 #
 #   scripts/build.sh            build (configure when needed)
 #   CHRYS_CC_OPT=... scripts/build.sh   extra compiler flags (sanitizers)
+#   CHRYS_LD_OPT=... scripts/build.sh   extra linker flags
+#   CHRYS_OBJS=DIR scripts/build.sh     build in DIR (DIR/build, and
+#                                       DIR/ngx_chrys_module.so) instead of
+#                                       objs: a variant (make test-asan's
+#                                       objs/asan) never touches objs/build
 
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
-objs=$top/objs
+objs=${CHRYS_OBJS:-$top/objs}
+mkdir -p "$objs"
+objs=$(cd "$objs" && pwd)
 nsrc=$objs/nginx-src
 bld=$objs/build
 
-export CHRYS_RTMP_SRC="$objs/rtmp-src"
+export CHRYS_RTMP_SRC="$top/objs/rtmp-src"
 
 "$top/scripts/source.sh" libnginx-mod-rtmp "$CHRYS_RTMP_SRC"
 

@@ -4,6 +4,7 @@
 #   scripts/deps.sh build   nginx, nginx-rtmp, FFmpeg and libjpeg-turbo dev files
 #   scripts/deps.sh test    build + what t/, examples/ and make bench drive
 #   scripts/deps.sh fuzz    build + clang, its sanitizers and libFuzzer
+#   scripts/deps.sh asan    test + gcc's ASan and UBSan runtimes (make test-asan)
 #
 # Idempotent: when everything is installed it touches nothing.
 
@@ -18,11 +19,14 @@ test="python3-pytest python3-requests python3-numpy python3-pil curl wrk
 
 fuzz="clang libclang-rt-14-dev llvm-14"
 
+asan="libasan8 libubsan1"
+
 case "${1:-build}" in
     build) want="$build" ;;
     test)  want="$build $test" ;;
     fuzz)  want="$build $fuzz" ;;
-    *)     echo "usage: $0 build|test|fuzz" >&2; exit 2 ;;
+    asan)  want="$build $test $asan" ;;
+    *)     echo "usage: $0 build|test|fuzz|asan" >&2; exit 2 ;;
 esac
 
 missing=""

@@ -3,6 +3,8 @@
 # when any test fails.
 #
 #   scripts/unit.sh
+#   CHRYS_OBJS=objs/asan scripts/unit.sh   with the flags of that build
+#                                          (make test-asan: sanitizers)
 #
 # test_avc checks the FLV and H.264 parsing on its own.  test_ring (streams,
 # pictures, JPEG cache) and test_buffer (stream buffer, events) check the
@@ -14,8 +16,9 @@
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
-bld=$top/objs/build
-out=$top/objs/unit
+variant=$(cd "${CHRYS_OBJS:-$top/objs}" && pwd)
+bld=$variant/build
+out=$variant/unit
 full=$top/objs/nginx-full-src
 inc=/usr/share/nginx/src/src
 

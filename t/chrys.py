@@ -9,6 +9,7 @@ import io
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -21,7 +22,30 @@ import requests
 from PIL import Image
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MODULE = os.path.join(TOP, "objs", "ngx_chrys_module.so")
+
+# make test-asan runs the suite against another build of the module, with
+# more environment for nginx (only for nginx: not for pytest or ffmpeg):
+#   CHRYS_MODULE         the module nginx loads (objs/asan/ngx_chrys_module.so)
+#   CHRYS_NGINX_ENV      NAME=VALUE ... (shell quoting) added to nginx's
+#                        environment; "{logs}" in a value is the test's own
+#                        sanitizer log directory (sanitizer_logs below)
+#   CHRYS_SANITIZER_LOGS where the per-test log directories go; conftest.py
+#                        fails a test whose directory holds a report
+#   CHRYS_SLOW           factor (default 1) for the few bounds that are
+#                        pure timing (ASan makes the module several times
+#                        slower); never for a picture, status or count
+MODULE = os.environ.get("CHRYS_MODULE") or os.path.join(
+    TOP, "objs", "ngx_chrys_module.so")
+NGINX_ENV = dict(kv.split("=", 1) for kv in
+                 shlex.split(os.environ.get("CHRYS_NGINX_ENV", "")))
+SANITIZER_LOGS = os.environ.get("CHRYS_SANITIZER_LOGS")
+SLOW = float(os.environ.get("CHRYS_SLOW") or 1)
+
+# the current test's sanitizer log directory (conftest.py sets it)
+sanitizer_logs = None
+# what the sanitizers write at the head of a report
+SANITIZER_REPORT = re.compile(r"ERROR: AddressSanitizer|ERROR: LeakSanitizer"
+                              r"|runtime error:")
 RTMP_MODULE = "/usr/lib/nginx/modules/ngx_rtmp_module.so"
 CACHE = os.path.join(TOP, "t", ".cache")
 
@@ -136,7 +160,11 @@ class Nginx:
     def __init__(self, workers=2, zone="64m", rtmp_extra="", http_extra="",
                  module=MODULE, rtmp_main="", env=None):
         self.rtmp_main = rtmp_main
-        self.env = dict(os.environ, **(env or {}))
+        logs = sanitizer_logs or SANITIZER_LOGS or tempfile.gettempdir()
+        self.sanitizer_logs = sanitizer_logs
+        env = dict(NGINX_ENV, **(env or {}))
+        self.env = dict(os.environ, **{k: v.replace("{logs}", logs)
+                                       for k, v in env.items()})
         self.module = module
         self.prefix = tempfile.mkdtemp(prefix="chrys-nginx-")
         self.rtmp_port = free_port()
@@ -210,7 +238,9 @@ class Nginx:
             os.kill(pid, signal.SIGTERM)
         except ProcessLookupError:
             return
-        deadline = time.monotonic() + 10
+        # the master exits after its workers: by then their sanitizer
+        # reports, and its own, are written (make test-asan)
+        deadline = time.monotonic() + 10 * SLOW
         while time.monotonic() < deadline:
             try:
                 os.kill(pid, 0)
@@ -220,17 +250,33 @@ class Nginx:
         os.kill(pid, signal.SIGKILL)
 
     def error_log(self):
-        with open(os.path.join(self.prefix, "logs", "error.log")) as f:
+        with open(os.path.join(self.prefix, "logs", "error.log"),
+                  errors="replace") as f:
             return f.read()
 
     def crashes(self):
-        """Lines that say a worker died or nginx hit an alert."""
+        """Lines that say a worker died or nginx hit an alert; a worker a
+        test killed with SIGKILL (and the lock the master then freed) are
+        not crashes."""
         return [l for l in self.error_log().splitlines()
-                if "exited on signal" in l or "[alert]" in l
-                or "[emerg]" in l]
+                if ("exited on signal" in l or "[alert]" in l
+                    or "[emerg]" in l)
+                and "exited on signal 9" not in l
+                and "was locked by" not in l]
 
     def cleanup(self):
         self.stop()
+        if self.sanitizer_logs:
+            # UBSan reports to stderr, that is to this log: kept with the
+            # test's sanitizer logs, where conftest.py looks for reports
+            try:
+                if SANITIZER_REPORT.search(self.error_log()):
+                    shutil.copy(os.path.join(self.prefix, "logs",
+                                             "error.log"),
+                                os.path.join(self.sanitizer_logs,
+                                             "error.log.%d" % self.http_port))
+            except OSError:
+                pass
         shutil.rmtree(self.prefix, ignore_errors=True)
 
     def url(self, path):

@@ -6,7 +6,7 @@ import time
 
 import requests
 
-from chrys import ETAG, decode_jpeg, frame_meta, wait_for
+from chrys import ETAG, SLOW, decode_jpeg, frame_meta, wait_for
 
 
 def test_latest_jpg_matches_the_source_frame(nginx, publish, source):
@@ -307,9 +307,13 @@ def test_a_republish_in_another_worker_sees_the_same_stream(make_nginx,
     the publisher continues the same sequence."""
     nginx = make_nginx(workers=2)
     last = 0
-    for _ in range(3):
+    for i in range(3):
         p = publish(nginx.rtmp("cam"), source.path)
+        # this publisher's frames: the last pictures of the one before may
+        # still come from the decoder (many, when it is slow: make
+        # test-asan), and this one may not have been accepted yet
         wait_for(lambda: nginx.get("live/cam/status").status_code == 200
+                 and nginx.status("cam")["publishes"] == i + 1
                  and nginx.status("cam")["last_seq"] > last + 10,
                  what="frames")
         r = nginx.get("live/cam/latest.jpg")
@@ -339,7 +343,8 @@ def test_decoding_skips_ahead_when_it_falls_behind(nginx, publish, camera):
         m = frame_meta(r)
         assert source.psnr(r.content, m["pts"] % period) >= 30
         # far behind would mean seconds: the queue is cut at 500 ms
-        assert m["age"] < 2000
+        # (SLOW: the decoder's own pace, slower under make test-asan)
+        assert m["age"] < 2000 * SLOW
         assert st["frames_received"] - m["seq"] < 100000
         time.sleep(0.3)
 

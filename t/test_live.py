@@ -10,7 +10,7 @@ import numpy as np
 import requests
 from PIL import Image
 
-from chrys import decode_jpeg, frame_meta, psnr, wait_for
+from chrys import NGINX_ENV, decode_jpeg, frame_meta, psnr, wait_for
 
 
 def mjpeg_parts(url, count, timeout=20):
@@ -149,7 +149,11 @@ def test_a_slow_mjpeg_client_costs_nothing_and_slows_nobody(make_nginx,
     assert seqs[-1] - seqs[0] < 75
     # each slow client holds one picture at most: no growth with time
     print("worker RSS %d -> %d KB" % (before / 1024, after / 1024))
-    assert after - before < 2 * 1024 * 1024, (before, after)
+    if "ASAN_OPTIONS" not in NGINX_ENV:
+        # not under make test-asan: there ASan's allocator (the quarantine
+        # of freed memory, the shadow) moves the RSS by megabytes either
+        # way for tens of seconds; its leak check stands in for this
+        assert after - before < 2 * 1024 * 1024, (before, after)
 
 
 def test_mjpeg_clients_share_one_encode_per_frame(nginx, publish, camera):
