@@ -6,6 +6,8 @@
 #   make demo     publish an ffmpeg test pattern to the running server
 #   make test     install test deps, build, run the C unit tests and t/
 #   make bench    the performance figures of the README
+#   make soak     8 publishers and SOAK_CLIENTS HTTP clients for SOAK_SECONDS
+#                 on loopback; prints the figures of the README
 #   make fuzz     install clang, build, run each libFuzzer harness of t/fuzz
 #                 for FUZZ_SECONDS (make fuzz FUZZ_SECONDS=600)
 #   make test-asan  the C unit tests and t/ against the module built with
@@ -15,6 +17,8 @@
 
 PYTHON    = /usr/bin/python3
 FUZZ_SECONDS = 60
+SOAK_SECONDS = 60
+SOAK_CLIENTS = 500
 SOURCES   = config ngx_chrys.h ngx_chrys_avc.h ngx_chrys_http.h \
             ngx_chrys_query.h ngx_chrys_module.c ngx_chrys_avc.c \
             ngx_chrys_query.c ngx_chrys_ring.c \
@@ -22,7 +26,7 @@ SOURCES   = config ngx_chrys.h ngx_chrys_avc.h ngx_chrys_http.h \
             ngx_chrys_http.c ngx_chrys_http_live.c ngx_chrys_http_buffer.c \
             ngx_chrys_http_ui.c
 
-.PHONY: all deps test-deps fuzz-deps asan-deps run demo test unit bench \
+.PHONY: all deps test-deps fuzz-deps asan-deps run demo test unit bench soak \
         fuzz test-asan install clean
 
 all: objs/ngx_chrys_module.so
@@ -57,6 +61,9 @@ test: test-deps all unit
 
 bench: test-deps all
 	$(PYTHON) t/bench.py
+
+soak: test-deps all
+	$(PYTHON) t/soak.py $(SOAK_SECONDS) $(SOAK_CLIENTS)
 
 fuzz: fuzz-deps all
 	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
