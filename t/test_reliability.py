@@ -8,6 +8,7 @@ import struct
 import threading
 import time
 
+import pytest
 import requests
 
 from chrys import CACHE, Source, ffmpeg, frame_meta, wait_for
@@ -115,14 +116,17 @@ def test_truncated_and_garbled_payloads(nginx, publish, camera):
     assert len(nginx.get("streams").json()["streams"]) == 3
 
 
-def test_bit_errors_are_counted_and_recovered_from(nginx, publish, camera):
-    """Bytes flipped inside slices (ffmpeg's noise filter) for the first 10
-    seconds.  Most damage makes libavcodec report an error, and chrys then
-    waits for the next IDR; a flip it decodes without a word can show for a
-    few frames until then (H.264 carries no checksum).  Once the damage
-    stops, every picture is right again within a GOP."""
-    path = damaged("camera-noise", camera,
-                   "noise=amount=if(lt(n\\,300)\\,20000\\,0)")
+@pytest.mark.parametrize("amount", [2000, 20000, 200000])
+def test_bit_errors_are_counted_and_recovered_from(nginx, publish, camera,
+                                                   amount):
+    """Bytes flipped inside slices (ffmpeg's noise filter: one byte in
+    `amount`) for the first 10 seconds.  Most damage makes libavcodec
+    report an error, and chrys then waits for the next IDR; a flip it
+    decodes without a word can show for a few frames until then (H.264
+    carries no checksum).  Once the damage stops, every picture is right
+    again within a GOP."""
+    path = damaged("camera-noise-%d" % amount, camera,
+                   "noise=amount=if(lt(n\\,300)\\,%d\\,0)" % amount)
     publish_as_is(publish, nginx.rtmp("cam"), path)
     nginx.wait_frame("cam", timeout=20)
 
