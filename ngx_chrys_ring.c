@@ -24,6 +24,7 @@ static ngx_int_t ngx_chrys_slots_alloc_locked(ngx_chrys_zone_t *zone,
     ngx_chrys_stream_t *st, size_t size);
 static ngx_uint_t ngx_chrys_zone_room_locked(ngx_chrys_zone_t *zone,
     size_t size);
+static ngx_uint_t ngx_chrys_valid_utf8(u_char *p, u_char *last);
 static void ngx_chrys_jpeg_free_locked(ngx_chrys_zone_t *zone,
     ngx_chrys_jpeg_t *jpeg);
 
@@ -395,8 +396,7 @@ ngx_chrys_stream_release(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st)
 ngx_int_t
 ngx_chrys_valid_name(ngx_str_t *name)
 {
-    u_char  *p, *last;
-    size_t   i;
+    size_t  i;
 
     if (name->len == 0 || name->len > NGX_CHRYS_NAME_MAX
         || (name->len == 1 && name->data[0] == '.'))
@@ -404,18 +404,10 @@ ngx_chrys_valid_name(ngx_str_t *name)
         return NGX_ERROR;
     }
 
-    /* UTF-8: names go into JSON and metrics as they are */
+    /* names go into JSON and metrics as they are */
 
-    p = name->data;
-    last = p + name->len;
-
-    while (p < last) {
-        if (*p < 0x80) {
-            p++;
-
-        } else if (ngx_utf8_decode(&p, last - p) > 0x10ffff) {
-            return NGX_ERROR;
-        }
+    if (!ngx_chrys_valid_utf8(name->data, name->data + name->len)) {
+        return NGX_ERROR;
     }
 
     for (i = 0; i < name->len; i++) {
@@ -434,6 +426,69 @@ ngx_chrys_valid_name(ngx_str_t *name)
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * Well-formed UTF-8 (RFC 3629): the shortest form of a code point up to
+ * U+10FFFF that is not a surrogate.  ngx_utf8_decode() lets overlong forms,
+ * surrogates and any byte above 0x7f as a continuation through, and a JSON
+ * parser refuses those.
+ */
+
+static ngx_uint_t
+ngx_chrys_valid_utf8(u_char *p, u_char *last)
+{
+    u_char    c;
+    size_t    n;
+    uint32_t  u, min;
+
+    while (p < last) {
+        c = *p++;
+
+        if (c < 0x80) {
+            continue;
+        }
+
+        if (c >= 0xc2 && c <= 0xdf) {
+            n = 1;
+            u = c & 0x1f;
+            min = 0x80;
+
+        } else if (c >= 0xe0 && c <= 0xef) {
+            n = 2;
+            u = c & 0x0f;
+            min = 0x800;
+
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            n = 3;
+            u = c & 0x07;
+            min = 0x10000;
+
+        } else {
+            return 0;
+        }
+
+        if ((size_t) (last - p) < n) {
+            return 0;
+        }
+
+        while (n--) {
+            c = *p++;
+
+            if ((c & 0xc0) != 0x80) {
+                return 0;
+            }
+
+            u = (u << 6) | (c & 0x3f);
+        }
+
+        if (u < min || u > 0x10ffff || (u >= 0xd800 && u <= 0xdfff)) {
+            return 0;
+        }
+    }
+
+    return 1;
 }
 
 

@@ -249,7 +249,62 @@ done:
 }
 
 
-/* "1 to 255 bytes, not ".", no "/", ".." or control characters" */
+/*
+ * Well-formed UTF-8 by the byte ranges of Table 3-7 of the Unicode
+ * standard, a model written apart from ngx_chrys_valid_utf8()
+ */
+
+static ngx_uint_t
+ngx_fuzz_utf8(u_char *s, size_t len)
+{
+    size_t   i, n, k;
+    u_char   lo, hi;
+
+    for (i = 0; i < len; i += n) {
+
+        lo = 0x80;
+        hi = 0xbf;
+
+        if (s[i] <= 0x7f) {
+            n = 1;
+
+        } else if (s[i] >= 0xc2 && s[i] <= 0xdf) {
+            n = 2;
+
+        } else if (s[i] >= 0xe0 && s[i] <= 0xef) {
+            n = 3;
+            lo = (s[i] == 0xe0) ? 0xa0 : 0x80;
+            hi = (s[i] == 0xed) ? 0x9f : 0xbf;
+
+        } else if (s[i] >= 0xf0 && s[i] <= 0xf4) {
+            n = 4;
+            lo = (s[i] == 0xf0) ? 0x90 : 0x80;
+            hi = (s[i] == 0xf4) ? 0x8f : 0xbf;
+
+        } else {
+            return 0;
+        }
+
+        if (len - i < n) {
+            return 0;
+        }
+
+        for (k = 1; k < n; k++) {
+            if (s[i + k] < (k == 1 ? lo : 0x80)
+                || s[i + k] > (k == 1 ? hi : 0xbf))
+            {
+                return 0;
+            }
+        }
+    }
+
+    return 1;
+}
+
+
+/*
+ * "1 to 255 bytes of UTF-8, not ".", no "/", ".." or control characters"
+ */
 
 static void
 ngx_fuzz_name(ngx_str_t *name)
@@ -270,7 +325,8 @@ ngx_fuzz_name(ngx_str_t *name)
     ngx_fuzz_check(rc == NGX_OK || rc == NGX_ERROR);
 
     valid = (s.len >= 1 && s.len <= NGX_CHRYS_NAME_MAX
-             && !(s.len == 1 && s.data[0] == '.'));
+             && !(s.len == 1 && s.data[0] == '.')
+             && ngx_fuzz_utf8(s.data, s.len));
 
     for (i = 0; valid && i < s.len; i++) {
 
