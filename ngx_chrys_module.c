@@ -78,6 +78,8 @@ static ngx_int_t ngx_chrys_close_stream(ngx_rtmp_session_t *s,
 static ngx_int_t ngx_chrys_video(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h,
     ngx_chain_t *in);
 static ngx_chrys_ctx_t *ngx_chrys_start(ngx_rtmp_session_t *s);
+static void ngx_chrys_refuse_name(ngx_rtmp_session_t *s, ngx_str_t *app,
+    ngx_str_t *name);
 static void ngx_chrys_stop(ngx_rtmp_session_t *s);
 static void ngx_chrys_sequence_header(ngx_rtmp_session_t *s,
     ngx_chrys_ctx_t *ctx, ngx_rtmp_header_t *h, ngx_chain_t *in);
@@ -507,11 +509,7 @@ ngx_chrys_start(ngx_rtmp_session_t *s)
     if (ngx_chrys_valid_name(app) != NGX_OK
         || ngx_chrys_valid_name(&name) != NGX_OK)
     {
-        ngx_log_error(NGX_LOG_WARN, s->connection->log, 0,
-                      "chrys: stream \"%V/%V\" is not decoded: a name "
-                      "is 1 to %d bytes of UTF-8 without \"/\", \"..\" "
-                      "or control characters",
-                      app, &name, NGX_CHRYS_NAME_MAX);
+        ngx_chrys_refuse_name(s, app, &name);
         ctx->refused = 1;
         return ctx;
     }
@@ -561,6 +559,44 @@ ngx_chrys_start(ngx_rtmp_session_t *s)
     }
 
     return ctx;
+}
+
+
+/*
+ * The names are the publisher's: logged %-escaped, so that no byte of
+ * them (a line feed, one that is not UTF-8) goes into the log as it is
+ */
+
+static void
+ngx_chrys_refuse_name(ngx_rtmp_session_t *s, ngx_str_t *app, ngx_str_t *name)
+{
+    u_char     *p;
+    ngx_str_t   esc[2], *src[2];
+    ngx_uint_t  i;
+
+    src[0] = app;
+    src[1] = name;
+
+    for (i = 0; i < 2; i++) {
+        esc[i].len = src[i]->len
+                     + 2 * ngx_escape_uri(NULL, src[i]->data, src[i]->len,
+                                          NGX_ESCAPE_URI_COMPONENT);
+
+        p = ngx_pnalloc(s->connection->pool, esc[i].len);
+        if (p == NULL) {
+            return;
+        }
+
+        esc[i].data = p;
+        ngx_escape_uri(p, src[i]->data, src[i]->len,
+                       NGX_ESCAPE_URI_COMPONENT);
+    }
+
+    ngx_log_error(NGX_LOG_WARN, s->connection->log, 0,
+                  "chrys: stream \"%V/%V\" (%%-escaped) is not decoded: "
+                  "a name is 1 to %d bytes of UTF-8 without \"/\", "
+                  "\"..\" or control characters",
+                  &esc[0], &esc[1], NGX_CHRYS_NAME_MAX);
 }
 
 
