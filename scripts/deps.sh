@@ -3,6 +3,7 @@
 #
 #   scripts/deps.sh build   nginx, nginx-rtmp, FFmpeg and libjpeg-turbo dev files
 #   scripts/deps.sh test    build + what t/, examples/ and make bench drive
+#                           (GStreamer's RTSP server: t/rtsp_server.py)
 #   scripts/deps.sh fuzz    build + clang, its sanitizers and libFuzzer
 #   scripts/deps.sh asan    test + gcc's ASan and UBSan runtimes (make test-asan)
 #
@@ -15,7 +16,9 @@ build="nginx nginx-dev libnginx-mod-rtmp ffmpeg pkg-config dpkg-dev xz-utils
        libturbojpeg0-dev make gcc"
 
 test="python3-pytest python3-requests python3-numpy python3-pil curl wrk
-      procps python3-opencv opencv-data chromium fonts-dejavu-core"
+      procps python3-opencv opencv-data chromium fonts-dejavu-core
+      python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good
+      gstreamer1.0-plugins-bad"
 
 fuzz="clang libclang-rt-14-dev llvm-14"
 
