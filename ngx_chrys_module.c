@@ -17,11 +17,15 @@
 #include "ngx_chrys_avc.h"
 
 #include <libavutil/log.h>
+#if (NGX_LINUX)
+#include <malloc.h>
+#endif
 
 
 #define NGX_CHRYS_BUFFER_WINDOW   10000
 #define NGX_CHRYS_BUFFER_SIZE     (32 * 1024 * 1024)
 #define NGX_CHRYS_EVENT_BUDGET    (64 * 1024 * 1024)
+#define NGX_CHRYS_MALLOC_ARENAS   2
 
 
 typedef struct {
@@ -68,6 +72,7 @@ static char *ngx_chrys_thread_pool(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_chrys_buffer(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static ngx_int_t ngx_chrys_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_chrys_init_process(ngx_cycle_t *cycle);
 static void ngx_chrys_exit_process(ngx_cycle_t *cycle);
 
@@ -160,7 +165,7 @@ ngx_module_t  ngx_chrys_module = {
     ngx_chrys_commands,                    /* module directives */
     NGX_RTMP_MODULE,                       /* module type */
     NULL,                                  /* init master */
-    NULL,                                  /* init module */
+    ngx_chrys_init_module,                 /* init module */
     ngx_chrys_init_process,                /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
@@ -406,6 +411,34 @@ ngx_chrys_postconfiguration(ngx_conf_t *cf)
 
     next_close_stream = ngx_rtmp_close_stream;
     ngx_rtmp_close_stream = ngx_chrys_close_stream;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Decoding and encoding run in the thread pool, and glibc gives each
+ * thread that allocates an arena of its own, up to 8 a core: the memory
+ * freed in each (JPEG buffers, libavcodec's) stays spread over them, and a
+ * worker's memory grows for minutes under load.  Two arenas keep it flat
+ * (make soak).  Set in the master, before the workers are forked; an
+ * MALLOC_ARENA_MAX of nginx's environment is left to rule.
+ */
+
+static ngx_int_t
+ngx_chrys_init_module(ngx_cycle_t *cycle)
+{
+#if (NGX_LINUX) && defined(M_ARENA_MAX)
+
+    if (getenv("MALLOC_ARENA_MAX") == NULL
+        && mallopt(M_ARENA_MAX, NGX_CHRYS_MALLOC_ARENAS) == 0)
+    {
+        ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
+                      "chrys: mallopt(M_ARENA_MAX, %d) failed",
+                      NGX_CHRYS_MALLOC_ARENAS);
+    }
+
+#endif
 
     return NGX_OK;
 }
