@@ -103,6 +103,56 @@ def test_a_resolution_change_mid_stream_reinitialises(nginx, publish):
     assert st["decode_errors"] == 0
 
 
+def test_b_frames_on_and_off_mid_stream(nginx, publish):
+    """One publish whose encoder turns B-frames on, off and on again (x264
+    -bf 3, 0, 3, two seconds each, joined by ffmpeg's concat demuxer): the
+    new SPS/PPS come in-band, the decoder's reordering delay changes with
+    them, and every picture stays correct and keeps coming."""
+    flv = os.path.join(CACHE, "bframes-on-off.flv")
+    if not os.path.exists(flv):
+        listing = os.path.join(CACHE, "bframes-on-off.txt")
+        with open(listing, "w") as f:
+            for i, bf in enumerate((3, 0, 3)):
+                ts = os.path.join(CACHE, "bframes-%d-%d.ts" % (i, bf))
+                ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30",
+                       "-t", "2", "-c:v", "libx264", "-preset", "veryfast",
+                       "-g", "30", "-bf", str(bf), "-pix_fmt", "yuv420p",
+                       "-f", "mpegts", ts)
+                f.write("file '%s'\n" % ts)
+        ffmpeg("-f", "concat", "-safe", "0", "-i", listing, "-c", "copy",
+               "-f", "flv", flv)
+
+    ref = Source("bframes-ref", width=320, height=240, seconds=2,
+                 extra=["-bf", "0"])
+    publish(nginx.rtmp("cam"), flv, loop=True)
+    nginx.wait_frame("cam")
+
+    # pictures over a little more than a pass of the file: which part of
+    # it each comes from, and how like the test pattern it is
+    seen = {}
+    deadline = time.monotonic() + 7.5
+    while time.monotonic() < deadline:
+        r = nginx.get("live/cam/latest.jpg")
+        m = frame_meta(r)
+        if m["seq"] not in seen:
+            seen[m["seq"]] = (m["pts"] % 6000 // 2000, m["pts"], r.content)
+        time.sleep(0.1)
+
+    parts = [part for part, _, _ in seen.values()]
+    assert all(parts.count(part) >= 5 for part in (0, 1, 2)), \
+        sorted((seq, part) for seq, (part, _, _) in seen.items())
+    for seq, (part, pts, body) in sorted(seen.items()):
+        # the frame of the pattern at its time in its part, give or take
+        # the B-frames' delay and what ffmpeg moved to keep the
+        # timestamps rising (the last frames of a part can come after
+        # the next part's first timestamp)
+        k = round(pts % 2000 * 30 / 1000)
+        picture = decode_jpeg(body)
+        best = max(psnr(picture, ref.raw[(k + d) % 60]) for d in range(-4, 5))
+        assert best >= 30, (seq, part, pts, best)
+    assert nginx.status("cam")["decode_errors"] == 0
+
+
 def test_applications_without_chrys_are_left_alone(make_nginx, publish,
                                                    source):
     nginx = make_nginx(rtmp_extra="""
