@@ -884,7 +884,7 @@ ngx_chrys_decoder_flush(ngx_chrys_decoder_t *dec)
     ngx_int_t  n;
 
     if (!dec->held || dec->best->buf[0] == NULL
-        || dec->best_meta.seq <= dec->st->latest_seq)
+        || dec->best_meta.seq == dec->st->latest_seq)
     {
         return;
     }

@@ -1253,7 +1253,8 @@ ngx_http_chrys_json(u_char *p, ngx_chrys_stream_t *st)
     ngx_uint_t   fps, bitrate, seq;
 
     now = ngx_chrys_unix_msec();
-    seq = ngx_max(st->decoded_seq, st->latest_seq);
+    /* the decoder's newest picture: with B-frames its seq can be lower */
+    seq = st->decoded_seq ? st->decoded_seq : st->latest_seq;
     time = (seq == st->latest_seq && seq) ? st->slots[st->latest].frame.time
                                           : st->decoded_time;
     age = seq ? (int64_t) (now - time) : -1;

@@ -159,7 +159,7 @@ ngx_http_chrys_live(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
             return ngx_http_chrys_mjpeg_end(r, ctx);
         }
 
-        if (seq <= mj->cursor
+        if (seq == mj->cursor
             || (ngx_msec_int_t) (mj->next - ngx_current_msec) > 0)
         {
             ngx_http_chrys_wait(r, ctx);
@@ -170,11 +170,13 @@ ngx_http_chrys_live(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
         after = ctx->args[NGX_HTTP_CHRYS_ARG_AFTER];
 
         /*
-         * a cursor beyond every frame received (the zone was recreated
-         * since) is answered at once, with the newest frame
+         * the picture after SEQ is any other: with B-frames pictures come
+         * in display order, and the next can carry a lower seq than SEQ;
+         * a cursor that is no picture's any more (the zone was recreated
+         * since) is answered at once, with the newest one
          */
 
-        if (seq <= after && after <= st->received) {
+        if (seq == after) {
 
             if ((ngx_msec_int_t) (ctx->deadline - ngx_current_msec) <= 0
                 || ngx_exiting || ngx_terminate)
@@ -1030,12 +1032,12 @@ ngx_http_chrys_ready(ngx_http_chrys_ctx_t *ctx)
     if (ctx->endpoint == NGX_HTTP_CHRYS_MJPEG) {
         mj = ctx->mjpeg;
 
-        return seq > mj->cursor
+        return seq != mj->cursor
                && (ngx_msec_int_t) (mj->next - ngx_current_msec) <= 0;
     }
 
     if (ngx_http_chrys_has(ctx, NGX_HTTP_CHRYS_ARG_AFTER)) {
-        return seq > (ngx_uint_t) ctx->args[NGX_HTTP_CHRYS_ARG_AFTER]
+        return seq != (ngx_uint_t) ctx->args[NGX_HTTP_CHRYS_ARG_AFTER]
                || (ngx_msec_int_t) (ctx->deadline - ngx_current_msec) <= 0;
     }
 
@@ -1055,7 +1057,7 @@ ngx_http_chrys_stale(ngx_http_chrys_ctx_t *ctx)
 
     st = ctx->stream;
 
-    return st->decoded_seq > st->latest_seq
+    return st->decoded_seq != st->latest_seq
            && (ngx_msec_int_t) (ctx->fresh - ngx_current_msec) > 0
            && ngx_chrys_stream_publishing(st);
 }
