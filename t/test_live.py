@@ -261,13 +261,13 @@ def test_raw_pixels_in_every_format(nginx, publish, source):
 def test_raw_pixels_scaled_and_long_polled(nginx, publish, source):
     publish(nginx.rtmp("cam"), source.path)
     r = nginx.wait_frame("cam")
-    seq = frame_meta(r)["seq"]
+    seq, pts = frame_meta(r)["seq"], frame_meta(r)["pts"]
 
     r = nginx.get("live/cam/latest.raw?format=rgb24&width=320&after=%d"
                   % seq)
     assert r.status_code == 200
     m = frame_meta(r)
-    assert m["seq"] > seq
+    assert m["seq"] != seq and m["pts"] > pts     # the next picture
     assert (m["width"], m["height"]) == (320, 180)
     pixels = np.frombuffer(r.content, np.uint8).reshape(180, 320, 3)
     ref = Image.fromarray(reference_rgb(source, m["pts"])).resize(
