@@ -1071,6 +1071,62 @@ ngx_http_chrys_send(ngx_http_request_t *r, ngx_uint_t status,
 }
 
 
+/*
+ * The write handler's first part for the responses that stream (MJPEG,
+ * image series, clips): what the filters hold goes out.  NGX_OK: all is
+ * out, the caller may send more; NGX_AGAIN: the client is slow, the write
+ * event comes back; NGX_DONE: the request is finalized.
+ */
+
+ngx_int_t
+ngx_http_chrys_flush(ngx_http_request_t *r)
+{
+    ngx_int_t                  rc;
+    ngx_event_t               *wev;
+    ngx_connection_t          *c;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    c = r->connection;
+    wev = c->write;
+
+    if (wev->timedout) {
+        ngx_log_error(NGX_LOG_INFO, c->log, NGX_ETIMEDOUT,
+                      "client timed out");
+        c->timedout = 1;
+        ngx_http_finalize_request(r, NGX_HTTP_REQUEST_TIME_OUT);
+        return NGX_DONE;
+    }
+
+    rc = ngx_http_output_filter(r, NULL);
+
+    if (rc == NGX_ERROR) {
+        ngx_http_finalize_request(r, rc);
+        return NGX_DONE;
+    }
+
+    if (r->buffered || c->buffered) {
+        clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+        if (!wev->delayed) {
+            ngx_add_timer(wev, clcf->send_timeout);
+        }
+
+        if (ngx_handle_write_event(wev, clcf->send_lowat) != NGX_OK) {
+            ngx_http_finalize_request(r, NGX_ERROR);
+            return NGX_DONE;
+        }
+
+        return NGX_AGAIN;
+    }
+
+    if (wev->timer_set) {
+        ngx_del_timer(wev);
+    }
+
+    return NGX_OK;
+}
+
+
 /* {"error": "..."} with the given status */
 
 ngx_int_t

@@ -157,6 +157,7 @@ ngx_int_t ngx_http_chrys_error_range(ngx_http_request_t *r,
     ngx_uint_t status, ngx_chrys_buf_t *buf, const char *msg);
 ngx_int_t ngx_http_chrys_send(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *type, u_char *data, size_t len);
+ngx_int_t ngx_http_chrys_flush(ngx_http_request_t *r);
 ngx_int_t ngx_http_chrys_send_jpeg(ngx_http_request_t *r,
     ngx_http_chrys_ctx_t *ctx, ngx_chrys_frame_t *f, u_char *data,
     size_t len);

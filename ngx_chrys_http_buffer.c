@@ -1134,47 +1134,13 @@ ngx_http_chrys_images_parts(ngx_http_chrys_walk_t *walk,
 static void
 ngx_http_chrys_images_writer(ngx_http_request_t *r)
 {
-    ngx_int_t                  rc;
-    ngx_event_t               *wev;
-    ngx_connection_t          *c;
-    ngx_http_chrys_ctx_t      *ctx;
-    ngx_http_core_loc_conf_t  *clcf;
+    ngx_int_t              rc;
+    ngx_http_chrys_ctx_t  *ctx;
 
-    c = r->connection;
-    wev = c->write;
     ctx = ngx_http_get_module_ctx(r, ngx_http_chrys_module);
 
-    if (wev->timedout) {
-        ngx_log_error(NGX_LOG_INFO, c->log, NGX_ETIMEDOUT,
-                      "client timed out");
-        c->timedout = 1;
-        ngx_http_finalize_request(r, NGX_HTTP_REQUEST_TIME_OUT);
+    if (ngx_http_chrys_flush(r) != NGX_OK) {
         return;
-    }
-
-    rc = ngx_http_output_filter(r, NULL);
-
-    if (rc == NGX_ERROR) {
-        ngx_http_finalize_request(r, rc);
-        return;
-    }
-
-    if (r->buffered || c->buffered) {
-        clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
-
-        if (!wev->delayed) {
-            ngx_add_timer(wev, clcf->send_timeout);
-        }
-
-        if (ngx_handle_write_event(wev, clcf->send_lowat) != NGX_OK) {
-            ngx_http_finalize_request(r, NGX_ERROR);
-        }
-
-        return;
-    }
-
-    if (wev->timer_set) {
-        ngx_del_timer(wev);
     }
 
     rc = ngx_http_chrys_images_pump(r, ctx);
@@ -1374,14 +1340,9 @@ ngx_http_chrys_walk_output(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx,
 static void
 ngx_http_chrys_walk_writer(ngx_http_request_t *r)
 {
-    ngx_int_t                  rc;
-    ngx_event_t               *wev;
-    ngx_connection_t          *c;
-    ngx_http_chrys_ctx_t      *ctx;
-    ngx_http_core_loc_conf_t  *clcf;
+    ngx_int_t              rc;
+    ngx_http_chrys_ctx_t  *ctx;
 
-    c = r->connection;
-    wev = c->write;
     ctx = ngx_http_get_module_ctx(r, ngx_http_chrys_module);
 
     if (r->main->blocked) {
@@ -1389,37 +1350,8 @@ ngx_http_chrys_walk_writer(ngx_http_request_t *r)
         return;
     }
 
-    if (wev->timedout) {
-        ngx_log_error(NGX_LOG_INFO, c->log, NGX_ETIMEDOUT,
-                      "client timed out");
-        c->timedout = 1;
-        ngx_http_finalize_request(r, NGX_HTTP_REQUEST_TIME_OUT);
+    if (ngx_http_chrys_flush(r) != NGX_OK) {
         return;
-    }
-
-    rc = ngx_http_output_filter(r, NULL);
-
-    if (rc == NGX_ERROR) {
-        ngx_http_finalize_request(r, rc);
-        return;
-    }
-
-    if (r->buffered || c->buffered) {
-        clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
-
-        if (!wev->delayed) {
-            ngx_add_timer(wev, clcf->send_timeout);
-        }
-
-        if (ngx_handle_write_event(wev, clcf->send_lowat) != NGX_OK) {
-            ngx_http_finalize_request(r, NGX_ERROR);
-        }
-
-        return;
-    }
-
-    if (wev->timer_set) {
-        ngx_del_timer(wev);
     }
 
     rc = ngx_http_chrys_walk_next(r, ctx);
