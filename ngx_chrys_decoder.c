@@ -106,6 +106,10 @@ static ngx_uint_t ngx_chrys_thread_usec(void);
 static void ngx_chrys_range_lut(u_char *lut, ngx_uint_t chroma);
 static struct SwsContext *ngx_chrys_sws(int sw, int sh,
     enum AVPixelFormat sf, int dw, int dh, enum AVPixelFormat df, int flags);
+static void ngx_chrys_picture_sws(struct SwsContext *sws,
+    ngx_chrys_picture_t *pic, u_char *dst[4], int stride[4]);
+static u_char *ngx_chrys_yuv420_alloc(ngx_uint_t width, ngx_uint_t height,
+    u_char *dst[4], int stride[4], ngx_log_t *log);
 static void ngx_chrys_sws_key_create(void);
 static void ngx_chrys_sws_free(void *data);
 
@@ -721,7 +725,7 @@ ngx_chrys_picture_set(ngx_chrys_picture_t *pic, AVFrame *f,
 {
     int         dst_stride[4];
     u_char     *dst[4];
-    ngx_uint_t  i, w, h, cw;
+    ngx_uint_t  i, w, h;
 
     w = f->width;
     h = f->height;
@@ -749,21 +753,10 @@ ngx_chrys_picture_set(ngx_chrys_picture_t *pic, AVFrame *f,
         return NGX_ERROR;
     }
 
-    *buf = ngx_alloc(ngx_chrys_frame_size(NGX_CHRYS_YUV420, w, h), log);
+    *buf = ngx_chrys_yuv420_alloc(w, h, dst, dst_stride, log);
     if (*buf == NULL) {
         return NGX_ERROR;
     }
-
-    cw = (w + 1) / 2;
-
-    dst[0] = *buf;
-    dst[1] = dst[0] + w * h;
-    dst[2] = dst[1] + cw * ((h + 1) / 2);
-    dst[3] = NULL;
-    dst_stride[0] = w;
-    dst_stride[1] = cw;
-    dst_stride[2] = cw;
-    dst_stride[3] = 0;
 
     sws_scale(*sws, (const uint8_t * const *) f->data, f->linesize, 0, h,
               dst, dst_stride);
@@ -1100,6 +1093,62 @@ ngx_chrys_sws_format(ngx_chrys_picture_t *pic)
 }
 
 
+/* sws_scale() of the whole of a picture */
+
+static void
+ngx_chrys_picture_sws(struct SwsContext *sws, ngx_chrys_picture_t *pic,
+    u_char *dst[4], int stride[4])
+{
+    int            src_stride[4];
+    ngx_uint_t     i;
+    const u_char  *src[4];
+
+    for (i = 0; i < 3; i++) {
+        src[i] = pic->planes[i];
+        src_stride[i] = pic->strides[i];
+    }
+
+    src[3] = NULL;
+    src_stride[3] = 0;
+
+    sws_scale(sws, src, src_stride, 0, pic->height, dst, stride);
+}
+
+
+/*
+ * A width x height 4:2:0 picture, its planes one after the other as
+ * ngx_chrys_frame_size() counts them; dst and stride point at them, as
+ * sws_scale() takes them.  ngx_free() it.
+ */
+
+static u_char *
+ngx_chrys_yuv420_alloc(ngx_uint_t width, ngx_uint_t height, u_char *dst[4],
+    int stride[4], ngx_log_t *log)
+{
+    u_char      *buf;
+    ngx_uint_t   cw;
+
+    buf = ngx_alloc(ngx_chrys_frame_size(NGX_CHRYS_YUV420, width, height),
+                    log);
+    if (buf == NULL) {
+        return NULL;
+    }
+
+    cw = (width + 1) / 2;
+
+    dst[0] = buf;
+    dst[1] = dst[0] + width * height;
+    dst[2] = dst[1] + cw * ((height + 1) / 2);
+    dst[3] = NULL;
+    stride[0] = width;
+    stride[1] = cw;
+    stride[2] = cw;
+    stride[3] = 0;
+
+    return buf;
+}
+
+
 /*
  * Scales a picture to width x height (0: leave it) as 4:2:0 in the same
  * sample range, into *buf (ngx_free() it); *pic then describes the result.
@@ -1109,11 +1158,10 @@ ngx_int_t
 ngx_chrys_picture_scale(ngx_chrys_picture_t *pic, ngx_uint_t width,
     ngx_uint_t height, u_char **buf, ngx_log_t *log)
 {
-    int                 src_stride[4], dst_stride[4];
+    int                 dst_stride[4];
     u_char             *dst[4];
-    ngx_uint_t          i, cw;
+    ngx_uint_t          i;
     struct SwsContext  *sws;
-    const u_char       *src[4];
 
     if (width == 0 || (width == pic->width && height == pic->height)) {
         return NGX_OK;
@@ -1128,32 +1176,12 @@ ngx_chrys_picture_scale(ngx_chrys_picture_t *pic, ngx_uint_t width,
         return NGX_ERROR;
     }
 
-    *buf = ngx_alloc(ngx_chrys_frame_size(NGX_CHRYS_YUV420, width, height),
-                     log);
+    *buf = ngx_chrys_yuv420_alloc(width, height, dst, dst_stride, log);
     if (*buf == NULL) {
         return NGX_ERROR;
     }
 
-    cw = (width + 1) / 2;
-
-    dst[0] = *buf;
-    dst[1] = dst[0] + width * height;
-    dst[2] = dst[1] + cw * ((height + 1) / 2);
-    dst[3] = NULL;
-    dst_stride[0] = width;
-    dst_stride[1] = cw;
-    dst_stride[2] = cw;
-    dst_stride[3] = 0;
-
-    for (i = 0; i < 3; i++) {
-        src[i] = pic->planes[i];
-        src_stride[i] = pic->strides[i];
-    }
-
-    src[3] = NULL;
-    src_stride[3] = 0;
-
-    sws_scale(sws, src, src_stride, 0, pic->height, dst, dst_stride);
+    ngx_chrys_picture_sws(sws, pic, dst, dst_stride);
 
     pic->width = width;
     pic->height = height;
@@ -1182,20 +1210,17 @@ ngx_chrys_picture_raw(ngx_chrys_picture_t *pic, ngx_uint_t width,
     ngx_uint_t height, ngx_uint_t format, u_char **data, size_t *len,
     ngx_uint_t *stride, ngx_log_t *log)
 {
-    int                  src_stride[4], dst_stride[4], range;
+    int                  dst_stride[4], range;
     u_char              *dst[4];
     size_t               size;
-    ngx_uint_t           i, cw;
     struct SwsContext   *sws;
     enum AVPixelFormat   fmt;
-    const u_char        *src[4];
 
     if (width == 0) {
         width = pic->width;
         height = pic->height;
     }
 
-    cw = (width + 1) / 2;
     ngx_memzero(dst, sizeof(dst));
     ngx_memzero(dst_stride, sizeof(dst_stride));
 
@@ -1225,19 +1250,17 @@ ngx_chrys_picture_raw(ngx_chrys_picture_t *pic, ngx_uint_t width,
         break;
     }
 
-    *data = ngx_alloc(size, log);
-    if (*data == NULL) {
-        return NGX_ERROR;
+    if (format == NGX_CHRYS_OUT_YUV420P) {
+        *data = ngx_chrys_yuv420_alloc(width, height, dst, dst_stride, log);
+
+    } else {
+        *data = ngx_alloc(size, log);
+        dst[0] = *data;
+        dst_stride[0] = *stride;
     }
 
-    dst[0] = *data;
-    dst_stride[0] = *stride;
-
-    if (format == NGX_CHRYS_OUT_YUV420P) {
-        dst[1] = dst[0] + width * height;
-        dst[2] = dst[1] + cw * ((height + 1) / 2);
-        dst_stride[1] = cw;
-        dst_stride[2] = cw;
+    if (*data == NULL) {
+        return NGX_ERROR;
     }
 
     /* unscaled, chroma is repeated as ffmpeg's own conversion does */
@@ -1254,15 +1277,7 @@ ngx_chrys_picture_raw(ngx_chrys_picture_t *pic, ngx_uint_t width,
                                     sws_getCoefficients(SWS_CS_ITU601),
                                     range, 0, 1 << 16, 1 << 16);
 
-    for (i = 0; i < 3; i++) {
-        src[i] = pic->planes[i];
-        src_stride[i] = pic->strides[i];
-    }
-
-    src[3] = NULL;
-    src_stride[3] = 0;
-
-    sws_scale(sws, src, src_stride, 0, pic->height, dst, dst_stride);
+    ngx_chrys_picture_sws(sws, pic, dst, dst_stride);
 
     *len = size;
 
