@@ -303,6 +303,28 @@ class Nginx:
                         what="a frame of %s/%s" % (app, name))
 
 
+class Servers:
+    """A fixture's nginx servers, of class cls (Nginx or a subclass),
+    started as a test asks for them: servers(**kw).  finish() stops them
+    and fails if a worker of any of them crashed."""
+
+    def __init__(self, cls=Nginx):
+        self.cls = cls
+        self.servers = []
+
+    def __call__(self, **kw):
+        n = self.cls(**kw)
+        self.servers.append(n)
+        return n.start()
+
+    def finish(self):
+        crashes = []
+        for n in self.servers:
+            crashes += n.crashes()
+            n.cleanup()
+        assert not crashes, "nginx logged crashes:\n" + "\n".join(crashes)
+
+
 class Publisher:
     """A real ffmpeg RTMP publisher."""
 

@@ -9,7 +9,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))
 
 import chrys  # noqa: E402
-from chrys import (MODULE, SANITIZER_REPORT, Nginx, Publisher,  # noqa: E402
+from chrys import (MODULE, SANITIZER_REPORT, Nginx, Publisher, Servers,  # noqa: E402
                    Source)
 
 NGINX_LOG_LINE = re.compile(r"\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[")
@@ -83,20 +83,9 @@ def camera():
 @pytest.fixture
 def make_nginx():
     """Starts nginx servers; checks at teardown that no worker crashed."""
-    servers = []
-
-    def make(**kw):
-        n = Nginx(**kw)
-        servers.append(n)
-        return n.start()
-
-    yield make
-
-    crashes = []
-    for n in servers:
-        crashes += n.crashes()
-        n.cleanup()
-    assert not crashes, "nginx logged crashes:\n" + "\n".join(crashes)
+    servers = Servers(Nginx)
+    yield servers
+    servers.finish()
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ import urllib.parse
 
 import pytest
 
-from chrys import Nginx, Publisher, wait_for
+from chrys import Nginx, Publisher, Servers, wait_for
 
 # the looped camera file is 20 s long: a looped publisher's timestamps
 # advance by that much each time round
@@ -983,30 +983,11 @@ def prometheus_label(s):
     return s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-class HostileFixture:
-    """Starts HostileNginx servers; checks at the end that none crashed."""
-
-    def __init__(self):
-        self.servers = []
-
-    def __call__(self, **kw):
-        n = HostileNginx(**kw)
-        self.servers.append(n)
-        return n.start()
-
-    def finish(self):
-        crashes = []
-        for n in self.servers:
-            crashes += n.crashes()
-            n.cleanup()
-        assert not crashes, "nginx logged crashes:\n" + "\n".join(crashes)
-
-
 @pytest.fixture
 def make_hostile():
-    f = HostileFixture()
-    yield f
-    f.finish()
+    servers = Servers(HostileNginx)
+    yield servers
+    servers.finish()
 
 
 def publish_names(nginx, publish, camera, names):

@@ -16,7 +16,7 @@ import time
 import pytest
 import requests
 
-from chrys import RTMP_MODULE, TOP, Nginx, frame_meta, wait_for
+from chrys import RTMP_MODULE, TOP, Nginx, Servers, frame_meta, wait_for
 
 EXAMPLE = os.path.join(TOP, "nginx.conf.example")
 
@@ -99,20 +99,9 @@ class ExampleNginx(Nginx):
 
 @pytest.fixture
 def make_example():
-    servers = []
-
-    def make(**kw):
-        n = ExampleNginx(**kw)
-        servers.append(n)
-        return n.start()
-
-    yield make
-
-    crashes = []
-    for n in servers:
-        crashes += n.crashes()
-        n.cleanup()
-    assert not crashes, "nginx logged crashes:\n" + "\n".join(crashes)
+    servers = Servers(ExampleNginx)
+    yield servers
+    servers.finish()
 
 
 @pytest.fixture
