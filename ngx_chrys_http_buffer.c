@@ -39,7 +39,10 @@ static ngx_chrys_buf_t *ngx_http_chrys_source_locked(
     ngx_http_chrys_ctx_t *ctx, ngx_chrys_event_t **evp);
 static ngx_int_t ngx_http_chrys_no_source(ngx_http_request_t *r,
     ngx_http_chrys_ctx_t *ctx);
-static ngx_int_t ngx_http_chrys_range_locked(ngx_http_request_t *r,
+static ngx_int_t ngx_http_chrys_range_lock(ngx_http_request_t *r,
+    ngx_http_chrys_ctx_t *ctx, ngx_chrys_buf_t **bufp, uint64_t *from,
+    uint64_t *to);
+static ngx_int_t ngx_http_chrys_range_check_locked(ngx_http_request_t *r,
     ngx_http_chrys_ctx_t *ctx, ngx_chrys_buf_t *buf, ngx_chrys_event_t *ev,
     uint64_t *from, uint64_t *to);
 static void ngx_http_chrys_frame_done(ngx_event_t *ev);
@@ -125,14 +128,47 @@ ngx_http_chrys_no_source(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
 
 
 /*
- * The range a request asks for (from, to): by default the whole buffer,
- * or an event's window.  410 if it ended before the buffer starts, 404 if
- * it starts in the future.
+ * The buffer a request reads and the range it asks for (from, to): by
+ * default the whole buffer, or an event's window.  410 if it ended before
+ * the buffer starts, 404 if it starts in the future.  NGX_DECLINED: the
+ * range is good and the zone stays locked; else a response, the zone
+ * unlocked.
  */
 
 static ngx_int_t
-ngx_http_chrys_range_locked(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx,
-    ngx_chrys_buf_t *buf, ngx_chrys_event_t *ev, uint64_t *from, uint64_t *to)
+ngx_http_chrys_range_lock(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx,
+    ngx_chrys_buf_t **bufp, uint64_t *from, uint64_t *to)
+{
+    ngx_int_t           rc;
+    ngx_chrys_buf_t    *buf;
+    ngx_chrys_event_t  *ev;
+
+    ngx_shmtx_lock(&ctx->zone->shpool->mutex);
+
+    buf = ngx_http_chrys_source_locked(ctx, &ev);
+
+    if (buf == NULL) {
+        ngx_shmtx_unlock(&ctx->zone->shpool->mutex);
+        return ngx_http_chrys_no_source(r, ctx);
+    }
+
+    rc = ngx_http_chrys_range_check_locked(r, ctx, buf, ev, from, to);
+
+    if (rc != NGX_DECLINED) {
+        ngx_shmtx_unlock(&ctx->zone->shpool->mutex);
+        return rc;
+    }
+
+    *bufp = buf;
+
+    return NGX_DECLINED;
+}
+
+
+static ngx_int_t
+ngx_http_chrys_range_check_locked(ngx_http_request_t *r,
+    ngx_http_chrys_ctx_t *ctx, ngx_chrys_buf_t *buf, ngx_chrys_event_t *ev,
+    uint64_t *from, uint64_t *to)
 {
     uint64_t  now, start;
 
@@ -487,7 +523,6 @@ ngx_http_chrys_images(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
     ngx_uint_t              i, n, interval, limit, *want;
     ngx_chrys_buf_t        *buf;
     ngx_chrys_entry_t      *e;
-    ngx_chrys_event_t      *ev;
     ngx_http_chrys_walk_t  *walk;
 
     interval = ngx_http_chrys_has(ctx, NGX_HTTP_CHRYS_ARG_INTERVAL)
@@ -502,18 +537,8 @@ ngx_http_chrys_images(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
 
     ctx->walk = walk;
 
-    ngx_shmtx_lock(&ctx->zone->shpool->mutex);
-
-    buf = ngx_http_chrys_source_locked(ctx, &ev);
-
-    if (buf == NULL) {
-        ngx_shmtx_unlock(&ctx->zone->shpool->mutex);
-        return ngx_http_chrys_no_source(r, ctx);
-    }
-
-    rc = ngx_http_chrys_range_locked(r, ctx, buf, ev, &from, &to);
+    rc = ngx_http_chrys_range_lock(r, ctx, &buf, &from, &to);
     if (rc != NGX_DECLINED) {
-        ngx_shmtx_unlock(&ctx->zone->shpool->mutex);
         return rc;
     }
 
@@ -603,7 +628,6 @@ ngx_http_chrys_clip(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
     uint64_t                from, to;
     ngx_int_t               rc, i, start;
     ngx_chrys_buf_t        *buf;
-    ngx_chrys_event_t      *ev;
     ngx_http_chrys_walk_t  *walk;
 
     walk = ngx_pcalloc(r->pool, sizeof(ngx_http_chrys_walk_t) + 2
@@ -614,18 +638,8 @@ ngx_http_chrys_clip(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
 
     ctx->walk = walk;
 
-    ngx_shmtx_lock(&ctx->zone->shpool->mutex);
-
-    buf = ngx_http_chrys_source_locked(ctx, &ev);
-
-    if (buf == NULL) {
-        ngx_shmtx_unlock(&ctx->zone->shpool->mutex);
-        return ngx_http_chrys_no_source(r, ctx);
-    }
-
-    rc = ngx_http_chrys_range_locked(r, ctx, buf, ev, &from, &to);
+    rc = ngx_http_chrys_range_lock(r, ctx, &buf, &from, &to);
     if (rc != NGX_DECLINED) {
-        ngx_shmtx_unlock(&ctx->zone->shpool->mutex);
         return rc;
     }
 
