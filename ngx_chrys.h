@@ -194,6 +194,7 @@ typedef struct {
 
     ngx_pid_t                     owner;      /* worker decoding it */
     ngx_uint_t                    publishing;
+    ngx_uint_t                    closing;    /* last picture on its way */
     ngx_uint_t                    publishes;
     uint64_t                      publish_time;
 
@@ -403,8 +404,9 @@ ngx_int_t ngx_chrys_stream_claim(ngx_chrys_zone_t *zone,
     ngx_log_t *log);
 void ngx_chrys_stream_config(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
     u_char *data, size_t len, ngx_uint_t width, ngx_uint_t height);
-void ngx_chrys_stream_release(ngx_chrys_zone_t *zone,
-    ngx_chrys_stream_t *st);
+void ngx_chrys_stream_closing(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st);
+void ngx_chrys_stream_release(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
+    ngx_uint_t publish);
 ngx_int_t ngx_chrys_valid_name(ngx_str_t *name);
 void ngx_chrys_stream_set_error(ngx_chrys_zone_t *zone,
     ngx_chrys_stream_t *st, const char *fmt, ...);

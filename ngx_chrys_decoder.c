@@ -45,6 +45,7 @@ struct ngx_chrys_decoder_s {
     ngx_thread_pool_t        *pool;
     ngx_thread_task_t        *task;
     ngx_log_t                *log;
+    ngx_uint_t                claim;          /* st->publishes of its claim */
 
     /* event loop side */
     ngx_chrys_packet_t       *head;
@@ -101,6 +102,7 @@ static void ngx_chrys_decoder_write(ngx_chrys_decoder_t *dec);
 static ngx_int_t ngx_chrys_frame_layout(AVFrame *frame, ngx_uint_t *layout);
 static void ngx_chrys_decoder_done(ngx_event_t *ev);
 static void ngx_chrys_decoder_flush(ngx_chrys_decoder_t *dec);
+static void ngx_chrys_decoder_end(ngx_chrys_decoder_t *dec);
 static void ngx_chrys_decoder_free(ngx_chrys_decoder_t *dec);
 static ngx_uint_t ngx_chrys_thread_usec(void);
 static void ngx_chrys_range_lut(u_char *lut, ngx_uint_t chroma);
@@ -152,6 +154,7 @@ ngx_chrys_decoder_create(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
 
     dec->zone = zone;
     dec->st = st;
+    dec->claim = st->publishes;
     dec->pool = tp;
     dec->log = ngx_cycle->log;
     dec->last = &dec->head;
@@ -857,8 +860,7 @@ ngx_chrys_decoder_done(ngx_event_t *ev)
     dec->written = 0;
 
     if (dec->closed) {
-        ngx_chrys_decoder_flush(dec);
-        ngx_chrys_decoder_free(dec);
+        ngx_chrys_decoder_end(dec);
         return;
     }
 
@@ -903,16 +905,30 @@ ngx_chrys_decoder_flush(ngx_chrys_decoder_t *dec)
 }
 
 
+/*
+ * The publisher has left: the stream is released once its last picture
+ * is out, now or when the running task is over.
+ */
+
 void
 ngx_chrys_decoder_close(ngx_chrys_decoder_t *dec)
 {
     if (dec->running) {
-        /* the completion handler flushes and frees it */
+        /* the completion handler ends it */
+        ngx_chrys_stream_closing(dec->zone, dec->st);
         dec->closed = 1;
         return;
     }
 
+    ngx_chrys_decoder_end(dec);
+}
+
+
+static void
+ngx_chrys_decoder_end(ngx_chrys_decoder_t *dec)
+{
     ngx_chrys_decoder_flush(dec);
+    ngx_chrys_stream_release(dec->zone, dec->st, dec->claim);
     ngx_chrys_decoder_free(dec);
 }
 

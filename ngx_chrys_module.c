@@ -572,7 +572,7 @@ ngx_chrys_start(ngx_rtmp_session_t *s)
     ctx->decoder = ngx_chrys_decoder_create(zone, st, cacf->thread_pool,
                                             s->connection->log);
     if (ctx->decoder == NULL) {
-        ngx_chrys_stream_release(zone, st);
+        ngx_chrys_stream_release(zone, st, st->publishes);
         ctx->refused = 1;
         return ctx;
     }
@@ -645,8 +645,8 @@ ngx_chrys_stop(ngx_rtmp_session_t *s)
     }
 
     if (ctx->started) {
+        /* the decoder releases the stream once its last picture is out */
         ngx_chrys_decoder_close(ctx->decoder);
-        ngx_chrys_stream_release(ctx->zone, ctx->stream);
 
         ngx_log_error(NGX_LOG_INFO, s->connection->log, 0,
                       "chrys: stream \"%*s\" stopped publishing",

@@ -313,7 +313,9 @@ ngx_chrys_stream_get(ngx_chrys_zone_t *zone, ngx_str_t *app,
 
 /*
  * Makes this worker the one that decodes the stream, and sets up its
- * buffer ("window" 0: none).
+ * buffer ("window" 0: none).  A stream whose publisher has left but whose
+ * last picture is still being decoded can be claimed: the new publisher
+ * takes over at once.
  */
 
 ngx_int_t
@@ -322,7 +324,7 @@ ngx_chrys_stream_claim(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
 {
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    if (ngx_chrys_stream_publishing(st)) {
+    if (ngx_chrys_stream_publishing(st) && !st->closing) {
         ngx_shmtx_unlock(&zone->shpool->mutex);
         return NGX_BUSY;
     }
@@ -343,6 +345,7 @@ ngx_chrys_stream_claim(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
 
     st->owner = ngx_pid;
     st->publishing = 1;
+    st->closing = 0;
     st->publishes++;
     st->publish_time = ngx_chrys_unix_msec();
     st->error[0] = '\0';
@@ -371,14 +374,40 @@ ngx_chrys_stream_config(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
 }
 
 
+/*
+ * The publisher has left; the stream stays "publishing" until its last
+ * picture is out (ngx_chrys_stream_release()), so that a stream shown as
+ * not publishing has its last picture in place.
+ */
+
 void
-ngx_chrys_stream_release(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st)
+ngx_chrys_stream_closing(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st)
 {
     ngx_shmtx_lock(&zone->shpool->mutex);
 
     if (st->owner == ngx_pid) {
+        st->closing = 1;
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+}
+
+
+/*
+ * Ends the publish that was claimed as number "publish" (st->publishes
+ * after its claim), unless the stream has been claimed since.
+ */
+
+void
+ngx_chrys_stream_release(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
+    ngx_uint_t publish)
+{
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    if (st->owner == ngx_pid && st->publishes == publish) {
         st->owner = 0;
         st->publishing = 0;
+        st->closing = 0;
         st->fps = 0;
         st->bitrate = 0;
     }

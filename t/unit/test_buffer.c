@@ -1108,7 +1108,7 @@ test_stream_claim_sets_up_buffer(void)
 
     entries = st->buf.entries;
 
-    ngx_chrys_stream_release(zone, st);
+    ngx_chrys_stream_release(zone, st, st->publishes);
 
     ngx_unit_check(ngx_chrys_stream_claim(zone, st, 2000, 1024 * 1024,
                                           ngx_cycle->log)
@@ -1118,7 +1118,7 @@ test_stream_claim_sets_up_buffer(void)
 
     /* a publisher without a buffer gives it all back */
 
-    ngx_chrys_stream_release(zone, st);
+    ngx_chrys_stream_release(zone, st, st->publishes);
 
     ngx_unit_check(ngx_chrys_stream_claim(zone, st, 0, 0, ngx_cycle->log)
                    == NGX_OK);

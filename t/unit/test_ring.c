@@ -470,7 +470,7 @@ test_stream_claim_and_release(void)
     st->fps = 2500;
     st->bitrate = 1000000;
 
-    ngx_chrys_stream_release(zone, st);
+    ngx_chrys_stream_release(zone, st, st->publishes);
 
     ngx_unit_check(ngx_chrys_stream_publishing(st) == 0);
     ngx_unit_check(st->owner == 0);
@@ -481,7 +481,72 @@ test_stream_claim_and_release(void)
                    == NGX_OK);
     ngx_unit_check(st->publishes == 2);
 
-    ngx_chrys_stream_release(zone, st);
+    ngx_chrys_stream_release(zone, st, st->publishes);
+
+    ngx_unit_zone_destroy(zone);
+}
+
+
+/*
+ * A publisher that leaves while its last picture is being decoded: the
+ * stream is still shown as publishing, a new publisher can take it over,
+ * and the old publish's release then leaves the new one alone.
+ */
+
+static void
+test_stream_closing_and_takeover(void)
+{
+    ngx_uint_t           first;
+    ngx_chrys_zone_t    *zone;
+    ngx_chrys_stream_t  *st;
+
+    zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
+    st = ngx_unit_stream(zone, "cam1");
+
+    ngx_unit_check(ngx_chrys_stream_claim(zone, st, 0, 0, ngx_cycle->log)
+                   == NGX_OK);
+    first = st->publishes;
+
+    ngx_chrys_stream_closing(zone, st);
+
+    ngx_unit_check(st->closing == 1);
+    ngx_unit_check(ngx_chrys_stream_publishing(st) == 1);
+
+    /* the old publish ends when its picture is out: not publishing */
+
+    ngx_chrys_stream_release(zone, st, first);
+
+    ngx_unit_check(ngx_chrys_stream_publishing(st) == 0);
+    ngx_unit_check(st->closing == 0);
+
+    /* again, but a new publisher comes before the picture is out */
+
+    ngx_unit_check(ngx_chrys_stream_claim(zone, st, 0, 0, ngx_cycle->log)
+                   == NGX_OK);
+    first = st->publishes;
+
+    ngx_chrys_stream_closing(zone, st);
+
+    ngx_unit_check(ngx_chrys_stream_claim(zone, st, 0, 0, ngx_cycle->log)
+                   == NGX_OK);
+    ngx_unit_check(st->publishes == first + 1);
+    ngx_unit_check(st->closing == 0);
+
+    /* the new one is not closing: no third publisher */
+
+    ngx_unit_check(ngx_chrys_stream_claim(zone, st, 0, 0, ngx_cycle->log)
+                   == NGX_BUSY);
+
+    /* the old publish's release leaves the new publisher alone */
+
+    ngx_chrys_stream_release(zone, st, first);
+
+    ngx_unit_check(ngx_chrys_stream_publishing(st) == 1);
+    ngx_unit_check(st->owner == ngx_pid);
+
+    ngx_chrys_stream_release(zone, st, first + 1);
+
+    ngx_unit_check(ngx_chrys_stream_publishing(st) == 0);
 
     ngx_unit_zone_destroy(zone);
 }
@@ -515,7 +580,7 @@ test_stream_claim_of_another_worker(void)
 
     /* not ours to release */
 
-    ngx_chrys_stream_release(zone, st);
+    ngx_chrys_stream_release(zone, st, st->publishes);
     ngx_unit_check(st->owner == pid);
     ngx_unit_check(ngx_chrys_stream_publishing(st) == 1);
 
@@ -2132,6 +2197,7 @@ main(void)
     ngx_unit_run(test_valid_name);
     ngx_unit_run(test_stream_set_error);
     ngx_unit_run(test_stream_claim_and_release);
+    ngx_unit_run(test_stream_closing_and_takeover);
     ngx_unit_run(test_stream_claim_of_another_worker);
 
     ngx_unit_run(test_frame_size);
