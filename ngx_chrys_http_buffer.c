@@ -28,6 +28,20 @@
 
 
 typedef struct {
+    uint64_t                      start;
+    uint64_t                      end;
+    ngx_uint_t                    count;
+    size_t                        bytes;
+    ngx_msec_t                    window;
+    size_t                        max_bytes;
+    ngx_uint_t                    width;
+    ngx_uint_t                    height;
+    ngx_uint_t                    n;          /* entries in range */
+    ngx_chrys_entry_t            *entries;
+} ngx_http_chrys_index_t;
+
+
+typedef struct {
     ngx_str_t                     label;      /* raw JSON string, or empty */
     ngx_str_t                     meta;       /* raw JSON value, or empty */
     ngx_msec_t                    pre;
@@ -39,6 +53,12 @@ static ngx_chrys_buf_t *ngx_http_chrys_source_locked(
     ngx_http_chrys_ctx_t *ctx, ngx_chrys_event_t **evp);
 static ngx_int_t ngx_http_chrys_no_source(ngx_http_request_t *r,
     ngx_http_chrys_ctx_t *ctx);
+static ngx_int_t ngx_http_chrys_index_copy_locked(ngx_http_request_t *r,
+    ngx_chrys_stream_t *st, ngx_chrys_buf_t *buf, uint64_t from, uint64_t to,
+    ngx_http_chrys_index_t *ix);
+static ngx_int_t ngx_http_chrys_index_send(ngx_http_request_t *r,
+    ngx_chrys_stream_t *st, ngx_http_chrys_index_t *ix, uint64_t from,
+    uint64_t to);
 static ngx_int_t ngx_http_chrys_range_lock(ngx_http_request_t *r,
     ngx_http_chrys_ctx_t *ctx, ngx_chrys_buf_t **bufp, uint64_t *from,
     uint64_t *to);
@@ -200,23 +220,23 @@ ngx_http_chrys_range_check_locked(ngx_http_request_t *r,
 }
 
 
-/* index.json: what the buffer holds, and its frames in a range */
+/*
+ * index.json: what the buffer holds, and its frames in a range.  The
+ * entries in range are copied under the zone lock and formatted after it,
+ * so that a long index holds up no other worker.
+ */
 
 ngx_int_t
 ngx_http_chrys_index(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
 {
-    u_char              *p, *last;
-    size_t               len;
-    int64_t              duration;
-    uint64_t             from, to, start, end;
-    ngx_int_t            rc;
-    ngx_uint_t           i, n, fps;
-    ngx_chrys_buf_t     *buf;
-    ngx_chrys_entry_t   *e;
-    ngx_chrys_event_t   *ev;
-    ngx_chrys_stream_t  *st;
+    uint64_t                 from, to;
+    ngx_int_t                rc;
+    ngx_chrys_buf_t         *buf;
+    ngx_chrys_event_t       *ev;
+    ngx_http_chrys_index_t   ix;
 
-    st = ctx->stream;
+    from = ngx_http_chrys_time_arg(ctx, NGX_HTTP_CHRYS_ARG_FROM, 0);
+    to = ngx_http_chrys_time_arg(ctx, NGX_HTTP_CHRYS_ARG_TO, (uint64_t) -1);
 
     ngx_shmtx_lock(&ctx->zone->shpool->mutex);
 
@@ -227,8 +247,27 @@ ngx_http_chrys_index(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
         return ngx_http_chrys_no_source(r, ctx);
     }
 
-    from = ngx_http_chrys_time_arg(ctx, NGX_HTTP_CHRYS_ARG_FROM, 0);
-    to = ngx_http_chrys_time_arg(ctx, NGX_HTTP_CHRYS_ARG_TO, (uint64_t) -1);
+    rc = ngx_http_chrys_index_copy_locked(r, ctx->stream, buf, from, to, &ix);
+
+    ngx_shmtx_unlock(&ctx->zone->shpool->mutex);
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_chrys_index_send(r, ctx->stream, &ix, from, to);
+}
+
+
+/* the figures of the buffer and a copy of its entries in [from, to] */
+
+static ngx_int_t
+ngx_http_chrys_index_copy_locked(ngx_http_request_t *r,
+    ngx_chrys_stream_t *st, ngx_chrys_buf_t *buf, uint64_t from, uint64_t to,
+    ngx_http_chrys_index_t *ix)
+{
+    ngx_uint_t          i, n;
+    ngx_chrys_entry_t  *e;
 
     n = 0;
 
@@ -237,22 +276,60 @@ ngx_http_chrys_index(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
         n += (e->time >= from && e->time <= to);
     }
 
+    /* copies: their data and config pointers are not followed */
+
+    ix->entries = ngx_palloc(r->pool, (n ? n : 1) * sizeof(ngx_chrys_entry_t));
+    if (ix->entries == NULL) {
+        return NGX_ERROR;
+    }
+
+    ix->n = 0;
+
+    for (i = 0; i < buf->count; i++) {
+        e = ngx_chrys_buf_entry(buf, i);
+
+        if (e->time >= from && e->time <= to) {
+            ix->entries[ix->n++] = *e;
+        }
+    }
+
+    ix->count = buf->count;
+    ix->start = buf->count ? ngx_chrys_buf_entry(buf, 0)->time : 0;
+    ix->end = buf->count ? ngx_chrys_buf_entry(buf, buf->count - 1)->time
+                         : 0;
+    ix->bytes = buf->bytes;
+    ix->window = buf->window;
+    ix->max_bytes = buf->max_bytes;
+    ix->width = buf->config ? buf->config->width : st->width;
+    ix->height = buf->config ? buf->config->height : st->height;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_chrys_index_send(ngx_http_request_t *r, ngx_chrys_stream_t *st,
+    ngx_http_chrys_index_t *ix, uint64_t from, uint64_t to)
+{
+    u_char             *p, *last;
+    size_t              len;
+    int64_t             duration;
+    ngx_uint_t          i, fps;
+    ngx_chrys_entry_t  *e;
+
     len = 1024 + st->app_len + st->name_len
           + ngx_escape_json(NULL, st->key, st->app_len + 1 + st->name_len)
-          + n * (sizeof("{\"seq\":,\"pts\":,\"time\":,\"keyframe\":false,"
-                        "\"size\":},") + 4 * NGX_INT64_LEN);
+          + ix->n * (sizeof("{\"seq\":,\"pts\":,\"time\":,\"keyframe\":false,"
+                            "\"size\":},") + 4 * NGX_INT64_LEN);
 
     p = ngx_pnalloc(r->pool, len);
     if (p == NULL) {
-        ngx_shmtx_unlock(&ctx->zone->shpool->mutex);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    start = buf->count ? ngx_chrys_buf_entry(buf, 0)->time : 0;
-    end = buf->count ? ngx_chrys_buf_entry(buf, buf->count - 1)->time : 0;
-    duration = end - start;
-    fps = (buf->count > 1 && duration > 0)
-          ? (buf->count - 1) * 100000 / duration : 0;
+    duration = ix->end - ix->start;
+    fps = (ix->count > 1 && duration > 0)
+          ? (ix->count - 1) * 100000 / duration : 0;
 
     last = ngx_cpymem(p, "{\"app\":", 7);
     last = ngx_http_chrys_json_str(last, st->key, st->app_len);
@@ -263,41 +340,30 @@ ngx_http_chrys_index(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
     last = ngx_sprintf(last, ",\"start\":%uL,\"end\":%uL,\"duration\":%L,"
                        "\"frames\":%ui,\"fps\":%ui.%02ui,\"bytes\":%uz,"
                        "\"window\":%M,\"max_bytes\":%uz,",
-                       start, end, duration, buf->count, fps / 100,
-                       fps % 100, buf->bytes, buf->window, buf->max_bytes);
+                       ix->start, ix->end, duration, ix->count, fps / 100,
+                       fps % 100, ix->bytes, ix->window, ix->max_bytes);
 
     last = ngx_sprintf(last, "\"codec\":{\"name\":\"h264\",\"width\":%ui,"
                        "\"height\":%ui,\"profile\":%ui,\"level\":%ui},"
                        "\"from\":%uL,\"to\":%uL,\"index\":[",
-                       buf->config ? buf->config->width : st->width,
-                       buf->config ? buf->config->height : st->height,
-                       st->profile, st->level,
-                       from, to == (uint64_t) -1 ? end : to);
+                       ix->width, ix->height, st->profile, st->level,
+                       from, to == (uint64_t) -1 ? ix->end : to);
 
-    for (i = 0; i < buf->count; i++) {
-        e = ngx_chrys_buf_entry(buf, i);
-
-        if (e->time < from || e->time > to) {
-            continue;
-        }
+    for (i = 0; i < ix->n; i++) {
+        e = &ix->entries[i];
 
         last = ngx_sprintf(last, "%s{\"seq\":%ui,\"pts\":%L,\"time\":%uL,"
                            "\"keyframe\":%s,\"size\":%uD}",
-                           last[-1] == '[' ? "" : ",", e->seq, e->pts,
-                           e->time,
+                           i ? "," : "", e->seq, e->pts, e->time,
                            (e->flags & NGX_CHRYS_ENTRY_IDR) ? "true"
                                                             : "false",
                            e->size);
     }
 
-    ngx_shmtx_unlock(&ctx->zone->shpool->mutex);
-
     last = ngx_cpymem(last, "]}\n", 3);
 
-    rc = ngx_http_chrys_send(r, NGX_HTTP_OK, &ngx_http_chrys_json_type, p,
-                             last - p);
-
-    return rc;
+    return ngx_http_chrys_send(r, NGX_HTTP_OK, &ngx_http_chrys_json_type, p,
+                               last - p);
 }
 
 
