@@ -28,6 +28,8 @@ static void ngx_chrys_buf_trim_locked(ngx_chrys_zone_t *zone,
     ngx_chrys_buf_t *buf);
 static u_char *ngx_chrys_buf_room_locked(ngx_chrys_zone_t *zone,
     ngx_chrys_buf_t *buf, size_t len);
+static ngx_int_t ngx_chrys_buf_find(ngx_chrys_buf_t *buf, uint64_t value,
+    ngx_uint_t by_seq);
 static void ngx_chrys_config_release_locked(ngx_chrys_zone_t *zone,
     ngx_chrys_config_t *config);
 static void ngx_chrys_event_free_locked(ngx_chrys_zone_t *zone,
@@ -386,23 +388,7 @@ ngx_chrys_buf_entry(ngx_chrys_buf_t *buf, ngx_uint_t i)
 ngx_int_t
 ngx_chrys_buf_find_time(ngx_chrys_buf_t *buf, uint64_t time)
 {
-    ngx_uint_t  lo, hi, mid;
-
-    lo = 0;
-    hi = buf->count;
-
-    while (lo < hi) {
-        mid = lo + (hi - lo) / 2;
-
-        if (ngx_chrys_buf_entry(buf, mid)->time <= time) {
-            lo = mid + 1;
-
-        } else {
-            hi = mid;
-        }
-    }
-
-    return (ngx_int_t) lo - 1;
+    return ngx_chrys_buf_find(buf, time, 0);
 }
 
 
@@ -411,7 +397,21 @@ ngx_chrys_buf_find_time(ngx_chrys_buf_t *buf, uint64_t time)
 ngx_int_t
 ngx_chrys_buf_find_seq(ngx_chrys_buf_t *buf, ngx_uint_t seq)
 {
-    ngx_uint_t  lo, hi, mid;
+    return ngx_chrys_buf_find(buf, seq, 1);
+}
+
+
+/*
+ * The last entry whose arrival time (or seq) is at or below "value", or -1:
+ * both rise from the oldest entry to the newest.
+ */
+
+static ngx_int_t
+ngx_chrys_buf_find(ngx_chrys_buf_t *buf, uint64_t value, ngx_uint_t by_seq)
+{
+    uint64_t            v;
+    ngx_uint_t          lo, hi, mid;
+    ngx_chrys_entry_t  *e;
 
     lo = 0;
     hi = buf->count;
@@ -419,7 +419,10 @@ ngx_chrys_buf_find_seq(ngx_chrys_buf_t *buf, ngx_uint_t seq)
     while (lo < hi) {
         mid = lo + (hi - lo) / 2;
 
-        if (ngx_chrys_buf_entry(buf, mid)->seq <= seq) {
+        e = ngx_chrys_buf_entry(buf, mid);
+        v = by_seq ? (uint64_t) e->seq : e->time;
+
+        if (v <= value) {
             lo = mid + 1;
 
         } else {
