@@ -21,6 +21,7 @@
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
+. "$top/scripts/objs.sh"
 bld=$top/objs/build
 out=$top/objs/fuzz
 full=$top/objs/nginx-full-src
@@ -52,19 +53,6 @@ incs="-I $bld -I $inc/core -I $inc/event -I $inc/event/modules
 rm -rf "$out/obj" "$out/bin"
 mkdir -p "$out/obj/nginx" "$out/bin"
 
-# compile DIR FLAGS SOURCE...: objects in DIR, their names appended to $objs
-compile() {
-    dir=$1
-    flags=$2
-    shift 2
-
-    for src in "$@"; do
-        obj=$dir/$(basename "$src" .c).o
-        $cc -c $cflags $flags $incs -o "$obj" "$src"
-        objs="$objs $obj"
-    done
-}
-
 # fuzz_avc: the parsers alone
 
 objs=""
@@ -76,17 +64,7 @@ $cc $cflags -o "$out/bin/fuzz_avc" $objs
 # core files and the process globals of t/unit/ngx_unit_stubs.c
 
 objs=""
-compile "$out/obj/nginx" "-w" \
-    "$full/src/core/ngx_slab.c" \
-    "$full/src/core/ngx_shmtx.c" \
-    "$full/src/core/ngx_rbtree.c" \
-    "$full/src/core/ngx_crc32.c" \
-    "$full/src/core/ngx_string.c" \
-    "$full/src/core/ngx_times.c" \
-    "$full/src/core/ngx_palloc.c" \
-    "$full/src/os/unix/ngx_alloc.c" \
-    "$full/src/os/unix/ngx_time.c" \
-    "$full/src/os/unix/ngx_shmem.c"
+compile "$out/obj/nginx" "-w" $(nginx_core "$full")
 compile "$out/obj" "$warn -I $top/t/unit" \
     "$top/t/unit/ngx_unit_stubs.c" \
     "$top/ngx_chrys_ring.c" \

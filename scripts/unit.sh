@@ -16,6 +16,7 @@
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
+. "$top/scripts/objs.sh"
 variant=$(cd "${CHRYS_OBJS:-$top/objs}" && pwd)
 bld=$variant/build
 out=$variant/unit
@@ -37,35 +38,13 @@ incs="-I $bld -I $inc/core -I $inc/event -I $inc/event/modules
 rm -rf "$out"
 mkdir -p "$out/nginx"
 
-# compile DIR SOURCE...: objects in DIR, their names appended to $objs
-compile() {
-    dir=$1
-    shift
-
-    for src in "$@"; do
-        obj=$dir/$(basename "$src" .c).o
-        $cc -c $cflags $incs -o "$obj" "$src"
-        objs="$objs $obj"
-    done
-}
-
 objs=""
-compile "$out" "$top/t/unit/test_avc.c" "$top/ngx_chrys_avc.c"
+compile "$out" "" "$top/t/unit/test_avc.c" "$top/ngx_chrys_avc.c"
 $cc $cflags -o "$out/test_avc" $objs
 
 objs=""
-compile "$out/nginx" \
-    "$full/src/core/ngx_slab.c" \
-    "$full/src/core/ngx_shmtx.c" \
-    "$full/src/core/ngx_rbtree.c" \
-    "$full/src/core/ngx_crc32.c" \
-    "$full/src/core/ngx_string.c" \
-    "$full/src/core/ngx_times.c" \
-    "$full/src/core/ngx_palloc.c" \
-    "$full/src/os/unix/ngx_alloc.c" \
-    "$full/src/os/unix/ngx_time.c" \
-    "$full/src/os/unix/ngx_shmem.c"
-compile "$out" \
+compile "$out/nginx" "" $(nginx_core "$full")
+compile "$out" "" \
     "$top/t/unit/ngx_unit_stubs.c" \
     "$top/t/unit/ngx_unit_zone.c" \
     "$top/ngx_chrys_ring.c" \
@@ -74,7 +53,7 @@ zone=$objs
 
 for t in test_ring test_buffer; do
     objs=""
-    compile "$out" "$top/t/unit/$t.c"
+    compile "$out" "" "$top/t/unit/$t.c"
     $cc $cflags -o "$out/$t" $zone $objs
 done
 
