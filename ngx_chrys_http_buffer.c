@@ -266,31 +266,26 @@ ngx_http_chrys_index_copy_locked(ngx_http_request_t *r,
     ngx_chrys_stream_t *st, ngx_chrys_buf_t *buf, uint64_t from, uint64_t to,
     ngx_http_chrys_index_t *ix)
 {
-    ngx_uint_t          i, n;
-    ngx_chrys_entry_t  *e;
+    ngx_int_t   first, last;
+    ngx_uint_t  i;
 
-    n = 0;
+    /* entries are in arrival order: [first, last] is the range */
 
-    for (i = 0; i < buf->count; i++) {
-        e = ngx_chrys_buf_entry(buf, i);
-        n += (e->time >= from && e->time <= to);
-    }
+    first = (from == 0) ? 0 : ngx_chrys_buf_find_time(buf, from - 1) + 1;
+    last = ngx_chrys_buf_find_time(buf, to);
+
+    ix->n = (last >= first) ? (ngx_uint_t) (last - first + 1) : 0;
 
     /* copies: their data and config pointers are not followed */
 
-    ix->entries = ngx_palloc(r->pool, (n ? n : 1) * sizeof(ngx_chrys_entry_t));
+    ix->entries = ngx_palloc(r->pool,
+                             ngx_max(ix->n, 1) * sizeof(ngx_chrys_entry_t));
     if (ix->entries == NULL) {
         return NGX_ERROR;
     }
 
-    ix->n = 0;
-
-    for (i = 0; i < buf->count; i++) {
-        e = ngx_chrys_buf_entry(buf, i);
-
-        if (e->time >= from && e->time <= to) {
-            ix->entries[ix->n++] = *e;
-        }
+    for (i = 0; i < ix->n; i++) {
+        ix->entries[i] = *ngx_chrys_buf_entry(buf, first + i);
     }
 
     ix->count = buf->count;
