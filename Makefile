@@ -19,12 +19,7 @@ PYTHON    = /usr/bin/python3
 FUZZ_SECONDS = 60
 SOAK_SECONDS = 60
 SOAK_CLIENTS = 500
-SOURCES   = config ngx_chrys.h ngx_chrys_avc.h ngx_chrys_http.h \
-            ngx_chrys_query.h ngx_chrys_module.c ngx_chrys_avc.c \
-            ngx_chrys_query.c ngx_chrys_ring.c \
-            ngx_chrys_buffer.c ngx_chrys_decoder.c ngx_chrys_replay.c \
-            ngx_chrys_http.c ngx_chrys_http_live.c ngx_chrys_http_buffer.c \
-            ngx_chrys_http_ui.c
+SOURCES   = config $(wildcard ngx_chrys*.h ngx_chrys*.c)
 
 .PHONY: all deps test-deps fuzz-deps asan-deps run demo test unit bench soak \
         fuzz test-asan install clean

@@ -3,9 +3,10 @@
  * Copyright (C) chrys authors
  *
  * The HTTP side of chrys: the "chrys_api" location serves the streams of
- * the shared zone from any worker.  This file routes requests, reads their
- * parameters and holds what responses share; the endpoints live in
- * ngx_chrys_http_live.c, ngx_chrys_http_buffer.c and ngx_chrys_http_ui.c.
+ * the shared zone from any worker.  This file routes requests (one table
+ * of paths, methods and handlers), reads their parameters and holds what
+ * responses share; the endpoints live in ngx_chrys_http_live.c,
+ * ngx_chrys_http_buffer.c and ngx_chrys_http_ui.c.
  */
 
 
@@ -13,6 +14,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 #include "ngx_chrys_http.h"
+#include "ngx_chrys_decoder.h"
 #include "ngx_chrys_avc.h"
 #include "ngx_chrys_query.h"
 
@@ -22,31 +24,37 @@
 #define NGX_HTTP_CHRYS_GET             (NGX_HTTP_GET|NGX_HTTP_HEAD)
 
 
+/*
+ * A route: a path below the location, whose segments are words, "*" for
+ * an application or stream name, and "#" for an event's id; the methods
+ * it takes; what it serves and the handler that serves it.
+ */
+
 typedef struct {
-    ngx_str_t                     file;
-    ngx_uint_t                    endpoint;
+    ngx_str_t                     path;
     ngx_uint_t                    methods;
+    ngx_uint_t                    endpoint;
+    ngx_http_chrys_handler_pt     handler;
 } ngx_http_chrys_route_t;
 
 
 static ngx_int_t ngx_http_chrys_handler(ngx_http_request_t *r);
-static ngx_int_t ngx_http_chrys_route(ngx_http_request_t *r,
-    ngx_http_chrys_ctx_t *ctx);
-static ngx_int_t ngx_http_chrys_route_stream(ngx_http_request_t *r,
+static ngx_http_chrys_route_t *ngx_http_chrys_route(ngx_http_request_t *r,
     ngx_http_chrys_ctx_t *ctx, ngx_str_t *seg, ngx_uint_t n);
-static ngx_int_t ngx_http_chrys_dispatch(ngx_http_request_t *r,
-    ngx_http_chrys_ctx_t *ctx);
+static ngx_uint_t ngx_http_chrys_match(ngx_str_t *path, ngx_str_t *seg,
+    ngx_uint_t n, ngx_uint_t *id);
+static ngx_int_t ngx_http_chrys_not_allowed(ngx_http_request_t *r,
+    ngx_uint_t methods);
+static ngx_int_t ngx_http_chrys_open(ngx_http_request_t *r,
+    ngx_http_chrys_ctx_t *ctx, ngx_str_t *seg);
 static ngx_int_t ngx_http_chrys_split(ngx_http_request_t *r, ngx_str_t *seg,
     ngx_uint_t *n);
 static ngx_int_t ngx_http_chrys_parse_args(ngx_http_request_t *r,
     ngx_http_chrys_ctx_t *ctx);
 static void ngx_http_chrys_cleanup(void *data);
-static ngx_int_t ngx_http_chrys_status(ngx_http_request_t *r,
-    ngx_http_chrys_ctx_t *ctx);
-static ngx_int_t ngx_http_chrys_streams(ngx_http_request_t *r,
-    ngx_http_chrys_ctx_t *ctx);
-static size_t ngx_http_chrys_json_len(ngx_chrys_stream_t *st);
-static u_char *ngx_http_chrys_json(u_char *p, ngx_chrys_stream_t *st);
+static void ngx_http_chrys_published(ngx_chrys_stream_t *st);
+static size_t ngx_http_chrys_json_len(ngx_chrys_snapshot_t *snap);
+static u_char *ngx_http_chrys_json(u_char *p, ngx_chrys_snapshot_t *snap);
 
 static ngx_int_t ngx_http_chrys_init_process(ngx_cycle_t *cycle);
 static void *ngx_http_chrys_create_loc_conf(ngx_conf_t *cf);
@@ -121,6 +129,65 @@ ngx_module_t  ngx_http_chrys_module = {
 };
 
 
+/* the API, below the location's prefix */
+
+static ngx_http_chrys_route_t  ngx_http_chrys_routes[] = {
+
+    { ngx_string(""), NGX_HTTP_CHRYS_GET,
+      NGX_HTTP_CHRYS_UI, ngx_http_chrys_ui },
+
+    { ngx_string("ui"), NGX_HTTP_CHRYS_GET,
+      NGX_HTTP_CHRYS_UI, ngx_http_chrys_ui },
+
+    { ngx_string("ui/"), NGX_HTTP_CHRYS_GET,
+      NGX_HTTP_CHRYS_UI, ngx_http_chrys_ui },
+
+    { ngx_string("streams"), NGX_HTTP_CHRYS_GET,
+      NGX_HTTP_CHRYS_STREAMS, ngx_http_chrys_streams },
+
+    { ngx_string("metrics"), NGX_HTTP_CHRYS_GET,
+      NGX_HTTP_CHRYS_METRICS, ngx_http_chrys_metrics },
+
+    { ngx_string("*/*/latest.jpg"), NGX_HTTP_CHRYS_GET,
+      NGX_HTTP_CHRYS_LATEST_JPG, ngx_http_chrys_live },
+
+    { ngx_string("*/*/latest.raw"), NGX_HTTP_CHRYS_GET,
+      NGX_HTTP_CHRYS_LATEST_RAW, ngx_http_chrys_live },
+
+    { ngx_string("*/*/live.mjpg"), NGX_HTTP_CHRYS_GET,
+      NGX_HTTP_CHRYS_MJPEG, ngx_http_chrys_live },
+
+    { ngx_string("*/*/status"), NGX_HTTP_CHRYS_GET,
+      NGX_HTTP_CHRYS_STATUS, ngx_http_chrys_status },
+
+    { ngx_string("*/*/index.json"), NGX_HTTP_CHRYS_GET,
+      NGX_HTTP_CHRYS_INDEX, ngx_http_chrys_index },
+
+    { ngx_string("*/*/frame.jpg"), NGX_HTTP_CHRYS_GET,
+      NGX_HTTP_CHRYS_FRAME_JPG, ngx_http_chrys_frame },
+
+    { ngx_string("*/*/images"), NGX_HTTP_CHRYS_GET,
+      NGX_HTTP_CHRYS_IMAGES, ngx_http_chrys_images },
+
+    { ngx_string("*/*/clip.mp4"), NGX_HTTP_CHRYS_GET,
+      NGX_HTTP_CHRYS_CLIP, ngx_http_chrys_clip },
+
+    { ngx_string("*/*/events"), NGX_HTTP_CHRYS_GET|NGX_HTTP_POST,
+      NGX_HTTP_CHRYS_EVENTS, ngx_http_chrys_events },
+
+    { ngx_string("*/*/events/#"), NGX_HTTP_CHRYS_GET|NGX_HTTP_DELETE,
+      NGX_HTTP_CHRYS_EVENT, ngx_http_chrys_event },
+
+    { ngx_string("*/*/events/#/images"), NGX_HTTP_CHRYS_GET,
+      NGX_HTTP_CHRYS_IMAGES, ngx_http_chrys_images },
+
+    { ngx_string("*/*/events/#/clip.mp4"), NGX_HTTP_CHRYS_GET,
+      NGX_HTTP_CHRYS_CLIP, ngx_http_chrys_clip },
+
+    { ngx_null_string, 0, 0, NULL }
+};
+
+
 static ngx_str_t  ngx_http_chrys_fits[] = {
     ngx_string("contain"), ngx_string("fill"), ngx_null_string
 };
@@ -155,32 +222,13 @@ static ngx_chrys_arg_t  ngx_http_chrys_args[] = {
 };
 
 
-/* {app}/{name}/FILE */
-
-static ngx_http_chrys_route_t  ngx_http_chrys_routes[] = {
-    { ngx_string("latest.jpg"), NGX_HTTP_CHRYS_LATEST_JPG,
-      NGX_HTTP_CHRYS_GET },
-    { ngx_string("latest.raw"), NGX_HTTP_CHRYS_LATEST_RAW,
-      NGX_HTTP_CHRYS_GET },
-    { ngx_string("live.mjpg"), NGX_HTTP_CHRYS_MJPEG, NGX_HTTP_CHRYS_GET },
-    { ngx_string("status"), NGX_HTTP_CHRYS_STATUS, NGX_HTTP_CHRYS_GET },
-    { ngx_string("index.json"), NGX_HTTP_CHRYS_INDEX, NGX_HTTP_CHRYS_GET },
-    { ngx_string("frame.jpg"), NGX_HTTP_CHRYS_FRAME_JPG,
-      NGX_HTTP_CHRYS_GET },
-    { ngx_string("images"), NGX_HTTP_CHRYS_IMAGES, NGX_HTTP_CHRYS_GET },
-    { ngx_string("clip.mp4"), NGX_HTTP_CHRYS_CLIP, NGX_HTTP_CHRYS_GET },
-    { ngx_string("events"), NGX_HTTP_CHRYS_EVENTS,
-      NGX_HTTP_CHRYS_GET|NGX_HTTP_POST },
-    { ngx_null_string, 0, 0 }
-};
-
-
 /* tasks of this worker's requests in the thread pool */
 ngx_uint_t  ngx_http_chrys_tasks;
 
+static ngx_chrys_published_pt  ngx_http_chrys_next_published;
+
 
 static ngx_str_t  ngx_http_chrys_json_type = ngx_string("application/json");
-static ngx_str_t  ngx_http_chrys_get = ngx_string("GET, HEAD");
 static ngx_str_t  ngx_http_chrys_jpeg_type = ngx_string("image/jpeg");
 
 
@@ -188,18 +236,16 @@ static ngx_int_t
 ngx_http_chrys_handler(ngx_http_request_t *r)
 {
     ngx_int_t                   rc;
-    ngx_http_chrys_ctx_t       *ctx;
+    ngx_str_t                   seg[NGX_HTTP_CHRYS_MAX_SEGMENTS];
+    ngx_uint_t                  n;
+    ngx_chrys_zone_t           *zone;
     ngx_pool_cleanup_t         *cln;
+    ngx_http_chrys_ctx_t       *ctx;
+    ngx_http_chrys_route_t     *rt;
     ngx_http_chrys_loc_conf_t  *clcf;
 
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_chrys_module);
-
-    if (clcf->shm_zone->data == NULL
-        || ((ngx_chrys_zone_t *) clcf->shm_zone->data)->sh == NULL)
-    {
-        return ngx_http_chrys_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                    "chrys zone is not ready");
-    }
+    zone = clcf->shm_zone->data;
 
     ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_chrys_ctx_t));
     if (ctx == NULL) {
@@ -215,12 +261,29 @@ ngx_http_chrys_handler(ngx_http_request_t *r)
     cln->data = ctx;
 
     ctx->request = r;
-    ctx->zone = clcf->shm_zone->data;
-    ctx->quality = clcf->quality;
+    ctx->zone = zone;
+    ctx->look.quality = clcf->quality;
 
     ngx_http_set_ctx(r, ctx, ngx_http_chrys_module);
 
-    if (r->method != NGX_HTTP_POST) {
+    rc = ngx_http_chrys_split(r, seg, &n);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rt = (rc == NGX_OK) ? ngx_http_chrys_route(r, ctx, seg, n) : NULL;
+
+    /*
+     * only a new event reads a body: every other request's body is read
+     * and dropped before the answer, so that the next bytes on the
+     * connection are a request
+     */
+
+    if (rt == NULL || !(r->method & rt->methods)
+        || rt->endpoint != NGX_HTTP_CHRYS_EVENTS
+        || r->method != NGX_HTTP_POST)
+    {
         rc = ngx_http_discard_request_body(r);
 
         if (rc != NGX_OK) {
@@ -228,13 +291,31 @@ ngx_http_chrys_handler(ngx_http_request_t *r)
         }
     }
 
-    rc = ngx_http_chrys_route(r, ctx);
-    if (rc != NGX_DECLINED) {
-        /* an error, already answered */
-        return rc;
+    if (rt == NULL) {
+        return ngx_http_chrys_error(r, NGX_HTTP_NOT_FOUND,
+                                    "no such endpoint, see "
+                                    "{app}/{name}/latest.jpg, "
+                                    "{app}/{name}/status, streams, "
+                                    "metrics or the dashboard");
     }
 
-    rc = ngx_http_chrys_dispatch(r, ctx);
+    if (!(r->method & rt->methods)) {
+        return ngx_http_chrys_not_allowed(r, rt->methods);
+    }
+
+    if (zone->sh == NULL || zone->worker >= NGX_CHRYS_WORKERS) {
+        return ngx_http_chrys_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                    "chrys zone is not ready");
+    }
+
+    if (rt->path.len && rt->path.data[0] == '*') {
+        rc = ngx_http_chrys_open(r, ctx, seg);
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+    }
+
+    rc = rt->handler(r, ctx);
 
     if (rc == NGX_DONE && r->method != NGX_HTTP_POST) {
         /*
@@ -248,126 +329,134 @@ ngx_http_chrys_handler(ngx_http_request_t *r)
 }
 
 
-static ngx_int_t
-ngx_http_chrys_dispatch(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
+/* the route of the path's segments, with ctx->endpoint and ctx->event */
+
+static ngx_http_chrys_route_t *
+ngx_http_chrys_route(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx,
+    ngx_str_t *seg, ngx_uint_t n)
 {
-    switch (ctx->endpoint) {
+    ngx_uint_t               id;
+    ngx_http_chrys_route_t  *rt;
 
-    case NGX_HTTP_CHRYS_STREAMS:
-        return ngx_http_chrys_streams(r, ctx);
+    for (rt = ngx_http_chrys_routes; rt->handler; rt++) {
 
-    case NGX_HTTP_CHRYS_STATUS:
-        return ngx_http_chrys_status(r, ctx);
+        id = 0;
 
-    case NGX_HTTP_CHRYS_LATEST_JPG:
-    case NGX_HTTP_CHRYS_MJPEG:
-        return ngx_http_chrys_live(r, ctx);
+        if (ngx_http_chrys_match(&rt->path, seg, n, &id)) {
+            ctx->endpoint = rt->endpoint;
+            ctx->event = id;
+            return rt;
+        }
+    }
 
-    case NGX_HTTP_CHRYS_LATEST_RAW:
-        if (ctx->format == NGX_CHRYS_OUT_JPEG) {
-            return ngx_http_chrys_error(r, NGX_HTTP_BAD_REQUEST,
-                                        "parameter \"format\" is needed: "
-                                        "bgr24, rgb24, gray8 or yuv420p");
+    return NULL;
+}
+
+
+/* whether the segments fit a route's path; an event's id into *id */
+
+static ngx_uint_t
+ngx_http_chrys_match(ngx_str_t *path, ngx_str_t *seg, ngx_uint_t n,
+    ngx_uint_t *id)
+{
+    u_char      *p, *last, *end;
+    size_t       len;
+    ngx_int_t    v;
+    ngx_uint_t   i, more;
+
+    if (path->len == 0) {
+        /* the location itself */
+        return n == 0 || (n == 1 && seg[0].len == 0);
+    }
+
+    p = path->data;
+    last = p + path->len;
+    more = 1;
+
+    for (i = 0; i < n; i++) {
+
+        if (!more) {
+            return 0;
         }
 
-        return ngx_http_chrys_live(r, ctx);
+        end = ngx_strlchr(p, last, '/');
 
-    case NGX_HTTP_CHRYS_METRICS:
-        return ngx_http_chrys_metrics(r, ctx);
+        if (end == NULL) {
+            end = last;
+            more = 0;
+        }
 
-    case NGX_HTTP_CHRYS_UI:
-        return ngx_http_chrys_ui(r, ctx);
+        len = end - p;
 
-    case NGX_HTTP_CHRYS_INDEX:
-        return ngx_http_chrys_index(r, ctx);
+        if (len == 1 && *p == '#') {
+            v = ngx_atoi(seg[i].data, seg[i].len);
 
-    case NGX_HTTP_CHRYS_FRAME_JPG:
-        return ngx_http_chrys_frame(r, ctx);
+            if (v <= 0) {
+                return 0;
+            }
 
-    case NGX_HTTP_CHRYS_IMAGES:
-        return ngx_http_chrys_images(r, ctx);
+            *id = v;
 
-    case NGX_HTTP_CHRYS_CLIP:
-        return ngx_http_chrys_clip(r, ctx);
+        } else if (!(len == 1 && *p == '*')
+                   && (len != seg[i].len
+                       || ngx_strncmp(p, seg[i].data, len) != 0))
+        {
+            return 0;
+        }
 
-    case NGX_HTTP_CHRYS_EVENTS:
-        return ngx_http_chrys_events(r, ctx);
-
-    default: /* NGX_HTTP_CHRYS_EVENT */
-        return ngx_http_chrys_event(r, ctx);
+        p = more ? end + 1 : last;
     }
+
+    /* every segment of the path was matched, and nothing more */
+
+    return !more;
+}
+
+
+/* 405, with the Allow header of a route's methods */
+
+static ngx_int_t
+ngx_http_chrys_not_allowed(ngx_http_request_t *r, ngx_uint_t methods)
+{
+    char       *allow, *use;
+    ngx_str_t   v;
+
+    if (methods & NGX_HTTP_POST) {
+        allow = "GET, HEAD, POST";
+        use = "GET, HEAD or POST";
+
+    } else if (methods & NGX_HTTP_DELETE) {
+        allow = "GET, HEAD, DELETE";
+        use = "GET, HEAD or DELETE";
+
+    } else {
+        allow = "GET, HEAD";
+        use = "GET or HEAD";
+    }
+
+    v.data = (u_char *) allow;
+    v.len = ngx_strlen(allow);
+
+    if (ngx_http_chrys_add_header(r, "Allow", &v) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_chrys_error(r, NGX_HTTP_NOT_ALLOWED,
+                                "method not allowed, use %s", use);
 }
 
 
 /*
- * Maps the path after the location prefix to an endpoint and a stream:
- *
- *     streams
- *     {app}/{name}/{latest.jpg|status|index.json|frame.jpg|images|clip.mp4}
- *     {app}/{name}/events
- *     {app}/{name}/events/{id}
- *     {app}/{name}/events/{id}/{clip.mp4|images}
- *
- * Like the parsers below, it returns NGX_DECLINED to go on, or else the
- * result of the error response it sent.
+ * The stream of {app}/{name}, with its names checked, the parameters
+ * read, and a reference taken: NGX_DECLINED to go on, else the error
+ * response.
  */
 
 static ngx_int_t
-ngx_http_chrys_route(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
+ngx_http_chrys_open(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx,
+    ngx_str_t *seg)
 {
-    ngx_int_t    rc;
-    ngx_str_t    seg[NGX_HTTP_CHRYS_MAX_SEGMENTS];
-    ngx_uint_t   n;
-
-    rc = ngx_http_chrys_split(r, seg, &n);
-    if (rc != NGX_DECLINED) {
-        return rc;
-    }
-
-    if (n <= 2) {
-        if (n == 0 || (n == 1 && seg[0].len == 0)
-            || (seg[0].len == 2 && ngx_strncmp(seg[0].data, "ui", 2) == 0
-                && (n == 1 || seg[1].len == 0)))
-        {
-            ctx->endpoint = NGX_HTTP_CHRYS_UI;
-
-        } else if (n == 1 && seg[0].len == 7
-                   && ngx_strncmp(seg[0].data, "streams", 7) == 0)
-        {
-            ctx->endpoint = NGX_HTTP_CHRYS_STREAMS;
-
-        } else if (n == 1 && seg[0].len == 7
-                   && ngx_strncmp(seg[0].data, "metrics", 7) == 0)
-        {
-            ctx->endpoint = NGX_HTTP_CHRYS_METRICS;
-
-        } else {
-            return ngx_http_chrys_error(r, NGX_HTTP_NOT_FOUND,
-                                        "no such endpoint, see "
-                                        "{app}/{name}/latest.jpg, "
-                                        "{app}/{name}/status, streams, "
-                                        "metrics or the dashboard");
-        }
-
-        if (!(r->method & NGX_HTTP_CHRYS_GET)) {
-            if (ngx_http_chrys_add_header(r, "Allow", &ngx_http_chrys_get)
-                != NGX_OK)
-            {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
-
-            return ngx_http_chrys_error(r, NGX_HTTP_NOT_ALLOWED,
-                                        "method not allowed, use GET or "
-                                        "HEAD");
-        }
-
-        return NGX_DECLINED;
-    }
-
-    rc = ngx_http_chrys_route_stream(r, ctx, seg, n);
-    if (rc != NGX_DECLINED) {
-        return rc;
-    }
+    ngx_int_t  rc;
 
     if (ngx_chrys_valid_name(&seg[0]) != NGX_OK
         || ngx_chrys_valid_name(&seg[1]) != NGX_OK)
@@ -384,9 +473,9 @@ ngx_http_chrys_route(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
         return rc;
     }
 
-    ctx->stream = ngx_chrys_stream_find(ctx->zone, &seg[0], &seg[1]);
-
-    if (ctx->stream == NULL) {
+    if (ngx_chrys_stream_open(ctx->zone, &seg[0], &seg[1], &ctx->stream)
+        != NGX_OK)
+    {
         return ngx_http_chrys_error(r, NGX_HTTP_NOT_FOUND,
                                     "stream not found");
     }
@@ -394,100 +483,11 @@ ngx_http_chrys_route(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
     return NGX_DECLINED;
 }
 
-
-/* the endpoint below {app}/{name}/, and whether the method suits it */
-
-static ngx_int_t
-ngx_http_chrys_route_stream(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx,
-    ngx_str_t *seg, ngx_uint_t n)
-{
-    ngx_int_t                id;
-    ngx_str_t                v;
-    ngx_uint_t               methods;
-    ngx_http_chrys_route_t  *rt;
-
-    for (rt = ngx_http_chrys_routes; rt->file.len; rt++) {
-        if (seg[2].len == rt->file.len
-            && ngx_strncmp(seg[2].data, rt->file.data, rt->file.len) == 0)
-        {
-            break;
-        }
-    }
-
-    if (rt->file.len == 0
-        || (n > 3 && rt->endpoint != NGX_HTTP_CHRYS_EVENTS))
-    {
-        return ngx_http_chrys_error(r, NGX_HTTP_NOT_FOUND,
-                                    "no such endpoint, see the chrys "
-                                    "README for the list");
-    }
-
-    ctx->endpoint = rt->endpoint;
-    methods = rt->methods;
-
-    if (n > 3) {
-        /* events/{id}[/clip.mp4|images] */
-
-        id = ngx_atoi(seg[3].data, seg[3].len);
-
-        if (id <= 0) {
-            return ngx_http_chrys_error(r, NGX_HTTP_NOT_FOUND,
-                                        "no such event");
-        }
-
-        ctx->event = id;
-        ctx->endpoint = NGX_HTTP_CHRYS_EVENT;
-        methods = NGX_HTTP_CHRYS_GET|NGX_HTTP_DELETE;
-
-        if (n == 5) {
-            if (seg[4].len == 8
-                && ngx_strncmp(seg[4].data, "clip.mp4", 8) == 0)
-            {
-                ctx->endpoint = NGX_HTTP_CHRYS_CLIP;
-
-            } else if (seg[4].len == 6
-                       && ngx_strncmp(seg[4].data, "images", 6) == 0)
-            {
-                ctx->endpoint = NGX_HTTP_CHRYS_IMAGES;
-
-            } else {
-                return ngx_http_chrys_error(r, NGX_HTTP_NOT_FOUND,
-                                            "no such endpoint, see "
-                                            "events/{id}/clip.mp4 or "
-                                            "events/{id}/images");
-            }
-
-            methods = NGX_HTTP_CHRYS_GET;
-        }
-    }
-
-    if (!(r->method & methods)) {
-        v.data = (u_char *) ((methods & NGX_HTTP_POST) ? "GET, HEAD, POST"
-                             : (methods & NGX_HTTP_DELETE)
-                               ? "GET, HEAD, DELETE" : "GET, HEAD");
-        v.len = ngx_strlen(v.data);
-
-        if (ngx_http_chrys_add_header(r, "Allow", &v) != NGX_OK) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        return ngx_http_chrys_error(r, NGX_HTTP_NOT_ALLOWED,
-                                    "method not allowed, use %s",
-                                    (methods & NGX_HTTP_POST)
-                                    ? "GET, HEAD or POST"
-                                    : (methods & NGX_HTTP_DELETE)
-                                      ? "GET, HEAD or DELETE"
-                                      : "GET or HEAD");
-    }
-
-    return NGX_DECLINED;
-}
-
-
 /*
  * Splits the request path after the location prefix into percent-decoded
  * segments.  The raw path is used, so that an encoded "/" or ".." inside a
- * name is seen as such rather than resolved by nginx.
+ * name is seen as such rather than resolved by nginx.  NGX_DECLINED: no
+ * path of the API (too many segments, a bad escape).
  */
 
 static ngx_int_t
@@ -518,8 +518,7 @@ ngx_http_chrys_split(ngx_http_request_t *r, ngx_str_t *seg, ngx_uint_t *n)
         raw = 0;
 
         if (r->uri.len < clcf->name.len) {
-            return ngx_http_chrys_error(r, NGX_HTTP_NOT_FOUND,
-                                        "no such endpoint");
+            return NGX_DECLINED;
         }
     }
 
@@ -531,21 +530,18 @@ ngx_http_chrys_split(ngx_http_request_t *r, ngx_str_t *seg, ngx_uint_t *n)
 
     buf = ngx_pnalloc(r->pool, last - p + 1);
     if (buf == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
     }
 
     if (ngx_chrys_path_split(p, last, raw, buf, seg,
                              NGX_HTTP_CHRYS_MAX_SEGMENTS, n)
         != NGX_OK)
     {
-        return ngx_http_chrys_error(r, NGX_HTTP_NOT_FOUND,
-                                    "no such endpoint");
+        return NGX_DECLINED;
     }
 
-    return NGX_DECLINED;
+    return NGX_OK;
 }
-
-
 /*
  * Reads the known query parameters (see ngx_chrys_query_parse()), and
  * what follows from them.
@@ -585,16 +581,21 @@ ngx_http_chrys_parse_args(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
     }
 
     if (ngx_http_chrys_has(ctx, NGX_HTTP_CHRYS_ARG_QUALITY)) {
-        ctx->quality = ctx->args[NGX_HTTP_CHRYS_ARG_QUALITY];
+        ctx->look.quality = ctx->args[NGX_HTTP_CHRYS_ARG_QUALITY];
     }
 
     if (ngx_http_chrys_has(ctx, NGX_HTTP_CHRYS_ARG_FORMAT)) {
-        ctx->format = ctx->args[NGX_HTTP_CHRYS_ARG_FORMAT];
+        ctx->look.format = ctx->args[NGX_HTTP_CHRYS_ARG_FORMAT];
     }
 
     if (ctx->endpoint != NGX_HTTP_CHRYS_LATEST_RAW) {
         /* raw pixels come from latest.raw only */
-        ctx->format = NGX_CHRYS_OUT_JPEG;
+        ctx->look.format = NGX_CHRYS_OUT_JPEG;
+
+    } else if (ctx->look.format == NGX_CHRYS_OUT_JPEG) {
+        return ngx_http_chrys_error(r, NGX_HTTP_BAD_REQUEST,
+                                    "parameter \"format\" is needed: "
+                                    "bgr24, rgb24, gray8 or yuv420p");
     }
 
     ctx->deadline = ngx_current_msec
@@ -609,7 +610,7 @@ ngx_http_chrys_parse_args(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
 
 /*
  * The output size asked for (width, height, fit), for a picture of
- * w x h: into ctx->width and ctx->height, 0 for as it is.  With one of
+ * w x h: into ctx->look.width and ctx->look.height, 0 for as it is.  With one of
  * width or height the other follows the aspect; with both, "contain" (the
  * default) fits the picture inside, "fill" stretches it.  At most twice
  * the picture's size and 7680 x 4320, else 400 naming the parameter.
@@ -623,8 +624,8 @@ ngx_http_chrys_out_size(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx,
     const char  *bad;
     ngx_uint_t   ow, oh, fill;
 
-    ctx->width = 0;
-    ctx->height = 0;
+    ctx->look.width = 0;
+    ctx->look.height = 0;
 
     ow = ngx_http_chrys_has(ctx, NGX_HTTP_CHRYS_ARG_WIDTH)
          ? ctx->args[NGX_HTTP_CHRYS_ARG_WIDTH] : 0;
@@ -693,8 +694,8 @@ ngx_http_chrys_out_size(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx,
     }
 
     if (ow != w || oh != h) {
-        ctx->width = ow;
-        ctx->height = oh;
+        ctx->look.width = ow;
+        ctx->look.height = oh;
     }
 
     return NGX_DECLINED;
@@ -787,18 +788,29 @@ ngx_http_chrys_task_done(ngx_http_request_t *r)
     ngx_http_chrys_tasks--;
 }
 
-
 static void
 ngx_http_chrys_cleanup(void *data)
 {
     ngx_http_chrys_ctx_t  *ctx = data;
 
     ngx_http_chrys_live_cleanup(ctx);
+    ngx_http_chrys_walk_cleanup(ctx);
 
-    if (ctx->counted && ctx->walk) {
-        (void) ngx_atomic_fetch_add(&ctx->zone->sh->clients_walking, -1);
-        ctx->counted = 0;
+    if (ctx->stream) {
+        ngx_chrys_stream_close(ctx->zone, ctx->stream);
+        ctx->stream = NULL;
     }
+}
+
+
+/* a new picture of this worker's decoders: its waiters look at once */
+
+static void
+ngx_http_chrys_published(ngx_chrys_stream_t *st)
+{
+    ngx_http_chrys_wake();
+
+    ngx_http_chrys_next_published(st);
 }
 
 
@@ -869,8 +881,9 @@ ngx_http_chrys_etag(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx,
 
     st = ctx->stream;
 
-    len = st->app_len + 1 + st->name_len;
-    len += 2 * ngx_escape_uri(NULL, st->key, len, NGX_ESCAPE_URI_COMPONENT);
+    len = st->key.len;
+    len += 2 * ngx_escape_uri(NULL, st->key.data, len,
+                              NGX_ESCAPE_URI_COMPONENT);
 
     p = ngx_pnalloc(r->pool, len + sizeof("\"//yuv420p/x\"")
                              + 3 * NGX_INT_T_LEN);
@@ -881,21 +894,21 @@ ngx_http_chrys_etag(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx,
     etag->data = p;
 
     *p++ = '"';
-    p = (u_char *) ngx_escape_uri(p, st->key, st->app_len,
+    p = (u_char *) ngx_escape_uri(p, st->app.data, st->app.len,
                                   NGX_ESCAPE_URI_COMPONENT);
     *p++ = '/';
-    p = (u_char *) ngx_escape_uri(p, st->key + st->app_len + 1,
-                                  st->name_len, NGX_ESCAPE_URI_COMPONENT);
-    if (ctx->format == NGX_CHRYS_OUT_JPEG) {
-        p = ngx_sprintf(p, "/%uA/q%ui", f->seq, ctx->quality);
+    p = (u_char *) ngx_escape_uri(p, st->name.data, st->name.len,
+                                  NGX_ESCAPE_URI_COMPONENT);
+    if (ctx->look.format == NGX_CHRYS_OUT_JPEG) {
+        p = ngx_sprintf(p, "/%uA/q%ui", f->seq, ctx->look.quality);
 
     } else {
         p = ngx_sprintf(p, "/%uA/%V", f->seq,
-                        &ngx_http_chrys_formats[ctx->format]);
+                        &ngx_http_chrys_formats[ctx->look.format]);
     }
 
-    if (ctx->width) {
-        p = ngx_sprintf(p, "/%uix%ui", ctx->width, ctx->height);
+    if (ctx->look.width) {
+        p = ngx_sprintf(p, "/%uix%ui", ctx->look.width, ctx->look.height);
     }
 
     *p++ = '"';
@@ -1168,17 +1181,13 @@ ngx_http_chrys_error(ngx_http_request_t *r, ngx_uint_t status,
 }
 
 
-/* an error about a time outside a buffer: says where the buffer is */
+/* an error about a range of a ring: says where the ring is */
 
 ngx_int_t
 ngx_http_chrys_error_range(ngx_http_request_t *r, ngx_uint_t status,
-    ngx_chrys_buf_t *buf, const char *msg)
+    ngx_chrys_range_t *range, const char *msg)
 {
-    u_char    *p, *last;
-    uint64_t   start, end;
-
-    start = buf->count ? ngx_chrys_buf_entry(buf, 0)->time : 0;
-    end = buf->count ? ngx_chrys_buf_entry(buf, buf->count - 1)->time : 0;
+    u_char  *p, *last;
 
     p = ngx_pnalloc(r->pool, 128 + ngx_strlen(msg));
     if (p == NULL) {
@@ -1186,10 +1195,18 @@ ngx_http_chrys_error_range(ngx_http_request_t *r, ngx_uint_t status,
     }
 
     last = ngx_sprintf(p, "{\"error\":\"%s\",\"start\":%uL,\"end\":%uL}\n",
-                       msg, start, end);
+                       msg, range->start, range->end);
 
-    return ngx_http_chrys_send(r, status, &ngx_http_chrys_json_type, p,
-                               last - p);
+    return ngx_http_chrys_send_json(r, status, p, last - p);
+}
+
+
+ngx_int_t
+ngx_http_chrys_send_json(ngx_http_request_t *r, ngx_uint_t status,
+    u_char *data, size_t len)
+{
+    return ngx_http_chrys_send(r, status, &ngx_http_chrys_json_type, data,
+                               len);
 }
 
 
@@ -1206,83 +1223,77 @@ ngx_http_chrys_json_str(u_char *p, u_char *data, size_t len)
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_chrys_status(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
 {
-    u_char  *p, *last;
+    u_char                *p, *last;
+    ngx_chrys_snapshot_t  *snap;
 
-    p = ngx_pnalloc(r->pool, ngx_http_chrys_json_len(ctx->stream) + 1);
+    snap = ngx_palloc(r->pool, sizeof(ngx_chrys_snapshot_t));
+    if (snap == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_chrys_stream_snapshot(ctx->zone, ctx->stream, snap) != NGX_OK) {
+        return ngx_http_chrys_error(r, NGX_HTTP_NOT_FOUND,
+                                    "stream not found");
+    }
+
+    p = ngx_pnalloc(r->pool, ngx_http_chrys_json_len(snap) + 1);
     if (p == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_shmtx_lock(&ctx->zone->shpool->mutex);
-    last = ngx_http_chrys_json(p, ctx->stream);
-    ngx_shmtx_unlock(&ctx->zone->shpool->mutex);
-
+    last = ngx_http_chrys_json(p, snap);
     *last++ = '\n';
 
-    return ngx_http_chrys_send(r, NGX_HTTP_OK, &ngx_http_chrys_json_type,
-                               p, last - p);
+    return ngx_http_chrys_send_json(r, NGX_HTTP_OK, p, last - p);
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_chrys_streams(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
 {
-    u_char              *p, *last;
-    size_t               len;
-    ngx_queue_t         *q, *streams;
-    ngx_chrys_zone_t    *zone;
-    ngx_chrys_stream_t  *st;
+    u_char                *p, *last;
+    size_t                 len;
+    ngx_uint_t             i;
+    ngx_array_t            streams;
+    ngx_chrys_snapshot_t  *snap;
 
-    zone = ctx->zone;
-    streams = &zone->sh->streams;
+    if (ngx_chrys_zone_snapshot(ctx->zone, r->pool, &streams) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
-
+    snap = streams.elts;
     len = sizeof("{\"streams\":[]}\n");
 
-    for (q = ngx_queue_head(streams);
-         q != ngx_queue_sentinel(streams);
-         q = ngx_queue_next(q))
-    {
-        st = ngx_queue_data(q, ngx_chrys_stream_t, queue);
-        len += ngx_http_chrys_json_len(st) + 1;
+    for (i = 0; i < streams.nelts; i++) {
+        len += ngx_http_chrys_json_len(&snap[i]) + 1;
     }
 
     p = ngx_pnalloc(r->pool, len);
-
     if (p == NULL) {
-        ngx_shmtx_unlock(&zone->shpool->mutex);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     last = ngx_cpymem(p, "{\"streams\":[", sizeof("{\"streams\":[") - 1);
 
-    for (q = ngx_queue_head(streams);
-         q != ngx_queue_sentinel(streams);
-         q = ngx_queue_next(q))
-    {
-        if (q != ngx_queue_head(streams)) {
+    for (i = 0; i < streams.nelts; i++) {
+        if (i) {
             *last++ = ',';
         }
 
-        st = ngx_queue_data(q, ngx_chrys_stream_t, queue);
-        last = ngx_http_chrys_json(last, st);
+        last = ngx_http_chrys_json(last, &snap[i]);
     }
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
 
     last = ngx_cpymem(last, "]}\n", 3);
 
-    return ngx_http_chrys_send(r, NGX_HTTP_OK, &ngx_http_chrys_json_type,
-                               p, last - p);
+    return ngx_http_chrys_send_json(r, NGX_HTTP_OK, p, last - p);
 }
 
 
 static size_t
-ngx_http_chrys_json_len(ngx_chrys_stream_t *st)
+ngx_http_chrys_json_len(ngx_chrys_snapshot_t *snap)
 {
     return sizeof("{\"app\":\"\",\"name\":\"\",\"publishing\":false,"
                   "\"codec\":\"\",\"width\":,\"height\":,\"profile\":,"
@@ -1293,70 +1304,56 @@ ngx_http_chrys_json_len(ngx_chrys_stream_t *st)
                   "\"last_seq\":,\"last_time\":,\"last_age\":,"
                   "\"publish_start\":,\"publishes\":,\"error\":\"\"}")
            + 20 * NGX_INT64_LEN + 16
-           + ngx_escape_json(NULL, st->key, st->app_len + 1 + st->name_len)
-           + st->app_len + 1 + st->name_len
+           + 6 * (snap->app.len + snap->name.len)
            + 6 * NGX_CHRYS_ERROR_LEN;
 }
 
 
-/* one stream as a JSON object; the caller holds the zone lock */
+/* one stream as a JSON object */
 
 static u_char *
-ngx_http_chrys_json(u_char *p, ngx_chrys_stream_t *st)
+ngx_http_chrys_json(u_char *p, ngx_chrys_snapshot_t *snap)
 {
-    int64_t      age;
-    uint64_t     now, time;
-    ngx_uint_t   fps, bitrate, seq;
+    int64_t             age;
+    ngx_chrys_video_t  *v;
 
-    now = ngx_chrys_unix_msec();
-    /* the decoder's newest picture: with B-frames its seq can be lower */
-    seq = st->decoded_seq ? st->decoded_seq : st->latest_seq;
-    time = (seq == st->latest_seq && seq) ? st->slots[st->latest].frame.time
-                                          : st->decoded_time;
-    age = seq ? (int64_t) (now - time) : -1;
+    v = &snap->video;
 
-    fps = st->fps;
-    bitrate = st->bitrate;
-
-    if (now - st->last_time > 2000) {
-        /* the measuring window has gone stale */
-        fps = 0;
-        bitrate = 0;
-    }
+    age = snap->last_seq
+          ? (int64_t) (ngx_chrys_unix_msec() - snap->last_time) : -1;
 
     p = ngx_cpymem(p, "{\"app\":\"", 8);
-    p = (u_char *) ngx_escape_json(p, st->key, st->app_len);
+    p = (u_char *) ngx_escape_json(p, snap->app.data, snap->app.len);
     p = ngx_cpymem(p, "\",\"name\":\"", 10);
-    p = (u_char *) ngx_escape_json(p, st->key + st->app_len + 1,
-                                   st->name_len);
+    p = (u_char *) ngx_escape_json(p, snap->name.data, snap->name.len);
 
     p = ngx_sprintf(p, "\",\"publishing\":%s,\"codec\":\"%s\","
                     "\"width\":%ui,\"height\":%ui,"
                     "\"profile\":%ui,\"level\":%ui,"
                     "\"fps\":%ui.%02ui,\"bitrate\":%ui,",
-                    ngx_chrys_stream_publishing(st) ? "true" : "false",
-                    st->codec ? ngx_chrys_flv_codec_name(st->codec) : "",
-                    st->width, st->height, st->profile, st->level,
-                    fps / 100, fps % 100, bitrate);
+                    snap->publishing ? "true" : "false",
+                    v->codec ? ngx_chrys_flv_codec_name(v->codec) : "",
+                    v->width, v->height, v->profile, v->level,
+                    snap->fps / 100, snap->fps % 100, snap->bitrate);
 
-    p = ngx_sprintf(p, "\"frames_received\":%uA,\"frames_decoded\":%uA,"
-                    "\"frames_skipped\":%uA,\"decode_errors\":%uA,"
-                    "\"jpeg_encodes\":%uA,\"jpeg_cache_hits\":%uA,",
-                    st->received, st->decoded, st->skipped, st->errors,
-                    st->encodes, st->cache_hits);
+    p = ngx_sprintf(p, "\"frames_received\":%ui,\"frames_decoded\":%ui,"
+                    "\"frames_skipped\":%ui,\"decode_errors\":%ui,"
+                    "\"jpeg_encodes\":%ui,\"jpeg_cache_hits\":%ui,",
+                    snap->received, snap->decoded, snap->skipped,
+                    snap->errors, snap->encodes, snap->cache_hits);
 
     p = ngx_sprintf(p, "\"last_seq\":%ui,\"last_time\":%uL,"
                     "\"last_age\":%L,\"publish_start\":%uL,"
                     "\"publishes\":%ui,\"error\":",
-                    seq, seq ? time : (uint64_t) 0, age,
-                    st->publish_time, st->publishes);
+                    snap->last_seq, snap->last_time, age,
+                    snap->publish_time, snap->publishes);
 
-    if (st->error[0] == '\0') {
+    if (snap->error[0] == '\0') {
         return ngx_cpymem(p, "null}", 5);
     }
 
     *p++ = '"';
-    p = (u_char *) ngx_escape_json(p, st->error, ngx_strlen(st->error));
+    p = (u_char *) ngx_escape_json(p, snap->error, ngx_strlen(snap->error));
 
     return ngx_cpymem(p, "\"}", 2);
 }
@@ -1366,6 +1363,11 @@ static ngx_int_t
 ngx_http_chrys_init_process(ngx_cycle_t *cycle)
 {
     ngx_http_chrys_live_init(cycle);
+
+    /* the decoders of this worker tell of new pictures */
+
+    ngx_http_chrys_next_published = ngx_chrys_published;
+    ngx_chrys_published = ngx_http_chrys_published;
 
     return NGX_OK;
 }

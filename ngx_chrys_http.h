@@ -1,6 +1,14 @@
 
 /*
  * Copyright (C) chrys authors
+ *
+ * The HTTP side of chrys: the "chrys_api" location.  ngx_chrys_http.c
+ * routes requests (one table of paths, methods and handlers), reads their
+ * parameters and holds what responses share; the endpoints live in
+ * ngx_chrys_http_live.c (the newest picture), ngx_chrys_http_buffer.c
+ * (the ring and events) and ngx_chrys_http_ui.c (metrics, dashboard).
+ * None of them takes the zone's lock: they call the zone's and the ring's
+ * operations and act on what those answer.
  */
 
 
@@ -11,9 +19,12 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
-#include "ngx_chrys.h"
+#include "ngx_chrys_zone.h"
+#include "ngx_chrys_image.h"
+#include "ngx_chrys_replay.h"
 
 
+/* what a route serves, where a handler serves several */
 #define NGX_HTTP_CHRYS_STREAMS         1
 #define NGX_HTTP_CHRYS_LATEST_JPG      2
 #define NGX_HTTP_CHRYS_STATUS          3
@@ -60,6 +71,9 @@
 
 typedef struct ngx_http_chrys_ctx_s  ngx_http_chrys_ctx_t;
 
+typedef ngx_int_t (*ngx_http_chrys_handler_pt)(ngx_http_request_t *r,
+    ngx_http_chrys_ctx_t *ctx);
+
 
 typedef struct {
     ngx_shm_zone_t               *shm_zone;
@@ -76,7 +90,7 @@ typedef struct {
 #define NGX_HTTP_CHRYS_LANE_SENDING   3
 
 
-/* a step of a walk through a buffer: a GOP decoded in a pool thread */
+/* a step of a walk through a ring: a GOP decoded in a pool thread */
 
 typedef struct {
     ngx_chrys_replay_t            replay;
@@ -88,15 +102,14 @@ typedef struct {
 
 
 /*
- * A walk through a buffer, a GOP a step: images (two steps decode at
- * once, their output goes out in order) and clips (a step at a time).
+ * A walk through a ring, a GOP a step: images (up to three steps decode
+ * at once, their output goes out in order) and clips (a step at a time).
  */
 
 typedef struct {
-    ngx_uint_t                   *want;       /* seqs, ascending */
-    ngx_uint_t                    nwant;
-    ngx_uint_t                    next;       /* first one not done */
-    ngx_uint_t                    last;       /* clip: last seq in it */
+    ngx_chrys_walk_t              frames;     /* images: the wanted ones */
+    ngx_uint_t                    next;       /* clip: the next seq */
+    ngx_uint_t                    last;       /* clip: its last seq */
     ngx_uint_t                    steps;      /* steps started */
     ngx_uint_t                    sent;       /* steps sent */
     ngx_http_chrys_lane_t         lanes[NGX_HTTP_CHRYS_LANES];
@@ -110,17 +123,14 @@ typedef struct {
 struct ngx_http_chrys_ctx_s {
     ngx_http_request_t           *request;
     ngx_chrys_zone_t             *zone;
-    ngx_chrys_stream_t           *stream;
+    ngx_chrys_stream_t           *stream;     /* a reference, when set */
     ngx_uint_t                    endpoint;
     ngx_uint_t                    event;      /* id, 0: the stream */
 
     int64_t                       args[NGX_HTTP_CHRYS_NARGS];
     ngx_uint_t                    has_arg;
 
-    ngx_uint_t                    quality;
-    ngx_uint_t                    format;     /* NGX_CHRYS_OUT_... */
-    ngx_uint_t                    width;      /* output, 0: as decoded */
-    ngx_uint_t                    height;
+    ngx_chrys_look_t              look;       /* format, quality, size */
     ngx_msec_t                    deadline;
     ngx_msec_t                    fresh;      /* waits for a newer picture */
     ngx_uint_t                    tries;
@@ -129,19 +139,15 @@ struct ngx_http_chrys_ctx_s {
     unsigned                      waiting:1;
     unsigned                      encoding:1;
     unsigned                      busy:1;     /* another one encodes */
+    unsigned                      counted:1;  /* in a clients gauge */
 
-    /* latest.jpg */
-    ngx_chrys_slot_t             *slot;
-    ngx_chrys_jpeg_t             *jpeg;
-    ngx_uint_t                    token;
-    ngx_thread_task_t            *task;
-    ngx_chrys_encode_t           *enc;
+    /* latest.jpg, latest.raw, live.mjpg */
+    ngx_chrys_want_t              want;
     ngx_chrys_frame_t             frame;
-    u_char                       *planes;
+    ngx_thread_task_t            *task;
+    void                         *mjpeg;
 
     ngx_http_chrys_walk_t        *walk;
-    void                         *mjpeg;
-    unsigned                      counted:1;  /* in a clients gauge */
 };
 
 
@@ -154,9 +160,11 @@ extern ngx_uint_t    ngx_http_chrys_tasks;
 ngx_int_t ngx_http_chrys_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *fmt, ...);
 ngx_int_t ngx_http_chrys_error_range(ngx_http_request_t *r,
-    ngx_uint_t status, ngx_chrys_buf_t *buf, const char *msg);
+    ngx_uint_t status, ngx_chrys_range_t *range, const char *msg);
 ngx_int_t ngx_http_chrys_send(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *type, u_char *data, size_t len);
+ngx_int_t ngx_http_chrys_send_json(ngx_http_request_t *r, ngx_uint_t status,
+    u_char *data, size_t len);
 ngx_int_t ngx_http_chrys_flush(ngx_http_request_t *r);
 ngx_int_t ngx_http_chrys_send_jpeg(ngx_http_request_t *r,
     ngx_http_chrys_ctx_t *ctx, ngx_chrys_frame_t *f, u_char *data,
@@ -179,6 +187,10 @@ void ngx_http_chrys_task_done(ngx_http_request_t *r);
 uint64_t ngx_http_chrys_time_arg(ngx_http_chrys_ctx_t *ctx, ngx_uint_t arg,
     uint64_t def);
 u_char *ngx_http_chrys_json_str(u_char *p, u_char *data, size_t len);
+ngx_int_t ngx_http_chrys_streams(ngx_http_request_t *r,
+    ngx_http_chrys_ctx_t *ctx);
+ngx_int_t ngx_http_chrys_status(ngx_http_request_t *r,
+    ngx_http_chrys_ctx_t *ctx);
 
 #define NGX_HTTP_CHRYS_FRAME_FIELDS_LEN                                       \
     (sizeof("X-Chrys-Seq: \r\nX-Chrys-Pts: \r\nX-Chrys-Time: \r\n"           \
@@ -192,6 +204,7 @@ ngx_int_t ngx_http_chrys_live(ngx_http_request_t *r,
     ngx_http_chrys_ctx_t *ctx);
 void ngx_http_chrys_live_init(ngx_cycle_t *cycle);
 void ngx_http_chrys_keep_worker(void);
+void ngx_http_chrys_wake(void);
 void ngx_http_chrys_live_cleanup(ngx_http_chrys_ctx_t *ctx);
 
 
@@ -203,7 +216,7 @@ ngx_int_t ngx_http_chrys_ui(ngx_http_request_t *r,
     ngx_http_chrys_ctx_t *ctx);
 
 
-/* ngx_chrys_http_buffer.c: the buffer and events */
+/* ngx_chrys_http_buffer.c: the ring and events */
 
 ngx_int_t ngx_http_chrys_index(ngx_http_request_t *r,
     ngx_http_chrys_ctx_t *ctx);
@@ -217,6 +230,7 @@ ngx_int_t ngx_http_chrys_events(ngx_http_request_t *r,
     ngx_http_chrys_ctx_t *ctx);
 ngx_int_t ngx_http_chrys_event(ngx_http_request_t *r,
     ngx_http_chrys_ctx_t *ctx);
+void ngx_http_chrys_walk_cleanup(ngx_http_chrys_ctx_t *ctx);
 
 
 #endif /* _NGX_CHRYS_HTTP_H_INCLUDED_ */

@@ -2,12 +2,12 @@
 /*
  * Copyright (C) chrys authors
  *
- * The HTTP side of the stream buffer and of events: the index, single
- * frames, image series (multipart) and MP4 clips of a time range.  Access
- * units are copied out of the zone under its lock, a GOP at a time, and
- * decoded or remuxed in the thread pool; a walk through a long range
- * sends each GOP's output before it copies the next, so a request holds
- * one GOP's worth of memory whatever the range.
+ * The HTTP side of the ring and of events: the index, single frames,
+ * image series (multipart) and MP4 clips of a time range.  Access units
+ * come out of the zone through the ring's operations, a GOP at a time,
+ * and are decoded or remuxed in the thread pool; a walk through a long
+ * range sends each GOP's output before it copies the next, so a request
+ * holds a few GOPs' worth of memory whatever the range.
  */
 
 
@@ -15,30 +15,18 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 #include "ngx_chrys_http.h"
-#include "ngx_chrys_avc.h"
+#include "ngx_chrys_codec.h"
+#include "ngx_chrys_json.h"
 
 
 #define NGX_HTTP_CHRYS_STEP_IMAGES     30
 #define NGX_HTTP_CHRYS_BODY_MAX        8192
-#define NGX_HTTP_CHRYS_GONE                  410
+#define NGX_HTTP_CHRYS_BODY_MEMBERS    32
+#define NGX_HTTP_CHRYS_GONE            410
 #define NGX_HTTP_CHRYS_PRE_MAX         300000
 #define NGX_HTTP_CHRYS_POST_MAX        300000
 #define NGX_HTTP_CHRYS_DEFAULT_PRE     5000
 #define NGX_HTTP_CHRYS_DEFAULT_POST    5000
-
-
-typedef struct {
-    uint64_t                      start;
-    uint64_t                      end;
-    ngx_uint_t                    count;
-    size_t                        bytes;
-    ngx_msec_t                    window;
-    size_t                        max_bytes;
-    ngx_uint_t                    width;
-    ngx_uint_t                    height;
-    ngx_uint_t                    n;          /* entries in range */
-    ngx_chrys_entry_t            *entries;
-} ngx_http_chrys_index_t;
 
 
 typedef struct {
@@ -49,22 +37,15 @@ typedef struct {
 } ngx_http_chrys_event_args_t;
 
 
-static ngx_chrys_buf_t *ngx_http_chrys_source_locked(
-    ngx_http_chrys_ctx_t *ctx, ngx_chrys_event_t **evp);
+static ngx_int_t ngx_http_chrys_range_error(ngx_http_request_t *r,
+    ngx_http_chrys_ctx_t *ctx, ngx_chrys_range_t *range, ngx_uint_t by_seq);
 static ngx_int_t ngx_http_chrys_no_source(ngx_http_request_t *r,
     ngx_http_chrys_ctx_t *ctx);
-static ngx_int_t ngx_http_chrys_index_copy_locked(ngx_http_request_t *r,
-    ngx_chrys_stream_t *st, ngx_chrys_buf_t *buf, uint64_t from, uint64_t to,
-    ngx_http_chrys_index_t *ix);
-static ngx_int_t ngx_http_chrys_index_send(ngx_http_request_t *r,
-    ngx_chrys_stream_t *st, ngx_http_chrys_index_t *ix, uint64_t from,
-    uint64_t to);
-static ngx_int_t ngx_http_chrys_range_lock(ngx_http_request_t *r,
-    ngx_http_chrys_ctx_t *ctx, ngx_chrys_buf_t **bufp, uint64_t *from,
-    uint64_t *to);
-static ngx_int_t ngx_http_chrys_range_check_locked(ngx_http_request_t *r,
-    ngx_http_chrys_ctx_t *ctx, ngx_chrys_buf_t *buf, ngx_chrys_event_t *ev,
+static void ngx_http_chrys_range_args(ngx_http_chrys_ctx_t *ctx,
     uint64_t *from, uint64_t *to);
+static ngx_int_t ngx_http_chrys_index_send(ngx_http_request_t *r,
+    ngx_chrys_stream_t *st, ngx_chrys_index_t *ix, uint64_t from,
+    uint64_t to);
 static void ngx_http_chrys_frame_done(ngx_event_t *ev);
 static ngx_int_t ngx_http_chrys_walk_start(ngx_http_request_t *r,
     ngx_http_chrys_ctx_t *ctx, ngx_str_t *type);
@@ -72,8 +53,6 @@ static ngx_int_t ngx_http_chrys_images_pump(ngx_http_request_t *r,
     ngx_http_chrys_ctx_t *ctx);
 static ngx_int_t ngx_http_chrys_images_step(ngx_http_request_t *r,
     ngx_http_chrys_ctx_t *ctx, ngx_http_chrys_lane_t *lane);
-static ngx_uint_t ngx_http_chrys_clean_cut(ngx_chrys_buf_t *buf,
-    ngx_uint_t start, ngx_uint_t j);
 static void ngx_http_chrys_images_done(ngx_event_t *ev);
 static ngx_chain_t *ngx_http_chrys_images_parts(ngx_http_chrys_walk_t *walk,
     ngx_http_chrys_lane_t *lane);
@@ -88,7 +67,6 @@ static ngx_int_t ngx_http_chrys_walk_next(ngx_http_request_t *r,
     ngx_http_chrys_ctx_t *ctx);
 static ngx_int_t ngx_http_chrys_walk_end(ngx_http_request_t *r,
     ngx_http_chrys_ctx_t *ctx);
-static void ngx_http_chrys_walk_cleanup(void *data);
 static void ngx_http_chrys_images_cleanup(void *data);
 static ngx_chain_t *ngx_http_chrys_chain(ngx_pool_t *pool, u_char *data,
     size_t len, ngx_chain_t ***last);
@@ -97,40 +75,84 @@ static ngx_int_t ngx_http_chrys_event_parse(ngx_http_request_t *r,
     u_char *p, u_char *last, ngx_http_chrys_event_args_t *ea);
 static ngx_int_t ngx_http_chrys_event_send(ngx_http_request_t *r,
     ngx_http_chrys_ctx_t *ctx, ngx_uint_t status, ngx_uint_t id);
-static size_t ngx_http_chrys_event_json_len(ngx_chrys_event_t *ev);
-static u_char *ngx_http_chrys_event_json(u_char *p, ngx_chrys_event_t *ev);
-static u_char *ngx_http_chrys_json_ws(u_char *p, u_char *last);
-static u_char *ngx_http_chrys_json_value(u_char *p, u_char *last,
-    ngx_uint_t depth);
-static u_char *ngx_http_chrys_json_string(u_char *p, u_char *last);
+static size_t ngx_http_chrys_event_json_len(ngx_chrys_event_info_t *ev);
+static u_char *ngx_http_chrys_event_json(u_char *p,
+    ngx_chrys_event_info_t *ev);
 
 
 static ngx_str_t  ngx_http_chrys_mp4_type = ngx_string("video/mp4");
-static ngx_str_t  ngx_http_chrys_json_type = ngx_string("application/json");
 
 
-/* the buffer a request reads: the stream's, or one of its events' */
+/*
+ * Answers what a ring operation said of a range: where it is, and why it
+ * cannot be read.
+ */
 
-static ngx_chrys_buf_t *
-ngx_http_chrys_source_locked(ngx_http_chrys_ctx_t *ctx,
-    ngx_chrys_event_t **evp)
+static ngx_int_t
+ngx_http_chrys_range_error(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx,
+    ngx_chrys_range_t *range, ngx_uint_t by_seq)
 {
-    ngx_chrys_event_t  *ev;
+    switch (range->result) {
 
-    *evp = NULL;
+    case NGX_CHRYS_RANGE_NONE:
+        return ngx_http_chrys_no_source(r, ctx);
 
-    if (ctx->event == 0) {
-        return ctx->stream->buf.entries ? &ctx->stream->buf : NULL;
+    case NGX_CHRYS_RANGE_EMPTY:
+        return ngx_http_chrys_error_range(r, NGX_HTTP_NOT_FOUND, range,
+                                          "the buffer is empty");
+
+    case NGX_CHRYS_RANGE_INVERTED:
+        return ngx_http_chrys_error(r, NGX_HTTP_BAD_REQUEST,
+                                    "parameter \"from\" is after \"to\"");
+
+    case NGX_CHRYS_RANGE_TOO_MANY:
+        return ngx_http_chrys_error(r, NGX_HTTP_BAD_REQUEST,
+                                    "%ui images in the range, at most %d: "
+                                    "use \"interval\" or \"limit\"",
+                                    range->frames, NGX_HTTP_CHRYS_IMAGES_MAX);
     }
 
-    ev = ngx_chrys_event_find_locked(ctx->stream, ctx->event);
-    if (ev == NULL) {
-        return NULL;
+    if (ctx->endpoint == NGX_HTTP_CHRYS_FRAME_JPG) {
+
+        switch (range->result) {
+
+        case NGX_CHRYS_RANGE_GONE:
+            return ngx_http_chrys_error_range(r, NGX_HTTP_CHRYS_GONE, range,
+                                              by_seq
+                                              ? "the frame is no longer in "
+                                                "the buffer"
+                                              : "the time is no longer in "
+                                                "the buffer");
+
+        case NGX_CHRYS_RANGE_FUTURE:
+            return ngx_http_chrys_error_range(r, NGX_HTTP_NOT_FOUND, range,
+                                              by_seq ? "no such frame yet"
+                                                     : "the time is in the "
+                                                       "future");
+
+        default: /* NGX_CHRYS_RANGE_NO_IDR */
+            return ngx_http_chrys_error_range(r, NGX_HTTP_CHRYS_GONE, range,
+                                              "the keyframe this frame "
+                                              "needs is no longer in the "
+                                              "buffer");
+        }
     }
 
-    *evp = ev;
+    switch (range->result) {
 
-    return &ev->buf;
+    case NGX_CHRYS_RANGE_FUTURE:
+        return ngx_http_chrys_error_range(r, NGX_HTTP_NOT_FOUND, range,
+                                          "the range is in the future");
+
+    case NGX_CHRYS_RANGE_NO_IDR:
+        return ngx_http_chrys_error_range(r, NGX_HTTP_CHRYS_GONE, range,
+                                          "no keyframe in the range");
+
+    default: /* NGX_CHRYS_RANGE_GONE */
+        return ngx_http_chrys_error_range(r, NGX_HTTP_CHRYS_GONE, range,
+                                          "the range is no longer in the "
+                                          "buffer");
+    }
 }
 
 
@@ -147,109 +169,40 @@ ngx_http_chrys_no_source(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
 }
 
 
-/*
- * The buffer a request reads and the range it asks for (from, to): by
- * default the whole buffer, or an event's window.  410 if it ended before
- * the buffer starts, 404 if it starts in the future.  NGX_DECLINED: the
- * range is good and the zone stays locked; else a response, the zone
- * unlocked.
- */
+/* from= and to=, or 0 and -1 for the ring's defaults */
 
-static ngx_int_t
-ngx_http_chrys_range_lock(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx,
-    ngx_chrys_buf_t **bufp, uint64_t *from, uint64_t *to)
+static void
+ngx_http_chrys_range_args(ngx_http_chrys_ctx_t *ctx, uint64_t *from,
+    uint64_t *to)
 {
-    ngx_int_t           rc;
-    ngx_chrys_buf_t    *buf;
-    ngx_chrys_event_t  *ev;
+    *from = ngx_http_chrys_time_arg(ctx, NGX_HTTP_CHRYS_ARG_FROM, 0);
+    *to = ngx_http_chrys_time_arg(ctx, NGX_HTTP_CHRYS_ARG_TO, (uint64_t) -1);
 
-    ngx_shmtx_lock(&ctx->zone->shpool->mutex);
-
-    buf = ngx_http_chrys_source_locked(ctx, &ev);
-
-    if (buf == NULL) {
-        ngx_shmtx_unlock(&ctx->zone->shpool->mutex);
-        return ngx_http_chrys_no_source(r, ctx);
+    if (*from == 0 && ngx_http_chrys_has(ctx, NGX_HTTP_CHRYS_ARG_FROM)) {
+        /* the beginning of time: before any ring */
+        *from = 1;
     }
-
-    rc = ngx_http_chrys_range_check_locked(r, ctx, buf, ev, from, to);
-
-    if (rc != NGX_DECLINED) {
-        ngx_shmtx_unlock(&ctx->zone->shpool->mutex);
-        return rc;
-    }
-
-    *bufp = buf;
-
-    return NGX_DECLINED;
 }
 
 
-static ngx_int_t
-ngx_http_chrys_range_check_locked(ngx_http_request_t *r,
-    ngx_http_chrys_ctx_t *ctx, ngx_chrys_buf_t *buf, ngx_chrys_event_t *ev,
-    uint64_t *from, uint64_t *to)
-{
-    uint64_t  now, start;
-
-    now = ngx_chrys_unix_msec();
-    start = buf->count ? ngx_chrys_buf_entry(buf, 0)->time : now;
-
-    *from = ngx_http_chrys_time_arg(ctx, NGX_HTTP_CHRYS_ARG_FROM,
-                                    ev ? ev->from : start);
-    *to = ngx_http_chrys_time_arg(ctx, NGX_HTTP_CHRYS_ARG_TO,
-                                  ev ? ev->to : now);
-
-    if (*from > now) {
-        return ngx_http_chrys_error_range(r, NGX_HTTP_NOT_FOUND, buf,
-                                          "the range is in the future");
-    }
-
-    if (*from > *to) {
-        return ngx_http_chrys_error(r, NGX_HTTP_BAD_REQUEST,
-                                    "parameter \"from\" is after \"to\"");
-    }
-
-    if (buf->count == 0 || *to < start) {
-        return ngx_http_chrys_error_range(r, NGX_HTTP_CHRYS_GONE, buf,
-                                          "the range is no longer in the "
-                                          "buffer");
-    }
-
-    return NGX_DECLINED;
-}
-
-
-/*
- * index.json: what the buffer holds, and its frames in a range.  The
- * entries in range are copied under the zone lock and formatted after it,
- * so that a long index holds up no other worker.
- */
+/* index.json: what the ring holds, and its frames in a range */
 
 ngx_int_t
 ngx_http_chrys_index(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
 {
-    uint64_t                 from, to;
-    ngx_int_t                rc;
-    ngx_chrys_buf_t         *buf;
-    ngx_chrys_event_t       *ev;
-    ngx_http_chrys_index_t   ix;
+    uint64_t           from, to;
+    ngx_int_t          rc;
+    ngx_chrys_index_t  ix;
 
     from = ngx_http_chrys_time_arg(ctx, NGX_HTTP_CHRYS_ARG_FROM, 0);
     to = ngx_http_chrys_time_arg(ctx, NGX_HTTP_CHRYS_ARG_TO, (uint64_t) -1);
 
-    ngx_shmtx_lock(&ctx->zone->shpool->mutex);
+    rc = ngx_chrys_ring_index(ctx->zone, ctx->stream, ctx->event, from, to,
+                              r->pool, &ix);
 
-    buf = ngx_http_chrys_source_locked(ctx, &ev);
-
-    if (buf == NULL) {
-        ngx_shmtx_unlock(&ctx->zone->shpool->mutex);
+    if (rc == NGX_DECLINED) {
         return ngx_http_chrys_no_source(r, ctx);
     }
-
-    rc = ngx_http_chrys_index_copy_locked(r, ctx->stream, buf, from, to, &ix);
-
-    ngx_shmtx_unlock(&ctx->zone->shpool->mutex);
 
     if (rc != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -259,52 +212,9 @@ ngx_http_chrys_index(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
 }
 
 
-/* the figures of the buffer and a copy of its entries in [from, to] */
-
-static ngx_int_t
-ngx_http_chrys_index_copy_locked(ngx_http_request_t *r,
-    ngx_chrys_stream_t *st, ngx_chrys_buf_t *buf, uint64_t from, uint64_t to,
-    ngx_http_chrys_index_t *ix)
-{
-    ngx_int_t   first, last;
-    ngx_uint_t  i;
-
-    /* entries are in arrival order: [first, last] is the range */
-
-    first = (from == 0) ? 0 : ngx_chrys_buf_find_time(buf, from - 1) + 1;
-    last = ngx_chrys_buf_find_time(buf, to);
-
-    ix->n = (last >= first) ? (ngx_uint_t) (last - first + 1) : 0;
-
-    /* copies: their data and config pointers are not followed */
-
-    ix->entries = ngx_palloc(r->pool,
-                             ngx_max(ix->n, 1) * sizeof(ngx_chrys_entry_t));
-    if (ix->entries == NULL) {
-        return NGX_ERROR;
-    }
-
-    for (i = 0; i < ix->n; i++) {
-        ix->entries[i] = *ngx_chrys_buf_entry(buf, first + i);
-    }
-
-    ix->count = buf->count;
-    ix->start = buf->count ? ngx_chrys_buf_entry(buf, 0)->time : 0;
-    ix->end = buf->count ? ngx_chrys_buf_entry(buf, buf->count - 1)->time
-                         : 0;
-    ix->bytes = buf->bytes;
-    ix->window = buf->window;
-    ix->max_bytes = buf->max_bytes;
-    ix->width = buf->config ? buf->config->width : st->width;
-    ix->height = buf->config ? buf->config->height : st->height;
-
-    return NGX_OK;
-}
-
-
 static ngx_int_t
 ngx_http_chrys_index_send(ngx_http_request_t *r, ngx_chrys_stream_t *st,
-    ngx_http_chrys_index_t *ix, uint64_t from, uint64_t to)
+    ngx_chrys_index_t *ix, uint64_t from, uint64_t to)
 {
     u_char             *p, *last;
     size_t              len;
@@ -312,8 +222,8 @@ ngx_http_chrys_index_send(ngx_http_request_t *r, ngx_chrys_stream_t *st,
     ngx_uint_t          i, fps;
     ngx_chrys_entry_t  *e;
 
-    len = 1024 + st->app_len + st->name_len
-          + ngx_escape_json(NULL, st->key, st->app_len + 1 + st->name_len)
+    len = 1024 + st->key.len
+          + ngx_escape_json(NULL, st->key.data, st->key.len)
           + ix->n * (sizeof("{\"seq\":,\"pts\":,\"time\":,\"keyframe\":false,"
                             "\"size\":},") + 4 * NGX_INT64_LEN);
 
@@ -322,27 +232,27 @@ ngx_http_chrys_index_send(ngx_http_request_t *r, ngx_chrys_stream_t *st,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    duration = ix->end - ix->start;
+    duration = ix->range.end - ix->range.start;
     fps = (ix->count > 1 && duration > 0)
           ? (ix->count - 1) * 100000 / duration : 0;
 
     last = ngx_cpymem(p, "{\"app\":", 7);
-    last = ngx_http_chrys_json_str(last, st->key, st->app_len);
+    last = ngx_http_chrys_json_str(last, st->app.data, st->app.len);
     last = ngx_cpymem(last, ",\"name\":", 8);
-    last = ngx_http_chrys_json_str(last, st->key + st->app_len + 1,
-                                   st->name_len);
+    last = ngx_http_chrys_json_str(last, st->name.data, st->name.len);
 
     last = ngx_sprintf(last, ",\"start\":%uL,\"end\":%uL,\"duration\":%L,"
                        "\"frames\":%ui,\"fps\":%ui.%02ui,\"bytes\":%uz,"
                        "\"window\":%M,\"max_bytes\":%uz,",
-                       ix->start, ix->end, duration, ix->count, fps / 100,
+                       ix->range.start, ix->range.end, duration, ix->count,
+                       fps / 100,
                        fps % 100, ix->bytes, ix->window, ix->max_bytes);
 
     last = ngx_sprintf(last, "\"codec\":{\"name\":\"h264\",\"width\":%ui,"
                        "\"height\":%ui,\"profile\":%ui,\"level\":%ui},"
                        "\"from\":%uL,\"to\":%uL,\"index\":[",
-                       ix->width, ix->height, st->profile, st->level,
-                       from, to == (uint64_t) -1 ? ix->end : to);
+                       ix->width, ix->height, ix->profile, ix->level,
+                       from, to == (uint64_t) -1 ? ix->range.end : to);
 
     for (i = 0; i < ix->n; i++) {
         e = &ix->entries[i];
@@ -350,30 +260,27 @@ ngx_http_chrys_index_send(ngx_http_request_t *r, ngx_chrys_stream_t *st,
         last = ngx_sprintf(last, "%s{\"seq\":%ui,\"pts\":%L,\"time\":%uL,"
                            "\"keyframe\":%s,\"size\":%uD}",
                            i ? "," : "", e->seq, e->pts, e->time,
-                           (e->flags & NGX_CHRYS_ENTRY_IDR) ? "true"
+                           (e->flags & NGX_CHRYS_AU_IDR) ? "true"
                                                             : "false",
                            e->size);
     }
 
     last = ngx_cpymem(last, "]}\n", 3);
 
-    return ngx_http_chrys_send(r, NGX_HTTP_OK, &ngx_http_chrys_json_type, p,
-                               last - p);
+    return ngx_http_chrys_send_json(r, NGX_HTTP_OK, p, last - p);
 }
 
 
-/* frame.jpg?time=T|seq=N[&keyframe=1]: one frame out of the buffer */
+/* frame.jpg?time=T|seq=N[&keyframe=1]: one frame out of the ring */
 
 ngx_int_t
 ngx_http_chrys_frame(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
 {
-    uint64_t             t, now;
-    ngx_int_t            i, start, rc;
-    ngx_uint_t           seq;
-    ngx_chrys_buf_t     *buf;
+    uint64_t             value;
+    ngx_int_t            rc;
+    ngx_uint_t           seq, by_seq, keyframe;
     ngx_chrys_gop_t     *gop;
-    ngx_chrys_entry_t   *first, *last;
-    ngx_chrys_event_t   *ev;
+    ngx_chrys_range_t    range;
     ngx_thread_task_t   *task;
     ngx_chrys_replay_t  *rp;
 
@@ -385,83 +292,20 @@ ngx_http_chrys_frame(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
                                     "needed");
     }
 
-    ngx_shmtx_lock(&ctx->zone->shpool->mutex);
+    by_seq = ngx_http_chrys_has(ctx, NGX_HTTP_CHRYS_ARG_SEQ);
+    value = by_seq ? (uint64_t) ctx->args[NGX_HTTP_CHRYS_ARG_SEQ]
+                   : ngx_http_chrys_time_arg(ctx, NGX_HTTP_CHRYS_ARG_TIME, 0);
+    keyframe = ngx_http_chrys_has(ctx, NGX_HTTP_CHRYS_ARG_KEYFRAME)
+               && ctx->args[NGX_HTTP_CHRYS_ARG_KEYFRAME];
 
-    buf = ngx_http_chrys_source_locked(ctx, &ev);
+    seq = 0;
 
-    if (buf == NULL) {
-        ngx_shmtx_unlock(&ctx->zone->shpool->mutex);
-        return ngx_http_chrys_no_source(r, ctx);
-    }
-
-    if (buf->count == 0) {
-        ngx_shmtx_unlock(&ctx->zone->shpool->mutex);
-        return ngx_http_chrys_error_range(r, NGX_HTTP_NOT_FOUND, buf,
-                                          "the buffer is empty");
-    }
-
-    first = ngx_chrys_buf_entry(buf, 0);
-    last = ngx_chrys_buf_entry(buf, buf->count - 1);
-
-    if (ngx_http_chrys_has(ctx, NGX_HTTP_CHRYS_ARG_SEQ)) {
-        seq = ctx->args[NGX_HTTP_CHRYS_ARG_SEQ];
-
-        if (seq < first->seq || seq > last->seq) {
-            ngx_shmtx_unlock(&ctx->zone->shpool->mutex);
-
-            return ngx_http_chrys_error_range(r, seq < first->seq
-                                                 ? NGX_HTTP_CHRYS_GONE
-                                                 : NGX_HTTP_NOT_FOUND,
-                                              buf, seq < first->seq
-                                                   ? "the frame is no longer "
-                                                     "in the buffer"
-                                                   : "no such frame yet");
-        }
-
-        i = ngx_chrys_buf_find_seq(buf, seq);
-
-    } else {
-        t = ngx_http_chrys_time_arg(ctx, NGX_HTTP_CHRYS_ARG_TIME, 0);
-        now = ngx_chrys_unix_msec();
-
-        if (t < first->time || t > now) {
-            ngx_shmtx_unlock(&ctx->zone->shpool->mutex);
-
-            return ngx_http_chrys_error_range(r, t < first->time
-                                                 ? NGX_HTTP_CHRYS_GONE
-                                                 : NGX_HTTP_NOT_FOUND,
-                                              buf, t < first->time
-                                                   ? "the time is no longer "
-                                                     "in the buffer"
-                                                   : "the time is in the "
-                                                     "future");
-        }
-
-        i = ngx_chrys_buf_find_time(buf, t);
-    }
-
-    start = ngx_chrys_buf_gop_start(buf, i);
-
-    if (start < 0) {
-        ngx_shmtx_unlock(&ctx->zone->shpool->mutex);
-        return ngx_http_chrys_error_range(r, NGX_HTTP_CHRYS_GONE, buf,
-                                          "the keyframe this frame needs is "
-                                          "no longer in the buffer");
-    }
-
-    if (ngx_http_chrys_has(ctx, NGX_HTTP_CHRYS_ARG_KEYFRAME)
-        && ctx->args[NGX_HTTP_CHRYS_ARG_KEYFRAME])
-    {
-        i = start;
-    }
-
-    gop = ngx_chrys_buf_copy_locked(buf, start, i, r->connection->log);
-    seq = ngx_chrys_buf_entry(buf, i)->seq;
-
-    ngx_shmtx_unlock(&ctx->zone->shpool->mutex);
+    gop = ngx_chrys_ring_frame(ctx->zone, ctx->stream, ctx->event, by_seq,
+                               value, keyframe, NGX_CHRYS_CODEC_PAD, &seq,
+                               &range, r->connection->log);
 
     if (gop == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return ngx_http_chrys_range_error(r, ctx, &range, by_seq);
     }
 
     rc = ngx_http_chrys_out_size(r, ctx, gop->width, gop->height);
@@ -480,9 +324,7 @@ ngx_http_chrys_frame(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
 
     rp = task->ctx;
     rp->gop = gop;
-    rp->quality = ctx->quality;
-    rp->width = ctx->width;
-    rp->height = ctx->height;
+    rp->look = ctx->look;
     rp->nwant = 1;
     rp->want = ngx_palloc(r->pool, sizeof(ngx_uint_t));
     rp->images = ngx_pcalloc(r->pool, sizeof(ngx_chrys_image_t));
@@ -578,18 +420,17 @@ ngx_int_t
 ngx_http_chrys_images(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
 {
     u_char                 *p;
-    uint64_t                from, to, next;
+    uint64_t                from, to;
     ngx_int_t               rc;
     ngx_str_t               type;
-    ngx_uint_t              i, n, interval, limit, *want;
-    ngx_chrys_buf_t        *buf;
-    ngx_chrys_entry_t      *e;
+    ngx_uint_t              interval, limit, width, height;
+    ngx_chrys_range_t       range;
     ngx_http_chrys_walk_t  *walk;
 
     interval = ngx_http_chrys_has(ctx, NGX_HTTP_CHRYS_ARG_INTERVAL)
                ? ctx->args[NGX_HTTP_CHRYS_ARG_INTERVAL] : 0;
     limit = ngx_http_chrys_has(ctx, NGX_HTTP_CHRYS_ARG_LIMIT)
-            ? ctx->args[NGX_HTTP_CHRYS_ARG_LIMIT] : NGX_HTTP_CHRYS_IMAGES_MAX;
+            ? ctx->args[NGX_HTTP_CHRYS_ARG_LIMIT] : 0;
 
     walk = ngx_pcalloc(r->pool, sizeof(ngx_http_chrys_walk_t));
     if (walk == NULL) {
@@ -597,66 +438,26 @@ ngx_http_chrys_images(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
     }
 
     ctx->walk = walk;
+    walk->frames.max = NGX_HTTP_CHRYS_IMAGES_MAX;
 
-    rc = ngx_http_chrys_range_lock(r, ctx, &buf, &from, &to);
-    if (rc != NGX_DECLINED) {
-        return rc;
-    }
+    ngx_http_chrys_range_args(ctx, &from, &to);
 
-    rc = ngx_http_chrys_out_size(r, ctx, buf->config->width,
-                                 buf->config->height);
-    if (rc != NGX_DECLINED) {
-        ngx_shmtx_unlock(&ctx->zone->shpool->mutex);
-        return rc;
-    }
+    rc = ngx_chrys_ring_select(ctx->zone, ctx->stream, ctx->event, from, to,
+                               interval, limit, r->pool, &walk->frames,
+                               &width, &height, &range);
 
-    /* the frames: all in the range, or the first of each interval */
-
-    n = 0;
-    next = from;
-
-    for (i = 0; i < buf->count; i++) {
-        e = ngx_chrys_buf_entry(buf, i);
-
-        if (e->time < next || e->time > to) {
-            continue;
-        }
-
-        n++;
-        next = interval ? e->time + interval : e->time;
-    }
-
-    if (n > limit && !ngx_http_chrys_has(ctx, NGX_HTTP_CHRYS_ARG_LIMIT)) {
-        ngx_shmtx_unlock(&ctx->zone->shpool->mutex);
-        return ngx_http_chrys_error(r, NGX_HTTP_BAD_REQUEST,
-                                    "%ui images in the range, at most %d: "
-                                    "use \"interval\" or \"limit\"",
-                                    n, NGX_HTTP_CHRYS_IMAGES_MAX);
-    }
-
-    n = ngx_min(n, limit);
-
-    want = ngx_palloc(r->pool, (n + 1) * sizeof(ngx_uint_t));
-    if (want == NULL) {
-        ngx_shmtx_unlock(&ctx->zone->shpool->mutex);
+    if (rc == NGX_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    walk->want = want;
-    next = from;
-
-    for (i = 0; i < buf->count && walk->nwant < n; i++) {
-        e = ngx_chrys_buf_entry(buf, i);
-
-        if (e->time < next || e->time > to) {
-            continue;
-        }
-
-        want[walk->nwant++] = e->seq;
-        next = interval ? e->time + interval : e->time;
+    if (rc != NGX_OK) {
+        return ngx_http_chrys_range_error(r, ctx, &range, 0);
     }
 
-    ngx_shmtx_unlock(&ctx->zone->shpool->mutex);
+    rc = ngx_http_chrys_out_size(r, ctx, width, height);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
 
     p = ngx_pnalloc(r->pool, sizeof("chrys-") + NGX_INT64_LEN);
     if (p == NULL) {
@@ -687,54 +488,24 @@ ngx_int_t
 ngx_http_chrys_clip(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
 {
     uint64_t                from, to;
-    ngx_int_t               rc, i, start;
-    ngx_chrys_buf_t        *buf;
+    ngx_chrys_range_t       range;
     ngx_http_chrys_walk_t  *walk;
 
-    walk = ngx_pcalloc(r->pool, sizeof(ngx_http_chrys_walk_t) + 2
-                                * sizeof(ngx_uint_t));
+    walk = ngx_pcalloc(r->pool, sizeof(ngx_http_chrys_walk_t));
     if (walk == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     ctx->walk = walk;
 
-    rc = ngx_http_chrys_range_lock(r, ctx, &buf, &from, &to);
-    if (rc != NGX_DECLINED) {
-        return rc;
+    ngx_http_chrys_range_args(ctx, &from, &to);
+
+    if (ngx_chrys_ring_span(ctx->zone, ctx->stream, ctx->event, from, to,
+                            &walk->next, &walk->last, &range)
+        != NGX_OK)
+    {
+        return ngx_http_chrys_range_error(r, ctx, &range, 0);
     }
-
-    /* from the IDR at or before "from" (or the first one after it) */
-
-    i = ngx_chrys_buf_find_time(buf, from);
-    start = ngx_chrys_buf_gop_start(buf, i < 0 ? 0 : i);
-
-    if (start < 0) {
-        for (start = (i < 0) ? 0 : i;
-             (ngx_uint_t) start < buf->count
-             && !(ngx_chrys_buf_entry(buf, start)->flags
-                  & NGX_CHRYS_ENTRY_IDR);
-             start++)
-        {
-            /* void */
-        }
-    }
-
-    i = ngx_chrys_buf_find_time(buf, to);
-
-    if ((ngx_uint_t) start >= buf->count || i < start) {
-        ngx_shmtx_unlock(&ctx->zone->shpool->mutex);
-        return ngx_http_chrys_error_range(r, NGX_HTTP_CHRYS_GONE, buf,
-                                          "no keyframe in the range");
-    }
-
-    /* want[0]: the next seq to mux; walk->last: the last one */
-    walk->want = (ngx_uint_t *) (walk + 1);
-    walk->want[0] = ngx_chrys_buf_entry(buf, start)->seq;
-    walk->nwant = 1;
-    walk->last = ngx_chrys_buf_entry(buf, i)->seq;
-
-    ngx_shmtx_unlock(&ctx->zone->shpool->mutex);
 
     return ngx_http_chrys_walk_start(r, ctx, &ngx_http_chrys_mp4_type);
 }
@@ -746,19 +517,10 @@ static ngx_int_t
 ngx_http_chrys_walk_start(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx,
     ngx_str_t *type)
 {
-    ngx_int_t            rc;
-    ngx_str_t            v;
-    ngx_pool_cleanup_t  *cln;
+    ngx_int_t  rc;
+    ngx_str_t  v;
 
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    cln->handler = ngx_http_chrys_walk_cleanup;
-    cln->data = ctx->walk;
-
-    (void) ngx_atomic_fetch_add(&ctx->zone->sh->clients_walking, 1);
+    ngx_chrys_zone_clients(ctx->zone, NGX_CHRYS_CLIENTS_WALKING, 1);
     ctx->counted = 1;
 
     r->headers_out.status = NGX_HTTP_OK;
@@ -772,7 +534,7 @@ ngx_http_chrys_walk_start(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx,
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        v.len = ngx_sprintf(v.data, "%ui", ctx->walk->nwant) - v.data;
+        v.len = ngx_sprintf(v.data, "%ui", ctx->walk->frames.nwant) - v.data;
 
         if (ngx_http_chrys_add_header(r, "X-Chrys-Images", &v) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -861,9 +623,17 @@ ngx_http_chrys_images_pump(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
             }
 
             if (r->buffered || c->buffered) {
-                /* the writer calls again once the client took it */
+                /*
+                 * the writer comes back once the client took it, or the
+                 * request ends after send_timeout
+                 */
                 r->write_event_handler = ngx_http_chrys_images_writer;
-                return NGX_DONE;
+
+                rc = ngx_http_chrys_flush(r);
+
+                if (rc != NGX_OK) {
+                    return NGX_DONE;
+                }
             }
 
             ngx_destroy_pool(lane->pool);
@@ -924,126 +694,37 @@ ngx_http_chrys_images_pump(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
 }
 
 
-/*
- * Whether a GOP can be cut before entry "j" with every frame after the cut
- * shown after every frame before it: with B-frames, only before some of
- * the reference frames.  Steps are cut there, so that their images go out
- * in display order.
- */
-
-static ngx_uint_t
-ngx_http_chrys_clean_cut(ngx_chrys_buf_t *buf, ngx_uint_t start, ngx_uint_t j)
-{
-    int64_t             max;
-    ngx_uint_t          i;
-    ngx_chrys_entry_t  *e;
-
-    max = ngx_chrys_buf_entry(buf, start)->pts;
-
-    for (i = start + 1; i < j; i++) {
-        max = ngx_max(max, ngx_chrys_buf_entry(buf, i)->pts);
-    }
-
-    for (i = j; i < buf->count; i++) {
-        e = ngx_chrys_buf_entry(buf, i);
-
-        if (e->flags & NGX_CHRYS_ENTRY_IDR) {
-            break;
-        }
-
-        if (e->pts <= max) {
-            return 0;
-        }
-    }
-
-    return 1;
-}
-
-
 /* starts the next step in a free lane, if there is one to take */
 
 static ngx_int_t
 ngx_http_chrys_images_step(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx,
     ngx_http_chrys_lane_t *lane)
 {
-    ngx_int_t               i, j, start, end;
-    ngx_uint_t              k, max;
-    ngx_chrys_buf_t        *buf;
     ngx_chrys_gop_t        *gop;
-    ngx_chrys_entry_t      *e;
-    ngx_chrys_event_t      *ev;
     ngx_chrys_replay_t     *rp;
     ngx_http_chrys_walk_t  *walk;
 
     walk = ctx->walk;
     rp = &lane->replay;
-    gop = NULL;
 
     /* a short first step: the first picture goes out early */
-    max = walk->steps ? NGX_HTTP_CHRYS_STEP_IMAGES : 2;
+    walk->frames.max = walk->steps ? NGX_HTTP_CHRYS_STEP_IMAGES : 2;
 
-    ngx_shmtx_lock(&ctx->zone->shpool->mutex);
-
-    buf = ngx_http_chrys_source_locked(ctx, &ev);
-
-    /* the next wanted frame still in the buffer, with its IDR */
-
-    for ( /* void */ ; buf && walk->next < walk->nwant; walk->next++) {
-        i = ngx_chrys_buf_find_seq(buf, walk->want[walk->next]);
-
-        if (i < 0 || ngx_chrys_buf_entry(buf, i)->seq
-                     != walk->want[walk->next])
-        {
-            continue;
+    for ( ;; ) {
+        gop = ngx_chrys_ring_step(ctx->zone, ctx->stream, ctx->event,
+                                  &walk->frames, NGX_CHRYS_CODEC_PAD,
+                                  r->connection->log);
+        if (gop) {
+            break;
         }
 
-        start = ngx_chrys_buf_gop_start(buf, i);
-
-        if (start < 0) {
-            continue;
+        if (walk->frames.next >= walk->frames.nwant) {
+            /* nothing more: frames evicted meanwhile are left out */
+            walk->done = 1;
+            return NGX_OK;
         }
 
-        /* this GOP's wanted frames, up to the next IDR */
-
-        k = walk->next + 1;
-        end = i;
-
-        for (j = i + 1; (ngx_uint_t) j < buf->count && k < walk->nwant;
-             j++)
-        {
-            e = ngx_chrys_buf_entry(buf, j);
-
-            if (e->flags & NGX_CHRYS_ENTRY_IDR) {
-                break;
-            }
-
-            if (k - walk->next >= max
-                && ngx_http_chrys_clean_cut(buf, start, j))
-            {
-                break;
-            }
-
-            if (e->seq == walk->want[k]) {
-                end = j;
-                k++;
-            }
-        }
-
-        gop = ngx_chrys_buf_copy_locked(buf, start, end, r->connection->log);
-
-        rp->want = &walk->want[walk->next];
-        rp->nwant = k - walk->next;
-        walk->next = k;
-
-        break;
-    }
-
-    ngx_shmtx_unlock(&ctx->zone->shpool->mutex);
-
-    if (gop == NULL) {
-        /* nothing more: frames evicted meanwhile are left out */
-        walk->done = 1;
-        return NGX_OK;
+        /* the frames of that step left the ring meanwhile: the next */
     }
 
     lane->pool = ngx_create_pool(4096, r->connection->log);
@@ -1052,10 +733,12 @@ ngx_http_chrys_images_step(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx,
         return NGX_ERROR;
     }
 
+    /* the step's frames: from where the walk was to where it is now */
+
     rp->gop = gop;
-    rp->quality = ctx->quality;
-    rp->width = ctx->width;
-    rp->height = ctx->height;
+    rp->look = ctx->look;
+    rp->want = &walk->frames.want[walk->frames.next - walk->frames.taken];
+    rp->nwant = walk->frames.taken;
     rp->nimages = 0;
     rp->images = ngx_pcalloc(lane->pool,
                              rp->nwant * sizeof(ngx_chrys_image_t));
@@ -1229,64 +912,18 @@ ngx_http_chrys_images_writer(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_chrys_clip_step(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
 {
-    ngx_int_t               i, j;
-    ngx_chrys_buf_t        *buf;
+    ngx_uint_t              done;
     ngx_chrys_gop_t        *gop;
     ngx_chrys_mux_t        *mux;
-    ngx_chrys_event_t      *ev;
     ngx_thread_task_t      *task;
     ngx_http_chrys_walk_t  *walk;
 
     walk = ctx->walk;
     mux = &walk->mux;
-    gop = NULL;
 
-    ngx_shmtx_lock(&ctx->zone->shpool->mutex);
-
-    buf = ngx_http_chrys_source_locked(ctx, &ev);
-
-    if (buf && buf->count) {
-        i = ngx_chrys_buf_find_seq(buf, walk->want[0]);
-
-        if (i < 0 || ngx_chrys_buf_entry(buf, i)->seq != walk->want[0]) {
-            /* evicted meanwhile: go on at the next IDR */
-            for (i = (i < 0) ? 0 : i + 1;
-                 (ngx_uint_t) i < buf->count
-                 && !(ngx_chrys_buf_entry(buf, i)->flags
-                      & NGX_CHRYS_ENTRY_IDR);
-                 i++)
-            {
-                /* void */
-            }
-        }
-
-        if ((ngx_uint_t) i < buf->count
-            && ngx_chrys_buf_entry(buf, i)->seq <= walk->last)
-        {
-            /* up to the next IDR, or the end of the range */
-
-            for (j = i + 1; (ngx_uint_t) j < buf->count; j++) {
-                if ((ngx_chrys_buf_entry(buf, j)->flags
-                     & NGX_CHRYS_ENTRY_IDR)
-                    || ngx_chrys_buf_entry(buf, j)->seq > walk->last)
-                {
-                    break;
-                }
-            }
-
-            gop = ngx_chrys_buf_copy_locked(buf, i, j - 1,
-                                            r->connection->log);
-
-            mux->last = ((ngx_uint_t) j >= buf->count
-                         || ngx_chrys_buf_entry(buf, j)->seq > walk->last);
-
-            if ((ngx_uint_t) j < buf->count) {
-                walk->want[0] = ngx_chrys_buf_entry(buf, j)->seq;
-            }
-        }
-    }
-
-    ngx_shmtx_unlock(&ctx->zone->shpool->mutex);
+    gop = ngx_chrys_ring_gop(ctx->zone, ctx->stream, ctx->event, &walk->next,
+                             walk->last, NGX_CHRYS_CODEC_PAD, &done,
+                             r->connection->log);
 
     if (gop == NULL) {
         if (!mux->started) {
@@ -1294,11 +931,12 @@ ngx_http_chrys_clip_step(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
             return ngx_http_chrys_walk_next(r, ctx);
         }
 
-        /* the rest left the buffer: end the file where it is */
-        mux->last = 1;
+        /* the rest left the ring: end the file where it is */
+        done = 1;
     }
 
     mux->gop = gop;
+    mux->last = done;
     mux->len = 0;
 
     task = ngx_http_chrys_task(r, 0, ngx_chrys_mux_handler,
@@ -1345,9 +983,8 @@ ngx_http_chrys_clip_done(ngx_event_t *ev)
 
     if (c->error || mux->rc != NGX_OK) {
         if (mux->rc != NGX_OK) {
-            ngx_log_error(NGX_LOG_ERR, c->log, 0, "chrys: clip of \"%*s\": %s",
-                          ctx->stream->app_len + 1 + ctx->stream->name_len,
-                          ctx->stream->key, mux->error);
+            ngx_log_error(NGX_LOG_ERR, c->log, 0, "chrys: clip of \"%V\": %s",
+                          &ctx->stream->key, mux->error);
         }
 
         rc = NGX_ERROR;
@@ -1475,12 +1112,24 @@ ngx_http_chrys_walk_end(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
 }
 
 
-static void
-ngx_http_chrys_walk_cleanup(void *data)
-{
-    ngx_http_chrys_walk_t  *walk = data;
+/* the walk's memory, when the request ends */
 
-    ngx_uint_t  i;
+void
+ngx_http_chrys_walk_cleanup(ngx_http_chrys_ctx_t *ctx)
+{
+    ngx_uint_t              i;
+    ngx_http_chrys_walk_t  *walk;
+
+    walk = ctx->walk;
+
+    if (walk == NULL) {
+        return;
+    }
+
+    if (ctx->counted) {
+        ngx_chrys_zone_clients(ctx->zone, NGX_CHRYS_CLIENTS_WALKING, -1);
+        ctx->counted = 0;
+    }
 
     for (i = 0; i < NGX_HTTP_CHRYS_LANES; i++) {
         if (walk->lanes[i].pool) {
@@ -1500,6 +1149,8 @@ ngx_http_chrys_walk_cleanup(void *data)
     }
 
     ngx_chrys_mux_free(&walk->mux);
+
+    ctx->walk = NULL;
 }
 
 
@@ -1543,16 +1194,23 @@ ngx_http_chrys_chain(ngx_pool_t *pool, u_char *data, size_t len,
 ngx_int_t
 ngx_http_chrys_events(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
 {
-    u_char              *p, *last;
-    size_t               len;
-    ngx_int_t            rc;
-    ngx_queue_t         *q;
-    ngx_chrys_event_t   *ev;
-    ngx_chrys_stream_t  *st;
+    u_char                  *p, *last;
+    size_t                   len;
+    ngx_int_t                rc;
+    ngx_uint_t               i;
+    ngx_array_t              events;
+    ngx_chrys_event_info_t  *info;
 
     if (r->method == NGX_HTTP_POST) {
 
         if (r->headers_in.content_length_n > NGX_HTTP_CHRYS_BODY_MAX) {
+            /* as nginx answers a body over client_max_body_size */
+            rc = ngx_http_discard_request_body(r);
+
+            if (rc != NGX_OK) {
+                return rc;
+            }
+
             return ngx_http_chrys_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
                                         "an event body is at most %d bytes",
                                         NGX_HTTP_CHRYS_BODY_MAX);
@@ -1569,46 +1227,37 @@ ngx_http_chrys_events(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
         return NGX_DONE;
     }
 
-    st = ctx->stream;
+    if (ngx_chrys_event_list(ctx->zone, ctx->stream, r->pool, &events)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
-    ngx_shmtx_lock(&ctx->zone->shpool->mutex);
-
+    info = events.elts;
     len = sizeof("{\"events\":[]}\n");
 
-    for (q = ngx_queue_head(&st->events);
-         q != ngx_queue_sentinel(&st->events);
-         q = ngx_queue_next(q))
-    {
-        ev = ngx_queue_data(q, ngx_chrys_event_t, queue);
-        len += ngx_http_chrys_event_json_len(ev) + 1;
+    for (i = 0; i < events.nelts; i++) {
+        len += ngx_http_chrys_event_json_len(&info[i]) + 1;
     }
 
     p = ngx_pnalloc(r->pool, len);
     if (p == NULL) {
-        ngx_shmtx_unlock(&ctx->zone->shpool->mutex);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     last = ngx_cpymem(p, "{\"events\":[", sizeof("{\"events\":[") - 1);
 
-    for (q = ngx_queue_head(&st->events);
-         q != ngx_queue_sentinel(&st->events);
-         q = ngx_queue_next(q))
-    {
-        if (q != ngx_queue_head(&st->events)) {
+    for (i = 0; i < events.nelts; i++) {
+        if (i) {
             *last++ = ',';
         }
 
-        ev = ngx_queue_data(q, ngx_chrys_event_t, queue);
-        last = ngx_http_chrys_event_json(last, ev);
+        last = ngx_http_chrys_event_json(last, &info[i]);
     }
-
-    ngx_shmtx_unlock(&ctx->zone->shpool->mutex);
 
     last = ngx_cpymem(last, "]}\n", 3);
 
-    return ngx_http_chrys_send(r, NGX_HTTP_OK, &ngx_http_chrys_json_type, p,
-                               last - p);
+    return ngx_http_chrys_send_json(r, NGX_HTTP_OK, p, last - p);
 }
 
 
@@ -1618,9 +1267,8 @@ ngx_http_chrys_event_body(ngx_http_request_t *r)
     u_char                       *p, *last;
     size_t                        len;
     ngx_int_t                     rc;
-    ngx_uint_t                    status;
+    ngx_uint_t                    id;
     ngx_chain_t                  *cl;
-    ngx_chrys_event_t            *ev;
     ngx_http_chrys_ctx_t         *ctx;
     ngx_http_chrys_event_args_t   ea;
 
@@ -1669,20 +1317,32 @@ ngx_http_chrys_event_body(ngx_http_request_t *r)
         goto done;
     }
 
-    ev = ngx_chrys_event_create(ctx->zone, ctx->stream, &ea.label, &ea.meta,
-                                ea.pre, ea.post, &status);
-    if (ev == NULL) {
-        rc = ngx_http_chrys_error(r, status,
-                                  status == NGX_CHRYS_CONFLICT
-                                  ? "the stream has %d events, delete some"
-                                  : "the event budget is used up "
-                                    "(\"chrys_event_budget\"), delete "
-                                    "some events",
-                                  NGX_CHRYS_EVENTS_MAX);
-        goto done;
-    }
+    rc = ngx_chrys_event_create(ctx->zone, ctx->stream, &ea.label, &ea.meta,
+                                ea.pre, ea.post, &id);
 
-    rc = ngx_http_chrys_event_send(r, ctx, NGX_HTTP_CREATED, ev->id);
+    switch (rc) {
+
+    case NGX_OK:
+        rc = ngx_http_chrys_event_send(r, ctx, NGX_HTTP_CREATED, id);
+        break;
+
+    case NGX_BUSY:
+        rc = ngx_http_chrys_error(r, NGX_HTTP_CONFLICT,
+                                  "the stream has %d events, delete some",
+                                  NGX_CHRYS_EVENTS_MAX);
+        break;
+
+    case NGX_DECLINED:
+        rc = ngx_http_chrys_error(r, NGX_HTTP_INSUFFICIENT_STORAGE,
+                                  "the event budget is used up "
+                                  "(\"chrys_event_budget\"), delete some "
+                                  "events");
+        break;
+
+    default:
+        rc = ngx_http_chrys_error(r, NGX_HTTP_NOT_FOUND, "stream not found");
+        break;
+    }
 
 done:
 
@@ -1696,121 +1356,76 @@ static ngx_int_t
 ngx_http_chrys_event_parse(ngx_http_request_t *r, u_char *p, u_char *last,
     ngx_http_chrys_event_args_t *ea)
 {
-    u_char     *key, *kend, *val, *vend;
-    size_t      klen;
-    ngx_int_t   n;
+    ngx_int_t                 rc, v;
+    ngx_uint_t                i, n;
+    ngx_chrys_json_member_t   m[NGX_HTTP_CHRYS_BODY_MEMBERS], *mb;
 
     ngx_memzero(ea, sizeof(ngx_http_chrys_event_args_t));
     ea->pre = NGX_HTTP_CHRYS_DEFAULT_PRE;
     ea->post = NGX_HTTP_CHRYS_DEFAULT_POST;
 
-    p = ngx_http_chrys_json_ws(p, last);
+    rc = ngx_chrys_json_object(p, last, m, NGX_HTTP_CHRYS_BODY_MEMBERS, &n);
 
-    if (p == last) {
+    if (rc == NGX_DECLINED) {
+        /* no body: the defaults */
         return NGX_DECLINED;
     }
 
-    if (*p++ != '{') {
-        goto invalid;
+    if (rc != NGX_OK) {
+        return ngx_http_chrys_error(r, NGX_HTTP_BAD_REQUEST,
+                                    "the body must be a JSON object, e.g. "
+                                    "{\"label\":\"person\",\"pre\":5000,"
+                                    "\"post\":5000,\"meta\":{}}");
     }
 
-    p = ngx_http_chrys_json_ws(p, last);
+    for (i = 0; i < n; i++) {
+        mb = &m[i];
 
-    if (p < last && *p == '}') {
-        p++;
-        goto end;
-    }
-
-    for ( ;; ) {
-        key = p;
-        kend = ngx_http_chrys_json_string(p, last);
-        if (kend == NULL) {
-            goto invalid;
-        }
-
-        p = ngx_http_chrys_json_ws(kend, last);
-
-        if (p == last || *p++ != ':') {
-            goto invalid;
-        }
-
-        val = ngx_http_chrys_json_ws(p, last);
-        vend = ngx_http_chrys_json_value(val, last, 0);
-        if (vend == NULL) {
-            goto invalid;
-        }
-
-        klen = kend - key;
-
-        if (klen == 7 && ngx_strncmp(key, "\"label\"", 7) == 0) {
-            if (*val != '"' || (size_t) (vend - val) > NGX_CHRYS_LABEL_LEN) {
+        if (ngx_chrys_json_is(&mb->key, "label")) {
+            if (mb->value.data[0] != '"'
+                || mb->value.len > NGX_CHRYS_LABEL_LEN)
+            {
                 return ngx_http_chrys_error(r, NGX_HTTP_BAD_REQUEST,
                                             "\"label\" must be a string of "
                                             "at most %d bytes",
                                             NGX_CHRYS_LABEL_LEN - 2);
             }
 
-            ea->label.data = val;
-            ea->label.len = vend - val;
+            ea->label = mb->value;
 
-        } else if (klen == 6 && ngx_strncmp(key, "\"meta\"", 6) == 0) {
-            if ((size_t) (vend - val) > NGX_CHRYS_META_MAX) {
+        } else if (ngx_chrys_json_is(&mb->key, "meta")) {
+            if (mb->value.len > NGX_CHRYS_META_MAX) {
                 return ngx_http_chrys_error(r, NGX_HTTP_BAD_REQUEST,
                                             "\"meta\" is at most %d bytes "
                                             "of JSON", NGX_CHRYS_META_MAX);
             }
 
-            ea->meta.data = val;
-            ea->meta.len = vend - val;
+            ea->meta = mb->value;
 
-        } else if ((klen == 5 && ngx_strncmp(key, "\"pre\"", 5) == 0)
-                   || (klen == 6 && ngx_strncmp(key, "\"post\"", 6) == 0))
+        } else if (ngx_chrys_json_is(&mb->key, "pre")
+                   || ngx_chrys_json_is(&mb->key, "post"))
         {
-            n = ngx_atoi(val, vend - val);
+            v = ngx_atoi(mb->value.data, mb->value.len);
 
-            if (n == NGX_ERROR || n > NGX_HTTP_CHRYS_PRE_MAX) {
+            if (v == NGX_ERROR || v > NGX_HTTP_CHRYS_PRE_MAX) {
                 return ngx_http_chrys_error(r, NGX_HTTP_BAD_REQUEST,
                                             "\"%*s\" must be an integer "
                                             "from 0 to %d (ms)",
-                                            klen - 2, key + 1,
+                                            mb->key.len - 2,
+                                            mb->key.data + 1,
                                             NGX_HTTP_CHRYS_PRE_MAX);
             }
 
-            if (klen == 5) {
-                ea->pre = n;
+            if (mb->key.len == 5) {
+                ea->pre = v;
 
             } else {
-                ea->post = n;
+                ea->post = v;
             }
         }
-
-        p = ngx_http_chrys_json_ws(vend, last);
-
-        if (p < last && *p == ',') {
-            p = ngx_http_chrys_json_ws(p + 1, last);
-            continue;
-        }
-
-        if (p < last && *p == '}') {
-            p++;
-            break;
-        }
-
-        goto invalid;
     }
 
-end:
-
-    if (ngx_http_chrys_json_ws(p, last) == last) {
-        return NGX_DECLINED;
-    }
-
-invalid:
-
-    return ngx_http_chrys_error(r, NGX_HTTP_BAD_REQUEST,
-                                "the body must be a JSON object, e.g. "
-                                "{\"label\":\"person\",\"pre\":5000,"
-                                "\"post\":5000,\"meta\":{}}");
+    return NGX_DECLINED;
 }
 
 
@@ -1836,8 +1451,7 @@ ngx_http_chrys_event(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
 
         last = ngx_sprintf(p, "{\"deleted\":%ui}\n", ctx->event);
 
-        return ngx_http_chrys_send(r, NGX_HTTP_OK, &ngx_http_chrys_json_type,
-                                   p, last - p);
+        return ngx_http_chrys_send_json(r, NGX_HTTP_OK, p, last - p);
     }
 
     return ngx_http_chrys_event_send(r, ctx, NGX_HTTP_OK, ctx->event);
@@ -1848,59 +1462,52 @@ static ngx_int_t
 ngx_http_chrys_event_send(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx,
     ngx_uint_t status, ngx_uint_t id)
 {
-    u_char             *p, *last;
-    ngx_chrys_event_t  *ev;
+    u_char                  *p, *last;
+    ngx_int_t                rc;
+    ngx_chrys_event_info_t   info;
 
-    ngx_shmtx_lock(&ctx->zone->shpool->mutex);
+    rc = ngx_chrys_event_info(ctx->zone, ctx->stream, id, r->pool, &info);
 
-    ev = ngx_chrys_event_find_locked(ctx->stream, id);
-
-    if (ev == NULL) {
-        ngx_shmtx_unlock(&ctx->zone->shpool->mutex);
+    if (rc == NGX_DECLINED) {
         return ngx_http_chrys_error(r, NGX_HTTP_NOT_FOUND, "no such event");
     }
 
-    p = ngx_pnalloc(r->pool, ngx_http_chrys_event_json_len(ev) + 1);
-    if (p == NULL) {
-        ngx_shmtx_unlock(&ctx->zone->shpool->mutex);
+    if (rc != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    last = ngx_http_chrys_event_json(p, ev);
+    p = ngx_pnalloc(r->pool, ngx_http_chrys_event_json_len(&info) + 1);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
-    ngx_shmtx_unlock(&ctx->zone->shpool->mutex);
-
+    last = ngx_http_chrys_event_json(p, &info);
     *last++ = '\n';
 
-    return ngx_http_chrys_send(r, status, &ngx_http_chrys_json_type, p,
-                               last - p);
+    return ngx_http_chrys_send_json(r, status, p, last - p);
 }
 
 
 static size_t
-ngx_http_chrys_event_json_len(ngx_chrys_event_t *ev)
+ngx_http_chrys_event_json_len(ngx_chrys_event_info_t *ev)
 {
     return sizeof("{\"id\":,\"label\":,\"time\":,\"pre\":,\"post\":,"
                   "\"from\":,\"to\":,\"complete\":false,"
                   "\"truncated\":false,\"frames\":,\"bytes\":,\"start\":,"
                   "\"end\":,\"meta\":null}") + 10 * NGX_INT64_LEN
-           + ev->label_len + ev->meta_len + 4;
+           + ev->label.len + ev->meta.len + 4;
 }
 
 
 static u_char *
-ngx_http_chrys_event_json(u_char *p, ngx_chrys_event_t *ev)
+ngx_http_chrys_event_json(u_char *p, ngx_chrys_event_info_t *ev)
 {
-    ngx_chrys_buf_t  *buf;
-
-    buf = &ev->buf;
-
     p = ngx_sprintf(p, "{\"id\":%ui,\"label\":", ev->id);
 
     /* label and meta were checked to be JSON: they go out as they came */
 
-    if (ev->label_len) {
-        p = ngx_cpymem(p, ev->label, ev->label_len);
+    if (ev->label.len) {
+        p = ngx_cpymem(p, ev->label.data, ev->label.len);
 
     } else {
         p = ngx_cpymem(p, "null", 4);
@@ -1913,13 +1520,10 @@ ngx_http_chrys_event_json(u_char *p, ngx_chrys_event_t *ev)
                     ev->time, ev->pre, ev->post, ev->from, ev->to,
                     ngx_chrys_unix_msec() >= ev->to ? "true" : "false",
                     ev->truncated ? "true" : "false",
-                    buf->count, buf->bytes,
-                    buf->count ? ngx_chrys_buf_entry(buf, 0)->time : 0,
-                    buf->count ? ngx_chrys_buf_entry(buf, buf->count - 1)->time
-                               : 0);
+                    ev->frames, ev->bytes, ev->start, ev->end);
 
-    if (ev->meta_len) {
-        p = ngx_cpymem(p, ev->meta, ev->meta_len);
+    if (ev->meta.len) {
+        p = ngx_cpymem(p, ev->meta.data, ev->meta.len);
 
     } else {
         p = ngx_cpymem(p, "null", 4);
@@ -1928,200 +1532,4 @@ ngx_http_chrys_event_json(u_char *p, ngx_chrys_event_t *ev)
     *p++ = '}';
 
     return p;
-}
-
-
-/* a small strict JSON reader: just enough to check and slice a body */
-
-static u_char *
-ngx_http_chrys_json_ws(u_char *p, u_char *last)
-{
-    while (p < last
-           && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
-    {
-        p++;
-    }
-
-    return p;
-}
-
-
-static u_char *
-ngx_http_chrys_json_value(u_char *p, u_char *last, ngx_uint_t depth)
-{
-    u_char  close;
-
-    if (p == last || depth > 16) {
-        return NULL;
-    }
-
-    switch (*p) {
-
-    case '"':
-        return ngx_http_chrys_json_string(p, last);
-
-    case '{':
-    case '[':
-        close = (*p == '{') ? '}' : ']';
-        p = ngx_http_chrys_json_ws(p + 1, last);
-
-        if (p < last && *p == close) {
-            return p + 1;
-        }
-
-        for ( ;; ) {
-            if (close == '}') {
-                p = ngx_http_chrys_json_string(p, last);
-                if (p == NULL) {
-                    return NULL;
-                }
-
-                p = ngx_http_chrys_json_ws(p, last);
-
-                if (p == last || *p++ != ':') {
-                    return NULL;
-                }
-
-                p = ngx_http_chrys_json_ws(p, last);
-            }
-
-            p = ngx_http_chrys_json_value(p, last, depth + 1);
-            if (p == NULL) {
-                return NULL;
-            }
-
-            p = ngx_http_chrys_json_ws(p, last);
-
-            if (p == last) {
-                return NULL;
-            }
-
-            if (*p == close) {
-                return p + 1;
-            }
-
-            if (*p++ != ',') {
-                return NULL;
-            }
-
-            p = ngx_http_chrys_json_ws(p, last);
-        }
-
-    case 't':
-        return (last - p >= 4 && ngx_strncmp(p, "true", 4) == 0)
-               ? p + 4 : NULL;
-
-    case 'f':
-        return (last - p >= 5 && ngx_strncmp(p, "false", 5) == 0)
-               ? p + 5 : NULL;
-
-    case 'n':
-        return (last - p >= 4 && ngx_strncmp(p, "null", 4) == 0)
-               ? p + 4 : NULL;
-    }
-
-    /* a number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
-
-    if (*p == '-') {
-        p++;
-    }
-
-    if (p == last || *p < '0' || *p > '9') {
-        return NULL;
-    }
-
-    if (*p == '0') {
-        p++;
-
-    } else {
-        while (p < last && *p >= '0' && *p <= '9') {
-            p++;
-        }
-    }
-
-    if (p < last && *p == '.') {
-        p++;
-
-        if (p == last || *p < '0' || *p > '9') {
-            return NULL;
-        }
-
-        while (p < last && *p >= '0' && *p <= '9') {
-            p++;
-        }
-    }
-
-    if (p < last && (*p == 'e' || *p == 'E')) {
-        p++;
-
-        if (p < last && (*p == '+' || *p == '-')) {
-            p++;
-        }
-
-        if (p == last || *p < '0' || *p > '9') {
-            return NULL;
-        }
-
-        while (p < last && *p >= '0' && *p <= '9') {
-            p++;
-        }
-    }
-
-    return p;
-}
-
-
-static u_char *
-ngx_http_chrys_json_string(u_char *p, u_char *last)
-{
-    ngx_uint_t  i;
-
-    if (p == last || *p++ != '"') {
-        return NULL;
-    }
-
-    while (p < last) {
-
-        if (*p == '"') {
-            return p + 1;
-        }
-
-        if (*p < 0x20) {
-            return NULL;
-        }
-
-        if (*p++ != '\\') {
-            continue;
-        }
-
-        if (p == last) {
-            return NULL;
-        }
-
-        switch (*p++) {
-
-        case '"': case '\\': case '/': case 'b': case 'f': case 'n':
-        case 'r': case 't':
-            break;
-
-        case 'u':
-            for (i = 0; i < 4; i++) {
-                if (p == last || !((*p >= '0' && *p <= '9')
-                                   || ((*p | 0x20) >= 'a'
-                                       && (*p | 0x20) <= 'f')))
-                {
-                    return NULL;
-                }
-
-                p++;
-            }
-
-            break;
-
-        default:
-            return NULL;
-        }
-    }
-
-    return NULL;
 }

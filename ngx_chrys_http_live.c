@@ -17,6 +17,24 @@
 #include "ngx_chrys_http.h"
 
 
+/*
+ * An encode of the newest picture of a stream, as a thread task's context:
+ * the slot it reads was pinned by ngx_chrys_jpeg_acquire(); if the decoder
+ * reuses the slot meanwhile the encoder still reads inside the zone, and
+ * its seq tells (a sequence lock): the image is then thrown away.
+ */
+
+typedef struct {
+    ngx_chrys_slot_t             *slot;
+    u_char                       *planes;
+    ngx_uint_t                    seq;
+    ngx_chrys_look_t              look;
+    ngx_chrys_image_t             image;
+    ngx_int_t                     rc;         /* NGX_DECLINED: overwritten */
+    ngx_uint_t                    usec;
+} ngx_http_chrys_encode_t;
+
+
 #define NGX_HTTP_CHRYS_POLL            5
 #define NGX_HTTP_CHRYS_MAX_TRIES       4
 #define NGX_HTTP_CHRYS_LOCALS          16
@@ -29,7 +47,7 @@
  */
 
 typedef struct {
-    ngx_chrys_stream_t           *stream;
+    uint64_t                      stream;     /* its id */
     ngx_uint_t                    variant;
     ngx_uint_t                    format;
     ngx_chrys_frame_t             frame;
@@ -63,6 +81,7 @@ static ngx_int_t ngx_http_chrys_picture(ngx_http_request_t *r,
     ngx_http_chrys_ctx_t *ctx);
 static ngx_int_t ngx_http_chrys_encode(ngx_http_request_t *r,
     ngx_http_chrys_ctx_t *ctx);
+static void ngx_http_chrys_encode_handler(void *data, ngx_log_t *log);
 static void ngx_http_chrys_encoded(ngx_event_t *ev);
 static ngx_int_t ngx_http_chrys_deliver(ngx_http_request_t *r,
     ngx_http_chrys_ctx_t *ctx, ngx_http_chrys_local_t *local, u_char *data,
@@ -78,9 +97,11 @@ static void ngx_http_chrys_mjpeg_free(void *data);
 static ngx_http_chrys_local_t *ngx_http_chrys_local_find(
     ngx_http_chrys_ctx_t *ctx, ngx_uint_t seq);
 static ngx_http_chrys_local_t *ngx_http_chrys_local_store(
-    ngx_http_chrys_ctx_t *ctx, u_char *data, size_t len, ngx_uint_t stride);
+    ngx_http_chrys_ctx_t *ctx, u_char *data, size_t len, ngx_uint_t stride,
+    ngx_uint_t copy);
 static void ngx_http_chrys_local_release(void *data);
-static void ngx_http_chrys_free_out(void *data);
+static void ngx_http_chrys_free_image(void *data);
+static void ngx_http_chrys_free_copy(void *data);
 static void ngx_http_chrys_wait(ngx_http_request_t *r,
     ngx_http_chrys_ctx_t *ctx);
 static ngx_uint_t ngx_http_chrys_ready(ngx_http_chrys_ctx_t *ctx);
@@ -122,10 +143,16 @@ ngx_http_chrys_live(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
     ngx_http_chrys_mjpeg_t  *mj;
 
     st = ctx->stream;
-    seq = st->latest_seq;
+    seq = st->pictures.latest_seq;
+
+    if (st->removed) {
+        /* the stream left the zone while this request waited */
+        return ngx_http_chrys_error(r, NGX_HTTP_NOT_FOUND,
+                                    "stream not found");
+    }
 
     /* pictures are copied into the zone while somebody asks */
-    st->wanted = ngx_current_msec;
+    ngx_chrys_stream_want(st);
 
     if (ctx->endpoint == NGX_HTTP_CHRYS_MJPEG && ctx->mjpeg == NULL) {
         rc = ngx_http_chrys_mjpeg_start(r, ctx);
@@ -261,10 +288,10 @@ ngx_http_chrys_mjpeg_start(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
         mj->out[i].next = (i < 2) ? &mj->out[i + 1] : NULL;
     }
 
-    if (ctx->stream->latest_seq) {
+    if (ctx->stream->pictures.latest_seq) {
         /* a size that does not suit the stream: 400 while it still can */
-        rc = ngx_http_chrys_out_size(r, ctx, ctx->stream->width,
-                                     ctx->stream->height);
+        rc = ngx_http_chrys_out_size(r, ctx, ctx->stream->video.width,
+                                     ctx->stream->video.height);
         if (rc != NGX_DECLINED) {
             return rc;
         }
@@ -272,7 +299,7 @@ ngx_http_chrys_mjpeg_start(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
 
     ctx->mjpeg = mj;
 
-    (void) ngx_atomic_fetch_add(&ctx->zone->sh->clients_mjpeg, 1);
+    ngx_chrys_zone_clients(ctx->zone, NGX_CHRYS_CLIENTS_MJPEG, 1);
     ctx->counted = 1;
 
     r->headers_out.status = NGX_HTTP_OK;
@@ -307,30 +334,20 @@ ngx_http_chrys_mjpeg_start(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
 static ngx_int_t
 ngx_http_chrys_picture(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
 {
-    u_char                  *data;
-    size_t                   len;
     ngx_int_t                rc;
     ngx_str_t                etag;
-    ngx_uint_t               seq, variant;
-    ngx_chrys_zone_t        *zone;
-    ngx_chrys_jpeg_t        *jpeg;
-    ngx_chrys_slot_t        *slot;
-    ngx_chrys_stream_t      *st;
+    ngx_chrys_want_t        *want;
+    ngx_pool_cleanup_t      *cln;
     ngx_http_chrys_local_t  *local;
-
-    zone = ctx->zone;
-    st = ctx->stream;
 
     /* the output size follows the picture, which may change size */
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
-
-    seq = st->latest_seq;
-    slot = &st->slots[st->latest];
-    ctx->frame = slot->frame;
-    ctx->planes = slot->data;
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
+    if (ngx_chrys_stream_latest(ctx->zone, ctx->stream, &ctx->frame)
+        != NGX_OK)
+    {
+        return ngx_http_chrys_error(r, NGX_HTTP_NOT_FOUND,
+                                    "stream not found");
+    }
 
     rc = ngx_http_chrys_out_size(r, ctx, ctx->frame.width,
                                  ctx->frame.height);
@@ -338,7 +355,6 @@ ngx_http_chrys_picture(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
         return rc;
     }
 
-    variant = ngx_chrys_variant(ctx->quality, ctx->width, ctx->height);
     ctx->busy = 0;
 
     if (ctx->endpoint != NGX_HTTP_CHRYS_MJPEG
@@ -359,98 +375,73 @@ ngx_http_chrys_picture(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
         }
     }
 
-    local = ngx_http_chrys_local_find(ctx, seq);
+    local = ngx_http_chrys_local_find(ctx, ctx->frame.seq);
 
     if (local) {
-        (void) ngx_atomic_fetch_add(&st->cache_hits, 1);
+        ngx_chrys_stream_add(ctx->stream, cache_hits, 1);
         return ngx_http_chrys_deliver(r, ctx, local, NULL, 0, 0);
     }
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
+    want = &ctx->want;
+    want->variant = ngx_chrys_variant(ctx->look.quality, ctx->look.width,
+                                      ctx->look.height);
+    want->raw = (ctx->look.format != NGX_CHRYS_OUT_JPEG);
 
-    if (st->latest_seq != seq) {
-        /* a newer picture came meanwhile: take that one */
-        ngx_shmtx_unlock(&zone->shpool->mutex);
-        return ngx_http_chrys_picture(r, ctx);
-    }
+    rc = ngx_chrys_jpeg_acquire(ctx->zone, ctx->stream, want,
+                                r->connection->log);
 
-    if (ctx->format != NGX_CHRYS_OUT_JPEG) {
-        /* raw pixels are made by each worker that serves them */
-        ctx->slot = ngx_chrys_slot_pin_latest_locked(st);
-        ngx_shmtx_unlock(&zone->shpool->mutex);
+    switch (rc) {
 
-        return ngx_http_chrys_encode(r, ctx);
-    }
+    case NGX_OK:
+        /* the zone's JPEG, copied: this worker keeps it, or the request */
 
-    jpeg = ngx_chrys_jpeg_lookup_locked(st, seq, variant);
-
-    if (jpeg && jpeg->state == NGX_CHRYS_JPEG_READY) {
-        data = NULL;
-        len = jpeg->len;
-        local = ngx_http_chrys_local_store(ctx, jpeg->data, len, 0);
+        ctx->frame = want->frame;
+        local = ngx_http_chrys_local_store(ctx, want->data, want->len, 0, 0);
 
         if (local == NULL) {
-            /* every local entry is being sent: a copy of its own */
-            data = ngx_pnalloc(r->pool, len);
-
-            if (data) {
-                ngx_memcpy(data, jpeg->data, len);
+            cln = ngx_pool_cleanup_add(r->pool, 0);
+            if (cln == NULL) {
+                ngx_free(want->data);
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
             }
+
+            cln->handler = ngx_http_chrys_free_copy;
+            cln->data = want->data;
         }
 
-        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return ngx_http_chrys_deliver(r, ctx, local, want->data, want->len,
+                                      0);
 
-        (void) ngx_atomic_fetch_add(&st->cache_hits, 1);
+    case NGX_AGAIN:
+        ctx->frame = want->frame;
+        return ngx_http_chrys_encode(r, ctx);
 
-        if (local == NULL && data == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        return ngx_http_chrys_deliver(r, ctx, local, data, len, 0);
-    }
-
-    if (jpeg
-        && ngx_current_msec - jpeg->started < NGX_CHRYS_JPEG_STALE)
-    {
-        /* another request encodes this picture: wait for its result */
-        ngx_shmtx_unlock(&zone->shpool->mutex);
-
+    case NGX_BUSY:
         ctx->busy = 1;
         ngx_http_chrys_wait(r, ctx);
         return NGX_DONE;
+
+    case NGX_DECLINED:
+        return ngx_http_chrys_error(r, NGX_HTTP_NOT_FOUND,
+                                    "stream not found");
+
+    default:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    jpeg = ngx_chrys_jpeg_claim_locked(zone, st, seq, variant);
-
-    if (jpeg == NULL) {
-        ngx_shmtx_unlock(&zone->shpool->mutex);
-
-        ctx->busy = 1;
-        ngx_http_chrys_wait(r, ctx);
-        return NGX_DONE;
-    }
-
-    ctx->jpeg = jpeg;
-    ctx->token = jpeg->token;
-    ctx->slot = ngx_chrys_slot_pin_latest_locked(st);
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
-
-    return ngx_http_chrys_encode(r, ctx);
 }
 
 
 static ngx_int_t
 ngx_http_chrys_encode(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
 {
-    ngx_thread_task_t   *task;
-    ngx_chrys_encode_t  *enc;
+    ngx_thread_task_t        *task;
+    ngx_http_chrys_encode_t  *enc;
 
     /* one task a request, used again for every part of live.mjpg */
 
     if (ctx->task == NULL) {
-        ctx->task = ngx_http_chrys_task(r, sizeof(ngx_chrys_encode_t),
-                                        ngx_chrys_encode_handler,
+        ctx->task = ngx_http_chrys_task(r, sizeof(ngx_http_chrys_encode_t),
+                                        ngx_http_chrys_encode_handler,
                                         ngx_http_chrys_encoded);
         if (ctx->task == NULL) {
             goto failed;
@@ -459,79 +450,105 @@ ngx_http_chrys_encode(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
 
     task = ctx->task;
     enc = task->ctx;
-    ngx_memzero(enc, sizeof(ngx_chrys_encode_t));
-    enc->slot = ctx->slot;
-    enc->planes = ctx->planes;
-    enc->frame = ctx->frame;
+    ngx_memzero(enc, sizeof(ngx_http_chrys_encode_t));
+    enc->slot = ctx->want.slot;
+    enc->planes = ctx->want.planes;
     enc->seq = ctx->frame.seq;
-    enc->quality = ctx->quality;
-    enc->width = ctx->width;
-    enc->height = ctx->height;
-    enc->format = ctx->format;
+    enc->look = ctx->look;
+    enc->image.frame = ctx->frame;
 
     if (ngx_http_chrys_post(r, task) != NGX_OK) {
         goto failed;
     }
 
-    ctx->enc = enc;
     ctx->encoding = 1;
 
     return NGX_DONE;
 
 failed:
 
-    (void) ngx_chrys_slot_unpin(ctx->slot, ctx->frame.seq);
-    ctx->slot = NULL;
+    (void) ngx_chrys_slot_unpin(ctx->zone, ctx->want.slot, ctx->frame.seq);
+    ctx->want.slot = NULL;
 
-    if (ctx->jpeg) {
-        ngx_chrys_jpeg_abort(ctx->zone, ctx->jpeg, ctx->token);
-        ctx->jpeg = NULL;
-    }
+    ngx_chrys_jpeg_abort(ctx->zone, &ctx->want);
 
     return ngx_http_chrys_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
                                 "server busy, no thread for encoding");
 }
 
 
+/*
+ * The encode, in a pool thread.  If the decoder overwrote the slot
+ * meanwhile, the image is thrown away (NGX_DECLINED) and the request
+ * tries again with the newer picture.
+ */
+
+static void
+ngx_http_chrys_encode_handler(void *data, ngx_log_t *log)
+{
+    ngx_http_chrys_encode_t  *enc = data;
+
+    ngx_uint_t           start;
+    ngx_chrys_planes_t   pl;
+
+    start = ngx_chrys_thread_usec();
+
+    if (enc->slot->seq != enc->seq) {
+        enc->rc = NGX_DECLINED;
+        return;
+    }
+
+    ngx_chrys_planes_packed(&pl, enc->planes, &enc->image.frame);
+
+    enc->rc = ngx_chrys_image_make(&pl, &enc->look, &enc->image, log);
+
+    if (enc->rc == NGX_OK && enc->slot->seq != enc->seq) {
+        enc->rc = NGX_DECLINED;
+    }
+
+    enc->usec = ngx_chrys_thread_usec() - start;
+}
+
+
 static void
 ngx_http_chrys_encoded(ngx_event_t *ev)
 {
-    u_char                  *data;
-    ngx_int_t                rc, stored;
-    ngx_uint_t               intact;
-    ngx_connection_t        *c;
-    ngx_pool_cleanup_t      *cln;
-    ngx_http_request_t      *r;
-    ngx_chrys_encode_t      *enc;
-    ngx_http_chrys_ctx_t    *ctx;
-    ngx_http_chrys_local_t  *local;
+    ngx_int_t                 rc, stored;
+    ngx_uint_t                intact;
+    ngx_connection_t         *c;
+    ngx_chrys_image_t        *img, out;
+    ngx_pool_cleanup_t       *cln;
+    ngx_http_request_t       *r;
+    ngx_http_chrys_ctx_t     *ctx;
+    ngx_http_chrys_local_t   *local;
+    ngx_http_chrys_encode_t  *enc;
 
     r = ev->data;
     c = r->connection;
     ctx = ngx_http_get_module_ctx(r, ngx_http_chrys_module);
-    enc = ctx->enc;
+    enc = ctx->task->ctx;
+    img = &enc->image;
 
     ngx_http_set_log_request(c->log, r);
 
     ngx_http_chrys_task_done(r);
     ctx->encoding = 0;
 
-    intact = ngx_chrys_slot_unpin(ctx->slot, enc->seq);
-    ctx->slot = NULL;
+    intact = ngx_chrys_slot_unpin(ctx->zone, ctx->want.slot, enc->seq);
+    ctx->want.slot = NULL;
 
-    if (enc->format == NGX_CHRYS_OUT_JPEG) {
-        (void) ngx_atomic_fetch_add(&ctx->stream->encodes, 1);
-        (void) ngx_atomic_fetch_add(&ctx->stream->encode_usec, enc->usec);
+    if (img->format == NGX_CHRYS_OUT_JPEG) {
+        ngx_chrys_stream_add(ctx->stream, encodes, 1);
+        ngx_chrys_stream_add(ctx->stream, encode_usec, enc->usec);
     }
 
     if (enc->rc == NGX_OK && intact) {
 
         stored = NGX_OK;
 
-        if (ctx->jpeg) {
-            stored = ngx_chrys_jpeg_store(ctx->zone, ctx->stream, ctx->jpeg,
-                                          ctx->token, enc->data, enc->len);
-            ctx->jpeg = NULL;
+        if (ctx->want.jpeg) {
+            stored = ngx_chrys_jpeg_store(ctx->zone, ctx->stream, &ctx->want,
+                                          img->data, img->len);
 
             if (stored == NGX_ERROR) {
                 ngx_log_error(NGX_LOG_WARN, c->log, 0,
@@ -542,13 +559,15 @@ ngx_http_chrys_encoded(ngx_event_t *ev)
 
         local = NULL;
 
-        if (stored == NGX_OK && enc->seq == ctx->stream->latest_seq) {
-            local = ngx_http_chrys_local_store(ctx, enc->data, enc->len,
-                                               enc->stride);
+        if (stored == NGX_OK
+            && enc->seq == ctx->stream->pictures.latest_seq)
+        {
+            local = ngx_http_chrys_local_store(ctx, img->data, img->len,
+                                               img->stride, 1);
         }
 
         if (c->error) {
-            ngx_chrys_encode_free(enc);
+            ngx_chrys_image_free(img);
             rc = NGX_ERROR;
 
         } else if (ctx->endpoint == NGX_HTTP_CHRYS_MJPEG) {
@@ -557,36 +576,33 @@ ngx_http_chrys_encoded(ngx_event_t *ev)
              * delivery may go on to the next part, and post the same task
              * (enc) again, zeroed: the picture is taken out of it first
              */
-            data = enc->data;
-            enc->data = NULL;
+            out = *img;
+            img->data = NULL;
 
-            rc = ngx_http_chrys_deliver(r, ctx, NULL, data, enc->len,
-                                        enc->stride);
-            ngx_chrys_out_free(ctx->format, data);
+            rc = ngx_http_chrys_deliver(r, ctx, NULL, out.data, out.len,
+                                        out.stride);
+
+            ngx_chrys_image_free(&out);
 
         } else {
             cln = ngx_pool_cleanup_add(r->pool, 0);
 
             if (cln == NULL) {
-                ngx_chrys_encode_free(enc);
+                ngx_chrys_image_free(img);
                 rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
 
             } else {
-                cln->handler = ngx_http_chrys_free_out;
-                cln->data = enc;
+                cln->handler = ngx_http_chrys_free_image;
+                cln->data = img;
 
-                rc = ngx_http_chrys_deliver(r, ctx, local, enc->data,
-                                            enc->len, enc->stride);
+                rc = ngx_http_chrys_deliver(r, ctx, local, img->data,
+                                            img->len, img->stride);
             }
         }
 
     } else {
-        ngx_chrys_encode_free(enc);
-
-        if (ctx->jpeg) {
-            ngx_chrys_jpeg_abort(ctx->zone, ctx->jpeg, ctx->token);
-            ctx->jpeg = NULL;
-        }
+        ngx_chrys_image_free(img);
+        ngx_chrys_jpeg_abort(ctx->zone, &ctx->want);
 
         if (c->error) {
             rc = NGX_ERROR;
@@ -604,7 +620,7 @@ ngx_http_chrys_encoded(ngx_event_t *ev)
         }
     }
 
-    ngx_chrys_http_wake();
+    ngx_http_chrys_wake();
 
     if (rc != NGX_DONE) {
         ngx_http_finalize_request(r, rc);
@@ -633,10 +649,10 @@ ngx_http_chrys_deliver(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx,
         stride = local->stride;
     }
 
-    if (ctx->width) {
+    if (ctx->look.width) {
         /* the headers tell the size sent */
-        ctx->frame.width = ctx->width;
-        ctx->frame.height = ctx->height;
+        ctx->frame.width = ctx->look.width;
+        ctx->frame.height = ctx->look.height;
     }
 
     ctx->tries = 0;
@@ -658,7 +674,7 @@ ngx_http_chrys_deliver(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx,
         cln->data = local;
     }
 
-    if (ctx->format != NGX_CHRYS_OUT_JPEG) {
+    if (ctx->look.format != NGX_CHRYS_OUT_JPEG) {
         return ngx_http_chrys_send_raw(r, ctx, data, len, stride);
     }
 
@@ -687,7 +703,7 @@ ngx_http_chrys_send_raw(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx,
 
     if (ngx_http_chrys_add_header(r, "X-Chrys-Stride", &v) != NGX_OK
         || ngx_http_chrys_add_header(r, "X-Chrys-Format",
-                                     &ngx_http_chrys_formats[ctx->format])
+                                     &ngx_http_chrys_formats[ctx->look.format])
            != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -697,7 +713,7 @@ ngx_http_chrys_send_raw(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx,
 
     ngx_str_set(&v, "pc");
 
-    if (ctx->format == NGX_CHRYS_OUT_YUV420P && !ctx->frame.full_range) {
+    if (ctx->look.format == NGX_CHRYS_OUT_YUV420P && !ctx->frame.full_range) {
         ngx_str_set(&v, "tv");
     }
 
@@ -842,13 +858,14 @@ ngx_http_chrys_local_find(ngx_http_chrys_ctx_t *ctx, ngx_uint_t seq)
     ngx_uint_t               i, variant;
     ngx_http_chrys_local_t  *local;
 
-    variant = ngx_chrys_variant(ctx->quality, ctx->width, ctx->height);
+    variant = ngx_chrys_variant(ctx->look.quality, ctx->look.width,
+                                ctx->look.height);
 
     for (i = 0; i < NGX_HTTP_CHRYS_LOCALS; i++) {
         local = &ngx_http_chrys_locals[i];
 
-        if (local->stream == ctx->stream && local->frame.seq == seq
-            && local->variant == variant && local->format == ctx->format
+        if (local->stream == ctx->stream->id && local->frame.seq == seq
+            && local->variant == variant && local->format == ctx->look.format
             && local->data)
         {
             local->used = ngx_current_msec;
@@ -861,20 +878,22 @@ ngx_http_chrys_local_find(ngx_http_chrys_ctx_t *ctx, ngx_uint_t seq)
 
 
 /*
- * Keeps a copy of the picture of ctx->frame, in the place of an entry
+ * Keeps the picture of ctx->frame, a copy of "data" or (copy 0) "data"
+ * itself, an ngx_alloc() block then the entry's, in the place of an entry
  * that no response is sending: the one of the same stream and variant,
  * or the least recently used.  NULL if all are being sent.
  */
 
 static ngx_http_chrys_local_t *
 ngx_http_chrys_local_store(ngx_http_chrys_ctx_t *ctx, u_char *data,
-    size_t len, ngx_uint_t stride)
+    size_t len, ngx_uint_t stride, ngx_uint_t copy)
 {
-    u_char                  *copy;
+    u_char                  *p;
     ngx_uint_t               i, variant;
     ngx_http_chrys_local_t  *local, *found;
 
-    variant = ngx_chrys_variant(ctx->quality, ctx->width, ctx->height);
+    variant = ngx_chrys_variant(ctx->look.quality, ctx->look.width,
+                                ctx->look.height);
     found = NULL;
 
     for (i = 0; i < NGX_HTTP_CHRYS_LOCALS; i++) {
@@ -884,8 +903,8 @@ ngx_http_chrys_local_store(ngx_http_chrys_ctx_t *ctx, u_char *data,
             continue;
         }
 
-        if (local->stream == ctx->stream && local->variant == variant
-            && local->format == ctx->format)
+        if (local->stream == ctx->stream->id && local->variant == variant
+            && local->format == ctx->look.format)
         {
             found = local;
             break;
@@ -900,22 +919,26 @@ ngx_http_chrys_local_store(ngx_http_chrys_ctx_t *ctx, u_char *data,
         return NULL;
     }
 
-    copy = ngx_alloc(len, ngx_cycle->log);
-    if (copy == NULL) {
-        return NULL;
-    }
+    p = data;
 
-    ngx_memcpy(copy, data, len);
+    if (copy) {
+        p = ngx_alloc(len, ngx_cycle->log);
+        if (p == NULL) {
+            return NULL;
+        }
+
+        ngx_memcpy(p, data, len);
+    }
 
     if (found->data) {
         ngx_free(found->data);
     }
 
-    found->stream = ctx->stream;
+    found->stream = ctx->stream->id;
     found->variant = variant;
-    found->format = ctx->format;
+    found->format = ctx->look.format;
     found->frame = ctx->frame;
-    found->data = copy;
+    found->data = p;
     found->len = len;
     found->stride = stride;
     found->used = ngx_current_msec;
@@ -934,9 +957,16 @@ ngx_http_chrys_local_release(void *data)
 
 
 static void
-ngx_http_chrys_free_out(void *data)
+ngx_http_chrys_free_image(void *data)
 {
-    ngx_chrys_encode_free(data);
+    ngx_chrys_image_free(data);
+}
+
+
+static void
+ngx_http_chrys_free_copy(void *data)
+{
+    ngx_free(data);
 }
 
 
@@ -946,7 +976,7 @@ ngx_http_chrys_wait(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
     ngx_queue_insert_tail(&ngx_http_chrys_waiters, &ctx->wait);
     ctx->waiting = 1;
 
-    (void) ngx_atomic_fetch_add(&ctx->zone->sh->clients_waiting, 1);
+    ngx_chrys_zone_clients(ctx->zone, NGX_CHRYS_CLIENTS_WAITING, 1);
 
     r->read_event_handler = ngx_http_test_reading;
 
@@ -959,7 +989,7 @@ ngx_http_chrys_wait(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
 /* frames and encodes of this worker wake its waiters at once */
 
 void
-ngx_chrys_http_wake(void)
+ngx_http_chrys_wake(void)
 {
     if (ngx_http_chrys_waiters.next == NULL
         || ngx_queue_empty(&ngx_http_chrys_waiters)
@@ -986,7 +1016,11 @@ ngx_http_chrys_ready(ngx_http_chrys_ctx_t *ctx)
     }
 
     st = ctx->stream;
-    seq = st->latest_seq;
+    seq = st->pictures.latest_seq;
+
+    if (st->removed) {
+        return 1;
+    }
 
     if (ctx->busy) {
         /* another request encodes this picture: look again */
@@ -1025,7 +1059,7 @@ ngx_http_chrys_stale(ngx_http_chrys_ctx_t *ctx)
 
     st = ctx->stream;
 
-    return st->decoded_seq != st->latest_seq
+    return st->pictures.decoded_seq != st->pictures.latest_seq
            && (ngx_msec_int_t) (ctx->fresh - ngx_current_msec) > 0
            && ngx_chrys_stream_publishing(st);
 }
@@ -1050,7 +1084,7 @@ ngx_http_chrys_tick(ngx_event_t *ev)
         q = ngx_queue_next(q);
 
         /* who waits for pictures asks for them all along */
-        ctx->stream->wanted = ngx_current_msec;
+        ngx_chrys_stream_want(ctx->stream);
 
         if (!ngx_http_chrys_ready(ctx)) {
             continue;
@@ -1067,7 +1101,7 @@ ngx_http_chrys_tick(ngx_event_t *ev)
         ctx = ngx_queue_data(q, ngx_http_chrys_ctx_t, wait);
         ctx->waiting = 0;
 
-        (void) ngx_atomic_fetch_add(&ctx->zone->sh->clients_waiting, -1);
+        ngx_chrys_zone_clients(ctx->zone, NGX_CHRYS_CLIENTS_WAITING, -1);
 
         ngx_http_chrys_resume(ctx->request, ctx);
     }
@@ -1125,11 +1159,11 @@ ngx_http_chrys_live_cleanup(ngx_http_chrys_ctx_t *ctx)
     if (ctx->waiting) {
         ngx_queue_remove(&ctx->wait);
         ctx->waiting = 0;
-        (void) ngx_atomic_fetch_add(&ctx->zone->sh->clients_waiting, -1);
+        ngx_chrys_zone_clients(ctx->zone, NGX_CHRYS_CLIENTS_WAITING, -1);
     }
 
     if (ctx->counted && ctx->mjpeg) {
-        (void) ngx_atomic_fetch_add(&ctx->zone->sh->clients_mjpeg, -1);
+        ngx_chrys_zone_clients(ctx->zone, NGX_CHRYS_CLIENTS_MJPEG, -1);
         ctx->counted = 0;
     }
 }

@@ -27,7 +27,7 @@ typedef struct {
 
 static u_char *ngx_http_chrys_label(u_char *p, u_char *s, size_t len);
 static u_char *ngx_http_chrys_stream_metric(u_char *p, ngx_uint_t i,
-    ngx_chrys_stream_t *st, uint64_t now);
+    ngx_chrys_snapshot_t *snap, uint64_t now);
 
 
 /* the per-stream metrics, in the order ngx_http_chrys_stream_metric() knows */
@@ -76,43 +76,39 @@ static ngx_str_t  ngx_http_chrys_html_type =
 ngx_int_t
 ngx_http_chrys_metrics(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
 {
-    u_char              *p, *last;
-    size_t               len, size, free;
-    uint64_t             now;
-    ngx_uint_t           i, n;
-    ngx_queue_t         *q, *streams;
-    ngx_chrys_sh_t      *sh;
-    ngx_chrys_stream_t  *st;
+    u_char                  *p, *last;
+    size_t                   size;
+    uint64_t                 now;
+    ngx_uint_t               i, j;
+    ngx_array_t              streams;
+    ngx_chrys_snapshot_t    *snap;
+    ngx_chrys_zone_stats_t   zs;
 
-    sh = ctx->zone->sh;
-    streams = &sh->streams;
     now = ngx_chrys_unix_msec();
 
-    ngx_shmtx_lock(&ctx->zone->shpool->mutex);
-
-    n = 0;
-    len = 0;
-
-    for (q = ngx_queue_head(streams);
-         q != ngx_queue_sentinel(streams);
-         q = ngx_queue_next(q))
-    {
-        st = ngx_queue_data(q, ngx_chrys_stream_t, queue);
-        n++;
-        len += 4 * (st->app_len + st->name_len) + 64;
+    if (ngx_chrys_zone_snapshot(ctx->zone, r->pool, &streams) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    ngx_chrys_zone_stats(ctx->zone, &zs);
+
+    snap = streams.elts;
 
     /* a sample line per metric and stream, and the zone's */
 
-    size = 4096 + n * 24 * (len / (n ? n : 1) + NGX_INT64_LEN + 64);
+    size = 4096;
 
     for (i = 0; ngx_http_chrys_stream_metrics[i].name; i++) {
         size += 256;
+
+        for (j = 0; j < streams.nelts; j++) {
+            size += 4 * (snap[j].app.len + snap[j].name.len)
+                    + NGX_INT64_LEN + 128;
+        }
     }
 
     p = ngx_pnalloc(r->pool, size);
     if (p == NULL) {
-        ngx_shmtx_unlock(&ctx->zone->shpool->mutex);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -126,19 +122,10 @@ ngx_http_chrys_metrics(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
                            ngx_http_chrys_stream_metrics[i].type
                            == NGX_HTTP_CHRYS_COUNTER ? "counter" : "gauge");
 
-        for (q = ngx_queue_head(streams);
-             q != ngx_queue_sentinel(streams);
-             q = ngx_queue_next(q))
-        {
-            st = ngx_queue_data(q, ngx_chrys_stream_t, queue);
-            last = ngx_http_chrys_stream_metric(last, i, st, now);
+        for (j = 0; j < streams.nelts; j++) {
+            last = ngx_http_chrys_stream_metric(last, i, &snap[j], now);
         }
     }
-
-    free = ctx->zone->shpool->pfree << ngx_pagesize_shift;
-    len = ctx->zone->shpool->end - (u_char *) ctx->zone->shpool;
-
-    ngx_shmtx_unlock(&ctx->zone->shpool->mutex);
 
     last = ngx_sprintf(last,
                        "# HELP chrys_streams Streams in the zone.\n"
@@ -155,7 +142,7 @@ ngx_http_chrys_metrics(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
                        "zone.\n"
                        "# TYPE chrys_zone_used_bytes gauge\n"
                        "chrys_zone_used_bytes %uz\n",
-                       n, len, free, len - free);
+                       zs.nstreams, zs.size, zs.free, zs.size - zs.free);
 
     last = ngx_sprintf(last,
                        "# HELP chrys_event_bytes Zone memory of all events."
@@ -165,91 +152,90 @@ ngx_http_chrys_metrics(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
                        "may keep.\n"
                        "# TYPE chrys_event_budget_bytes gauge\n"
                        "chrys_event_budget_bytes %uz\n",
-                       sh->event_bytes, sh->event_budget);
+                       zs.event_bytes, zs.event_budget);
+
+    last = ngx_sprintf(last,
+                       "# HELP chrys_zone_lock_max_seconds The longest the "
+                       "zone's lock was held.\n"
+                       "# TYPE chrys_zone_lock_max_seconds gauge\n"
+                       "chrys_zone_lock_max_seconds %ui.%06ui\n"
+                       "# HELP chrys_zone_lock_slow_total Holds of the "
+                       "zone's lock over 1 ms.\n"
+                       "# TYPE chrys_zone_lock_slow_total counter\n"
+                       "chrys_zone_lock_slow_total %ui\n",
+                       zs.lock_max_usec / 1000000, zs.lock_max_usec % 1000000,
+                       zs.lock_slow);
 
     last = ngx_sprintf(last,
                        "# HELP chrys_http_clients HTTP clients now, by "
                        "kind.\n"
                        "# TYPE chrys_http_clients gauge\n"
-                       "chrys_http_clients{kind=\"mjpeg\"} %uA\n"
-                       "chrys_http_clients{kind=\"waiting\"} %uA\n"
-                       "chrys_http_clients{kind=\"buffer\"} %uA\n",
-                       sh->clients_mjpeg, sh->clients_waiting,
-                       sh->clients_walking);
+                       "chrys_http_clients{kind=\"mjpeg\"} %ui\n"
+                       "chrys_http_clients{kind=\"waiting\"} %ui\n"
+                       "chrys_http_clients{kind=\"buffer\"} %ui\n",
+                       zs.clients_mjpeg, zs.clients_waiting,
+                       zs.clients_walking);
 
     return ngx_http_chrys_send(r, NGX_HTTP_OK, &ngx_http_chrys_metrics_type,
                                p, last - p);
 }
 
 
-/* one sample of metric "i" for a stream; the caller holds the zone lock */
+/* one sample of metric "i" for a stream */
 
 static u_char *
-ngx_http_chrys_stream_metric(u_char *p, ngx_uint_t i, ngx_chrys_stream_t *st,
-    uint64_t now)
+ngx_http_chrys_stream_metric(u_char *p, ngx_uint_t i,
+    ngx_chrys_snapshot_t *snap, uint64_t now)
 {
-    uint64_t          time, span;
-    ngx_uint_t        fps, bitrate;
-    ngx_chrys_buf_t  *buf;
+    uint64_t  age;
 
     p = ngx_sprintf(p, "%s{app=\"", ngx_http_chrys_stream_metrics[i].name);
-    p = ngx_http_chrys_label(p, st->key, st->app_len);
+    p = ngx_http_chrys_label(p, snap->app.data, snap->app.len);
     p = ngx_cpymem(p, "\",name=\"", 8);
-    p = ngx_http_chrys_label(p, st->key + st->app_len + 1, st->name_len);
+    p = ngx_http_chrys_label(p, snap->name.data, snap->name.len);
     p = ngx_cpymem(p, "\"} ", 3);
-
-    fps = st->fps;
-    bitrate = st->bitrate;
-
-    if (now - st->last_time > 2000) {
-        fps = 0;
-        bitrate = 0;
-    }
-
-    buf = &st->buf;
-    span = buf->count ? ngx_chrys_buf_entry(buf, buf->count - 1)->time
-                        - ngx_chrys_buf_entry(buf, 0)->time
-                      : 0;
 
     switch (i) {
 
     case 0:
-        return ngx_sprintf(p, "%d\n", ngx_chrys_stream_publishing(st) ? 1 : 0);
+        return ngx_sprintf(p, "%d\n", snap->publishing ? 1 : 0);
     case 1:
-        return ngx_sprintf(p, "%uA\n", st->received);
+        return ngx_sprintf(p, "%ui\n", snap->received);
     case 2:
-        return ngx_sprintf(p, "%uA\n", st->decoded);
+        return ngx_sprintf(p, "%ui\n", snap->decoded);
     case 3:
-        return ngx_sprintf(p, "%uA\n", st->skipped);
+        return ngx_sprintf(p, "%ui\n", snap->skipped);
     case 4:
-        return ngx_sprintf(p, "%uA\n", st->errors);
+        return ngx_sprintf(p, "%ui\n", snap->errors);
     case 5:
-        return ngx_sprintf(p, "%uA.%06uA\n", st->decode_usec / 1000000,
-                           st->decode_usec % 1000000);
+        return ngx_sprintf(p, "%ui.%06ui\n", snap->decode_usec / 1000000,
+                           snap->decode_usec % 1000000);
     case 6:
-        return ngx_sprintf(p, "%uA\n", st->encodes);
+        return ngx_sprintf(p, "%ui\n", snap->encodes);
     case 7:
-        return ngx_sprintf(p, "%uA\n", st->cache_hits);
+        return ngx_sprintf(p, "%ui\n", snap->cache_hits);
 
     case 8:
-        return ngx_sprintf(p, "%uA.%06uA\n", st->encode_usec / 1000000,
-                           st->encode_usec % 1000000);
+        return ngx_sprintf(p, "%ui.%06ui\n", snap->encode_usec / 1000000,
+                           snap->encode_usec % 1000000);
 
     case 9:
-        time = st->decoded_time ? st->decoded_time : now;
-        time = (now > time) ? now - time : 0;
-        return ngx_sprintf(p, "%uL.%03uL\n", time / 1000, time % 1000);
+        age = (snap->last_seq && now > snap->last_time)
+              ? now - snap->last_time : 0;
+        return ngx_sprintf(p, "%uL.%03uL\n", age / 1000, age % 1000);
 
     case 10:
-        return ngx_sprintf(p, "%ui.%02ui\n", fps / 100, fps % 100);
+        return ngx_sprintf(p, "%ui.%02ui\n", snap->fps / 100,
+                           snap->fps % 100);
     case 11:
-        return ngx_sprintf(p, "%ui\n", bitrate);
+        return ngx_sprintf(p, "%ui\n", snap->bitrate);
     case 12:
-        return ngx_sprintf(p, "%uz\n", buf->bytes);
+        return ngx_sprintf(p, "%uz\n", snap->ring_bytes);
     case 13:
-        return ngx_sprintf(p, "%uL.%03uL\n", span / 1000, span % 1000);
+        return ngx_sprintf(p, "%uL.%03uL\n", snap->ring_span / 1000,
+                           snap->ring_span % 1000);
     default: /* 14 */
-        return ngx_sprintf(p, "%ui\n", st->nevents);
+        return ngx_sprintf(p, "%ui\n", snap->nevents);
     }
 }
 

@@ -3,7 +3,8 @@
  * Copyright (C) chrys authors
  *
  * The RTMP side of chrys: directives, the shared zone, and the hooks into
- * nginx-rtmp-module that feed published H.264 video to the decoder.
+ * nginx-rtmp-module that feed published H.264 video to the stream's ring
+ * and to its decoder.  Named ngx_rtmp_chrys_*, as nginx-rtmp's own parts.
  */
 
 
@@ -13,8 +14,10 @@
 #include <ngx_rtmp_cmd_module.h>
 #include <ngx_rtmp_codec_module.h>
 #include <ngx_rtmp_live_module.h>
-#include "ngx_chrys.h"
+#include "ngx_chrys_zone.h"
+#include "ngx_chrys_decoder.h"
 #include "ngx_chrys_avc.h"
+#include "ngx_chrys_query.h"
 
 #include <libavutil/log.h>
 #if (NGX_LINUX)
@@ -33,7 +36,7 @@ typedef struct {
     size_t                    zone_size;
     size_t                    event_budget;
     ngx_shm_zone_t           *shm_zone;
-} ngx_chrys_main_conf_t;
+} ngx_rtmp_chrys_main_conf_t;
 
 
 typedef struct {
@@ -41,7 +44,7 @@ typedef struct {
     ngx_msec_t                buffer_window;  /* 0: off */
     size_t                    buffer_size;
     ngx_thread_pool_t        *thread_pool;
-} ngx_chrys_app_conf_t;
+} ngx_rtmp_chrys_app_conf_t;
 
 
 /* per RTMP session, while it publishes */
@@ -49,52 +52,58 @@ typedef struct {
 typedef struct {
     ngx_chrys_zone_t         *zone;
     ngx_chrys_stream_t       *stream;
+    ngx_uint_t                claim;          /* of the stream, ours */
     ngx_chrys_decoder_t      *decoder;
     ngx_uint_t                nal_length_size;
     ngx_chrys_sps_t           sps;
     ngx_uint_t                frame_num;      /* of the last reference */
+    ngx_uint_t                codec;          /* FLV codec id seen */
     unsigned                  started:1;
     unsigned                  refused:1;
     unsigned                  configured:1;
+    unsigned                  unringed:1;     /* no room for the header */
     unsigned                  frame_num_known:1;
     unsigned                  codec_logged:1;
-} ngx_chrys_ctx_t;
+} ngx_rtmp_chrys_ctx_t;
 
 
-static ngx_int_t ngx_chrys_postconfiguration(ngx_conf_t *cf);
-static void *ngx_chrys_create_main_conf(ngx_conf_t *cf);
-static char *ngx_chrys_init_main_conf(ngx_conf_t *cf, void *conf);
-static void *ngx_chrys_create_app_conf(ngx_conf_t *cf);
-static char *ngx_chrys_merge_app_conf(ngx_conf_t *cf, void *parent,
+static ngx_int_t ngx_rtmp_chrys_postconfiguration(ngx_conf_t *cf);
+static void *ngx_rtmp_chrys_create_main_conf(ngx_conf_t *cf);
+static char *ngx_rtmp_chrys_init_main_conf(ngx_conf_t *cf, void *conf);
+static void *ngx_rtmp_chrys_create_app_conf(ngx_conf_t *cf);
+static char *ngx_rtmp_chrys_merge_app_conf(ngx_conf_t *cf, void *parent,
     void *child);
-static char *ngx_chrys_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
-static char *ngx_chrys_thread_pool(ngx_conf_t *cf, ngx_command_t *cmd,
+static char *ngx_rtmp_chrys_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+static char *ngx_rtmp_chrys_thread_pool(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static char *ngx_chrys_buffer(ngx_conf_t *cf, ngx_command_t *cmd,
+static char *ngx_rtmp_chrys_buffer(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static ngx_int_t ngx_chrys_init_module(ngx_cycle_t *cycle);
-static ngx_int_t ngx_chrys_init_process(ngx_cycle_t *cycle);
-static void ngx_chrys_exit_process(ngx_cycle_t *cycle);
+static ngx_int_t ngx_rtmp_chrys_init_module(ngx_cycle_t *cycle);
+static ngx_int_t ngx_rtmp_chrys_init_process(ngx_cycle_t *cycle);
+static void ngx_rtmp_chrys_exit_process(ngx_cycle_t *cycle);
 
-static ngx_int_t ngx_chrys_publish(ngx_rtmp_session_t *s,
+static ngx_int_t ngx_rtmp_chrys_publish(ngx_rtmp_session_t *s,
     ngx_rtmp_publish_t *v);
-static ngx_int_t ngx_chrys_close_stream(ngx_rtmp_session_t *s,
+static ngx_int_t ngx_rtmp_chrys_close_stream(ngx_rtmp_session_t *s,
     ngx_rtmp_close_stream_t *v);
-static ngx_int_t ngx_chrys_video(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h,
+static ngx_int_t ngx_rtmp_chrys_video(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h,
     ngx_chain_t *in);
-static ngx_chrys_ctx_t *ngx_chrys_start(ngx_rtmp_session_t *s);
-static void ngx_chrys_refuse_name(ngx_rtmp_session_t *s, ngx_str_t *app,
+static ngx_rtmp_chrys_ctx_t *ngx_rtmp_chrys_start(ngx_rtmp_session_t *s);
+static void ngx_rtmp_chrys_refuse_name(ngx_rtmp_session_t *s, ngx_str_t *app,
     ngx_str_t *name);
-static void ngx_chrys_stop(ngx_rtmp_session_t *s);
-static void ngx_chrys_sequence_header(ngx_rtmp_session_t *s,
-    ngx_chrys_ctx_t *ctx, ngx_rtmp_header_t *h, ngx_chain_t *in);
-static void ngx_chrys_picture(ngx_rtmp_session_t *s, ngx_chrys_ctx_t *ctx,
+static void ngx_rtmp_chrys_stop(ngx_rtmp_session_t *s);
+static void ngx_rtmp_chrys_sequence_header(ngx_rtmp_session_t *s,
+    ngx_rtmp_chrys_ctx_t *ctx, ngx_rtmp_header_t *h, ngx_chain_t *in);
+static void ngx_rtmp_chrys_picture(ngx_rtmp_session_t *s, ngx_rtmp_chrys_ctx_t *ctx,
     ngx_rtmp_header_t *h, ngx_chain_t *in, ngx_chrys_flv_video_t *v);
-static ngx_int_t ngx_chrys_frame_num(ngx_chrys_ctx_t *ctx,
-    ngx_chrys_packet_t *pkt);
-static void ngx_chrys_lost(ngx_chrys_ctx_t *ctx, const char *why);
-static void ngx_chrys_count(ngx_chrys_stream_t *st, size_t len);
-static size_t ngx_chrys_chain_copy(ngx_chain_t *in, size_t skip, u_char *dst,
+static ngx_int_t ngx_rtmp_chrys_frame_num(ngx_rtmp_chrys_ctx_t *ctx,
+    ngx_chrys_au_t *au);
+static void ngx_rtmp_chrys_configure_ring(ngx_rtmp_session_t *s,
+    ngx_rtmp_chrys_ctx_t *ctx, u_char *data, size_t len);
+static void ngx_rtmp_chrys_reconfigure_ring(ngx_rtmp_session_t *s,
+    ngx_rtmp_chrys_ctx_t *ctx, ngx_chain_t *header);
+static void ngx_rtmp_chrys_lost(ngx_rtmp_chrys_ctx_t *ctx, const char *why);
+static size_t ngx_rtmp_chrys_chain_copy(ngx_chain_t *in, size_t skip, u_char *dst,
     size_t len);
 
 
@@ -102,11 +111,11 @@ static ngx_rtmp_publish_pt       next_publish;
 static ngx_rtmp_close_stream_pt  next_close_stream;
 
 
-static ngx_command_t  ngx_chrys_commands[] = {
+static ngx_command_t  ngx_rtmp_chrys_commands[] = {
 
     { ngx_string("chrys_zone"),
       NGX_RTMP_MAIN_CONF|NGX_CONF_TAKE2,
-      ngx_chrys_zone,
+      ngx_rtmp_chrys_zone,
       NGX_RTMP_MAIN_CONF_OFFSET,
       0,
       NULL },
@@ -115,12 +124,12 @@ static ngx_command_t  ngx_chrys_commands[] = {
       NGX_RTMP_MAIN_CONF|NGX_RTMP_SRV_CONF|NGX_RTMP_APP_CONF|NGX_CONF_FLAG,
       ngx_conf_set_flag_slot,
       NGX_RTMP_APP_CONF_OFFSET,
-      offsetof(ngx_chrys_app_conf_t, enable),
+      offsetof(ngx_rtmp_chrys_app_conf_t, enable),
       NULL },
 
     { ngx_string("chrys_thread_pool"),
       NGX_RTMP_MAIN_CONF|NGX_RTMP_SRV_CONF|NGX_RTMP_APP_CONF|NGX_CONF_TAKE1,
-      ngx_chrys_thread_pool,
+      ngx_rtmp_chrys_thread_pool,
       NGX_RTMP_APP_CONF_OFFSET,
       0,
       NULL },
@@ -128,7 +137,7 @@ static ngx_command_t  ngx_chrys_commands[] = {
     { ngx_string("chrys_buffer"),
       NGX_RTMP_MAIN_CONF|NGX_RTMP_SRV_CONF|NGX_RTMP_APP_CONF
       |NGX_CONF_TAKE12,
-      ngx_chrys_buffer,
+      ngx_rtmp_chrys_buffer,
       NGX_RTMP_APP_CONF_OFFSET,
       0,
       NULL },
@@ -137,50 +146,50 @@ static ngx_command_t  ngx_chrys_commands[] = {
       NGX_RTMP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_size_slot,
       NGX_RTMP_MAIN_CONF_OFFSET,
-      offsetof(ngx_chrys_main_conf_t, event_budget),
+      offsetof(ngx_rtmp_chrys_main_conf_t, event_budget),
       NULL },
 
       ngx_null_command
 };
 
 
-static ngx_rtmp_module_t  ngx_chrys_module_ctx = {
+static ngx_rtmp_module_t  ngx_rtmp_chrys_module_ctx = {
     NULL,                                  /* preconfiguration */
-    ngx_chrys_postconfiguration,           /* postconfiguration */
+    ngx_rtmp_chrys_postconfiguration,           /* postconfiguration */
 
-    ngx_chrys_create_main_conf,            /* create main configuration */
-    ngx_chrys_init_main_conf,              /* init main configuration */
+    ngx_rtmp_chrys_create_main_conf,            /* create main configuration */
+    ngx_rtmp_chrys_init_main_conf,              /* init main configuration */
 
     NULL,                                  /* create server configuration */
     NULL,                                  /* merge server configuration */
 
-    ngx_chrys_create_app_conf,             /* create app configuration */
-    ngx_chrys_merge_app_conf               /* merge app configuration */
+    ngx_rtmp_chrys_create_app_conf,             /* create app configuration */
+    ngx_rtmp_chrys_merge_app_conf               /* merge app configuration */
 };
 
 
 ngx_module_t  ngx_chrys_module = {
     NGX_MODULE_V1,
-    &ngx_chrys_module_ctx,                 /* module context */
-    ngx_chrys_commands,                    /* module directives */
+    &ngx_rtmp_chrys_module_ctx,                 /* module context */
+    ngx_rtmp_chrys_commands,                    /* module directives */
     NGX_RTMP_MODULE,                       /* module type */
     NULL,                                  /* init master */
-    ngx_chrys_init_module,                 /* init module */
-    ngx_chrys_init_process,                /* init process */
+    ngx_rtmp_chrys_init_module,                 /* init module */
+    ngx_rtmp_chrys_init_process,                /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    ngx_chrys_exit_process,                /* exit process */
+    ngx_rtmp_chrys_exit_process,                /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
 
 
 static void *
-ngx_chrys_create_main_conf(ngx_conf_t *cf)
+ngx_rtmp_chrys_create_main_conf(ngx_conf_t *cf)
 {
-    ngx_chrys_main_conf_t  *cmcf;
+    ngx_rtmp_chrys_main_conf_t  *cmcf;
 
-    cmcf = ngx_pcalloc(cf->pool, sizeof(ngx_chrys_main_conf_t));
+    cmcf = ngx_pcalloc(cf->pool, sizeof(ngx_rtmp_chrys_main_conf_t));
     if (cmcf == NULL) {
         return NULL;
     }
@@ -200,9 +209,9 @@ ngx_chrys_create_main_conf(ngx_conf_t *cf)
 
 
 static char *
-ngx_chrys_init_main_conf(ngx_conf_t *cf, void *conf)
+ngx_rtmp_chrys_init_main_conf(ngx_conf_t *cf, void *conf)
 {
-    ngx_chrys_main_conf_t  *cmcf = conf;
+    ngx_rtmp_chrys_main_conf_t  *cmcf = conf;
 
     ngx_chrys_zone_t  *zone;
 
@@ -227,9 +236,9 @@ ngx_chrys_init_main_conf(ngx_conf_t *cf, void *conf)
 
 
 static char *
-ngx_chrys_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+ngx_rtmp_chrys_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_chrys_main_conf_t  *cmcf = conf;
+    ngx_rtmp_chrys_main_conf_t  *cmcf = conf;
 
     ssize_t     size;
     ngx_str_t  *value;
@@ -263,11 +272,11 @@ ngx_chrys_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 static void *
-ngx_chrys_create_app_conf(ngx_conf_t *cf)
+ngx_rtmp_chrys_create_app_conf(ngx_conf_t *cf)
 {
-    ngx_chrys_app_conf_t  *cacf;
+    ngx_rtmp_chrys_app_conf_t  *cacf;
 
-    cacf = ngx_pcalloc(cf->pool, sizeof(ngx_chrys_app_conf_t));
+    cacf = ngx_pcalloc(cf->pool, sizeof(ngx_rtmp_chrys_app_conf_t));
     if (cacf == NULL) {
         return NULL;
     }
@@ -287,10 +296,10 @@ ngx_chrys_create_app_conf(ngx_conf_t *cf)
 
 
 static char *
-ngx_chrys_merge_app_conf(ngx_conf_t *cf, void *parent, void *child)
+ngx_rtmp_chrys_merge_app_conf(ngx_conf_t *cf, void *parent, void *child)
 {
-    ngx_chrys_app_conf_t  *prev = parent;
-    ngx_chrys_app_conf_t  *conf = child;
+    ngx_rtmp_chrys_app_conf_t  *prev = parent;
+    ngx_rtmp_chrys_app_conf_t  *conf = child;
 
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
     ngx_conf_merge_msec_value(conf->buffer_window, prev->buffer_window,
@@ -314,9 +323,9 @@ ngx_chrys_merge_app_conf(ngx_conf_t *cf, void *parent, void *child)
 
 
 static char *
-ngx_chrys_thread_pool(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+ngx_rtmp_chrys_thread_pool(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_chrys_app_conf_t  *cacf = conf;
+    ngx_rtmp_chrys_app_conf_t  *cacf = conf;
 
     ngx_str_t  *value;
 
@@ -338,9 +347,9 @@ ngx_chrys_thread_pool(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 /* chrys_buffer off | TIME [SIZE] */
 
 static char *
-ngx_chrys_buffer(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+ngx_rtmp_chrys_buffer(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_chrys_app_conf_t  *cacf = conf;
+    ngx_rtmp_chrys_app_conf_t  *cacf = conf;
 
     ssize_t     size;
     ngx_int_t   window;
@@ -392,7 +401,7 @@ ngx_chrys_buffer(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 static ngx_int_t
-ngx_chrys_postconfiguration(ngx_conf_t *cf)
+ngx_rtmp_chrys_postconfiguration(ngx_conf_t *cf)
 {
     ngx_rtmp_handler_pt        *h;
     ngx_rtmp_core_main_conf_t  *cmcf;
@@ -404,13 +413,13 @@ ngx_chrys_postconfiguration(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
-    *h = ngx_chrys_video;
+    *h = ngx_rtmp_chrys_video;
 
     next_publish = ngx_rtmp_publish;
-    ngx_rtmp_publish = ngx_chrys_publish;
+    ngx_rtmp_publish = ngx_rtmp_chrys_publish;
 
     next_close_stream = ngx_rtmp_close_stream;
-    ngx_rtmp_close_stream = ngx_chrys_close_stream;
+    ngx_rtmp_close_stream = ngx_rtmp_chrys_close_stream;
 
     return NGX_OK;
 }
@@ -426,7 +435,7 @@ ngx_chrys_postconfiguration(ngx_conf_t *cf)
  */
 
 static ngx_int_t
-ngx_chrys_init_module(ngx_cycle_t *cycle)
+ngx_rtmp_chrys_init_module(ngx_cycle_t *cycle)
 {
 #if (NGX_LINUX) && defined(M_ARENA_MAX)
 
@@ -444,20 +453,73 @@ ngx_chrys_init_module(ngx_cycle_t *cycle)
 }
 
 
+/*
+ * A worker takes its place in every chrys zone (the rtmp block's, and
+ * any "chrys_api" names): its references and gauges are counted there.
+ */
+
 static ngx_int_t
-ngx_chrys_init_process(ngx_cycle_t *cycle)
+ngx_rtmp_chrys_init_process(ngx_cycle_t *cycle)
 {
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_shm_zone_t   *shm_zone;
+
     /* decode errors are counted and shown per stream, not logged */
     av_log_set_level(AV_LOG_QUIET);
+
+    part = &cycle->shared_memory.part;
+    shm_zone = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            shm_zone = part->elts;
+            i = 0;
+        }
+
+        if (shm_zone[i].tag == &ngx_chrys_module) {
+            (void) ngx_chrys_zone_attach(shm_zone[i].data, cycle->log);
+        }
+    }
 
     return NGX_OK;
 }
 
 
 static void
-ngx_chrys_exit_process(ngx_cycle_t *cycle)
+ngx_rtmp_chrys_exit_process(ngx_cycle_t *cycle)
 {
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_shm_zone_t   *shm_zone;
+
     ngx_chrys_decoder_exit_process();
+
+    part = &cycle->shared_memory.part;
+    shm_zone = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            shm_zone = part->elts;
+            i = 0;
+        }
+
+        if (shm_zone[i].tag == &ngx_chrys_module) {
+            ngx_chrys_zone_detach(shm_zone[i].data);
+        }
+    }
 }
 
 
@@ -469,17 +531,17 @@ ngx_chrys_exit_process(ngx_cycle_t *cycle)
  */
 
 static ngx_int_t
-ngx_chrys_publish(ngx_rtmp_session_t *s, ngx_rtmp_publish_t *v)
+ngx_rtmp_chrys_publish(ngx_rtmp_session_t *s, ngx_rtmp_publish_t *v)
 {
     ngx_int_t              rc;
-    ngx_chrys_app_conf_t  *cacf;
+    ngx_rtmp_chrys_app_conf_t  *cacf;
 
     rc = next_publish(s, v);
 
     cacf = ngx_rtmp_get_module_app_conf(s, ngx_chrys_module);
 
     if (rc == NGX_OK && cacf && cacf->enable) {
-        (void) ngx_chrys_start(s);
+        (void) ngx_rtmp_chrys_start(s);
     }
 
     return rc;
@@ -487,25 +549,26 @@ ngx_chrys_publish(ngx_rtmp_session_t *s, ngx_rtmp_publish_t *v)
 
 
 static ngx_int_t
-ngx_chrys_close_stream(ngx_rtmp_session_t *s, ngx_rtmp_close_stream_t *v)
+ngx_rtmp_chrys_close_stream(ngx_rtmp_session_t *s, ngx_rtmp_close_stream_t *v)
 {
-    ngx_chrys_stop(s);
+    ngx_rtmp_chrys_stop(s);
 
     return next_close_stream(s, v);
 }
 
 
-static ngx_chrys_ctx_t *
-ngx_chrys_start(ngx_rtmp_session_t *s)
+static ngx_rtmp_chrys_ctx_t *
+ngx_rtmp_chrys_start(ngx_rtmp_session_t *s)
 {
+    ngx_int_t                  rc;
     ngx_str_t                  name, *app;
-    ngx_chrys_ctx_t           *ctx;
+    ngx_rtmp_chrys_ctx_t           *ctx;
     ngx_chrys_zone_t          *zone;
     ngx_chrys_stream_t        *st;
     ngx_rtmp_live_ctx_t       *lctx;
     ngx_rtmp_codec_ctx_t      *codec;
-    ngx_chrys_app_conf_t      *cacf;
-    ngx_chrys_main_conf_t     *cmcf;
+    ngx_rtmp_chrys_app_conf_t      *cacf;
+    ngx_rtmp_chrys_main_conf_t     *cmcf;
     ngx_rtmp_core_app_conf_t  *core;
 
     ctx = ngx_rtmp_get_module_ctx(s, ngx_chrys_module);
@@ -522,7 +585,7 @@ ngx_chrys_start(ngx_rtmp_session_t *s)
     }
 
     if (ctx == NULL) {
-        ctx = ngx_pcalloc(s->connection->pool, sizeof(ngx_chrys_ctx_t));
+        ctx = ngx_pcalloc(s->connection->pool, sizeof(ngx_rtmp_chrys_ctx_t));
         if (ctx == NULL) {
             return NULL;
         }
@@ -530,7 +593,7 @@ ngx_chrys_start(ngx_rtmp_session_t *s)
         ngx_rtmp_set_ctx(s, ctx, ngx_chrys_module);
     }
 
-    ngx_memzero(ctx, sizeof(ngx_chrys_ctx_t));
+    ngx_memzero(ctx, sizeof(ngx_rtmp_chrys_ctx_t));
 
     /* relay sessions have no "app" of their own: use the application's */
     core = ngx_rtmp_get_module_app_conf(s, ngx_rtmp_core_module);
@@ -542,7 +605,7 @@ ngx_chrys_start(ngx_rtmp_session_t *s)
     if (ngx_chrys_valid_name(app) != NGX_OK
         || ngx_chrys_valid_name(&name) != NGX_OK)
     {
-        ngx_chrys_refuse_name(s, app, &name);
+        ngx_rtmp_chrys_refuse_name(s, app, &name);
         ctx->refused = 1;
         return ctx;
     }
@@ -551,28 +614,27 @@ ngx_chrys_start(ngx_rtmp_session_t *s)
     cacf = ngx_rtmp_get_module_app_conf(s, ngx_chrys_module);
     zone = cmcf->shm_zone->data;
 
-    st = ngx_chrys_stream_get(zone, app, &name, s->connection->log);
-    if (st == NULL) {
-        ctx->refused = 1;
-        return ctx;
-    }
+    rc = ngx_chrys_stream_claim(zone, app, &name, cacf->buffer_window,
+                                cacf->buffer_size, &st, &ctx->claim,
+                                s->connection->log);
 
-    if (ngx_chrys_stream_claim(zone, st, cacf->buffer_window,
-                               cacf->buffer_size, s->connection->log)
-        != NGX_OK)
-    {
+    if (rc == NGX_BUSY) {
         ngx_log_error(NGX_LOG_ERR, s->connection->log, 0,
                       "chrys: stream \"%V/%V\" is already published "
                       "through worker %P, not decoded twice",
-                      app, &name, st->owner);
+                      app, &name, st->publisher.owner);
+    }
+
+    if (rc != NGX_OK) {
         ctx->refused = 1;
         return ctx;
     }
 
-    ctx->decoder = ngx_chrys_decoder_create(zone, st, cacf->thread_pool,
+    ctx->decoder = ngx_chrys_decoder_create(zone, st, ctx->claim,
+                                            cacf->thread_pool,
                                             s->connection->log);
     if (ctx->decoder == NULL) {
-        ngx_chrys_stream_release(zone, st, st->publishes);
+        ngx_chrys_stream_release(zone, st, ctx->claim);
         ctx->refused = 1;
         return ctx;
     }
@@ -588,7 +650,7 @@ ngx_chrys_start(ngx_rtmp_session_t *s)
 
     if (codec && codec->avc_header) {
         /* the sequence header arrived before publishing was accepted */
-        ngx_chrys_sequence_header(s, ctx, NULL, codec->avc_header);
+        ngx_rtmp_chrys_sequence_header(s, ctx, NULL, codec->avc_header);
     }
 
     return ctx;
@@ -601,7 +663,7 @@ ngx_chrys_start(ngx_rtmp_session_t *s)
  */
 
 static void
-ngx_chrys_refuse_name(ngx_rtmp_session_t *s, ngx_str_t *app, ngx_str_t *name)
+ngx_rtmp_chrys_refuse_name(ngx_rtmp_session_t *s, ngx_str_t *app, ngx_str_t *name)
 {
     u_char     *p;
     ngx_str_t   esc[2], *src[2];
@@ -634,9 +696,9 @@ ngx_chrys_refuse_name(ngx_rtmp_session_t *s, ngx_str_t *app, ngx_str_t *name)
 
 
 static void
-ngx_chrys_stop(ngx_rtmp_session_t *s)
+ngx_rtmp_chrys_stop(ngx_rtmp_session_t *s)
 {
-    ngx_chrys_ctx_t  *ctx;
+    ngx_rtmp_chrys_ctx_t  *ctx;
 
     ctx = ngx_rtmp_get_module_ctx(s, ngx_chrys_module);
 
@@ -649,12 +711,11 @@ ngx_chrys_stop(ngx_rtmp_session_t *s)
         ngx_chrys_decoder_close(ctx->decoder);
 
         ngx_log_error(NGX_LOG_INFO, s->connection->log, 0,
-                      "chrys: stream \"%*s\" stopped publishing",
-                      ctx->stream->app_len + 1 + ctx->stream->name_len,
-                      ctx->stream->key);
+                      "chrys: stream \"%V\" stopped publishing",
+                      &ctx->stream->key);
     }
 
-    ngx_memzero(ctx, sizeof(ngx_chrys_ctx_t));
+    ngx_memzero(ctx, sizeof(ngx_rtmp_chrys_ctx_t));
 }
 
 
@@ -664,13 +725,13 @@ ngx_chrys_stop(ngx_rtmp_session_t *s)
  */
 
 static ngx_int_t
-ngx_chrys_video(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h, ngx_chain_t *in)
+ngx_rtmp_chrys_video(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h, ngx_chain_t *in)
 {
     u_char                  hdr[5];
     size_t                  n;
-    ngx_chrys_ctx_t        *ctx;
+    ngx_rtmp_chrys_ctx_t        *ctx;
     ngx_chrys_stream_t     *st;
-    ngx_chrys_app_conf_t   *cacf;
+    ngx_rtmp_chrys_app_conf_t   *cacf;
     ngx_chrys_flv_video_t   v;
 
     cacf = ngx_rtmp_get_module_app_conf(s, ngx_chrys_module);
@@ -682,7 +743,7 @@ ngx_chrys_video(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h, ngx_chain_t *in)
     ctx = ngx_rtmp_get_module_ctx(s, ngx_chrys_module);
 
     if (ctx == NULL || !ctx->started) {
-        ctx = ngx_chrys_start(s);
+        ctx = ngx_rtmp_chrys_start(s);
     }
 
     if (ctx == NULL || !ctx->started) {
@@ -691,26 +752,28 @@ ngx_chrys_video(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h, ngx_chain_t *in)
 
     st = ctx->stream;
 
-    n = ngx_chrys_chain_copy(in, 0, hdr, sizeof(hdr));
+    n = ngx_rtmp_chrys_chain_copy(in, 0, hdr, sizeof(hdr));
 
     if (ngx_chrys_flv_video_parse(&v, hdr, n) != NGX_OK) {
-        ngx_chrys_lost(ctx, "malformed FLV video tag");
+        ngx_rtmp_chrys_lost(ctx, "malformed FLV video tag");
         return NGX_OK;
     }
 
-    st->codec = v.codec;
+    if (ctx->codec != v.codec) {
+        ctx->codec = v.codec;
+        ngx_chrys_stream_set_video(ctx->zone, st, v.codec, 0, 0);
+    }
 
     if (v.codec != NGX_CHRYS_FLV_AVC) {
-        ngx_chrys_count(st, h->mlen);
+        ngx_chrys_stream_count(st, h->mlen);
 
         if (!ctx->codec_logged) {
             ctx->codec_logged = 1;
 
             ngx_log_error(NGX_LOG_WARN, s->connection->log, 0,
-                          "chrys: stream \"%*s\" has video codec \"%s\", "
+                          "chrys: stream \"%V\" has video codec \"%s\", "
                           "only H.264 is supported",
-                          st->app_len + 1 + st->name_len, st->key,
-                          ngx_chrys_flv_codec_name(v.codec));
+                          &st->key, ngx_chrys_flv_codec_name(v.codec));
 
             ngx_chrys_stream_set_error(ctx->zone, st,
                                        "video codec \"%s\" is not "
@@ -728,19 +791,19 @@ ngx_chrys_video(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h, ngx_chain_t *in)
     switch (v.packet_type) {
 
     case NGX_CHRYS_AVC_HEADER:
-        ngx_chrys_sequence_header(s, ctx, h, in);
+        ngx_rtmp_chrys_sequence_header(s, ctx, h, in);
         break;
 
     case NGX_CHRYS_AVC_NALU:
-        ngx_chrys_picture(s, ctx, h, in, &v);
+        ngx_rtmp_chrys_picture(s, ctx, h, in, &v);
         break;
 
     case NGX_CHRYS_AVC_EOS:
         break;
 
     default:
-        ngx_chrys_count(st, h->mlen);
-        ngx_chrys_lost(ctx, "malformed FLV video tag");
+        ngx_chrys_stream_count(st, h->mlen);
+        ngx_rtmp_chrys_lost(ctx, "malformed FLV video tag");
         break;
     }
 
@@ -749,13 +812,13 @@ ngx_chrys_video(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h, ngx_chain_t *in)
 
 
 static void
-ngx_chrys_sequence_header(ngx_rtmp_session_t *s, ngx_chrys_ctx_t *ctx,
-    ngx_rtmp_header_t *h, ngx_chain_t *in)
+ngx_rtmp_chrys_sequence_header(ngx_rtmp_session_t *s,
+    ngx_rtmp_chrys_ctx_t *ctx, ngx_rtmp_header_t *h, ngx_chain_t *in)
 {
     size_t                 len;
     ngx_chain_t           *cl;
+    ngx_chrys_au_t        *au;
     ngx_chrys_avcc_t       avcc;
-    ngx_chrys_packet_t    *pkt;
     ngx_chrys_stream_t    *st;
     ngx_rtmp_codec_ctx_t  *codec;
 
@@ -771,32 +834,32 @@ ngx_chrys_sequence_header(ngx_rtmp_session_t *s, ngx_chrys_ctx_t *ctx,
         return;
     }
 
-    pkt = ngx_chrys_packet_alloc(len - 5, s->connection->log);
-    if (pkt == NULL) {
+    au = ngx_chrys_au_alloc(len - 5, s->connection->log);
+    if (au == NULL) {
         return;
     }
 
-    (void) ngx_chrys_chain_copy(in, 5, pkt->data, pkt->len);
+    (void) ngx_rtmp_chrys_chain_copy(in, 5, au->data, au->len);
 
-    if (ngx_chrys_avcc_parse(&avcc, pkt->data, pkt->len) != NGX_OK) {
+    if (ngx_chrys_avcc_parse(&avcc, au->data, au->len) != NGX_OK) {
         ngx_log_error(NGX_LOG_ERR, s->connection->log, 0,
-                      "chrys: stream \"%*s\" sent a malformed AVC sequence "
-                      "header", st->app_len + 1 + st->name_len, st->key);
+                      "chrys: stream \"%V\" sent a malformed AVC sequence "
+                      "header", &st->key);
 
-        (void) ngx_atomic_fetch_add(&st->errors, 1);
+        ngx_chrys_stream_add(st, errors, 1);
         ngx_chrys_stream_set_error(ctx->zone, st,
                                    "malformed AVC sequence header");
-        ngx_chrys_packet_free(pkt);
+        ngx_chrys_au_free(au);
         return;
     }
 
-    st->profile = avcc.profile;
-    st->level = avcc.level;
+    ngx_chrys_stream_set_video(ctx->zone, st, NGX_CHRYS_FLV_AVC,
+                               avcc.profile, avcc.level);
 
     ctx->nal_length_size = avcc.nal_length_size;
     ctx->configured = 1;
 
-    (void) ngx_chrys_avcc_sps(&ctx->sps, pkt->data, pkt->len);
+    (void) ngx_chrys_avcc_sps(&ctx->sps, au->data, au->len);
     ctx->frame_num_known = 0;
 
     codec = ngx_rtmp_get_module_ctx(s, ngx_rtmp_codec_module);
@@ -805,69 +868,149 @@ ngx_chrys_sequence_header(ngx_rtmp_session_t *s, ngx_chrys_ctx_t *ctx,
         ngx_chrys_decoder_hint(ctx->decoder, codec->width, codec->height);
     }
 
-    ngx_chrys_stream_config(ctx->zone, st, pkt->data, pkt->len,
-                            codec ? codec->width : 0,
-                            codec ? codec->height : 0);
+    ngx_rtmp_chrys_configure_ring(s, ctx, au->data, au->len);
 
     /* seq 0 marks a configuration, applied in order with the pictures */
-    ngx_chrys_decoder_push(ctx->decoder, pkt);
+    ngx_chrys_decoder_push(ctx->decoder, au);
+}
+
+
+/*
+ * The sequence header into the stream's ring.  Without room for it, the
+ * ring takes nothing more (its access units would be decoded with the
+ * old one); the header is tried again at each IDR.
+ */
+
+static void
+ngx_rtmp_chrys_configure_ring(ngx_rtmp_session_t *s,
+    ngx_rtmp_chrys_ctx_t *ctx, u_char *data, size_t len)
+{
+    ngx_rtmp_codec_ctx_t  *codec;
+
+    codec = ngx_rtmp_get_module_ctx(s, ngx_rtmp_codec_module);
+
+    if (ngx_chrys_ring_configure(ctx->zone, ctx->stream, data, len,
+                                 codec ? codec->width : 0,
+                                 codec ? codec->height : 0)
+        == NGX_OK)
+    {
+        ctx->unringed = 0;
+        return;
+    }
+
+    if (!ctx->unringed) {
+        ctx->unringed = 1;
+
+        ngx_log_error(NGX_LOG_ERR, s->connection->log, 0,
+                      "chrys: zone \"%V\" is full, the buffer of \"%V\" "
+                      "stops until its next sequence header fits; raise the "
+                      "size in \"chrys_zone\"",
+                      &ctx->zone->shm_zone->shm.name, &ctx->stream->key);
+
+        ngx_chrys_stream_set_error(ctx->zone, ctx->stream,
+                                   "zone full: the buffer stopped");
+    }
+}
+
+
+/* the sequence header nginx-rtmp keeps (FLV tag included), into the ring */
+
+static void
+ngx_rtmp_chrys_reconfigure_ring(ngx_rtmp_session_t *s,
+    ngx_rtmp_chrys_ctx_t *ctx, ngx_chain_t *header)
+{
+    size_t        len;
+    u_char       *p;
+    ngx_chain_t  *cl;
+
+    len = 0;
+
+    for (cl = header; cl; cl = cl->next) {
+        len += cl->buf->last - cl->buf->pos;
+    }
+
+    if (len <= 5) {
+        return;
+    }
+
+    p = ngx_alloc(len - 5, s->connection->log);
+    if (p == NULL) {
+        return;
+    }
+
+    len = ngx_rtmp_chrys_chain_copy(header, 5, p, len - 5);
+
+    ngx_rtmp_chrys_configure_ring(s, ctx, p, len);
+
+    ngx_free(p);
 }
 
 
 static void
-ngx_chrys_picture(ngx_rtmp_session_t *s, ngx_chrys_ctx_t *ctx,
+ngx_rtmp_chrys_picture(ngx_rtmp_session_t *s, ngx_rtmp_chrys_ctx_t *ctx,
     ngx_rtmp_header_t *h, ngx_chain_t *in, ngx_chrys_flv_video_t *v)
 {
-    ngx_uint_t           flags;
-    ngx_chrys_packet_t  *pkt;
-    ngx_chrys_stream_t  *st;
+    ngx_uint_t             flags;
+    ngx_chrys_au_t        *au;
+    ngx_chrys_stream_t    *st;
+    ngx_rtmp_codec_ctx_t  *codec;
 
     st = ctx->stream;
 
-    ngx_chrys_count(st, h->mlen);
+    ngx_chrys_stream_count(st, h->mlen);
 
     if (!ctx->configured) {
-        (void) ngx_atomic_fetch_add(&st->skipped, 1);
+        ngx_chrys_stream_add(st, skipped, 1);
         return;
     }
 
-    pkt = ngx_chrys_packet_alloc(h->mlen - 5, s->connection->log);
-    if (pkt == NULL) {
-        ngx_chrys_lost(ctx, "out of memory");
+    au = ngx_chrys_au_alloc(h->mlen - 5, s->connection->log);
+    if (au == NULL) {
+        ngx_rtmp_chrys_lost(ctx, "out of memory");
         return;
     }
 
-    pkt->len = ngx_chrys_chain_copy(in, 5, pkt->data, pkt->len);
+    au->len = ngx_rtmp_chrys_chain_copy(in, 5, au->data, au->len);
 
-    if (ngx_chrys_avc_scan(pkt->data, pkt->len, ctx->nal_length_size, &flags)
+    if (ngx_chrys_avc_scan(au->data, au->len, ctx->nal_length_size, &flags)
         != NGX_OK)
     {
-        ngx_chrys_lost(ctx, "malformed H.264 access unit");
-        ngx_chrys_packet_free(pkt);
+        ngx_rtmp_chrys_lost(ctx, "malformed H.264 access unit");
+        ngx_chrys_au_free(au);
         return;
     }
 
-    if (ngx_chrys_frame_num(ctx, pkt) != NGX_OK) {
-        ngx_chrys_lost(ctx, "reference frames lost (frame_num gap)");
-        ngx_chrys_packet_free(pkt);
+    if (ngx_rtmp_chrys_frame_num(ctx, au) != NGX_OK) {
+        ngx_rtmp_chrys_lost(ctx, "reference frames lost (frame_num gap)");
+        ngx_chrys_au_free(au);
         return;
     }
 
     if (!(flags & (NGX_CHRYS_NAL_SLICE|NGX_CHRYS_NAL_SPS|NGX_CHRYS_NAL_PPS))) {
         /* no picture and no parameter sets (empty, or SEI only) */
-        ngx_chrys_packet_free(pkt);
+        ngx_chrys_au_free(au);
         return;
     }
 
-    pkt->seq = st->received;
-    pkt->dts = h->timestamp;
-    pkt->pts = (int64_t) h->timestamp + v->cts;
-    pkt->time = ngx_chrys_unix_msec();
-    pkt->keyframe = (v->frame_type == NGX_CHRYS_FLV_KEYFRAME);
-    pkt->idr = (flags & NGX_CHRYS_NAL_IDR) ? 1 : 0;
+    au->seq = st->counters.received;
+    au->dts = h->timestamp;
+    au->pts = (int64_t) h->timestamp + v->cts;
+    au->time = ngx_chrys_unix_msec();
+    au->flags = ((v->frame_type == NGX_CHRYS_FLV_KEYFRAME)
+                 ? NGX_CHRYS_AU_KEY : 0)
+                | ((flags & NGX_CHRYS_NAL_IDR) ? NGX_CHRYS_AU_IDR : 0);
 
-    ngx_chrys_stream_buffer(ctx->zone, st, pkt, s->connection->log);
-    ngx_chrys_decoder_push(ctx->decoder, pkt);
+    if (ctx->unringed && (au->flags & NGX_CHRYS_AU_IDR)) {
+        codec = ngx_rtmp_get_module_ctx(s, ngx_rtmp_codec_module);
+
+        if (codec && codec->avc_header) {
+            /* the sequence header found no room before: again */
+            ngx_rtmp_chrys_reconfigure_ring(s, ctx, codec->avc_header);
+        }
+    }
+
+    ngx_chrys_ring_push(ctx->zone, st, au, s->connection->log);
+    ngx_chrys_decoder_push(ctx->decoder, au);
 }
 
 
@@ -878,12 +1021,12 @@ ngx_chrys_picture(ngx_rtmp_session_t *s, ngx_chrys_ctx_t *ctx,
  */
 
 static ngx_int_t
-ngx_chrys_frame_num(ngx_chrys_ctx_t *ctx, ngx_chrys_packet_t *pkt)
+ngx_rtmp_chrys_frame_num(ngx_rtmp_chrys_ctx_t *ctx, ngx_chrys_au_t *au)
 {
     ngx_uint_t         max, next;
     ngx_chrys_slice_t  slice;
 
-    if (ngx_chrys_avc_slice(pkt->data, pkt->len, ctx->nal_length_size,
+    if (ngx_chrys_avc_slice(au->data, au->len, ctx->nal_length_size,
                             &ctx->sps, &slice)
         != NGX_OK
         || ctx->sps.gaps_allowed)
@@ -920,47 +1063,20 @@ ngx_chrys_frame_num(ngx_chrys_ctx_t *ctx, ngx_chrys_packet_t *pkt)
 /* a picture was lost: decoding and buffering go on at the next IDR */
 
 static void
-ngx_chrys_lost(ngx_chrys_ctx_t *ctx, const char *why)
+ngx_rtmp_chrys_lost(ngx_rtmp_chrys_ctx_t *ctx, const char *why)
 {
-    (void) ngx_atomic_fetch_add(&ctx->stream->errors, 1);
+    ngx_chrys_stream_add(ctx->stream, errors, 1);
 
     ngx_chrys_stream_set_error(ctx->zone, ctx->stream, "%s", why);
-    ngx_chrys_stream_gap(ctx->zone, ctx->stream);
+    ngx_chrys_ring_gap(ctx->zone, ctx->stream);
     ngx_chrys_decoder_drop(ctx->decoder);
-}
-
-
-/* counts a received video frame: its seq, and the fps and bitrate window */
-
-static void
-ngx_chrys_count(ngx_chrys_stream_t *st, size_t len)
-{
-    ngx_msec_t  elapsed;
-
-    (void) ngx_atomic_fetch_add(&st->received, 1);
-    (void) ngx_atomic_fetch_add(&st->bytes, len);
-
-    st->last_time = ngx_chrys_unix_msec();
-
-    st->window_frames++;
-    st->window_bytes += len;
-
-    elapsed = ngx_current_msec - st->window_start;
-
-    if (elapsed >= 1000) {
-        st->fps = st->window_frames * 100000 / elapsed;
-        st->bitrate = st->window_bytes * 8000 / elapsed;
-        st->window_start = ngx_current_msec;
-        st->window_frames = 0;
-        st->window_bytes = 0;
-    }
 }
 
 
 /* copies up to "len" bytes of a chain, after "skip" bytes; returns how many */
 
 static size_t
-ngx_chrys_chain_copy(ngx_chain_t *in, size_t skip, u_char *dst, size_t len)
+ngx_rtmp_chrys_chain_copy(ngx_chain_t *in, size_t skip, u_char *dst, size_t len)
 {
     size_t   n, copied;
     u_char  *p;

@@ -1,6 +1,9 @@
 
 /*
  * Copyright (C) chrys authors
+ *
+ * The API's query strings, request paths and stream names: parsed and
+ * checked by pure functions, fuzzed by t/fuzz/fuzz_query.c.
  */
 
 
@@ -11,6 +14,7 @@
 
 static ngx_int_t ngx_chrys_query_value(ngx_chrys_arg_t *arg, u_char *p,
     size_t len, int64_t *v, ngx_uint_t *why);
+static ngx_uint_t ngx_chrys_valid_utf8(u_char *p, u_char *last);
 
 
 /*
@@ -199,4 +203,109 @@ ngx_chrys_path_split(u_char *p, u_char *last, ngx_uint_t unescape,
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * A stream name or application name that can be addressed in a URL path
+ * segment: 1 to 255 bytes of UTF-8, not ".", no "/", no "..", no control
+ * characters.
+ */
+
+ngx_int_t
+ngx_chrys_valid_name(ngx_str_t *name)
+{
+    size_t  i;
+
+    if (name->len == 0 || name->len > NGX_CHRYS_NAME_MAX
+        || (name->len == 1 && name->data[0] == '.'))
+    {
+        return NGX_ERROR;
+    }
+
+    /* names go into JSON and metrics as they are */
+
+    if (!ngx_chrys_valid_utf8(name->data, name->data + name->len)) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < name->len; i++) {
+
+        if (name->data[i] < 0x20 || name->data[i] == 0x7f
+            || name->data[i] == '/')
+        {
+            return NGX_ERROR;
+        }
+
+        if (name->data[i] == '.' && i + 1 < name->len
+            && name->data[i + 1] == '.')
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Well-formed UTF-8 (RFC 3629): the shortest form of a code point up to
+ * U+10FFFF that is not a surrogate.  ngx_utf8_decode() lets overlong forms,
+ * surrogates and any byte above 0x7f as a continuation through, and a JSON
+ * parser refuses those.
+ */
+
+static ngx_uint_t
+ngx_chrys_valid_utf8(u_char *p, u_char *last)
+{
+    u_char    c;
+    size_t    n;
+    uint32_t  u, min;
+
+    while (p < last) {
+        c = *p++;
+
+        if (c < 0x80) {
+            continue;
+        }
+
+        if (c >= 0xc2 && c <= 0xdf) {
+            n = 1;
+            u = c & 0x1f;
+            min = 0x80;
+
+        } else if (c >= 0xe0 && c <= 0xef) {
+            n = 2;
+            u = c & 0x0f;
+            min = 0x800;
+
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            n = 3;
+            u = c & 0x07;
+            min = 0x10000;
+
+        } else {
+            return 0;
+        }
+
+        if ((size_t) (last - p) < n) {
+            return 0;
+        }
+
+        while (n--) {
+            c = *p++;
+
+            if ((c & 0xc0) != 0x80) {
+                return 0;
+            }
+
+            u = (u << 6) | (c & 0x3f);
+        }
+
+        if (u < min || u > 0x10ffff || (u >= 0xd800 && u <= 0xdfff)) {
+            return 0;
+        }
+    }
+
+    return 1;
 }

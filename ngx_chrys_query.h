@@ -2,8 +2,9 @@
 /*
  * Copyright (C) chrys authors
  *
- * The request path and query string of the chrys API, as pure functions:
- * what they accept is all they need, so that they can be fuzzed alone.
+ * The request path, query string and stream names of the chrys API, as
+ * pure functions: what they accept is all they need, so that they can be
+ * fuzzed alone.
  */
 
 
@@ -13,6 +14,7 @@
 
 #include <ngx_config.h>
 #include <ngx_core.h>
+#include "ngx_chrys.h"
 
 
 #define NGX_CHRYS_ARG_REPEATED    1
@@ -33,6 +35,7 @@ ngx_int_t ngx_chrys_query_parse(u_char *p, u_char *last,
     ngx_uint_t *has, ngx_uint_t *bad, ngx_uint_t *why);
 ngx_int_t ngx_chrys_path_split(u_char *p, u_char *last, ngx_uint_t unescape,
     u_char *buf, ngx_str_t *seg, ngx_uint_t max, ngx_uint_t *n);
+ngx_int_t ngx_chrys_valid_name(ngx_str_t *name);
 
 
 #endif /* _NGX_CHRYS_QUERY_H_INCLUDED_ */

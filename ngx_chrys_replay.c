@@ -2,29 +2,35 @@
 /*
  * Copyright (C) chrys authors
  *
- * Access units copied out of a stream buffer, decoded or remuxed on
- * demand in a pool thread: decoding starts at an IDR and yields the JPEGs
- * of the frames asked for; remuxing writes fragmented MP4 without
- * re-encoding.  Neither touches the zone: they work on a private copy.
+ * Access units copied out of a ring, decoded or remuxed on demand in a
+ * pool thread: decoding starts at an IDR and yields the images of the
+ * frames asked for; remuxing writes fragmented MP4 without re-encoding.
+ * Neither touches the zone: they work on a private copy.
  */
 
 
 #include <ngx_config.h>
 #include <ngx_core.h>
-#include "ngx_chrys.h"
+#include "ngx_chrys_replay.h"
+#include "ngx_chrys_codec.h"
 
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
-#include <libswscale/swscale.h>
-#include <turbojpeg.h>
 
 
 #define NGX_CHRYS_MUX_IO          (64 * 1024)
 
 
-static AVCodecContext *ngx_chrys_replay_open(ngx_chrys_au_t *config);
-static void ngx_chrys_replay_frame(ngx_chrys_replay_t *rp, AVFrame *frame,
-    struct SwsContext **sws, ngx_log_t *log);
+/* a replay under way, as the codec's handler sees it */
+
+typedef struct {
+    ngx_chrys_replay_t           *rp;
+    ngx_uint_t                    clean;      /* since the last IDR */
+    ngx_log_t                    *log;
+} ngx_chrys_replaying_t;
+
+
+static void ngx_chrys_replay_picture(void *data, AVFrame *frame);
 static ngx_chrys_au_t *ngx_chrys_replay_au(ngx_chrys_gop_t *gop,
     ngx_uint_t seq);
 static ngx_uint_t ngx_chrys_replay_wanted(ngx_chrys_replay_t *rp,
@@ -40,168 +46,92 @@ ngx_chrys_replay_handler(void *data, ngx_log_t *log)
 {
     ngx_chrys_replay_t  *rp = data;
 
-    int                  rc;
-    AVFrame             *frame;
-    AVPacket            *pkt;
-    ngx_uint_t           i, clean;
-    ngx_chrys_au_t      *au;
-    AVCodecContext      *avctx;
-    struct SwsContext   *sws;
-    struct timespec      ts;
+    ngx_uint_t              i, start;
+    ngx_chrys_au_t         *au;
+    ngx_chrys_codec_t       codec;
+    ngx_chrys_replaying_t   r;
 
-    (void) clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    rp->usec = ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    start = ngx_chrys_thread_usec();
 
     rp->nimages = 0;
     rp->errors = 0;
 
-    avctx = NULL;
-    sws = NULL;
-    clean = 0;
+    r.rp = rp;
+    r.clean = 0;
+    r.log = log;
 
-    pkt = av_packet_alloc();
-    frame = av_frame_alloc();
-
-    if (pkt == NULL || frame == NULL) {
+    if (ngx_chrys_codec_init(&codec) != NGX_OK) {
         rp->errors++;
         goto done;
     }
+
+    codec.handler = ngx_chrys_replay_picture;
+    codec.data = &r;
 
     for (i = 0; i <= rp->gop->naus; i++) {
 
         au = (i < rp->gop->naus) ? &rp->gop->aus[i] : NULL;
 
-        if (au && (au->flags & NGX_CHRYS_ENTRY_CONFIG)) {
-            avcodec_free_context(&avctx);
-            avctx = ngx_chrys_replay_open(au);
-            clean = 0;
+        if (au && (au->flags & NGX_CHRYS_AU_CONFIG)) {
+            r.clean = 0;
 
-            if (avctx == NULL) {
+            if (ngx_chrys_codec_open(&codec, au->data, au->len) != NGX_OK) {
                 rp->errors++;
             }
 
             continue;
         }
 
-        if (avctx == NULL) {
+        if (codec.avctx == NULL) {
             continue;
         }
 
         if (au) {
-            if (!clean && !(au->flags & NGX_CHRYS_ENTRY_IDR)) {
+            if (!r.clean && !(au->flags & NGX_CHRYS_AU_IDR)) {
                 continue;
             }
 
-            clean = 1;
-
-            pkt->data = au->data;
-            pkt->size = au->len;
-            pkt->pts = au->seq;
-            pkt->dts = AV_NOPTS_VALUE;
-            pkt->flags = (au->flags & NGX_CHRYS_ENTRY_KEY) ? AV_PKT_FLAG_KEY
-                                                            : 0;
-
-            rc = avcodec_send_packet(avctx, pkt);
-
-        } else {
-            /* the end: out with the frames still held for reordering */
-            rc = avcodec_send_packet(avctx, NULL);
+            r.clean = 1;
         }
 
-        if (rc < 0 && rc != AVERROR(EAGAIN) && rc != AVERROR_EOF) {
+        /* au NULL, the end: out with the frames held for reordering */
+
+        if (ngx_chrys_codec_decode(&codec, au) != NGX_OK) {
             rp->errors++;
-            clean = 0;
-            continue;
-        }
-
-        for ( ;; ) {
-            rc = avcodec_receive_frame(avctx, frame);
-
-            if (rc == AVERROR(EAGAIN) || rc == AVERROR_EOF) {
-                break;
-            }
-
-            if (rc < 0) {
-                rp->errors++;
-                clean = 0;
-                break;
-            }
-
-            if (frame->decode_error_flags
-                || (frame->flags & AV_FRAME_FLAG_CORRUPT))
-            {
-                /* nothing after a damaged picture is served */
-                rp->errors++;
-                clean = 0;
-
-            } else if (clean) {
-                ngx_chrys_replay_frame(rp, frame, &sws, log);
-            }
-
-            av_frame_unref(frame);
+            r.clean = 0;
         }
     }
+
+    ngx_chrys_codec_free(&codec);
 
 done:
 
-    avcodec_free_context(&avctx);
-    av_packet_free(&pkt);
-    av_frame_free(&frame);
-    sws_freeContext(sws);
-
-    (void) clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    rp->usec = ts.tv_sec * 1000000 + ts.tv_nsec / 1000 - rp->usec;
-}
-
-
-static AVCodecContext *
-ngx_chrys_replay_open(ngx_chrys_au_t *config)
-{
-    const AVCodec   *codec;
-    AVCodecContext  *avctx;
-
-    codec = avcodec_find_decoder(AV_CODEC_ID_H264);
-    if (codec == NULL) {
-        return NULL;
-    }
-
-    avctx = avcodec_alloc_context3(codec);
-    if (avctx == NULL) {
-        return NULL;
-    }
-
-    avctx->extradata = av_mallocz(config->len + AV_INPUT_BUFFER_PADDING_SIZE);
-    if (avctx->extradata == NULL) {
-        avcodec_free_context(&avctx);
-        return NULL;
-    }
-
-    ngx_memcpy(avctx->extradata, config->data, config->len);
-    avctx->extradata_size = config->len;
-    avctx->thread_count = 1;
-    avctx->err_recognition = AV_EF_EXPLODE|AV_EF_BITSTREAM|AV_EF_CRCCHECK
-                             |AV_EF_BUFFER|AV_EF_CAREFUL;
-
-    if (avcodec_open2(avctx, codec, NULL) < 0) {
-        avcodec_free_context(&avctx);
-        return NULL;
-    }
-
-    return avctx;
+    rp->usec = ngx_chrys_thread_usec() - start;
 }
 
 
 static void
-ngx_chrys_replay_frame(ngx_chrys_replay_t *rp, AVFrame *frame,
-    struct SwsContext **sws, ngx_log_t *log)
+ngx_chrys_replay_picture(void *data, AVFrame *frame)
 {
-    u_char               *buf, *scaled;
+    ngx_chrys_replaying_t  *r = data;
+
+    u_char               *buf;
     ngx_uint_t            seq;
     ngx_chrys_au_t       *au;
     ngx_chrys_image_t    *img;
-    ngx_chrys_picture_t   pic;
+    ngx_chrys_replay_t   *rp;
+    ngx_chrys_planes_t    pl;
 
-    if (frame->pts == AV_NOPTS_VALUE) {
+    rp = r->rp;
+
+    if (frame->decode_error_flags || (frame->flags & AV_FRAME_FLAG_CORRUPT)) {
+        /* nothing after a damaged picture is served */
+        rp->errors++;
+        r->clean = 0;
+        return;
+    }
+
+    if (!r->clean || frame->pts == AV_NOPTS_VALUE) {
         return;
     }
 
@@ -217,42 +147,30 @@ ngx_chrys_replay_frame(ngx_chrys_replay_t *rp, AVFrame *frame,
     }
 
     buf = NULL;
-    scaled = NULL;
 
-    if (ngx_chrys_picture_set(&pic, frame, sws, &buf, log) != NGX_OK) {
+    if (ngx_chrys_planes_of_frame(&pl, frame, &buf, r->log) != NGX_OK) {
         rp->errors++;
         return;
     }
 
     img = &rp->images[rp->nimages];
 
-    if (ngx_chrys_picture_scale(&pic, rp->width, rp->height, &scaled, log)
-        == NGX_OK
-        && ngx_chrys_jpeg_compress(&pic, rp->quality, &img->data, &img->len,
-                                   log)
-           == NGX_OK)
-    {
+    if (ngx_chrys_image_make(&pl, &rp->look, img, r->log) == NGX_OK) {
         img->frame.seq = seq;
         img->frame.pts = au->pts;
         img->frame.time = au->time;
-        img->frame.width = pic.width;
-        img->frame.height = pic.height;
-        img->frame.layout = pic.layout;
-        img->frame.keyframe = (au->flags & NGX_CHRYS_ENTRY_KEY) ? 1 : 0;
-        img->frame.full_range = pic.full_range;
+        img->frame.keyframe = (au->flags & NGX_CHRYS_AU_KEY) ? 1 : 0;
+        img->frame.full_range = pl.full_range;
 
         rp->nimages++;
 
     } else {
+        ngx_chrys_image_free(img);
         rp->errors++;
     }
 
     if (buf) {
         ngx_free(buf);
-    }
-
-    if (scaled) {
-        ngx_free(scaled);
     }
 }
 
@@ -264,7 +182,7 @@ ngx_chrys_replay_au(ngx_chrys_gop_t *gop, ngx_uint_t seq)
 
     for (i = 0; i < gop->naus; i++) {
         if (gop->aus[i].seq == seq
-            && !(gop->aus[i].flags & NGX_CHRYS_ENTRY_CONFIG))
+            && !(gop->aus[i].flags & NGX_CHRYS_AU_CONFIG))
         {
             return &gop->aus[i];
         }
@@ -307,10 +225,7 @@ ngx_chrys_replay_free(ngx_chrys_replay_t *rp)
     ngx_uint_t  i;
 
     for (i = 0; i < rp->nimages; i++) {
-        if (rp->images[i].data) {
-            tjFree(rp->images[i].data);
-            rp->images[i].data = NULL;
-        }
+        ngx_chrys_image_free(&rp->images[i]);
     }
 
     rp->nimages = 0;
@@ -360,7 +275,7 @@ ngx_chrys_mux_handler(void *data, ngx_log_t *log)
     for (i = 0; mux->gop && i < mux->gop->naus; i++) {
         au = &mux->gop->aus[i];
 
-        if (au->flags & NGX_CHRYS_ENTRY_CONFIG) {
+        if (au->flags & NGX_CHRYS_AU_CONFIG) {
             /* MP4 takes one sequence header: the first one */
             continue;
         }
@@ -370,7 +285,7 @@ ngx_chrys_mux_handler(void *data, ngx_log_t *log)
         pkt->pts = au->pts - mux->offset;
         pkt->dts = au->dts - mux->offset;
         pkt->stream_index = 0;
-        pkt->flags = (au->flags & NGX_CHRYS_ENTRY_IDR) ? AV_PKT_FLAG_KEY : 0;
+        pkt->flags = (au->flags & NGX_CHRYS_AU_IDR) ? AV_PKT_FLAG_KEY : 0;
         pkt->duration = 0;
 
         /* ms to whatever time base the muxer chose */
@@ -416,7 +331,7 @@ ngx_chrys_mux_start(ngx_chrys_mux_t *mux)
 
     config = &mux->gop->aus[0];
 
-    if (!(config->flags & NGX_CHRYS_ENTRY_CONFIG)) {
+    if (!(config->flags & NGX_CHRYS_AU_CONFIG)) {
         return NGX_ERROR;
     }
 

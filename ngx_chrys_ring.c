@@ -2,977 +2,1891 @@
 /*
  * Copyright (C) chrys authors
  *
- * The shared-memory side of chrys: the stream table, the decoded picture
- * slots of each stream and their JPEG cache.  Everything here runs on the
- * event loop of some worker, under the zone's slab mutex; the master
- * releases that mutex if a worker dies holding it.
+ * The ring of a stream: the compressed H.264 access units of its last
+ * seconds, in the shared zone, with the sequence headers they need; and
+ * events, which keep a ring of their own with the access units around a
+ * moment until they are deleted.  Memory follows the stream's bitrate,
+ * not its pictures.
+ *
+ * Functions named *_locked run under the zone's lock; the others take it
+ * themselves, a slice at a time: what goes out of a ring (to a request,
+ * or into an event) is planned under the lock, then copied NGX_CHRYS_SLICE
+ * bytes at a time, each slice finding its access units again by seq.  An
+ * access unit that left the ring meanwhile ends the copy.
  */
 
 
 #include <ngx_config.h>
 #include <ngx_core.h>
-#include "ngx_chrys.h"
+#include "ngx_chrys_zone.h"
 
 
-static void ngx_chrys_rbtree_insert_value(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
-static ngx_chrys_stream_t *ngx_chrys_stream_lookup_locked(
-    ngx_chrys_zone_t *zone, ngx_str_t *key, uint32_t hash);
-static ngx_int_t ngx_chrys_make_key(ngx_str_t *key, u_char *buf,
-    ngx_str_t *app, ngx_str_t *name);
-static ngx_int_t ngx_chrys_slots_alloc_locked(ngx_chrys_zone_t *zone,
-    ngx_chrys_stream_t *st, size_t size);
-static ngx_uint_t ngx_chrys_zone_room_locked(ngx_chrys_zone_t *zone,
-    size_t size);
-static ngx_uint_t ngx_chrys_valid_utf8(u_char *p, u_char *last);
-static void ngx_chrys_jpeg_free_locked(ngx_chrys_zone_t *zone,
-    ngx_chrys_jpeg_t *jpeg);
+/* how far a frame may be shown before one that arrived earlier */
+#define NGX_CHRYS_REORDER         32
 
 
-extern ngx_module_t  ngx_chrys_module;
+/* what a copy out of a ring will take: entries [first, last] by seq */
+
+typedef struct {
+    ngx_uint_t                    first;
+    ngx_uint_t                    last;
+    ngx_uint_t                    naus;
+    size_t                        size;
+    ngx_uint_t                    width;
+    ngx_uint_t                    height;
+} ngx_chrys_plan_t;
 
 
-ngx_shm_zone_t *
-ngx_chrys_zone_add(ngx_conf_t *cf, ngx_str_t *name, size_t size)
+static ngx_uint_t ngx_chrys_ring_evict_gop_locked(ngx_chrys_zone_t *zone,
+    ngx_chrys_ring_t *ring);
+static void ngx_chrys_ring_clear_locked(ngx_chrys_zone_t *zone,
+    ngx_chrys_ring_t *ring);
+static void ngx_chrys_ring_drop_head_locked(ngx_chrys_zone_t *zone,
+    ngx_chrys_ring_t *ring);
+static void ngx_chrys_ring_trim_locked(ngx_chrys_zone_t *zone,
+    ngx_chrys_ring_t *ring);
+static u_char *ngx_chrys_ring_room_locked(ngx_chrys_zone_t *zone,
+    ngx_chrys_ring_t *ring, size_t len);
+static ngx_int_t ngx_chrys_ring_find(ngx_chrys_ring_t *ring, uint64_t value,
+    ngx_uint_t by_seq);
+static ngx_int_t ngx_chrys_ring_idr_from(ngx_chrys_ring_t *ring,
+    ngx_int_t i);
+static void ngx_chrys_config_release_locked(ngx_chrys_zone_t *zone,
+    ngx_chrys_config_t *config);
+static ngx_chrys_ring_t *ngx_chrys_ring_source_locked(
+    ngx_chrys_stream_t *st, ngx_uint_t event, ngx_chrys_event_t **evp);
+static void ngx_chrys_ring_where(ngx_chrys_ring_t *ring,
+    ngx_chrys_range_t *range);
+static ngx_uint_t ngx_chrys_ring_check_locked(ngx_chrys_ring_t *ring,
+    ngx_chrys_event_t *ev, uint64_t *from, uint64_t *to,
+    ngx_chrys_range_t *range);
+static void ngx_chrys_ring_plan_locked(ngx_chrys_ring_t *ring,
+    ngx_uint_t from, ngx_uint_t to, size_t pad, ngx_chrys_plan_t *plan);
+static ngx_chrys_gop_t *ngx_chrys_ring_copy(ngx_chrys_zone_t *zone,
+    ngx_chrys_stream_t *st, ngx_uint_t event, ngx_chrys_plan_t *plan,
+    size_t pad, ngx_log_t *log);
+static ngx_uint_t ngx_chrys_ring_clean_cut(ngx_chrys_ring_t *ring,
+    int64_t shown, ngx_uint_t j);
+static ngx_chrys_event_t *ngx_chrys_event_find_locked(ngx_chrys_stream_t *st,
+    ngx_uint_t id);
+static ngx_int_t ngx_chrys_event_fill(ngx_chrys_zone_t *zone,
+    ngx_chrys_stream_t *st, ngx_uint_t id);
+static ngx_int_t ngx_chrys_event_fill_locked(ngx_chrys_zone_t *zone,
+    ngx_chrys_stream_t *st, ngx_chrys_event_t *ev);
+static ngx_int_t ngx_chrys_event_append_locked(ngx_chrys_zone_t *zone,
+    ngx_chrys_event_t *ev, ngx_chrys_entry_t *e, u_char *data);
+static void ngx_chrys_event_info_locked(ngx_chrys_event_t *ev,
+    ngx_chrys_event_info_t *info, u_char *p);
+static void ngx_chrys_event_free_locked(ngx_chrys_zone_t *zone,
+    ngx_chrys_stream_t *st, ngx_chrys_event_t *ev);
+
+
+/*
+ * Sets the limits of a ring: "window" ms (0: none) and "max_bytes".  Its
+ * index has room for 64 frames a second of "span" ms; beyond that the
+ * oldest GOPs go, as with the other limits.
+ */
+
+ngx_int_t
+ngx_chrys_ring_setup_locked(ngx_chrys_zone_t *zone, ngx_chrys_ring_t *ring,
+    ngx_msec_t window, size_t max_bytes, ngx_msec_t span)
 {
-    ngx_shm_zone_t    *shm_zone;
-    ngx_chrys_zone_t  *zone;
+    ngx_uint_t          cap;
+    ngx_chrys_entry_t  *entries;
 
-    shm_zone = ngx_shared_memory_add(cf, name, size, &ngx_chrys_module);
-    if (shm_zone == NULL) {
-        return NULL;
+    cap = span * 64 / 1000 + 64;
+
+    if (cap > 65536) {
+        cap = 65536;
     }
 
-    if (shm_zone->data == NULL) {
-        zone = ngx_pcalloc(cf->pool, sizeof(ngx_chrys_zone_t));
-        if (zone == NULL) {
-            return NULL;
-        }
+    ring->window = window;
+    ring->max_bytes = max_bytes;
 
-        zone->shm_zone = shm_zone;
-
-        shm_zone->init = ngx_chrys_zone_init;
-        shm_zone->data = zone;
+    if (ring->entries && ring->cap == cap) {
+        return NGX_OK;
     }
 
-    return shm_zone;
+    entries = ngx_slab_calloc_locked(zone->shpool,
+                                     cap * sizeof(ngx_chrys_entry_t));
+    if (entries == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ring->entries) {
+        /* the window changed with a reload: start again */
+        ngx_chrys_ring_free_locked(zone, ring);
+        ring->window = window;
+        ring->max_bytes = max_bytes;
+    }
+
+    ring->entries = entries;
+    ring->cap = cap;
+    ring->bytes += cap * sizeof(ngx_chrys_entry_t);
+
+    return NGX_OK;
 }
 
 
-ngx_int_t
-ngx_chrys_zone_init(ngx_shm_zone_t *shm_zone, void *data)
+void
+ngx_chrys_ring_free_locked(ngx_chrys_zone_t *zone, ngx_chrys_ring_t *ring)
 {
-    ngx_chrys_zone_t  *ozone = data;
+    while (ring->count) {
+        ngx_chrys_ring_drop_head_locked(zone, ring);
+    }
 
-    size_t             len;
-    ngx_chrys_zone_t  *zone;
+    ngx_chrys_ring_trim_locked(zone, ring);
 
-    zone = shm_zone->data;
+    if (ring->config) {
+        ngx_chrys_config_release_locked(zone, ring->config);
+    }
 
-    if (ozone) {
-        /* reload: the streams and their pictures live on */
-        zone->sh = ozone->sh;
-        zone->shpool = ozone->shpool;
-        zone->sh->event_budget = zone->event_budget;
+    if (ring->entries) {
+        ngx_slab_free_locked(zone->shpool, ring->entries);
+    }
+
+    ngx_memzero(ring, sizeof(ngx_chrys_ring_t));
+}
+
+
+/*
+ * A new sequence header applies to the entries that follow.  Without
+ * room for it, the ring has no configuration and takes nothing until it
+ * gets one: entries are never appended with a header that is not theirs.
+ */
+
+ngx_int_t
+ngx_chrys_ring_config_locked(ngx_chrys_zone_t *zone, ngx_chrys_ring_t *ring,
+    u_char *data, size_t len, ngx_uint_t width, ngx_uint_t height)
+{
+    ngx_chrys_config_t  *config;
+
+    config = ring->config;
+
+    if (config && config->len == len
+        && ngx_memcmp(config->data, data, len) == 0)
+    {
         return NGX_OK;
     }
 
-    zone->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
-
-    if (shm_zone->shm.exists) {
-        zone->sh = zone->shpool->data;
-        return NGX_OK;
+    if (ring->config) {
+        ngx_chrys_config_release_locked(zone, ring->config);
+        ring->config = NULL;
     }
 
-    zone->sh = ngx_slab_calloc(zone->shpool, sizeof(ngx_chrys_sh_t));
-    if (zone->sh == NULL) {
+    config = ngx_slab_alloc_locked(zone->shpool,
+                                   offsetof(ngx_chrys_config_t, data) + len);
+    if (config == NULL) {
         return NGX_ERROR;
     }
 
-    zone->shpool->data = zone->sh;
-    zone->sh->event_budget = zone->event_budget;
+    config->refs = 1;
+    config->width = width;
+    config->height = height;
+    config->len = len;
+    ngx_memcpy(config->data, data, len);
 
-    ngx_rbtree_init(&zone->sh->rbtree, &zone->sh->sentinel,
-                    ngx_chrys_rbtree_insert_value);
-
-    ngx_queue_init(&zone->sh->streams);
-
-    len = sizeof(" in chrys zone \"\"") + shm_zone->shm.name.len;
-
-    zone->shpool->log_ctx = ngx_slab_alloc(zone->shpool, len);
-    if (zone->shpool->log_ctx == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_sprintf(zone->shpool->log_ctx, " in chrys zone \"%V\"%Z",
-                &shm_zone->shm.name);
-
-    /* running out of room is handled and logged by chrys itself */
-    zone->shpool->log_nomem = 0;
+    ring->config = config;
 
     return NGX_OK;
 }
 
 
 static void
-ngx_chrys_rbtree_insert_value(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
+ngx_chrys_config_release_locked(ngx_chrys_zone_t *zone,
+    ngx_chrys_config_t *config)
 {
-    ngx_rbtree_node_t   **p;
-    ngx_chrys_stream_t   *st, *stt;
-
-    for ( ;; ) {
-
-        if (node->key < temp->key) {
-            p = &temp->left;
-
-        } else if (node->key > temp->key) {
-            p = &temp->right;
-
-        } else { /* node->key == temp->key */
-
-            st = (ngx_chrys_stream_t *) node;
-            stt = (ngx_chrys_stream_t *) temp;
-
-            p = (ngx_memn2cmp(st->key, stt->key,
-                              st->app_len + 1 + st->name_len,
-                              stt->app_len + 1 + stt->name_len)
-                 < 0) ? &temp->left : &temp->right;
-        }
-
-        if (*p == sentinel) {
-            break;
-        }
-
-        temp = *p;
+    if (--config->refs == 0) {
+        ngx_slab_free_locked(zone->shpool, config);
     }
-
-    *p = node;
-    node->parent = temp;
-    node->left = sentinel;
-    node->right = sentinel;
-    ngx_rbt_red(node);
-}
-
-
-static ngx_int_t
-ngx_chrys_make_key(ngx_str_t *key, u_char *buf, ngx_str_t *app,
-    ngx_str_t *name)
-{
-    u_char  *p;
-
-    if (app->len == 0 || app->len > NGX_CHRYS_NAME_MAX
-        || name->len == 0 || name->len > NGX_CHRYS_NAME_MAX)
-    {
-        return NGX_ERROR;
-    }
-
-    p = ngx_cpymem(buf, app->data, app->len);
-    *p++ = '/';
-    p = ngx_cpymem(p, name->data, name->len);
-
-    key->data = buf;
-    key->len = p - buf;
-
-    return NGX_OK;
-}
-
-
-static ngx_chrys_stream_t *
-ngx_chrys_stream_lookup_locked(ngx_chrys_zone_t *zone, ngx_str_t *key,
-    uint32_t hash)
-{
-    ngx_int_t            rc;
-    ngx_rbtree_node_t   *node, *sentinel;
-    ngx_chrys_stream_t  *st;
-
-    node = zone->sh->rbtree.root;
-    sentinel = zone->sh->rbtree.sentinel;
-
-    while (node != sentinel) {
-
-        if (hash < node->key) {
-            node = node->left;
-            continue;
-        }
-
-        if (hash > node->key) {
-            node = node->right;
-            continue;
-        }
-
-        st = (ngx_chrys_stream_t *) node;
-
-        rc = ngx_memn2cmp(key->data, st->key, key->len,
-                          st->app_len + 1 + st->name_len);
-
-        if (rc == 0) {
-            return st;
-        }
-
-        node = (rc < 0) ? node->left : node->right;
-    }
-
-    return NULL;
-}
-
-
-ngx_chrys_stream_t *
-ngx_chrys_stream_find(ngx_chrys_zone_t *zone, ngx_str_t *app,
-    ngx_str_t *name)
-{
-    u_char               buf[2 * NGX_CHRYS_NAME_MAX + 1];
-    uint32_t             hash;
-    ngx_str_t            key;
-    ngx_chrys_stream_t  *st;
-
-    if (ngx_chrys_make_key(&key, buf, app, name) != NGX_OK) {
-        return NULL;
-    }
-
-    hash = ngx_crc32_short(key.data, key.len);
-
-    ngx_shmtx_lock(&zone->shpool->mutex);
-    st = ngx_chrys_stream_lookup_locked(zone, &key, hash);
-    ngx_shmtx_unlock(&zone->shpool->mutex);
-
-    return st;
 }
 
 
 /*
- * Finds or creates the stream "app/name".  Streams are never removed, so
- * the pointer stays valid for the life of the zone.
- */
-
-ngx_chrys_stream_t *
-ngx_chrys_stream_get(ngx_chrys_zone_t *zone, ngx_str_t *app,
-    ngx_str_t *name, ngx_log_t *log)
-{
-    u_char               buf[2 * NGX_CHRYS_NAME_MAX + 1];
-    size_t               size;
-    uint32_t             hash;
-    ngx_str_t            key;
-    ngx_uint_t           i;
-    ngx_chrys_stream_t  *st;
-
-    if (ngx_chrys_make_key(&key, buf, app, name) != NGX_OK) {
-        ngx_log_error(NGX_LOG_ERR, log, 0,
-                      "chrys: stream name \"%V/%V\" is empty or longer "
-                      "than %d bytes", app, name, NGX_CHRYS_NAME_MAX);
-        return NULL;
-    }
-
-    hash = ngx_crc32_short(key.data, key.len);
-    size = offsetof(ngx_chrys_stream_t, key) + key.len;
-
-    ngx_shmtx_lock(&zone->shpool->mutex);
-
-    st = ngx_chrys_stream_lookup_locked(zone, &key, hash);
-    if (st) {
-        ngx_shmtx_unlock(&zone->shpool->mutex);
-        return st;
-    }
-
-    st = NULL;
-
-    if (ngx_chrys_zone_room_locked(zone, size)) {
-        st = ngx_slab_calloc_locked(zone->shpool, size);
-    }
-
-    if (st == NULL) {
-        ngx_shmtx_unlock(&zone->shpool->mutex);
-
-        ngx_log_error(NGX_LOG_ERR, log, 0,
-                      "chrys: zone \"%V\" is full, stream \"%V\" refused; "
-                      "raise the size in \"chrys_zone\"",
-                      &zone->shm_zone->shm.name, &key);
-        return NULL;
-    }
-
-    st->node.key = hash;
-    st->app_len = app->len;
-    st->name_len = name->len;
-    ngx_memcpy(st->key, key.data, key.len);
-
-    for (i = 0; i < NGX_CHRYS_SLOTS; i++) {
-        st->slots[i].seq = 0;
-    }
-
-    ngx_queue_init(&st->events);
-
-    ngx_rbtree_insert(&zone->sh->rbtree, &st->node);
-    ngx_queue_insert_tail(&zone->sh->streams, &st->queue);
-    zone->sh->nstreams++;
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
-
-    return st;
-}
-
-
-/*
- * Makes this worker the one that decodes the stream, and sets up its
- * buffer ("window" 0: none).  A stream whose publisher has left but whose
- * last picture is still being decoded can be claimed: the new publisher
- * takes over at once.
+ * Appends an access unit (its entry filled but for data and config), then
+ * evicts what the window and the byte cap no longer allow.  The GOP being
+ * received is never evicted: when it alone fills the index, the byte cap
+ * or the zone, the rest of it is left out (NGX_DECLINED, or NGX_ERROR for
+ * the zone) and the ring goes on at the next IDR, so that every entry it
+ * holds can be decoded from the IDR before it.
  */
 
 ngx_int_t
-ngx_chrys_stream_claim(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
-    ngx_msec_t window, size_t max_bytes, ngx_log_t *log)
+ngx_chrys_ring_append_locked(ngx_chrys_zone_t *zone, ngx_chrys_ring_t *ring,
+    ngx_chrys_entry_t *e, u_char *data)
 {
-    ngx_shmtx_lock(&zone->shpool->mutex);
+    u_char             *p;
+    ngx_uint_t          idr;
+    ngx_chrys_entry_t  *last;
 
-    if (ngx_chrys_stream_publishing(st) && !st->closing) {
-        ngx_shmtx_unlock(&zone->shpool->mutex);
-        return NGX_BUSY;
+    if (ring->entries == NULL || ring->config == NULL) {
+        return NGX_DECLINED;
     }
 
-    if (window == 0) {
-        ngx_chrys_buf_free_locked(zone, &st->buf);
+    idr = (e->flags & NGX_CHRYS_AU_IDR) ? 1 : 0;
 
-    } else if (ngx_chrys_buf_setup_locked(zone, &st->buf, window, max_bytes,
-                                          window)
-               != NGX_OK)
+    if (ring->skip && !idr) {
+        return NGX_DECLINED;
+    }
+
+    ring->skip = 0;
+
+    if (ring->count == ring->cap
+        && !ngx_chrys_ring_evict_gop_locked(zone, ring))
     {
-        ngx_log_error(NGX_LOG_ERR, log, 0,
-                      "chrys: zone \"%V\" is full, stream \"%*s\" has no "
-                      "buffer; raise the size in \"chrys_zone\"",
-                      &zone->shm_zone->shm.name,
-                      st->app_len + 1 + st->name_len, st->key);
+        /* one GOP fills the index */
+
+        if (!idr) {
+            ring->skip = 1;
+            return NGX_DECLINED;
+        }
+
+        ngx_chrys_ring_clear_locked(zone, ring);
     }
 
-    st->owner = ngx_pid;
-    st->publishing = 1;
-    st->closing = 0;
-    st->publishes++;
-    st->publish_time = ngx_chrys_unix_msec();
-    st->error[0] = '\0';
-    st->window_start = ngx_current_msec;
-    st->window_frames = 0;
-    st->window_bytes = 0;
+    p = ngx_chrys_ring_room_locked(zone, ring, e->size);
 
-    ngx_shmtx_unlock(&zone->shpool->mutex);
-
-    return NGX_OK;
-}
-
-
-void
-ngx_chrys_stream_config(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
-    u_char *data, size_t len, ngx_uint_t width, ngx_uint_t height)
-{
-    ngx_shmtx_lock(&zone->shpool->mutex);
-
-    if (st->buf.entries) {
-        (void) ngx_chrys_buf_config_locked(zone, &st->buf, data, len, width,
-                                           height);
+    if (p == NULL && idr && ring->count) {
+        /* a new GOP starts: it takes the place of the last one */
+        ngx_chrys_ring_clear_locked(zone, ring);
+        p = ngx_chrys_ring_room_locked(zone, ring, e->size);
     }
 
-    ngx_shmtx_unlock(&zone->shpool->mutex);
-}
-
-
-/*
- * The publisher has left; the stream stays "publishing" until its last
- * picture is out (ngx_chrys_stream_release()), so that a stream shown as
- * not publishing has its last picture in place.
- */
-
-void
-ngx_chrys_stream_closing(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st)
-{
-    ngx_shmtx_lock(&zone->shpool->mutex);
-
-    if (st->owner == ngx_pid) {
-        st->closing = 1;
-    }
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
-}
-
-
-/*
- * Ends the publish that was claimed as number "publish" (st->publishes
- * after its claim), unless the stream has been claimed since.
- */
-
-void
-ngx_chrys_stream_release(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
-    ngx_uint_t publish)
-{
-    ngx_shmtx_lock(&zone->shpool->mutex);
-
-    if (st->owner == ngx_pid && st->publishes == publish) {
-        st->owner = 0;
-        st->publishing = 0;
-        st->closing = 0;
-        st->fps = 0;
-        st->bitrate = 0;
-    }
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
-}
-
-
-/*
- * A stream name or application name that can be addressed in a URL path
- * segment: 1 to 255 bytes of UTF-8, not ".", no "/", no "..", no control
- * characters.
- */
-
-ngx_int_t
-ngx_chrys_valid_name(ngx_str_t *name)
-{
-    size_t  i;
-
-    if (name->len == 0 || name->len > NGX_CHRYS_NAME_MAX
-        || (name->len == 1 && name->data[0] == '.'))
-    {
+    if (p == NULL) {
+        ring->skip = 1;
         return NGX_ERROR;
     }
 
-    /* names go into JSON and metrics as they are */
+    ngx_memcpy(p, data, e->size);
 
-    if (!ngx_chrys_valid_utf8(name->data, name->data + name->len)) {
-        return NGX_ERROR;
-    }
+    last = &ring->entries[(ring->head + ring->count) % ring->cap];
+    *last = *e;
+    last->data = p;
+    last->config = ring->config;
+    ring->config->refs++;
 
-    for (i = 0; i < name->len; i++) {
+    ring->count++;
 
-        if (name->data[i] < 0x20 || name->data[i] == 0x7f
-            || name->data[i] == '/')
-        {
-            return NGX_ERROR;
-        }
+    while (ring->bytes > ring->max_bytes
+           || (ring->window
+               && last->time - ring->entries[ring->head].time > ring->window))
+    {
+        if (!ngx_chrys_ring_evict_gop_locked(zone, ring)) {
 
-        if (name->data[i] == '.' && i + 1 < name->len
-            && name->data[i + 1] == '.')
-        {
-            return NGX_ERROR;
-        }
-    }
-
-    return NGX_OK;
-}
-
-
-/*
- * Well-formed UTF-8 (RFC 3629): the shortest form of a code point up to
- * U+10FFFF that is not a surrogate.  ngx_utf8_decode() lets overlong forms,
- * surrogates and any byte above 0x7f as a continuation through, and a JSON
- * parser refuses those.
- */
-
-static ngx_uint_t
-ngx_chrys_valid_utf8(u_char *p, u_char *last)
-{
-    u_char    c;
-    size_t    n;
-    uint32_t  u, min;
-
-    while (p < last) {
-        c = *p++;
-
-        if (c < 0x80) {
-            continue;
-        }
-
-        if (c >= 0xc2 && c <= 0xdf) {
-            n = 1;
-            u = c & 0x1f;
-            min = 0x80;
-
-        } else if (c >= 0xe0 && c <= 0xef) {
-            n = 2;
-            u = c & 0x0f;
-            min = 0x800;
-
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            n = 3;
-            u = c & 0x07;
-            min = 0x10000;
-
-        } else {
-            return 0;
-        }
-
-        if ((size_t) (last - p) < n) {
-            return 0;
-        }
-
-        while (n--) {
-            c = *p++;
-
-            if ((c & 0xc0) != 0x80) {
-                return 0;
+            if (ring->bytes > ring->max_bytes) {
+                /* the GOP alone is over the cap: cut it short here */
+                ring->skip = 1;
             }
 
-            u = (u << 6) | (c & 0x3f);
-        }
-
-        if (u < min || u > 0x10ffff || (u >= 0xd800 && u <= 0xdfff)) {
-            return 0;
-        }
-    }
-
-    return 1;
-}
-
-
-void
-ngx_chrys_stream_set_error(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
-    const char *fmt, ...)
-{
-    u_char   *p;
-    va_list   args;
-
-    ngx_shmtx_lock(&zone->shpool->mutex);
-
-    if (fmt == NULL) {
-        st->error[0] = '\0';
-
-    } else {
-        va_start(args, fmt);
-        p = ngx_vslprintf(st->error, st->error + NGX_CHRYS_ERROR_LEN - 1,
-                          fmt, args);
-        va_end(args);
-        *p = '\0';
-    }
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
-}
-
-
-ngx_uint_t
-ngx_chrys_stream_publishing(ngx_chrys_stream_t *st)
-{
-    ngx_pid_t  pid;
-
-    pid = st->owner;
-
-    if (!st->publishing || pid == 0) {
-        return 0;
-    }
-
-    /* a worker killed by a signal leaves its streams marked */
-
-    if (pid != ngx_pid && kill(pid, 0) == -1 && ngx_errno == NGX_ESRCH) {
-        return 0;
-    }
-
-    return 1;
-}
-
-
-/*
- * A new stream gets its first picture slots only while one eighth of the
- * zone stays free afterwards, so that the streams already running keep
- * room for their JPEG caches and resolution changes.
- */
-
-static ngx_uint_t
-ngx_chrys_zone_room_locked(ngx_chrys_zone_t *zone, size_t size)
-{
-    size_t  free, reserve;
-
-    free = zone->shpool->pfree << ngx_pagesize_shift;
-    reserve = (zone->shpool->end - (u_char *) zone->shpool) / 8;
-
-    return free > size + reserve;
-}
-
-
-size_t
-ngx_chrys_frame_size(ngx_uint_t layout, ngx_uint_t width, ngx_uint_t height)
-{
-    size_t  luma, cw, ch;
-
-    luma = width * height;
-
-    switch (layout) {
-
-    case NGX_CHRYS_GRAY:
-        return luma;
-
-    case NGX_CHRYS_YUV444:
-        return 3 * luma;
-
-    case NGX_CHRYS_YUV422:
-        cw = (width + 1) / 2;
-        ch = height;
-        break;
-
-    default: /* NGX_CHRYS_YUV420 */
-        cw = (width + 1) / 2;
-        ch = (height + 1) / 2;
-        break;
-    }
-
-    return luma + 2 * cw * ch;
-}
-
-
-/*
- * Picks a slot for the decoder to write a picture of "size" bytes into:
- * never the latest one, nor one a reader pinned lately.  A stream gets all
- * its slots at once, the first time, if the zone has room for them.
- * Returns the slot index, NGX_BUSY when every other slot is being read
- * (that picture is then not published), or NGX_ERROR when the zone has no
- * room.
- */
-
-ngx_int_t
-ngx_chrys_slot_reserve(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
-    size_t size)
-{
-    ngx_int_t          n;
-    ngx_uint_t         i;
-    ngx_chrys_slot_t  *slot;
-
-    ngx_shmtx_lock(&zone->shpool->mutex);
-
-    for (i = 0; i < NGX_CHRYS_SLOTS; i++) {
-        if (st->slots[i].data) {
             break;
         }
     }
 
-    if (i == NGX_CHRYS_SLOTS
-        && ngx_chrys_slots_alloc_locked(zone, st, size) != NGX_OK)
-    {
-        ngx_shmtx_unlock(&zone->shpool->mutex);
-        return NGX_ERROR;
-    }
-
-    n = -1;
-
-    for (i = 0; i < NGX_CHRYS_SLOTS; i++) {
-
-        if (st->latest_seq && i == st->latest) {
-            continue;
-        }
-
-        if (st->slots[i].readers
-            && ngx_current_msec - st->slots[i].pinned < NGX_CHRYS_PIN_STALE)
-        {
-            /* being read: a picture overwritten now would be lost */
-            continue;
-        }
-
-        if (n == -1) {
-            n = i;
-        }
-    }
-
-    if (n == -1) {
-        /* every other slot is read: this picture is not published */
-        ngx_shmtx_unlock(&zone->shpool->mutex);
-        return NGX_BUSY;
-    }
-
-    slot = &st->slots[n];
-
-    if (slot->size < size || slot->size > 2 * size) {
-        /* the picture size changed */
-
-        if (slot->data) {
-            ngx_slab_free_locked(zone->shpool, slot->data);
-        }
-
-        slot->data = ngx_slab_alloc_locked(zone->shpool, size);
-        slot->size = slot->data ? size : 0;
-        slot->seq = 0;
-
-        if (slot->data == NULL) {
-            ngx_shmtx_unlock(&zone->shpool->mutex);
-            return NGX_ERROR;
-        }
-    }
-
-    slot->seq = 0;
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
-
-    return n;
+    return NGX_OK;
 }
 
 
-static ngx_int_t
-ngx_chrys_slots_alloc_locked(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
-    size_t size)
+/* room for "len" bytes at the end of the last chunk, or in a new one */
+
+static u_char *
+ngx_chrys_ring_room_locked(ngx_chrys_zone_t *zone, ngx_chrys_ring_t *ring,
+    size_t len)
+{
+    size_t              size;
+    u_char             *p;
+    ngx_chrys_chunk_t  *chunk;
+
+    chunk = ring->last;
+
+    if (chunk && chunk->size - chunk->used >= len) {
+        p = (u_char *) (chunk + 1) + chunk->used;
+        chunk->used += len;
+        return p;
+    }
+
+    size = ngx_max(len, NGX_CHRYS_CHUNK - sizeof(ngx_chrys_chunk_t));
+
+    for ( ;; ) {
+        chunk = ngx_slab_alloc_locked(zone->shpool,
+                                      sizeof(ngx_chrys_chunk_t) + size);
+        if (chunk) {
+            break;
+        }
+
+        if (!ngx_chrys_ring_evict_gop_locked(zone, ring)) {
+            return NULL;
+        }
+    }
+
+    chunk->next = NULL;
+    chunk->size = size;
+    chunk->used = len;
+
+    if (ring->last) {
+        ring->last->next = chunk;
+
+    } else {
+        ring->first = chunk;
+    }
+
+    ring->last = chunk;
+    ring->bytes += sizeof(ngx_chrys_chunk_t) + size;
+
+    return (u_char *) (chunk + 1);
+}
+
+
+/* drops every entry and chunk, keeping the index and the configuration */
+
+static void
+ngx_chrys_ring_clear_locked(ngx_chrys_zone_t *zone, ngx_chrys_ring_t *ring)
+{
+    while (ring->count) {
+        ngx_chrys_ring_drop_head_locked(zone, ring);
+    }
+
+    ngx_chrys_ring_trim_locked(zone, ring);
+}
+
+
+/*
+ * Evicts the oldest GOP: the head entry and those after it up to the next
+ * IDR.  The GOP of the newest entry stays: then it returns 0.
+ */
+
+static ngx_uint_t
+ngx_chrys_ring_evict_gop_locked(ngx_chrys_zone_t *zone,
+    ngx_chrys_ring_t *ring)
 {
     ngx_uint_t  i;
 
-    if (!ngx_chrys_zone_room_locked(zone, NGX_CHRYS_SLOTS * size)) {
-        return NGX_ERROR;
-    }
-
-    for (i = 0; i < NGX_CHRYS_SLOTS; i++) {
-        st->slots[i].data = ngx_slab_alloc_locked(zone->shpool, size);
-
-        if (st->slots[i].data == NULL) {
-            while (i--) {
-                ngx_slab_free_locked(zone->shpool, st->slots[i].data);
-                st->slots[i].data = NULL;
-                st->slots[i].size = 0;
-            }
-
-            return NGX_ERROR;
-        }
-
-        st->slots[i].size = size;
-    }
-
-    return NGX_OK;
-}
-
-
-void
-ngx_chrys_slot_publish(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
-    ngx_uint_t n, ngx_chrys_frame_t *frame)
-{
-    ngx_uint_t         i;
-    ngx_chrys_jpeg_t  *jpeg;
-    ngx_chrys_slot_t  *slot;
-
-    slot = &st->slots[n];
-
-    ngx_shmtx_lock(&zone->shpool->mutex);
-
-    slot->frame = *frame;
-    ngx_memory_barrier();
-    slot->seq = frame->seq;
-
-    st->latest = n;
-    st->latest_seq = frame->seq;
-    st->width = frame->width;
-    st->height = frame->height;
-
-    /* pictures of older frames are not served any more */
-
-    for (i = 0; i < NGX_CHRYS_JPEGS; i++) {
-        jpeg = &st->jpegs[i];
-
-        if (jpeg->state == NGX_CHRYS_JPEG_READY && jpeg->seq != frame->seq) {
-            ngx_chrys_jpeg_free_locked(zone, jpeg);
+    for (i = 1; i < ring->count; i++) {
+        if (ngx_chrys_ring_entry(ring, i)->flags & NGX_CHRYS_AU_IDR) {
+            break;
         }
     }
 
-    ngx_shmtx_unlock(&zone->shpool->mutex);
-}
-
-
-/*
- * Pins the latest picture of a stream for reading outside the lock;
- * returns NULL if there is none.  The reader must check
- * ngx_chrys_slot_unpin() before it trusts what it read.
- */
-
-ngx_chrys_slot_t *
-ngx_chrys_slot_pin_latest(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st)
-{
-    ngx_chrys_slot_t  *slot;
-
-    ngx_shmtx_lock(&zone->shpool->mutex);
-    slot = ngx_chrys_slot_pin_latest_locked(st);
-    ngx_shmtx_unlock(&zone->shpool->mutex);
-
-    return slot;
-}
-
-
-ngx_chrys_slot_t *
-ngx_chrys_slot_pin_latest_locked(ngx_chrys_stream_t *st)
-{
-    ngx_chrys_slot_t  *slot;
-
-    if (st->latest_seq == 0) {
-        return NULL;
+    if (i >= ring->count) {
+        return 0;
     }
 
-    slot = &st->slots[st->latest];
-    (void) ngx_atomic_fetch_add(&slot->readers, 1);
-    slot->pinned = ngx_current_msec;
+    while (i--) {
+        ngx_chrys_ring_drop_head_locked(zone, ring);
+    }
 
-    return slot;
+    ngx_chrys_ring_trim_locked(zone, ring);
+
+    return 1;
 }
 
 
-/* returns 1 if the picture "seq" was not touched while it was read */
-
-ngx_uint_t
-ngx_chrys_slot_unpin(ngx_chrys_slot_t *slot, ngx_uint_t seq)
+static void
+ngx_chrys_ring_drop_head_locked(ngx_chrys_zone_t *zone,
+    ngx_chrys_ring_t *ring)
 {
-    ngx_memory_barrier();
+    ngx_chrys_entry_t  *e;
 
-    (void) ngx_atomic_fetch_add(&slot->readers, -1);
+    e = &ring->entries[ring->head];
 
-    return slot->seq == seq;
+    ngx_chrys_config_release_locked(zone, e->config);
+    ngx_memzero(e, sizeof(ngx_chrys_entry_t));
+
+    ring->head = (ring->head + 1) % ring->cap;
+    ring->count--;
 }
 
 
-ngx_chrys_jpeg_t *
-ngx_chrys_jpeg_lookup_locked(ngx_chrys_stream_t *st, ngx_uint_t seq,
-    ngx_uint_t variant)
+/* frees the chunks before the one that holds the head entry */
+
+static void
+ngx_chrys_ring_trim_locked(ngx_chrys_zone_t *zone, ngx_chrys_ring_t *ring)
 {
-    ngx_uint_t         i;
-    ngx_chrys_jpeg_t  *jpeg;
+    u_char             *head;
+    ngx_chrys_chunk_t  *chunk;
 
-    for (i = 0; i < NGX_CHRYS_JPEGS; i++) {
-        jpeg = &st->jpegs[i];
+    head = ring->count ? ring->entries[ring->head].data : NULL;
 
-        if (jpeg->state != NGX_CHRYS_JPEG_FREE
-            && jpeg->seq == seq && jpeg->variant == variant)
+    while (ring->first) {
+        chunk = ring->first;
+
+        if (head && head >= (u_char *) (chunk + 1)
+            && head < (u_char *) (chunk + 1) + chunk->size)
         {
-            return jpeg;
-        }
-    }
-
-    return NULL;
-}
-
-
-/*
- * Claims a cache entry for the JPEG of frame "seq" in "variant", which the
- * caller then encodes; the entry's token names this claim.  A stale claim
- * (its worker died, or took too long) is taken over, the one for the same
- * picture first.  Returns NULL when every entry is busy encoding.
- */
-
-ngx_chrys_jpeg_t *
-ngx_chrys_jpeg_claim_locked(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
-    ngx_uint_t seq, ngx_uint_t variant)
-{
-    ngx_uint_t         i;
-    ngx_chrys_jpeg_t  *jpeg, *found;
-
-    found = NULL;
-
-    for (i = 0; i < NGX_CHRYS_JPEGS; i++) {
-        jpeg = &st->jpegs[i];
-
-        if (jpeg->state == NGX_CHRYS_JPEG_ENCODING
-            && ngx_current_msec - jpeg->started < NGX_CHRYS_JPEG_STALE)
-        {
-            continue;
-        }
-
-        if (jpeg->state != NGX_CHRYS_JPEG_FREE
-            && jpeg->seq == seq && jpeg->variant == variant)
-        {
-            found = jpeg;
             break;
         }
 
-        if (found == NULL
-            || jpeg->state == NGX_CHRYS_JPEG_FREE
-            || (found->state != NGX_CHRYS_JPEG_FREE && jpeg->seq < found->seq))
-        {
-            found = jpeg;
+        ring->first = chunk->next;
+        ring->bytes -= sizeof(ngx_chrys_chunk_t) + chunk->size;
+
+        if (ring->last == chunk) {
+            ring->last = NULL;
         }
+
+        ngx_slab_free_locked(zone->shpool, chunk);
     }
+}
 
-    if (found == NULL) {
-        return NULL;
-    }
 
-    ngx_chrys_jpeg_free_locked(zone, found);
+ngx_chrys_entry_t *
+ngx_chrys_ring_entry(ngx_chrys_ring_t *ring, ngx_uint_t i)
+{
+    return &ring->entries[(ring->head + i) % ring->cap];
+}
 
-    found->seq = seq;
-    found->variant = variant;
-    found->state = NGX_CHRYS_JPEG_ENCODING;
-    found->token = ++zone->sh->tokens;
-    found->pid = ngx_pid;
-    found->started = ngx_current_msec;
 
-    return found;
+/* the last entry that arrived at or before "time", or -1 */
+
+ngx_int_t
+ngx_chrys_ring_find_time(ngx_chrys_ring_t *ring, uint64_t time)
+{
+    return ngx_chrys_ring_find(ring, time, 0);
+}
+
+
+/* the last entry with a seq at or below "seq", or -1 */
+
+ngx_int_t
+ngx_chrys_ring_find_seq(ngx_chrys_ring_t *ring, ngx_uint_t seq)
+{
+    return ngx_chrys_ring_find(ring, seq, 1);
 }
 
 
 /*
- * Stores an encoded picture into the entry claimed for it.  Returns
- * NGX_DECLINED if the claim was taken over or the frame is no longer the
- * latest (the caller serves its own copy and nothing is cached), and
- * NGX_ERROR if the zone has no room.
+ * The last entry whose arrival time (or seq) is at or below "value", or -1:
+ * both rise from the oldest entry to the newest.
+ */
+
+static ngx_int_t
+ngx_chrys_ring_find(ngx_chrys_ring_t *ring, uint64_t value,
+    ngx_uint_t by_seq)
+{
+    uint64_t            v;
+    ngx_uint_t          lo, hi, mid;
+    ngx_chrys_entry_t  *e;
+
+    lo = 0;
+    hi = ring->count;
+
+    while (lo < hi) {
+        mid = lo + (hi - lo) / 2;
+
+        e = ngx_chrys_ring_entry(ring, mid);
+        v = by_seq ? (uint64_t) e->seq : e->time;
+
+        if (v <= value) {
+            lo = mid + 1;
+
+        } else {
+            hi = mid;
+        }
+    }
+
+    return (ngx_int_t) lo - 1;
+}
+
+
+/* the IDR at or before entry "i", or -1 */
+
+ngx_int_t
+ngx_chrys_ring_gop_start(ngx_chrys_ring_t *ring, ngx_uint_t i)
+{
+    for ( ;; ) {
+        if (ngx_chrys_ring_entry(ring, i)->flags & NGX_CHRYS_AU_IDR) {
+            return i;
+        }
+
+        if (i == 0) {
+            return -1;
+        }
+
+        i--;
+    }
+}
+
+
+/*
+ * Where a range that begins at entry "i" (-1: before the ring) starts to
+ * decode: the IDR at or before it, or else the first one after it; the
+ * ring's count if there is none.
+ */
+
+static ngx_int_t
+ngx_chrys_ring_idr_from(ngx_chrys_ring_t *ring, ngx_int_t i)
+{
+    ngx_int_t  start;
+
+    if (i < 0) {
+        i = 0;
+    }
+
+    if ((ngx_uint_t) i >= ring->count) {
+        return ring->count;
+    }
+
+    start = ngx_chrys_ring_gop_start(ring, i);
+
+    if (start >= 0) {
+        return start;
+    }
+
+    for (start = i; (ngx_uint_t) start < ring->count; start++) {
+        if (ngx_chrys_ring_entry(ring, start)->flags & NGX_CHRYS_AU_IDR) {
+            break;
+        }
+    }
+
+    return start;
+}
+
+
+/*
+ * A new sequence header of the stream: for the access units that follow
+ * in its ring.  NGX_ERROR: no room, the ring takes nothing until the next
+ * header that fits.
  */
 
 ngx_int_t
-ngx_chrys_jpeg_store(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
-    ngx_chrys_jpeg_t *jpeg, ngx_uint_t token, u_char *data, size_t len)
+ngx_chrys_ring_configure(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
+    u_char *data, size_t len, ngx_uint_t width, ngx_uint_t height)
 {
     ngx_int_t  rc;
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
+    rc = NGX_OK;
 
-    if (jpeg->state != NGX_CHRYS_JPEG_ENCODING || jpeg->token != token) {
-        ngx_shmtx_unlock(&zone->shpool->mutex);
-        return NGX_DECLINED;
+    ngx_chrys_zone_lock(zone);
+
+    if (st->ring.entries) {
+        rc = ngx_chrys_ring_config_locked(zone, &st->ring, data, len, width,
+                                          height);
     }
 
-    if (jpeg->seq != st->latest_seq) {
-        ngx_chrys_jpeg_free_locked(zone, jpeg);
-        ngx_shmtx_unlock(&zone->shpool->mutex);
-        return NGX_DECLINED;
-    }
-
-    rc = NGX_ERROR;
-
-    jpeg->data = ngx_slab_alloc_locked(zone->shpool, len);
-
-    if (jpeg->data) {
-        ngx_memcpy(jpeg->data, data, len);
-        jpeg->len = len;
-        jpeg->state = NGX_CHRYS_JPEG_READY;
-        rc = NGX_OK;
-
-    } else {
-        ngx_chrys_jpeg_free_locked(zone, jpeg);
-    }
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
+    ngx_chrys_zone_unlock(zone);
 
     return rc;
 }
 
 
-void
-ngx_chrys_jpeg_abort(ngx_chrys_zone_t *zone, ngx_chrys_jpeg_t *jpeg,
-    ngx_uint_t token)
-{
-    ngx_shmtx_lock(&zone->shpool->mutex);
+/*
+ * The publisher's worker hands every access unit here: into the stream's
+ * ring, and into the events whose window is still open.
+ */
 
-    if (jpeg->state == NGX_CHRYS_JPEG_ENCODING && jpeg->token == token) {
-        ngx_chrys_jpeg_free_locked(zone, jpeg);
+void
+ngx_chrys_ring_push(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
+    ngx_chrys_au_t *au, ngx_log_t *log)
+{
+    ngx_int_t           rc;
+    ngx_queue_t        *q;
+    ngx_chrys_entry_t   e;
+    ngx_chrys_event_t  *ev;
+
+    ngx_memzero(&e, sizeof(ngx_chrys_entry_t));
+
+    e.seq = au->seq;
+    e.pts = au->pts;
+    e.dts = au->dts;
+    e.time = au->time;
+    e.size = au->len;
+    e.flags = au->flags & (NGX_CHRYS_AU_KEY|NGX_CHRYS_AU_IDR);
+
+    ngx_chrys_zone_lock(zone);
+
+    rc = ngx_chrys_ring_append_locked(zone, &st->ring, &e, au->data);
+
+    if (rc == NGX_ERROR && !st->ring_full) {
+        st->ring_full = 1;
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "chrys: zone \"%V\" is full, the buffer of \"%V\" "
+                      "stops growing; raise the size in \"chrys_zone\"",
+                      &zone->shm_zone->shm.name, &st->key);
+
+    } else if (rc == NGX_OK) {
+        st->ring_full = 0;
     }
 
-    ngx_shmtx_unlock(&zone->shpool->mutex);
+    for (q = ngx_queue_head(&st->events);
+         q != ngx_queue_sentinel(&st->events);
+         q = ngx_queue_next(q))
+    {
+        ev = ngx_queue_data(q, ngx_chrys_event_t, queue);
+
+        if (ev->filling || e.time > ev->to || ev->truncated) {
+            /* an event being filled takes it from the stream's ring */
+            continue;
+        }
+
+        if (st->ring.config
+            && ngx_chrys_ring_config_locked(zone, &ev->ring,
+                                            st->ring.config->data,
+                                            st->ring.config->len,
+                                            st->ring.config->width,
+                                            st->ring.config->height)
+               != NGX_OK)
+        {
+            ev->truncated = 1;
+            continue;
+        }
+
+        (void) ngx_chrys_event_append_locked(zone, ev, &e, au->data);
+    }
+
+    ngx_chrys_zone_unlock(zone);
+}
+
+
+/*
+ * A packet of the stream was lost before the ring: the ring and the open
+ * events skip to the next IDR, so that all they keep decodes.
+ */
+
+void
+ngx_chrys_ring_gap(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st)
+{
+    ngx_queue_t        *q;
+    ngx_chrys_event_t  *ev;
+
+    ngx_chrys_zone_lock(zone);
+
+    st->ring.skip = 1;
+
+    for (q = ngx_queue_head(&st->events);
+         q != ngx_queue_sentinel(&st->events);
+         q = ngx_queue_next(q))
+    {
+        ev = ngx_queue_data(q, ngx_chrys_event_t, queue);
+        ev->ring.skip = 1;
+    }
+
+    ngx_chrys_zone_unlock(zone);
+}
+
+
+/* the ring a request reads: the stream's, or one of its events' */
+
+static ngx_chrys_ring_t *
+ngx_chrys_ring_source_locked(ngx_chrys_stream_t *st, ngx_uint_t event,
+    ngx_chrys_event_t **evp)
+{
+    ngx_chrys_event_t  *ev;
+
+    *evp = NULL;
+
+    if (st->removed) {
+        return NULL;
+    }
+
+    if (event == 0) {
+        return st->ring.entries ? &st->ring : NULL;
+    }
+
+    ev = ngx_chrys_event_find_locked(st, event);
+    if (ev == NULL) {
+        return NULL;
+    }
+
+    *evp = ev;
+
+    return &ev->ring;
 }
 
 
 static void
-ngx_chrys_jpeg_free_locked(ngx_chrys_zone_t *zone, ngx_chrys_jpeg_t *jpeg)
+ngx_chrys_ring_where(ngx_chrys_ring_t *ring, ngx_chrys_range_t *range)
 {
-    if (jpeg->data) {
-        ngx_slab_free_locked(zone->shpool, jpeg->data);
-    }
-
-    jpeg->data = NULL;
-    jpeg->len = 0;
-    jpeg->seq = 0;
-    jpeg->token = 0;
-    jpeg->pid = 0;
-    jpeg->state = NGX_CHRYS_JPEG_FREE;
+    range->start = ring->count ? ngx_chrys_ring_entry(ring, 0)->time : 0;
+    range->end = ring->count
+                 ? ngx_chrys_ring_entry(ring, ring->count - 1)->time : 0;
 }
 
 
-uint64_t
-ngx_chrys_unix_msec(void)
+/*
+ * The range a request asks of a ring: "from" 0 and "to" -1 are the
+ * defaults, the whole ring or an event's window.  Returns 1 if it can be
+ * read, else 0 with range->result saying why.
+ */
+
+static ngx_uint_t
+ngx_chrys_ring_check_locked(ngx_chrys_ring_t *ring, ngx_chrys_event_t *ev,
+    uint64_t *from, uint64_t *to, ngx_chrys_range_t *range)
 {
-    ngx_time_t  *tp;
+    uint64_t  now;
 
-    tp = ngx_timeofday();
+    now = ngx_chrys_unix_msec();
 
-    return (uint64_t) tp->sec * 1000 + tp->msec;
+    ngx_chrys_ring_where(ring, range);
+
+    if (*from == 0) {
+        *from = ev ? ev->from : (ring->count ? range->start : now);
+    }
+
+    if (*to == (uint64_t) -1) {
+        *to = ev ? ev->to : now;
+    }
+
+    if (*from > now) {
+        range->result = NGX_CHRYS_RANGE_FUTURE;
+        return 0;
+    }
+
+    if (*from > *to) {
+        range->result = NGX_CHRYS_RANGE_INVERTED;
+        return 0;
+    }
+
+    if (ring->count == 0 || *to < range->start) {
+        range->result = NGX_CHRYS_RANGE_GONE;
+        return 0;
+    }
+
+    range->result = NGX_CHRYS_RANGE_OK;
+
+    return 1;
+}
+
+
+/*
+ * index.json: the figures of a ring and copies of its entries that
+ * arrived in [from, to].  NGX_DECLINED if there is no such ring.
+ */
+
+ngx_int_t
+ngx_chrys_ring_index(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
+    ngx_uint_t event, uint64_t from, uint64_t to, ngx_pool_t *pool,
+    ngx_chrys_index_t *ix)
+{
+    ngx_int_t           first, last, i;
+    ngx_uint_t          n, k, per, seq, done;
+    ngx_chrys_ring_t   *ring;
+    ngx_chrys_event_t  *ev;
+
+    ngx_memzero(ix, sizeof(ngx_chrys_index_t));
+
+    ngx_chrys_zone_lock(zone);
+
+    ring = ngx_chrys_ring_source_locked(st, event, &ev);
+
+    if (ring == NULL) {
+        ngx_chrys_zone_unlock(zone);
+        return NGX_DECLINED;
+    }
+
+    /* entries are in arrival order: [first, last] is the range */
+
+    first = (from == 0) ? 0 : ngx_chrys_ring_find_time(ring, from - 1) + 1;
+    last = ngx_chrys_ring_find_time(ring, to);
+
+    n = (last >= first) ? (ngx_uint_t) (last - first + 1) : 0;
+    seq = n ? ngx_chrys_ring_entry(ring, first)->seq : 0;
+
+    ix->count = ring->count;
+    ix->bytes = ring->bytes;
+    ix->window = ring->window;
+    ix->max_bytes = ring->max_bytes;
+    ngx_chrys_ring_where(ring, &ix->range);
+
+    if (ring->config) {
+        ix->width = ring->config->width;
+        ix->height = ring->config->height;
+
+    } else {
+        ix->width = st->video.width;
+        ix->height = st->video.height;
+    }
+
+    ix->profile = st->video.profile;
+    ix->level = st->video.level;
+
+    ngx_chrys_zone_unlock(zone);
+
+    ix->entries = ngx_palloc(pool, ngx_max(n, 1) * sizeof(ngx_chrys_entry_t));
+    if (ix->entries == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* a slice at a time, from where the last one ended */
+
+    per = NGX_CHRYS_SLICE / sizeof(ngx_chrys_entry_t);
+    done = 0;
+
+    while (done < n) {
+        ngx_chrys_zone_lock(zone);
+
+        ring = ngx_chrys_ring_source_locked(st, event, &ev);
+        i = ring ? ngx_chrys_ring_find_seq(ring, seq) : -1;
+
+        if (i < 0 || ngx_chrys_ring_entry(ring, i)->seq != seq) {
+            /* the rest left the ring meanwhile */
+            ngx_chrys_zone_unlock(zone);
+            break;
+        }
+
+        for (k = 0; k < per && done < n && (ngx_uint_t) i < ring->count;
+             k++)
+        {
+            ix->entries[done++] = *ngx_chrys_ring_entry(ring, i++);
+        }
+
+        seq = ((ngx_uint_t) i < ring->count)
+              ? ngx_chrys_ring_entry(ring, i)->seq : 0;
+
+        ngx_chrys_zone_unlock(zone);
+
+        if (seq == 0) {
+            break;
+        }
+    }
+
+    ix->n = done;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Plans a copy of entries [from, to] of a ring: the access units, with a
+ * configuration before the first and wherever the sequence header
+ * changes, and the bytes they take with "pad" bytes after each.
+ */
+
+static void
+ngx_chrys_ring_plan_locked(ngx_chrys_ring_t *ring, ngx_uint_t from,
+    ngx_uint_t to, size_t pad, ngx_chrys_plan_t *plan)
+{
+    ngx_uint_t           i;
+    ngx_chrys_entry_t   *e;
+    ngx_chrys_config_t  *config;
+
+    plan->first = ngx_chrys_ring_entry(ring, from)->seq;
+    plan->last = ngx_chrys_ring_entry(ring, to)->seq;
+    plan->width = ngx_chrys_ring_entry(ring, from)->config->width;
+    plan->height = ngx_chrys_ring_entry(ring, from)->config->height;
+    plan->naus = 0;
+    plan->size = sizeof(ngx_chrys_gop_t);
+
+    config = NULL;
+
+    for (i = from; i <= to; i++) {
+        e = ngx_chrys_ring_entry(ring, i);
+
+        if (e->config != config) {
+            config = e->config;
+            plan->size += sizeof(ngx_chrys_au_t) + config->len + pad;
+            plan->naus++;
+        }
+
+        plan->size += sizeof(ngx_chrys_au_t) + e->size + pad;
+        plan->naus++;
+    }
+}
+
+
+/*
+ * Copies what a plan names out of the zone into one allocation of process
+ * memory, a slice at a time.  NULL if an entry of it left the ring
+ * meanwhile (or no memory).
+ */
+
+static ngx_chrys_gop_t *
+ngx_chrys_ring_copy(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
+    ngx_uint_t event, ngx_chrys_plan_t *plan, size_t pad, ngx_log_t *log)
+{
+    u_char              *p, *end;
+    size_t               slice;
+    ngx_int_t            i;
+    ngx_uint_t           seq, n;
+    ngx_chrys_au_t      *au;
+    ngx_chrys_gop_t     *gop;
+    ngx_chrys_ring_t    *ring;
+    ngx_chrys_entry_t   *e;
+    ngx_chrys_event_t   *ev;
+    ngx_chrys_config_t  *config;
+
+    gop = ngx_alloc(plan->size, log);
+    if (gop == NULL) {
+        return NULL;
+    }
+
+    gop->aus = (ngx_chrys_au_t *) (gop + 1);
+    gop->naus = 0;
+    gop->bytes = plan->size;
+    gop->width = plan->width;
+    gop->height = plan->height;
+
+    p = (u_char *) (gop->aus + plan->naus);
+    end = (u_char *) gop + plan->size;
+    au = gop->aus;
+    n = 0;
+    config = NULL;
+    seq = plan->first;
+
+    for ( ;; ) {
+        ngx_chrys_zone_lock(zone);
+
+        ring = ngx_chrys_ring_source_locked(st, event, &ev);
+        i = ring ? ngx_chrys_ring_find_seq(ring, seq) : -1;
+
+        if (i < 0 || ngx_chrys_ring_entry(ring, i)->seq != seq) {
+            ngx_chrys_zone_unlock(zone);
+            goto gone;
+        }
+
+        slice = 0;
+
+        while ((ngx_uint_t) i < ring->count && slice < NGX_CHRYS_SLICE) {
+            e = ngx_chrys_ring_entry(ring, i);
+
+            if (e->seq > plan->last) {
+                break;
+            }
+
+            if (e->config != config) {
+                config = e->config;
+
+                if (n == plan->naus
+                    || (size_t) (end - p) < config->len + pad)
+                {
+                    /* not what was planned: it changed meanwhile */
+                    ngx_chrys_zone_unlock(zone);
+                    goto gone;
+                }
+
+                ngx_memzero(au, sizeof(ngx_chrys_au_t));
+                au->flags = NGX_CHRYS_AU_CONFIG;
+                au->len = config->len;
+                au->data = p;
+                p = ngx_cpymem(p, config->data, config->len);
+                ngx_memzero(p, pad);
+                p += pad;
+                au++;
+                n++;
+            }
+
+            if (n == plan->naus || (size_t) (end - p) < e->size + pad) {
+                ngx_chrys_zone_unlock(zone);
+                goto gone;
+            }
+
+            au->next = NULL;
+            au->seq = e->seq;
+            au->pts = e->pts;
+            au->dts = e->dts;
+            au->time = e->time;
+            au->flags = e->flags;
+            au->len = e->size;
+            au->data = p;
+            p = ngx_cpymem(p, e->data, e->size);
+            ngx_memzero(p, pad);
+            p += pad;
+            au++;
+            n++;
+
+            slice += e->size;
+            i++;
+        }
+
+        seq = ((ngx_uint_t) i < ring->count)
+              ? ngx_chrys_ring_entry(ring, i)->seq : 0;
+
+        ngx_chrys_zone_unlock(zone);
+
+        if (seq == 0 || seq > plan->last) {
+            break;
+        }
+    }
+
+    gop->naus = n;
+
+    return gop;
+
+gone:
+
+    ngx_free(gop);
+
+    return NULL;
+}
+
+
+void
+ngx_chrys_gop_free(ngx_chrys_gop_t *gop)
+{
+    ngx_free(gop);
+}
+
+
+/*
+ * frame.jpg: the access units that decode to one frame, from the IDR
+ * before it: the frame of seq "value" (by_seq), or the last that arrived
+ * at or before time "value"; with "keyframe", only that IDR.  *seq is
+ * the frame's.  NULL with range->result set when there is none.
+ */
+
+ngx_chrys_gop_t *
+ngx_chrys_ring_frame(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
+    ngx_uint_t event, ngx_uint_t by_seq, uint64_t value, ngx_uint_t keyframe,
+    size_t pad, ngx_uint_t *seq, ngx_chrys_range_t *range, ngx_log_t *log)
+{
+    ngx_int_t           i, start;
+    ngx_chrys_gop_t    *gop;
+    ngx_chrys_plan_t    plan;
+    ngx_chrys_ring_t   *ring;
+    ngx_chrys_entry_t  *first, *last;
+    ngx_chrys_event_t  *ev;
+
+    ngx_memzero(range, sizeof(ngx_chrys_range_t));
+
+    ngx_chrys_zone_lock(zone);
+
+    ring = ngx_chrys_ring_source_locked(st, event, &ev);
+
+    if (ring == NULL) {
+        ngx_chrys_zone_unlock(zone);
+        range->result = NGX_CHRYS_RANGE_NONE;
+        return NULL;
+    }
+
+    ngx_chrys_ring_where(ring, range);
+
+    if (ring->count == 0) {
+        ngx_chrys_zone_unlock(zone);
+        range->result = NGX_CHRYS_RANGE_EMPTY;
+        return NULL;
+    }
+
+    first = ngx_chrys_ring_entry(ring, 0);
+    last = ngx_chrys_ring_entry(ring, ring->count - 1);
+
+    if (by_seq) {
+        if (value < first->seq || value > last->seq) {
+            ngx_chrys_zone_unlock(zone);
+            range->result = (value < first->seq) ? NGX_CHRYS_RANGE_GONE
+                                                  : NGX_CHRYS_RANGE_FUTURE;
+            return NULL;
+        }
+
+        i = ngx_chrys_ring_find_seq(ring, value);
+
+    } else {
+        if (value < first->time || value > ngx_chrys_unix_msec()) {
+            ngx_chrys_zone_unlock(zone);
+            range->result = (value < first->time) ? NGX_CHRYS_RANGE_GONE
+                                                   : NGX_CHRYS_RANGE_FUTURE;
+            return NULL;
+        }
+
+        i = ngx_chrys_ring_find_time(ring, value);
+    }
+
+    start = ngx_chrys_ring_gop_start(ring, i);
+
+    if (start < 0) {
+        ngx_chrys_zone_unlock(zone);
+        range->result = NGX_CHRYS_RANGE_NO_IDR;
+        return NULL;
+    }
+
+    if (keyframe) {
+        i = start;
+    }
+
+    ngx_chrys_ring_plan_locked(ring, start, i, pad, &plan);
+    *seq = plan.last;
+
+    ngx_chrys_zone_unlock(zone);
+
+    gop = ngx_chrys_ring_copy(zone, st, event, &plan, pad, log);
+
+    if (gop == NULL) {
+        range->result = NGX_CHRYS_RANGE_GONE;
+    }
+
+    return gop;
+}
+
+
+/*
+ * images: the frames of [from, to] in a ring, all of them or the first of
+ * each "interval", at most "limit" (0: NGX_CHRYS_RANGE_TOO_MANY past
+ * walk->max), as seqs into walk; *width and *height of the pictures.
+ * NGX_OK, or NGX_DECLINED with range->result saying why not.
+ */
+
+ngx_int_t
+ngx_chrys_ring_select(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
+    ngx_uint_t event, uint64_t from, uint64_t to, ngx_msec_t interval,
+    ngx_uint_t limit, ngx_pool_t *pool, ngx_chrys_walk_t *walk,
+    ngx_uint_t *width, ngx_uint_t *height, ngx_chrys_range_t *range)
+{
+    uint64_t             next;
+    ngx_uint_t           i, n, max;
+    ngx_chrys_ring_t    *ring;
+    ngx_chrys_entry_t   *e;
+    ngx_chrys_event_t   *ev;
+    ngx_chrys_config_t  *config;
+
+    ngx_memzero(range, sizeof(ngx_chrys_range_t));
+
+    max = limit ? limit : walk->max;
+
+    walk->want = ngx_palloc(pool, (max + 1) * sizeof(ngx_uint_t));
+    if (walk->want == NULL) {
+        return NGX_ERROR;
+    }
+
+    walk->nwant = 0;
+    walk->next = 0;
+
+    ngx_chrys_zone_lock(zone);
+
+    ring = ngx_chrys_ring_source_locked(st, event, &ev);
+
+    if (ring == NULL) {
+        ngx_chrys_zone_unlock(zone);
+        range->result = NGX_CHRYS_RANGE_NONE;
+        return NGX_DECLINED;
+    }
+
+    if (!ngx_chrys_ring_check_locked(ring, ev, &from, &to, range)) {
+        ngx_chrys_zone_unlock(zone);
+        return NGX_DECLINED;
+    }
+
+    config = ring->config ? ring->config
+                          : ngx_chrys_ring_entry(ring, 0)->config;
+    *width = config->width;
+    *height = config->height;
+
+    /* the frames: all in the range, or the first of each interval */
+
+    n = 0;
+    next = from;
+
+    for (i = ngx_max(ngx_chrys_ring_find_time(ring, from - 1), 0);
+         i < ring->count;
+         i++)
+    {
+        e = ngx_chrys_ring_entry(ring, i);
+
+        if (e->time > to) {
+            break;
+        }
+
+        if (e->time < next) {
+            continue;
+        }
+
+        if (n < max) {
+            walk->want[n] = e->seq;
+        }
+
+        n++;
+        next = interval ? e->time + interval : e->time;
+    }
+
+    ngx_chrys_zone_unlock(zone);
+
+    range->frames = n;
+
+    if (n > max && limit == 0) {
+        range->result = NGX_CHRYS_RANGE_TOO_MANY;
+        return NGX_DECLINED;
+    }
+
+    walk->nwant = ngx_min(n, max);
+
+    return NGX_OK;
+}
+
+
+/*
+ * Whether a GOP can be cut before entry "j", with every frame after the
+ * cut shown after every frame before it ("shown": the latest pts before
+ * it): with B-frames, only before some of the reference frames.  Steps of
+ * an image series are cut there, so that their images go out in display
+ * order.  H.264 reorders within a few frames: only those are looked at.
+ */
+
+static ngx_uint_t
+ngx_chrys_ring_clean_cut(ngx_chrys_ring_t *ring, int64_t shown, ngx_uint_t j)
+{
+    ngx_uint_t          i;
+    ngx_chrys_entry_t  *e;
+
+    for (i = j; i < ring->count && i < j + NGX_CHRYS_REORDER; i++) {
+        e = ngx_chrys_ring_entry(ring, i);
+
+        if (i > j && (e->flags & NGX_CHRYS_AU_IDR)) {
+            break;
+        }
+
+        if (e->pts <= shown) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/*
+ * The next step of an image series: the GOP part that decodes to the next
+ * wanted frames still in the ring, at most walk->max of them, cut where
+ * display order allows.  NULL when nothing is left.
+ */
+
+ngx_chrys_gop_t *
+ngx_chrys_ring_step(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
+    ngx_uint_t event, ngx_chrys_walk_t *walk, size_t pad, ngx_log_t *log)
+{
+    int64_t             shown;
+    ngx_int_t           i, j, start, end;
+    ngx_uint_t          k, found;
+    ngx_chrys_plan_t    plan;
+    ngx_chrys_ring_t   *ring;
+    ngx_chrys_entry_t  *e;
+    ngx_chrys_event_t  *ev;
+
+    found = 0;
+    walk->taken = 0;
+
+    ngx_chrys_zone_lock(zone);
+
+    ring = ngx_chrys_ring_source_locked(st, event, &ev);
+
+    /* the next wanted frame still in the ring, with its IDR */
+
+    for ( /* void */ ; ring && walk->next < walk->nwant; walk->next++) {
+        i = ngx_chrys_ring_find_seq(ring, walk->want[walk->next]);
+
+        if (i < 0
+            || ngx_chrys_ring_entry(ring, i)->seq != walk->want[walk->next])
+        {
+            continue;
+        }
+
+        start = ngx_chrys_ring_gop_start(ring, i);
+
+        if (start < 0) {
+            continue;
+        }
+
+        /* this GOP's wanted frames, up to the next IDR */
+
+        shown = ngx_chrys_ring_entry(ring, start)->pts;
+
+        for (j = start + 1; j <= i; j++) {
+            shown = ngx_max(shown, ngx_chrys_ring_entry(ring, j)->pts);
+        }
+
+        k = walk->next + 1;
+        end = i;
+
+        for (j = i + 1; (ngx_uint_t) j < ring->count && k < walk->nwant;
+             j++)
+        {
+            e = ngx_chrys_ring_entry(ring, j);
+
+            if (e->flags & NGX_CHRYS_AU_IDR) {
+                break;
+            }
+
+            if (k - walk->next >= walk->max
+                && ngx_chrys_ring_clean_cut(ring, shown, j))
+            {
+                break;
+            }
+
+            shown = ngx_max(shown, e->pts);
+
+            if (e->seq == walk->want[k]) {
+                end = j;
+                k++;
+            }
+        }
+
+        ngx_chrys_ring_plan_locked(ring, start, end, pad, &plan);
+
+        walk->taken = k - walk->next;
+        walk->next = k;
+        found = 1;
+
+        break;
+    }
+
+    ngx_chrys_zone_unlock(zone);
+
+    if (!found) {
+        return NULL;
+    }
+
+    /* frames evicted meanwhile are left out: the step is empty */
+
+    return ngx_chrys_ring_copy(zone, st, event, &plan, pad, log);
+}
+
+
+/*
+ * clip.mp4: where a clip of [from, to] starts (*first, the IDR at or
+ * before "from", or the first one after it) and ends (*last).  NGX_OK,
+ * or NGX_DECLINED with range->result saying why not.
+ */
+
+ngx_int_t
+ngx_chrys_ring_span(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
+    ngx_uint_t event, uint64_t from, uint64_t to, ngx_uint_t *first,
+    ngx_uint_t *last, ngx_chrys_range_t *range)
+{
+    ngx_int_t           i, start;
+    ngx_chrys_ring_t   *ring;
+    ngx_chrys_event_t  *ev;
+
+    ngx_memzero(range, sizeof(ngx_chrys_range_t));
+
+    ngx_chrys_zone_lock(zone);
+
+    ring = ngx_chrys_ring_source_locked(st, event, &ev);
+
+    if (ring == NULL) {
+        ngx_chrys_zone_unlock(zone);
+        range->result = NGX_CHRYS_RANGE_NONE;
+        return NGX_DECLINED;
+    }
+
+    if (!ngx_chrys_ring_check_locked(ring, ev, &from, &to, range)) {
+        ngx_chrys_zone_unlock(zone);
+        return NGX_DECLINED;
+    }
+
+    start = ngx_chrys_ring_idr_from(ring, ngx_chrys_ring_find_time(ring,
+                                                                   from));
+    i = ngx_chrys_ring_find_time(ring, to);
+
+    if ((ngx_uint_t) start >= ring->count || i < start) {
+        ngx_chrys_zone_unlock(zone);
+        range->result = NGX_CHRYS_RANGE_NO_IDR;
+        return NGX_DECLINED;
+    }
+
+    *first = ngx_chrys_ring_entry(ring, start)->seq;
+    *last = ngx_chrys_ring_entry(ring, i)->seq;
+
+    ngx_chrys_zone_unlock(zone);
+
+    return NGX_OK;
+}
+
+
+/*
+ * The next GOP of a clip: from *next (or the first IDR after it, if it
+ * left the ring) up to the next IDR or "last".  *next is then the seq
+ * after it, and *done says whether the clip is complete.  NULL when
+ * nothing of it is left.
+ */
+
+ngx_chrys_gop_t *
+ngx_chrys_ring_gop(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
+    ngx_uint_t event, ngx_uint_t *next, ngx_uint_t last, size_t pad,
+    ngx_uint_t *done, ngx_log_t *log)
+{
+    ngx_int_t           i, j;
+    ngx_uint_t          found;
+    ngx_chrys_plan_t    plan;
+    ngx_chrys_ring_t   *ring;
+    ngx_chrys_entry_t  *e;
+    ngx_chrys_event_t  *ev;
+
+    found = 0;
+    *done = 1;
+
+    ngx_chrys_zone_lock(zone);
+
+    ring = ngx_chrys_ring_source_locked(st, event, &ev);
+
+    if (ring && ring->count) {
+        i = ngx_chrys_ring_find_seq(ring, *next);
+
+        if (i < 0 || ngx_chrys_ring_entry(ring, i)->seq != *next) {
+            /* evicted meanwhile: go on at the next IDR */
+            i = ngx_chrys_ring_idr_from(ring, i + 1);
+
+            if ((ngx_uint_t) i < ring->count
+                && !(ngx_chrys_ring_entry(ring, i)->flags & NGX_CHRYS_AU_IDR))
+            {
+                i = ring->count;
+            }
+        }
+
+        if ((ngx_uint_t) i < ring->count
+            && ngx_chrys_ring_entry(ring, i)->seq <= last)
+        {
+            /* up to the next IDR, or the end of the range */
+
+            for (j = i + 1; (ngx_uint_t) j < ring->count; j++) {
+                e = ngx_chrys_ring_entry(ring, j);
+
+                if ((e->flags & NGX_CHRYS_AU_IDR) || e->seq > last) {
+                    break;
+                }
+            }
+
+            ngx_chrys_ring_plan_locked(ring, i, j - 1, pad, &plan);
+            found = 1;
+
+            *done = ((ngx_uint_t) j >= ring->count
+                     || ngx_chrys_ring_entry(ring, j)->seq > last);
+
+            if ((ngx_uint_t) j < ring->count) {
+                *next = ngx_chrys_ring_entry(ring, j)->seq;
+            }
+        }
+    }
+
+    ngx_chrys_zone_unlock(zone);
+
+    if (!found) {
+        return NULL;
+    }
+
+    return ngx_chrys_ring_copy(zone, st, event, &plan, pad, log);
+}
+
+
+static ngx_chrys_event_t *
+ngx_chrys_event_find_locked(ngx_chrys_stream_t *st, ngx_uint_t id)
+{
+    ngx_queue_t        *q;
+    ngx_chrys_event_t  *ev;
+
+    for (q = ngx_queue_head(&st->events);
+         q != ngx_queue_sentinel(&st->events);
+         q = ngx_queue_next(q))
+    {
+        ev = ngx_queue_data(q, ngx_chrys_event_t, queue);
+
+        if (ev->id == id) {
+            return ev;
+        }
+    }
+
+    return NULL;
+}
+
+
+/*
+ * Marks "now" on a stream and keeps the access units from now - pre to
+ * now + post, within the zone's event budget.  What it will take is
+ * reckoned before anything is copied: the pre window's bytes in the
+ * stream's ring, and the post window's at the stream's bitrate.  The pre
+ * window is then copied a slice at a time; the access units that come
+ * meanwhile are taken from the ring as well.  NGX_OK with *id, NGX_BUSY
+ * with too many events on the stream, NGX_DECLINED over the budget or
+ * out of room, NGX_ERROR if the stream left the zone.
+ */
+
+ngx_int_t
+ngx_chrys_event_create(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
+    ngx_str_t *label, ngx_str_t *meta, ngx_msec_t pre, ngx_msec_t post,
+    ngx_uint_t *id)
+{
+    size_t              estimate;
+    uint64_t            now;
+    ngx_int_t           i, start;
+    ngx_chrys_event_t  *ev;
+
+    now = ngx_chrys_unix_msec();
+
+    ngx_chrys_zone_lock(zone);
+
+    if (st->removed) {
+        ngx_chrys_zone_unlock(zone);
+        return NGX_ERROR;
+    }
+
+    if (st->nevents >= NGX_CHRYS_EVENTS_MAX) {
+        ngx_chrys_zone_unlock(zone);
+        return NGX_BUSY;
+    }
+
+    /* what the pre window holds, and the post window will take */
+
+    estimate = (size_t) st->rate.bitrate / 8 * post / 1000;
+    start = st->ring.count;
+
+    if (st->ring.count) {
+        start = ngx_chrys_ring_idr_from(&st->ring,
+                                        ngx_chrys_ring_find_time(&st->ring,
+                                                                 now - pre));
+
+        for (i = start; (ngx_uint_t) i < st->ring.count; i++) {
+            estimate += ngx_chrys_ring_entry(&st->ring, i)->size;
+        }
+    }
+
+    if (zone->sh->event_bytes + estimate > zone->sh->event_budget) {
+        ngx_chrys_zone_unlock(zone);
+        return NGX_DECLINED;
+    }
+
+    ev = ngx_slab_calloc_locked(zone->shpool, sizeof(ngx_chrys_event_t));
+
+    /* the budget, not a cap of its own, limits an event's ring */
+
+    if (ev == NULL
+        || ngx_chrys_ring_setup_locked(zone, &ev->ring, 0, (size_t) -1,
+                                       pre + post + 10000)
+           != NGX_OK)
+    {
+        goto nomem;
+    }
+
+    if (meta->len) {
+        ev->meta = ngx_slab_alloc_locked(zone->shpool, meta->len);
+        if (ev->meta == NULL) {
+            goto nomem;
+        }
+
+        ngx_memcpy(ev->meta, meta->data, meta->len);
+        ev->meta_len = meta->len;
+    }
+
+    ev->id = ++zone->sh->event_ids;
+    ev->time = now;
+    ev->from = now - pre;
+    ev->to = now + post;
+    ev->pre = pre;
+    ev->post = post;
+    ev->label_len = ngx_min(label->len, NGX_CHRYS_LABEL_LEN);
+
+    if (ev->label_len) {
+        /* without a label, label->data is NULL: not for memcpy() */
+        ngx_memcpy(ev->label, label->data, ev->label_len);
+    }
+
+    /* the first access unit to copy, and those after it */
+
+    ev->filling = ((ngx_uint_t) start < st->ring.count);
+    ev->filled = ev->filling ? ngx_chrys_ring_entry(&st->ring, start)->seq - 1
+                             : 0;
+
+    zone->sh->event_bytes += ev->ring.bytes;
+
+    ngx_queue_insert_tail(&st->events, &ev->queue);
+    st->nevents++;
+
+    *id = ev->id;
+
+    ngx_chrys_zone_unlock(zone);
+
+    return ngx_chrys_event_fill(zone, st, *id);
+
+nomem:
+
+    if (ev) {
+        ngx_chrys_ring_free_locked(zone, &ev->ring);
+
+        if (ev->meta) {
+            ngx_slab_free_locked(zone->shpool, ev->meta);
+        }
+
+        ngx_slab_free_locked(zone->shpool, ev);
+    }
+
+    ngx_chrys_zone_unlock(zone);
+
+    return NGX_DECLINED;
+}
+
+
+/* copies an event's pre window out of the stream's ring, slice by slice */
+
+static ngx_int_t
+ngx_chrys_event_fill(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
+    ngx_uint_t id)
+{
+    ngx_int_t           rc;
+    ngx_chrys_event_t  *ev;
+
+    for ( ;; ) {
+        ngx_chrys_zone_lock(zone);
+
+        ev = ngx_chrys_event_find_locked(st, id);
+
+        if (ev == NULL || !ev->filling) {
+            /* deleted meanwhile, or done */
+            ngx_chrys_zone_unlock(zone);
+            return NGX_OK;
+        }
+
+        rc = ngx_chrys_event_fill_locked(zone, st, ev);
+
+        ngx_chrys_zone_unlock(zone);
+
+        if (rc == NGX_OK) {
+            return NGX_OK;
+        }
+    }
+}
+
+
+/*
+ * One slice of an event's filling: the access units after the one copied
+ * last.  NGX_OK when the event has caught up with the stream's ring (it
+ * then takes access units as they come), NGX_AGAIN for more.
+ */
+
+static ngx_int_t
+ngx_chrys_event_fill_locked(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
+    ngx_chrys_event_t *ev)
+{
+    size_t              slice;
+    ngx_int_t           i;
+    ngx_chrys_entry_t  *e;
+    ngx_chrys_ring_t   *ring;
+
+    ring = &st->ring;
+
+    /*
+     * the entry after the one copied last; if that one left the ring
+     * meanwhile, the event goes on at the next IDR
+     */
+
+    i = ngx_chrys_ring_find_seq(ring, ev->filled);
+
+    if (ev->ring.count
+        && (i < 0 || ngx_chrys_ring_entry(ring, i)->seq != ev->filled))
+    {
+        ev->ring.skip = 1;
+    }
+
+    i++;
+
+    slice = 0;
+
+    while ((ngx_uint_t) i < ring->count && slice < NGX_CHRYS_SLICE) {
+        e = ngx_chrys_ring_entry(ring, i++);
+
+        ev->filled = e->seq;
+        slice += e->size;
+
+        if (e->time > ev->to || ev->truncated) {
+            continue;
+        }
+
+        if (ngx_chrys_ring_config_locked(zone, &ev->ring, e->config->data,
+                                         e->config->len, e->config->width,
+                                         e->config->height)
+            != NGX_OK)
+        {
+            ev->truncated = 1;
+            continue;
+        }
+
+        (void) ngx_chrys_event_append_locked(zone, ev, e, e->data);
+    }
+
+    if ((ngx_uint_t) i < ring->count) {
+        return NGX_AGAIN;
+    }
+
+    ev->filling = 0;
+
+    return NGX_OK;
+}
+
+
+/* an access unit into an event's ring, within the zone's event budget */
+
+static ngx_int_t
+ngx_chrys_event_append_locked(ngx_chrys_zone_t *zone, ngx_chrys_event_t *ev,
+    ngx_chrys_entry_t *e, u_char *data)
+{
+    size_t     before;
+    ngx_int_t  rc;
+
+    before = ev->ring.bytes;
+    rc = NGX_ERROR;
+
+    /* a new chunk may come with it: count it in */
+
+    if (zone->sh->event_bytes + e->size + NGX_CHRYS_CHUNK
+        <= zone->sh->event_budget)
+    {
+        rc = ngx_chrys_ring_append_locked(zone, &ev->ring, e, data);
+    }
+
+    if (rc == NGX_ERROR) {
+        ev->truncated = 1;
+    }
+
+    zone->sh->event_bytes += ev->ring.bytes - before;
+
+    return rc;
+}
+
+
+static void
+ngx_chrys_event_info_locked(ngx_chrys_event_t *ev,
+    ngx_chrys_event_info_t *info, u_char *p)
+{
+    ngx_chrys_range_t  range;
+
+    ngx_chrys_ring_where(&ev->ring, &range);
+
+    info->id = ev->id;
+    info->time = ev->time;
+    info->from = ev->from;
+    info->to = ev->to;
+    info->pre = ev->pre;
+    info->post = ev->post;
+    info->truncated = ev->truncated;
+    info->frames = ev->ring.count;
+    info->bytes = ev->ring.bytes;
+    info->start = range.start;
+    info->end = range.end;
+
+    info->label.data = p;
+    info->label.len = ev->label_len;
+    p = ngx_cpymem(p, ev->label, ev->label_len);
+
+    info->meta.data = p;
+    info->meta.len = ev->meta_len;
+
+    if (ev->meta_len) {
+        ngx_memcpy(p, ev->meta, ev->meta_len);
+    }
+}
+
+
+/* one event, copied out: NGX_DECLINED if there is no such event */
+
+ngx_int_t
+ngx_chrys_event_info(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
+    ngx_uint_t id, ngx_pool_t *pool, ngx_chrys_event_info_t *info)
+{
+    u_char             *p;
+    ngx_chrys_event_t  *ev;
+
+    p = ngx_pnalloc(pool, NGX_CHRYS_LABEL_LEN + NGX_CHRYS_META_MAX);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_chrys_zone_lock(zone);
+
+    ev = st->removed ? NULL : ngx_chrys_event_find_locked(st, id);
+
+    if (ev) {
+        ngx_chrys_event_info_locked(ev, info, p);
+    }
+
+    ngx_chrys_zone_unlock(zone);
+
+    return ev ? NGX_OK : NGX_DECLINED;
+}
+
+
+/* every event of a stream, copied out into an array of event infos */
+
+ngx_int_t
+ngx_chrys_event_list(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
+    ngx_pool_t *pool, ngx_array_t *events)
+{
+    u_char                  *p;
+    ngx_uint_t               n;
+    ngx_queue_t             *q;
+    ngx_chrys_event_t       *ev;
+    ngx_chrys_event_info_t  *info;
+
+    /* room for the most a stream may have, before the lock */
+
+    if (ngx_array_init(events, pool, NGX_CHRYS_EVENTS_MAX,
+                       sizeof(ngx_chrys_event_info_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    p = ngx_pnalloc(pool, NGX_CHRYS_EVENTS_MAX
+                          * (NGX_CHRYS_LABEL_LEN + NGX_CHRYS_META_MAX));
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    n = 0;
+
+    ngx_chrys_zone_lock(zone);
+
+    for (q = ngx_queue_head(&st->events);
+         q != ngx_queue_sentinel(&st->events) && n < NGX_CHRYS_EVENTS_MAX;
+         q = ngx_queue_next(q))
+    {
+        ev = ngx_queue_data(q, ngx_chrys_event_t, queue);
+
+        info = ngx_array_push(events);
+        ngx_chrys_event_info_locked(ev, info, p);
+        p += NGX_CHRYS_LABEL_LEN + NGX_CHRYS_META_MAX;
+        n++;
+    }
+
+    ngx_chrys_zone_unlock(zone);
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_chrys_event_delete(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
+    ngx_uint_t id)
+{
+    ngx_chrys_event_t  *ev;
+
+    ngx_chrys_zone_lock(zone);
+
+    ev = st->removed ? NULL : ngx_chrys_event_find_locked(st, id);
+
+    if (ev == NULL) {
+        ngx_chrys_zone_unlock(zone);
+        return NGX_DECLINED;
+    }
+
+    ngx_chrys_event_free_locked(zone, st, ev);
+
+    ngx_chrys_zone_unlock(zone);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_chrys_event_free_locked(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
+    ngx_chrys_event_t *ev)
+{
+    zone->sh->event_bytes -= ev->ring.bytes;
+
+    ngx_queue_remove(&ev->queue);
+    st->nevents--;
+
+    ngx_chrys_ring_free_locked(zone, &ev->ring);
+
+    if (ev->meta) {
+        ngx_slab_free_locked(zone->shpool, ev->meta);
+    }
+
+    ngx_slab_free_locked(zone->shpool, ev);
+}
+
+
+/* every event of a stream that leaves the zone */
+
+void
+ngx_chrys_stream_events_free_locked(ngx_chrys_zone_t *zone,
+    ngx_chrys_stream_t *st)
+{
+    ngx_chrys_event_t  *ev;
+
+    while (!ngx_queue_empty(&st->events)) {
+        ev = ngx_queue_data(ngx_queue_head(&st->events), ngx_chrys_event_t,
+                            queue);
+        ngx_chrys_event_free_locked(zone, st, ev);
+    }
 }

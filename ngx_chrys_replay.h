@@ -1,0 +1,59 @@
+
+/*
+ * Copyright (C) chrys authors
+ *
+ * What a ring holds, on demand, in the thread pool: access units copied
+ * out of it decoded into images of the frames asked for, or remuxed into
+ * fragmented MP4 without re-encoding.  Neither touches the zone: they work
+ * on their private copy (ngx_chrys_gop_t).
+ */
+
+
+#ifndef _NGX_CHRYS_REPLAY_H_INCLUDED_
+#define _NGX_CHRYS_REPLAY_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include "ngx_chrys_ring.h"
+#include "ngx_chrys_image.h"
+
+
+/* decoding access units of a ring, and encoding some of their frames */
+
+typedef struct {
+    ngx_chrys_gop_t              *gop;
+    ngx_uint_t                   *want;       /* seqs, ascending */
+    ngx_uint_t                    nwant;
+    ngx_chrys_look_t              look;
+    ngx_chrys_image_t            *images;     /* nwant, display order */
+    ngx_uint_t                    nimages;
+    ngx_uint_t                    errors;
+    ngx_uint_t                    usec;
+} ngx_chrys_replay_t;
+
+
+/* remuxing access units of a ring into fragmented MP4, step by step */
+
+typedef struct {
+    ngx_chrys_gop_t              *gop;
+    void                         *fmt;        /* AVFormatContext */
+    int64_t                       offset;     /* ms, first dts */
+    unsigned                      started:1;
+    unsigned                      last:1;
+    ngx_int_t                     rc;
+    u_char                       *out;        /* this step's bytes */
+    size_t                        len;
+    size_t                        size;
+    ngx_uint_t                    frames;
+    u_char                        error[NGX_CHRYS_ERROR_LEN];
+} ngx_chrys_mux_t;
+
+
+void ngx_chrys_replay_handler(void *data, ngx_log_t *log);
+void ngx_chrys_replay_free(ngx_chrys_replay_t *rp);
+void ngx_chrys_mux_handler(void *data, ngx_log_t *log);
+void ngx_chrys_mux_free(ngx_chrys_mux_t *mux);
+
+
+#endif /* _NGX_CHRYS_REPLAY_H_INCLUDED_ */
