@@ -45,6 +45,8 @@ struct ngx_chrys_decoder_s {
     ngx_thread_task_t        *task;
     ngx_log_t                *log;
     ngx_uint_t                claim;          /* the publish it decodes */
+    ngx_uint_t                max_width;      /* chrys_max_picture */
+    ngx_uint_t                max_height;
 
     /* event loop side */
     ngx_chrys_au_t           *head;
@@ -113,7 +115,8 @@ static ngx_queue_t  ngx_chrys_decoders = { &ngx_chrys_decoders,
 
 ngx_chrys_decoder_t *
 ngx_chrys_decoder_create(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
-    ngx_uint_t claim, ngx_thread_pool_t *tp, ngx_log_t *log)
+    ngx_uint_t claim, ngx_thread_pool_t *tp, ngx_uint_t max_width,
+    ngx_uint_t max_height, ngx_log_t *log)
 {
     ngx_chrys_decoder_t  *dec;
 
@@ -137,6 +140,8 @@ ngx_chrys_decoder_create(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
     dec->st = st;
     dec->claim = claim;
     dec->pool = tp;
+    dec->max_width = max_width;
+    dec->max_height = max_height;
     dec->log = ngx_cycle->log;
     dec->last = &dec->head;
     dec->slot = -1;
@@ -529,6 +534,14 @@ ngx_chrys_decoder_picture(void *data, AVFrame *frame)
 
     if (frame->decode_error_flags || (frame->flags & AV_FRAME_FLAG_CORRUPT)) {
         ngx_chrys_decoder_fail(dec, 0, "corrupt picture");
+        return;
+    }
+
+    if ((ngx_uint_t) frame->width > dec->max_width
+        || (ngx_uint_t) frame->height > dec->max_height)
+    {
+        /* an in-band SPS changed the size: not one picture of it */
+        ngx_chrys_decoder_fail(dec, 0, "picture over chrys_max_picture");
         return;
     }
 

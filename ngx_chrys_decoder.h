@@ -27,7 +27,7 @@ typedef void (*ngx_chrys_published_pt)(ngx_chrys_stream_t *st);
 
 ngx_chrys_decoder_t *ngx_chrys_decoder_create(ngx_chrys_zone_t *zone,
     ngx_chrys_stream_t *st, ngx_uint_t claim, ngx_thread_pool_t *tp,
-    ngx_log_t *log);
+    ngx_uint_t max_width, ngx_uint_t max_height, ngx_log_t *log);
 void ngx_chrys_decoder_push(ngx_chrys_decoder_t *dec, ngx_chrys_au_t *au);
 void ngx_chrys_decoder_hint(ngx_chrys_decoder_t *dec, ngx_uint_t width,
     ngx_uint_t height);

@@ -23,6 +23,10 @@
 
 #define NGX_HTTP_CHRYS_GET             (NGX_HTTP_GET|NGX_HTTP_HEAD)
 
+#define NGX_HTTP_CHRYS_MAX_REPLAYS     8
+#define NGX_HTTP_CHRYS_REQUEST_MEMORY  (64 * 1024 * 1024)
+#define NGX_HTTP_CHRYS_WORKER_CACHE    (64 * 1024 * 1024)
+
 
 /*
  * A route: a path below the location, whose segments are words, "*" for
@@ -51,12 +55,19 @@ static ngx_int_t ngx_http_chrys_split(ngx_http_request_t *r, ngx_str_t *seg,
     ngx_uint_t *n);
 static ngx_int_t ngx_http_chrys_parse_args(ngx_http_request_t *r,
     ngx_http_chrys_ctx_t *ctx);
+static ngx_int_t ngx_http_chrys_memory(ngx_http_request_t *r,
+    ngx_http_chrys_ctx_t *ctx, ngx_uint_t width, ngx_uint_t height);
 static void ngx_http_chrys_cleanup(void *data);
 static void ngx_http_chrys_published(ngx_chrys_stream_t *st);
 static size_t ngx_http_chrys_json_len(ngx_chrys_snapshot_t *snap);
 static u_char *ngx_http_chrys_json(u_char *p, ngx_chrys_snapshot_t *snap);
 
+static u_char *ngx_http_chrys_log_handler(ngx_log_t *log, u_char *buf,
+    size_t len);
+
 static ngx_int_t ngx_http_chrys_init_process(ngx_cycle_t *cycle);
+static void *ngx_http_chrys_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_chrys_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_http_chrys_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_chrys_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
@@ -68,6 +79,10 @@ static char *ngx_http_chrys_thread_pool(ngx_conf_t *cf, ngx_command_t *cmd,
 
 static ngx_conf_num_bounds_t  ngx_http_chrys_quality_bounds = {
     ngx_conf_check_num_bounds, 1, 100
+};
+
+static ngx_conf_num_bounds_t  ngx_http_chrys_replays_bounds = {
+    ngx_conf_check_num_bounds, 1, 1024
 };
 
 
@@ -94,6 +109,27 @@ static ngx_command_t  ngx_http_chrys_commands[] = {
       offsetof(ngx_http_chrys_loc_conf_t, quality),
       &ngx_http_chrys_quality_bounds },
 
+    { ngx_string("chrys_max_replays"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_chrys_loc_conf_t, max_replays),
+      &ngx_http_chrys_replays_bounds },
+
+    { ngx_string("chrys_request_memory"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_chrys_loc_conf_t, request_memory),
+      NULL },
+
+    { ngx_string("chrys_worker_cache"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_chrys_main_conf_t, worker_cache),
+      NULL },
+
       ngx_null_command
 };
 
@@ -102,8 +138,8 @@ static ngx_http_module_t  ngx_http_chrys_module_ctx = {
     NULL,                                  /* preconfiguration */
     NULL,                                  /* postconfiguration */
 
-    NULL,                                  /* create main configuration */
-    NULL,                                  /* init main configuration */
+    ngx_http_chrys_create_main_conf,       /* create main configuration */
+    ngx_http_chrys_init_main_conf,         /* init main configuration */
 
     NULL,                                  /* create server configuration */
     NULL,                                  /* merge server configuration */
@@ -224,6 +260,9 @@ static ngx_chrys_arg_t  ngx_http_chrys_args[] = {
 
 /* tasks of this worker's requests in the thread pool */
 ngx_uint_t  ngx_http_chrys_tasks;
+
+/* frame.jpg, images and clip.mp4 requests of this worker under way */
+static ngx_uint_t  ngx_http_chrys_replays;
 
 static ngx_chrys_published_pt  ngx_http_chrys_next_published;
 
@@ -633,7 +672,7 @@ ngx_http_chrys_out_size(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx,
          ? ctx->args[NGX_HTTP_CHRYS_ARG_HEIGHT] : 0;
 
     if ((ow == 0 && oh == 0) || w == 0 || h == 0) {
-        return NGX_DECLINED;
+        return ngx_http_chrys_memory(r, ctx, w, h);
     }
 
     fill = ngx_http_chrys_has(ctx, NGX_HTTP_CHRYS_ARG_FIT)
@@ -698,7 +737,55 @@ ngx_http_chrys_out_size(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx,
         ctx->look.height = oh;
     }
 
-    return NGX_DECLINED;
+    return ngx_http_chrys_memory(r, ctx, ow, oh);
+}
+
+
+/*
+ * What an image of width x height takes while it is made, at most
+ * "chrys_request_memory": raw pixels are their size, a JPEG its scaled
+ * 4:2:0 planes and about as much again for itself.
+ */
+
+static ngx_int_t
+ngx_http_chrys_memory(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx,
+    ngx_uint_t width, ngx_uint_t height)
+{
+    size_t                      need;
+    ngx_http_chrys_loc_conf_t  *clcf;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_chrys_module);
+
+    switch (ctx->look.format) {
+
+    case NGX_CHRYS_OUT_BGR24:
+    case NGX_CHRYS_OUT_RGB24:
+        need = 3 * width * height;
+        break;
+
+    case NGX_CHRYS_OUT_GRAY8:
+        need = width * height;
+        break;
+
+    default: /* JPEG, NGX_CHRYS_OUT_YUV420P */
+        need = 3 * width * height;
+        break;
+    }
+
+    if (need <= clcf->request_memory) {
+        return NGX_DECLINED;
+    }
+
+    if (r->header_sent) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_chrys_error(r, NGX_HTTP_BAD_REQUEST,
+                                "a %uix%ui picture takes %uz MB to make, "
+                                "more than \"chrys_request_memory\" "
+                                "(%uz MB): ask for a smaller \"width\"",
+                                width, height, need >> 20,
+                                clcf->request_memory >> 20);
 }
 
 
@@ -796,10 +883,51 @@ ngx_http_chrys_cleanup(void *data)
     ngx_http_chrys_live_cleanup(ctx);
     ngx_http_chrys_walk_cleanup(ctx);
 
+    if (ctx->replaying) {
+        ngx_http_chrys_replays--;
+        ctx->replaying = 0;
+    }
+
     if (ctx->stream) {
         ngx_chrys_stream_close(ctx->zone, ctx->stream);
         ctx->stream = NULL;
     }
+}
+
+
+/*
+ * A request that decodes or remuxes the ring (frame.jpg, images,
+ * clip.mp4) takes one of the worker's "chrys_max_replays": past them,
+ * 503 with Retry-After, so that a burst of them cannot fill the thread
+ * pool's queue.  NGX_DECLINED to go on.
+ */
+
+ngx_int_t
+ngx_http_chrys_replay_start(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
+{
+    ngx_http_chrys_loc_conf_t  *clcf;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_chrys_module);
+
+    if (ngx_http_chrys_replays >= clcf->max_replays) {
+        if (ngx_http_chrys_add_header(r, "Retry-After",
+                                      &(ngx_str_t) ngx_string("1"))
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_chrys_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                    "%ui replays of the buffer are under "
+                                    "way in this worker, the most "
+                                    "\"chrys_max_replays\" allows; try "
+                                    "again", ngx_http_chrys_replays);
+    }
+
+    ngx_http_chrys_replays++;
+    ctx->replaying = 1;
+
+    return NGX_DECLINED;
 }
 
 
@@ -1103,8 +1231,8 @@ ngx_http_chrys_flush(ngx_http_request_t *r)
     wev = c->write;
 
     if (wev->timedout) {
-        ngx_log_error(NGX_LOG_INFO, c->log, NGX_ETIMEDOUT,
-                      "client timed out");
+        ngx_http_chrys_log(NGX_LOG_INFO, r, NGX_ETIMEDOUT,
+                           "client timed out");
         c->timedout = 1;
         ngx_http_finalize_request(r, NGX_HTTP_REQUEST_TIME_OUT);
         return NGX_DONE;
@@ -1158,8 +1286,7 @@ ngx_http_chrys_error(ngx_http_request_t *r, ngx_uint_t status,
 
     if (r->header_sent) {
         /* a stream already under way (live.mjpg): only closing is left */
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "chrys: %*s", len, msg);
+        ngx_http_chrys_log(NGX_LOG_INFO, r, 0, "chrys: %*s", len, msg);
         return NGX_ERROR;
     }
 
@@ -1178,6 +1305,77 @@ ngx_http_chrys_error(ngx_http_request_t *r, ngx_uint_t status,
 
     return ngx_http_chrys_send(r, status, &ngx_http_chrys_json_type, p,
                                last - p);
+}
+
+
+/*
+ * chrys's own lines in a request's log: as nginx's, but the request line
+ * without its query string, which may hold the API token.
+ */
+
+void
+ngx_http_chrys_log(ngx_uint_t level, ngx_http_request_t *r, ngx_err_t err,
+    const char *fmt, ...)
+{
+    u_char              *p, msg[NGX_MAX_ERROR_STR];
+    va_list              args;
+    ngx_log_t           *log;
+    ngx_log_handler_pt   handler;
+
+    log = r->connection->log;
+
+    if (log->log_level < level) {
+        return;
+    }
+
+    va_start(args, fmt);
+    p = ngx_vslprintf(msg, msg + sizeof(msg), fmt, args);
+    va_end(args);
+
+    handler = log->handler;
+    log->handler = ngx_http_chrys_log_handler;
+
+    ngx_log_error(level, log, err, "%*s", p - msg, msg);
+
+    log->handler = handler;
+}
+
+
+static u_char *
+ngx_http_chrys_log_handler(ngx_log_t *log, u_char *buf, size_t len)
+{
+    u_char              *p, *q, *end;
+    ngx_http_request_t  *r;
+    ngx_http_log_ctx_t  *ctx;
+
+    ctx = log->data;
+    end = buf + len;
+
+    p = ngx_snprintf(buf, len, ", client: %V", &ctx->connection->addr_text);
+
+    r = ctx->request;
+
+    if (r == NULL || r->request_line.len == 0) {
+        return p;
+    }
+
+    q = ngx_strlchr(r->request_line.data,
+                    r->request_line.data + r->request_line.len, '?');
+
+    if (q == NULL) {
+        q = ngx_strlchr(r->request_line.data,
+                        r->request_line.data + r->request_line.len, ' ');
+        q = q ? ngx_strlchr(q + 1, r->request_line.data
+                                   + r->request_line.len, ' ')
+              : NULL;
+    }
+
+    if (q == NULL) {
+        q = r->request_line.data + r->request_line.len;
+    }
+
+    return ngx_snprintf(p, end - p, ", request: \"%*s\"",
+                        q - r->request_line.data, r->request_line.data);
 }
 
 
@@ -1234,10 +1432,7 @@ ngx_http_chrys_status(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ngx_chrys_stream_snapshot(ctx->zone, ctx->stream, snap) != NGX_OK) {
-        return ngx_http_chrys_error(r, NGX_HTTP_NOT_FOUND,
-                                    "stream not found");
-    }
+    ngx_chrys_stream_snapshot(ctx->zone, ctx->stream, snap);
 
     p = ngx_pnalloc(r->pool, ngx_http_chrys_json_len(snap) + 1);
     if (p == NULL) {
@@ -1374,6 +1569,34 @@ ngx_http_chrys_init_process(ngx_cycle_t *cycle)
 
 
 static void *
+ngx_http_chrys_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_chrys_main_conf_t  *cmcf;
+
+    cmcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_chrys_main_conf_t));
+    if (cmcf == NULL) {
+        return NULL;
+    }
+
+    cmcf->worker_cache = NGX_CONF_UNSET_SIZE;
+
+    return cmcf;
+}
+
+
+static char *
+ngx_http_chrys_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_chrys_main_conf_t  *cmcf = conf;
+
+    ngx_conf_init_size_value(cmcf->worker_cache,
+                             NGX_HTTP_CHRYS_WORKER_CACHE);
+
+    return NGX_CONF_OK;
+}
+
+
+static void *
 ngx_http_chrys_create_loc_conf(ngx_conf_t *cf)
 {
     ngx_http_chrys_loc_conf_t  *conf;
@@ -1391,6 +1614,8 @@ ngx_http_chrys_create_loc_conf(ngx_conf_t *cf)
      */
 
     conf->quality = NGX_CONF_UNSET_UINT;
+    conf->max_replays = NGX_CONF_UNSET_UINT;
+    conf->request_memory = NGX_CONF_UNSET_SIZE;
 
     return conf;
 }
@@ -1403,6 +1628,10 @@ ngx_http_chrys_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_chrys_loc_conf_t  *conf = child;
 
     ngx_conf_merge_uint_value(conf->quality, prev->quality, 80);
+    ngx_conf_merge_uint_value(conf->max_replays, prev->max_replays,
+                              NGX_HTTP_CHRYS_MAX_REPLAYS);
+    ngx_conf_merge_size_value(conf->request_memory, prev->request_memory,
+                              NGX_HTTP_CHRYS_REQUEST_MEMORY);
 
     if (conf->thread_pool == NULL) {
         conf->thread_pool = prev->thread_pool;

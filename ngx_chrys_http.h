@@ -76,9 +76,16 @@ typedef ngx_int_t (*ngx_http_chrys_handler_pt)(ngx_http_request_t *r,
 
 
 typedef struct {
+    size_t                        worker_cache;   /* bytes, per worker */
+} ngx_http_chrys_main_conf_t;
+
+
+typedef struct {
     ngx_shm_zone_t               *shm_zone;
     ngx_thread_pool_t            *thread_pool;
     ngx_uint_t                    quality;
+    ngx_uint_t                    max_replays;    /* per worker */
+    size_t                        request_memory;
 } ngx_http_chrys_loc_conf_t;
 
 
@@ -116,6 +123,9 @@ typedef struct {
     ngx_pool_t                   *pool;       /* clip: the step's output */
     ngx_chrys_mux_t               mux;
     ngx_str_t                     boundary;
+    size_t                        budget;     /* chrys_request_memory */
+    size_t                        image_bytes;    /* of the images made */
+    ngx_uint_t                    images;
     unsigned                      done:1;
 } ngx_http_chrys_walk_t;
 
@@ -140,6 +150,7 @@ struct ngx_http_chrys_ctx_s {
     unsigned                      encoding:1;
     unsigned                      busy:1;     /* another one encodes */
     unsigned                      counted:1;  /* in a clients gauge */
+    unsigned                      replaying:1;    /* in the replays */
 
     /* latest.jpg, latest.raw, live.mjpg */
     ngx_chrys_want_t              want;
@@ -159,6 +170,10 @@ extern ngx_uint_t    ngx_http_chrys_tasks;
 
 ngx_int_t ngx_http_chrys_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *fmt, ...);
+void ngx_http_chrys_log(ngx_uint_t level, ngx_http_request_t *r,
+    ngx_err_t err, const char *fmt, ...);
+ngx_int_t ngx_http_chrys_replay_start(ngx_http_request_t *r,
+    ngx_http_chrys_ctx_t *ctx);
 ngx_int_t ngx_http_chrys_error_range(ngx_http_request_t *r,
     ngx_uint_t status, ngx_chrys_range_t *range, const char *msg);
 ngx_int_t ngx_http_chrys_send(ngx_http_request_t *r, ngx_uint_t status,

@@ -53,6 +53,8 @@ static ngx_int_t ngx_http_chrys_images_pump(ngx_http_request_t *r,
     ngx_http_chrys_ctx_t *ctx);
 static ngx_int_t ngx_http_chrys_images_step(ngx_http_request_t *r,
     ngx_http_chrys_ctx_t *ctx, ngx_http_chrys_lane_t *lane);
+static ngx_uint_t ngx_http_chrys_images_room(ngx_http_chrys_walk_t *walk);
+static ngx_uint_t ngx_http_chrys_images_per_step(ngx_http_chrys_walk_t *walk);
 static void ngx_http_chrys_images_done(ngx_event_t *ev);
 static ngx_chain_t *ngx_http_chrys_images_parts(ngx_http_chrys_walk_t *walk,
     ngx_http_chrys_lane_t *lane);
@@ -292,6 +294,11 @@ ngx_http_chrys_frame(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
                                     "needed");
     }
 
+    rc = ngx_http_chrys_replay_start(r, ctx);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
     by_seq = ngx_http_chrys_has(ctx, NGX_HTTP_CHRYS_ARG_SEQ);
     value = by_seq ? (uint64_t) ctx->args[NGX_HTTP_CHRYS_ARG_SEQ]
                    : ngx_http_chrys_time_arg(ctx, NGX_HTTP_CHRYS_ARG_TIME, 0);
@@ -423,14 +430,20 @@ ngx_http_chrys_images(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
     uint64_t                from, to;
     ngx_int_t               rc;
     ngx_str_t               type;
-    ngx_uint_t              interval, limit, width, height;
-    ngx_chrys_range_t       range;
-    ngx_http_chrys_walk_t  *walk;
+    ngx_uint_t                  interval, limit, width, height;
+    ngx_chrys_range_t           range;
+    ngx_http_chrys_walk_t      *walk;
+    ngx_http_chrys_loc_conf_t  *clcf;
 
     interval = ngx_http_chrys_has(ctx, NGX_HTTP_CHRYS_ARG_INTERVAL)
                ? ctx->args[NGX_HTTP_CHRYS_ARG_INTERVAL] : 0;
     limit = ngx_http_chrys_has(ctx, NGX_HTTP_CHRYS_ARG_LIMIT)
             ? ctx->args[NGX_HTTP_CHRYS_ARG_LIMIT] : 0;
+
+    rc = ngx_http_chrys_replay_start(r, ctx);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
 
     walk = ngx_pcalloc(r->pool, sizeof(ngx_http_chrys_walk_t));
     if (walk == NULL) {
@@ -478,6 +491,9 @@ ngx_http_chrys_images(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
 
     ngx_sprintf(type.data, "multipart/mixed; boundary=%V", &walk->boundary);
 
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_chrys_module);
+    walk->budget = clcf->request_memory;
+
     return ngx_http_chrys_walk_start(r, ctx, &type);
 }
 
@@ -488,8 +504,14 @@ ngx_int_t
 ngx_http_chrys_clip(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
 {
     uint64_t                from, to;
+    ngx_int_t               rc;
     ngx_chrys_range_t       range;
     ngx_http_chrys_walk_t  *walk;
+
+    rc = ngx_http_chrys_replay_start(r, ctx);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
 
     walk = ngx_pcalloc(r->pool, sizeof(ngx_http_chrys_walk_t));
     if (walk == NULL) {
@@ -645,9 +667,15 @@ ngx_http_chrys_images_pump(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
         for (i = 0; i < NGX_HTTP_CHRYS_LANES && !walk->done; i++) {
             lane = &walk->lanes[i];
 
-            if (lane->state == NGX_HTTP_CHRYS_LANE_FREE
-                && ngx_http_chrys_images_step(r, ctx, lane) != NGX_OK)
-            {
+            if (lane->state != NGX_HTTP_CHRYS_LANE_FREE) {
+                continue;
+            }
+
+            if (!ngx_http_chrys_images_room(walk)) {
+                break;
+            }
+
+            if (ngx_http_chrys_images_step(r, ctx, lane) != NGX_OK) {
                 return NGX_ERROR;
             }
         }
@@ -707,8 +735,12 @@ ngx_http_chrys_images_step(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx,
     walk = ctx->walk;
     rp = &lane->replay;
 
-    /* a short first step: the first picture goes out early */
-    walk->frames.max = walk->steps ? NGX_HTTP_CHRYS_STEP_IMAGES : 2;
+    /*
+     * a short first step: the first picture goes out early, and tells
+     * how big the images are; then as many as the memory allows
+     */
+
+    walk->frames.max = ngx_http_chrys_images_per_step(walk);
 
     for ( ;; ) {
         gop = ngx_chrys_ring_step(ctx->zone, ctx->stream, ctx->event,
@@ -765,6 +797,76 @@ ngx_http_chrys_images_step(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx,
 }
 
 
+/*
+ * Whether another step may start: the first alone, until it tells how big
+ * the images are; then while the images held and coming stay within
+ * "chrys_request_memory" (a step's worth past it at most).
+ */
+
+static ngx_uint_t
+ngx_http_chrys_images_room(ngx_http_chrys_walk_t *walk)
+{
+    size_t                  held, avg;
+    ngx_uint_t              i, j, busy;
+    ngx_chrys_replay_t     *rp;
+    ngx_http_chrys_lane_t  *lane;
+
+    busy = 0;
+    held = 0;
+    avg = walk->images ? walk->image_bytes / walk->images : 0;
+
+    for (i = 0; i < NGX_HTTP_CHRYS_LANES; i++) {
+        lane = &walk->lanes[i];
+        rp = &lane->replay;
+
+        switch (lane->state) {
+
+        case NGX_HTTP_CHRYS_LANE_FREE:
+            continue;
+
+        case NGX_HTTP_CHRYS_LANE_RUNNING:
+            held += rp->nwant * avg;
+            break;
+
+        default: /* READY, SENDING */
+            for (j = 0; j < rp->nimages; j++) {
+                held += rp->images[j].len;
+            }
+        }
+
+        busy = 1;
+    }
+
+    if (!busy) {
+        return 1;
+    }
+
+    if (walk->images == 0) {
+        return 0;
+    }
+
+    return held + ngx_http_chrys_images_per_step(walk) * avg <= walk->budget;
+}
+
+
+/* how many images the next step takes: a lane's share of the memory */
+
+static ngx_uint_t
+ngx_http_chrys_images_per_step(ngx_http_chrys_walk_t *walk)
+{
+    ngx_uint_t  n;
+
+    if (walk->images == 0) {
+        return 2;
+    }
+
+    n = walk->budget
+        / (NGX_HTTP_CHRYS_LANES * (walk->image_bytes / walk->images) + 1);
+
+    return ngx_max(1, ngx_min(n, NGX_HTTP_CHRYS_STEP_IMAGES));
+}
+
+
 static void
 ngx_http_chrys_images_done(ngx_event_t *ev)
 {
@@ -800,6 +902,11 @@ ngx_http_chrys_images_done(ngx_event_t *ev)
     rp->gop = NULL;
 
     lane->state = NGX_HTTP_CHRYS_LANE_READY;
+
+    for (i = 0; i < rp->nimages; i++) {
+        walk->image_bytes += rp->images[i].len;
+        walk->images++;
+    }
 
     /* the JPEGs live as long as the step's output */
     cln = ngx_pool_cleanup_add(lane->pool, 0);
@@ -983,8 +1090,8 @@ ngx_http_chrys_clip_done(ngx_event_t *ev)
 
     if (c->error || mux->rc != NGX_OK) {
         if (mux->rc != NGX_OK) {
-            ngx_log_error(NGX_LOG_ERR, c->log, 0, "chrys: clip of \"%V\": %s",
-                          &ctx->stream->key, mux->error);
+            ngx_http_chrys_log(NGX_LOG_ERR, r, 0, "chrys: clip of \"%V\": %s",
+                               &ctx->stream->key, mux->error);
         }
 
         rc = NGX_ERROR;

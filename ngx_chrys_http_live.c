@@ -99,6 +99,9 @@ static ngx_http_chrys_local_t *ngx_http_chrys_local_find(
 static ngx_http_chrys_local_t *ngx_http_chrys_local_store(
     ngx_http_chrys_ctx_t *ctx, u_char *data, size_t len, ngx_uint_t stride,
     ngx_uint_t copy);
+static ngx_uint_t ngx_http_chrys_local_room(ngx_http_chrys_ctx_t *ctx,
+    ngx_http_chrys_local_t *found, size_t len);
+static void ngx_http_chrys_local_drop(ngx_http_chrys_local_t *local);
 static void ngx_http_chrys_local_release(void *data);
 static void ngx_http_chrys_free_image(void *data);
 static void ngx_http_chrys_free_copy(void *data);
@@ -122,6 +125,7 @@ static ngx_str_t  ngx_http_chrys_formats[] = {
 
 
 static ngx_http_chrys_local_t  ngx_http_chrys_locals[NGX_HTTP_CHRYS_LOCALS];
+static size_t                  ngx_http_chrys_locals_bytes;
 
 /* requests of this worker that wait, and the timer that checks them */
 static ngx_queue_t  ngx_http_chrys_waiters;
@@ -144,12 +148,6 @@ ngx_http_chrys_live(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
 
     st = ctx->stream;
     seq = st->pictures.latest_seq;
-
-    if (st->removed) {
-        /* the stream left the zone while this request waited */
-        return ngx_http_chrys_error(r, NGX_HTTP_NOT_FOUND,
-                                    "stream not found");
-    }
 
     /* pictures are copied into the zone while somebody asks */
     ngx_chrys_stream_want(st);
@@ -551,9 +549,9 @@ ngx_http_chrys_encoded(ngx_event_t *ev)
                                           img->data, img->len);
 
             if (stored == NGX_ERROR) {
-                ngx_log_error(NGX_LOG_WARN, c->log, 0,
-                              "chrys: zone \"%V\" is full, JPEG not cached",
-                              &ctx->zone->shm_zone->shm.name);
+                ngx_http_chrys_log(NGX_LOG_WARN, r, 0,
+                                   "chrys: zone \"%V\" is full, JPEG not "
+                                   "cached", &ctx->zone->shm_zone->shm.name);
             }
         }
 
@@ -915,7 +913,7 @@ ngx_http_chrys_local_store(ngx_http_chrys_ctx_t *ctx, u_char *data,
         }
     }
 
-    if (found == NULL) {
+    if (found == NULL || !ngx_http_chrys_local_room(ctx, found, len)) {
         return NULL;
     }
 
@@ -930,9 +928,9 @@ ngx_http_chrys_local_store(ngx_http_chrys_ctx_t *ctx, u_char *data,
         ngx_memcpy(p, data, len);
     }
 
-    if (found->data) {
-        ngx_free(found->data);
-    }
+    ngx_http_chrys_local_drop(found);
+
+    ngx_http_chrys_locals_bytes += len;
 
     found->stream = ctx->stream->id;
     found->variant = variant;
@@ -944,6 +942,68 @@ ngx_http_chrys_local_store(ngx_http_chrys_ctx_t *ctx, u_char *data,
     found->used = ngx_current_msec;
 
     return found;
+}
+
+
+/*
+ * Makes room for "len" more bytes within "chrys_worker_cache", in place
+ * of entry "found": the least recently used entries that no response is
+ * sending go.  Returns 0 if there is none.
+ */
+
+static ngx_uint_t
+ngx_http_chrys_local_room(ngx_http_chrys_ctx_t *ctx,
+    ngx_http_chrys_local_t *found, size_t len)
+{
+    size_t                       budget;
+    ngx_uint_t                   i;
+    ngx_http_chrys_local_t      *local, *oldest;
+    ngx_http_chrys_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_get_module_main_conf(ctx->request, ngx_http_chrys_module);
+    budget = cmcf->worker_cache;
+
+    if (len > budget) {
+        return 0;
+    }
+
+    ngx_http_chrys_local_drop(found);
+
+    while (ngx_http_chrys_locals_bytes + len > budget) {
+        oldest = NULL;
+
+        for (i = 0; i < NGX_HTTP_CHRYS_LOCALS; i++) {
+            local = &ngx_http_chrys_locals[i];
+
+            if (local->data && local->refs == 0
+                && (oldest == NULL || local->used < oldest->used))
+            {
+                oldest = local;
+            }
+        }
+
+        if (oldest == NULL) {
+            return 0;
+        }
+
+        ngx_http_chrys_local_drop(oldest);
+    }
+
+    return 1;
+}
+
+
+static void
+ngx_http_chrys_local_drop(ngx_http_chrys_local_t *local)
+{
+    if (local->data) {
+        ngx_http_chrys_locals_bytes -= local->len;
+        ngx_free(local->data);
+    }
+
+    local->data = NULL;
+    local->len = 0;
+    local->stream = 0;
 }
 
 
@@ -1017,10 +1077,6 @@ ngx_http_chrys_ready(ngx_http_chrys_ctx_t *ctx)
 
     st = ctx->stream;
     seq = st->pictures.latest_seq;
-
-    if (st->removed) {
-        return 1;
-    }
 
     if (ctx->busy) {
         /* another request encodes this picture: look again */

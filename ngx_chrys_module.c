@@ -28,7 +28,10 @@
 #define NGX_CHRYS_BUFFER_WINDOW   10000
 #define NGX_CHRYS_BUFFER_SIZE     (32 * 1024 * 1024)
 #define NGX_CHRYS_EVENT_BUDGET    (64 * 1024 * 1024)
+#define NGX_CHRYS_STREAM_IDLE     (10 * 60 * 1000)
+#define NGX_CHRYS_MAX_PICTURE     4096
 #define NGX_CHRYS_MALLOC_ARENAS   2
+#define NGX_CHRYS_SWEEP           1000
 
 
 typedef struct {
@@ -43,6 +46,9 @@ typedef struct {
     ngx_flag_t                enable;
     ngx_msec_t                buffer_window;  /* 0: off */
     size_t                    buffer_size;
+    ngx_msec_t                idle;           /* 0: off */
+    ngx_uint_t                max_width;
+    ngx_uint_t                max_height;
     ngx_thread_pool_t        *thread_pool;
 } ngx_rtmp_chrys_app_conf_t;
 
@@ -60,6 +66,7 @@ typedef struct {
     ngx_uint_t                codec;          /* FLV codec id seen */
     unsigned                  started:1;
     unsigned                  refused:1;
+    unsigned                  too_big:1;      /* over chrys_max_picture */
     unsigned                  configured:1;
     unsigned                  unringed:1;     /* no room for the header */
     unsigned                  frame_num_known:1;
@@ -78,6 +85,17 @@ static char *ngx_rtmp_chrys_thread_pool(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_rtmp_chrys_buffer(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_rtmp_chrys_stream_idle(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_rtmp_chrys_max_picture(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static void ngx_rtmp_chrys_sweep(ngx_event_t *ev);
+static void ngx_rtmp_chrys_attach(ngx_chrys_zone_t *zone, ngx_log_t *log);
+static void ngx_rtmp_chrys_detach(ngx_chrys_zone_t *zone, ngx_log_t *log);
+static void ngx_rtmp_chrys_sweep_zone(ngx_chrys_zone_t *zone,
+    ngx_log_t *log);
+static void ngx_rtmp_chrys_each_zone(ngx_cycle_t *cycle,
+    void (*handler)(ngx_chrys_zone_t *zone, ngx_log_t *log));
 static ngx_int_t ngx_rtmp_chrys_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_rtmp_chrys_init_process(ngx_cycle_t *cycle);
 static void ngx_rtmp_chrys_exit_process(ngx_cycle_t *cycle);
@@ -102,12 +120,15 @@ static void ngx_rtmp_chrys_configure_ring(ngx_rtmp_session_t *s,
     ngx_rtmp_chrys_ctx_t *ctx, u_char *data, size_t len);
 static void ngx_rtmp_chrys_reconfigure_ring(ngx_rtmp_session_t *s,
     ngx_rtmp_chrys_ctx_t *ctx, ngx_chain_t *header);
+static ngx_uint_t ngx_rtmp_chrys_too_big(ngx_rtmp_session_t *s,
+    ngx_rtmp_chrys_ctx_t *ctx, ngx_uint_t width, ngx_uint_t height);
 static void ngx_rtmp_chrys_lost(ngx_rtmp_chrys_ctx_t *ctx, const char *why);
 static size_t ngx_rtmp_chrys_chain_copy(ngx_chain_t *in, size_t skip, u_char *dst,
     size_t len);
 
 
 static ngx_rtmp_publish_pt       next_publish;
+static ngx_event_t               ngx_rtmp_chrys_sweeper;
 static ngx_rtmp_close_stream_pt  next_close_stream;
 
 
@@ -147,6 +168,20 @@ static ngx_command_t  ngx_rtmp_chrys_commands[] = {
       ngx_conf_set_size_slot,
       NGX_RTMP_MAIN_CONF_OFFSET,
       offsetof(ngx_rtmp_chrys_main_conf_t, event_budget),
+      NULL },
+
+    { ngx_string("chrys_stream_idle"),
+      NGX_RTMP_MAIN_CONF|NGX_RTMP_SRV_CONF|NGX_RTMP_APP_CONF|NGX_CONF_TAKE1,
+      ngx_rtmp_chrys_stream_idle,
+      NGX_RTMP_APP_CONF_OFFSET,
+      offsetof(ngx_rtmp_chrys_app_conf_t, idle),
+      NULL },
+
+    { ngx_string("chrys_max_picture"),
+      NGX_RTMP_MAIN_CONF|NGX_RTMP_SRV_CONF|NGX_RTMP_APP_CONF|NGX_CONF_TAKE1,
+      ngx_rtmp_chrys_max_picture,
+      NGX_RTMP_APP_CONF_OFFSET,
+      0,
       NULL },
 
       ngx_null_command
@@ -290,6 +325,9 @@ ngx_rtmp_chrys_create_app_conf(ngx_conf_t *cf)
     cacf->enable = NGX_CONF_UNSET;
     cacf->buffer_window = NGX_CONF_UNSET_MSEC;
     cacf->buffer_size = NGX_CONF_UNSET_SIZE;
+    cacf->idle = NGX_CONF_UNSET_MSEC;
+    cacf->max_width = NGX_CONF_UNSET_UINT;
+    cacf->max_height = NGX_CONF_UNSET_UINT;
 
     return cacf;
 }
@@ -306,6 +344,11 @@ ngx_rtmp_chrys_merge_app_conf(ngx_conf_t *cf, void *parent, void *child)
                               NGX_CHRYS_BUFFER_WINDOW);
     ngx_conf_merge_size_value(conf->buffer_size, prev->buffer_size,
                               NGX_CHRYS_BUFFER_SIZE);
+    ngx_conf_merge_msec_value(conf->idle, prev->idle, NGX_CHRYS_STREAM_IDLE);
+    ngx_conf_merge_uint_value(conf->max_width, prev->max_width,
+                              NGX_CHRYS_MAX_PICTURE);
+    ngx_conf_merge_uint_value(conf->max_height, prev->max_height,
+                              NGX_CHRYS_MAX_PICTURE);
 
     if (conf->thread_pool == NULL) {
         conf->thread_pool = prev->thread_pool;
@@ -400,6 +443,81 @@ ngx_rtmp_chrys_buffer(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/* chrys_stream_idle TIME | off */
+
+static char *
+ngx_rtmp_chrys_stream_idle(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_rtmp_chrys_app_conf_t  *cacf = conf;
+
+    ngx_int_t   idle;
+    ngx_str_t  *value;
+
+    if (cacf->idle != NGX_CONF_UNSET_MSEC) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        cacf->idle = 0;
+        return NGX_CONF_OK;
+    }
+
+    idle = ngx_parse_time(&value[1], 0);
+
+    if (idle == NGX_ERROR || idle == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"chrys_stream_idle\" time \"%V\" is invalid, "
+                           "e.g. \"chrys_stream_idle 10m;\" or \"off\"",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    cacf->idle = idle;
+
+    return NGX_CONF_OK;
+}
+
+
+/* chrys_max_picture WIDTHxHEIGHT */
+
+static char *
+ngx_rtmp_chrys_max_picture(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_rtmp_chrys_app_conf_t  *cacf = conf;
+
+    u_char     *x;
+    ngx_int_t   w, h;
+    ngx_str_t  *value;
+
+    if (cacf->max_width != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    x = ngx_strlchr(value[1].data, value[1].data + value[1].len, 'x');
+
+    w = x ? ngx_atoi(value[1].data, x - value[1].data) : NGX_ERROR;
+    h = x ? ngx_atoi(x + 1, value[1].data + value[1].len - x - 1)
+          : NGX_ERROR;
+
+    if (w <= 0 || h <= 0 || w > 16384 || h > 16384) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"chrys_max_picture\" \"%V\" is invalid, "
+                           "e.g. \"chrys_max_picture 3840x2160;\" (at "
+                           "most 16384x16384)", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    cacf->max_width = w;
+    cacf->max_height = h;
+
+    return NGX_CONF_OK;
+}
+
+
 static ngx_int_t
 ngx_rtmp_chrys_postconfiguration(ngx_conf_t *cf)
 {
@@ -456,37 +574,25 @@ ngx_rtmp_chrys_init_module(ngx_cycle_t *cycle)
 /*
  * A worker takes its place in every chrys zone (the rtmp block's, and
  * any "chrys_api" names): its references and gauges are counted there.
+ * Then, every second, streams nobody uses leave the zones.
  */
 
 static ngx_int_t
 ngx_rtmp_chrys_init_process(ngx_cycle_t *cycle)
 {
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_shm_zone_t   *shm_zone;
-
     /* decode errors are counted and shown per stream, not logged */
     av_log_set_level(AV_LOG_QUIET);
 
-    part = &cycle->shared_memory.part;
-    shm_zone = part->elts;
+    ngx_rtmp_chrys_each_zone(cycle, ngx_rtmp_chrys_attach);
 
-    for (i = 0; /* void */ ; i++) {
+    ngx_rtmp_chrys_sweeper.handler = ngx_rtmp_chrys_sweep;
+    ngx_rtmp_chrys_sweeper.log = cycle->log;
+    ngx_rtmp_chrys_sweeper.data = cycle;
 
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
+    /* an exiting worker does not wait for it */
+    ngx_rtmp_chrys_sweeper.cancelable = 1;
 
-            part = part->next;
-            shm_zone = part->elts;
-            i = 0;
-        }
-
-        if (shm_zone[i].tag == &ngx_chrys_module) {
-            (void) ngx_chrys_zone_attach(shm_zone[i].data, cycle->log);
-        }
-    }
+    ngx_add_timer(&ngx_rtmp_chrys_sweeper, NGX_CHRYS_SWEEP);
 
     return NGX_OK;
 }
@@ -495,11 +601,58 @@ ngx_rtmp_chrys_init_process(ngx_cycle_t *cycle)
 static void
 ngx_rtmp_chrys_exit_process(ngx_cycle_t *cycle)
 {
+    ngx_chrys_decoder_exit_process();
+
+    ngx_rtmp_chrys_each_zone(cycle, ngx_rtmp_chrys_detach);
+}
+
+
+static void
+ngx_rtmp_chrys_sweep(ngx_event_t *ev)
+{
+    if (ngx_exiting || ngx_terminate || ngx_quit) {
+        return;
+    }
+
+    ngx_rtmp_chrys_each_zone((ngx_cycle_t *) ngx_cycle,
+                             ngx_rtmp_chrys_sweep_zone);
+
+    ngx_add_timer(ev, NGX_CHRYS_SWEEP);
+}
+
+
+static void
+ngx_rtmp_chrys_attach(ngx_chrys_zone_t *zone, ngx_log_t *log)
+{
+    (void) ngx_chrys_zone_attach(zone, log);
+}
+
+
+static void
+ngx_rtmp_chrys_detach(ngx_chrys_zone_t *zone, ngx_log_t *log)
+{
+    ngx_chrys_zone_detach(zone);
+}
+
+
+static void
+ngx_rtmp_chrys_sweep_zone(ngx_chrys_zone_t *zone, ngx_log_t *log)
+{
+    if (zone->sh && zone->worker < NGX_CHRYS_WORKERS) {
+        (void) ngx_chrys_zone_sweep(zone, log);
+    }
+}
+
+
+/* calls "handler" for each chrys zone of the cycle */
+
+static void
+ngx_rtmp_chrys_each_zone(ngx_cycle_t *cycle,
+    void (*handler)(ngx_chrys_zone_t *zone, ngx_log_t *log))
+{
     ngx_uint_t        i;
     ngx_list_part_t  *part;
     ngx_shm_zone_t   *shm_zone;
-
-    ngx_chrys_decoder_exit_process();
 
     part = &cycle->shared_memory.part;
     shm_zone = part->elts;
@@ -517,7 +670,7 @@ ngx_rtmp_chrys_exit_process(ngx_cycle_t *cycle)
         }
 
         if (shm_zone[i].tag == &ngx_chrys_module) {
-            ngx_chrys_zone_detach(shm_zone[i].data);
+            handler(shm_zone[i].data, cycle->log);
         }
     }
 }
@@ -562,6 +715,7 @@ ngx_rtmp_chrys_start(ngx_rtmp_session_t *s)
 {
     ngx_int_t                  rc;
     ngx_str_t                  name, *app;
+    ngx_chrys_stream_conf_t    sc;
     ngx_rtmp_chrys_ctx_t           *ctx;
     ngx_chrys_zone_t          *zone;
     ngx_chrys_stream_t        *st;
@@ -614,8 +768,11 @@ ngx_rtmp_chrys_start(ngx_rtmp_session_t *s)
     cacf = ngx_rtmp_get_module_app_conf(s, ngx_chrys_module);
     zone = cmcf->shm_zone->data;
 
-    rc = ngx_chrys_stream_claim(zone, app, &name, cacf->buffer_window,
-                                cacf->buffer_size, &st, &ctx->claim,
+    sc.window = cacf->buffer_window;
+    sc.max_bytes = cacf->buffer_size;
+    sc.idle = cacf->idle;
+
+    rc = ngx_chrys_stream_claim(zone, app, &name, &sc, &st, &ctx->claim,
                                 s->connection->log);
 
     if (rc == NGX_BUSY) {
@@ -632,6 +789,8 @@ ngx_rtmp_chrys_start(ngx_rtmp_session_t *s)
 
     ctx->decoder = ngx_chrys_decoder_create(zone, st, ctx->claim,
                                             cacf->thread_pool,
+                                            cacf->max_width,
+                                            cacf->max_height,
                                             s->connection->log);
     if (ctx->decoder == NULL) {
         ngx_chrys_stream_release(zone, st, ctx->claim);
@@ -856,13 +1015,19 @@ ngx_rtmp_chrys_sequence_header(ngx_rtmp_session_t *s,
     ngx_chrys_stream_set_video(ctx->zone, st, NGX_CHRYS_FLV_AVC,
                                avcc.profile, avcc.level);
 
+    codec = ngx_rtmp_get_module_ctx(s, ngx_rtmp_codec_module);
+
+    if (codec && ngx_rtmp_chrys_too_big(s, ctx, codec->width, codec->height))
+    {
+        ngx_chrys_au_free(au);
+        return;
+    }
+
     ctx->nal_length_size = avcc.nal_length_size;
     ctx->configured = 1;
 
     (void) ngx_chrys_avcc_sps(&ctx->sps, au->data, au->len);
     ctx->frame_num_known = 0;
-
-    codec = ngx_rtmp_get_module_ctx(s, ngx_rtmp_codec_module);
 
     if (codec) {
         ngx_chrys_decoder_hint(ctx->decoder, codec->width, codec->height);
@@ -913,6 +1078,40 @@ ngx_rtmp_chrys_configure_ring(ngx_rtmp_session_t *s,
 }
 
 
+/*
+ * A publisher's pictures over "chrys_max_picture" are not decoded nor
+ * kept: the stream says why in its status.  Returns 1 for those.
+ */
+
+static ngx_uint_t
+ngx_rtmp_chrys_too_big(ngx_rtmp_session_t *s, ngx_rtmp_chrys_ctx_t *ctx,
+    ngx_uint_t width, ngx_uint_t height)
+{
+    ngx_rtmp_chrys_app_conf_t  *cacf;
+
+    cacf = ngx_rtmp_get_module_app_conf(s, ngx_chrys_module);
+
+    ctx->too_big = (width > cacf->max_width || height > cacf->max_height);
+
+    if (!ctx->too_big) {
+        return 0;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, s->connection->log, 0,
+                  "chrys: stream \"%V\" sends %uix%ui pictures, more than "
+                  "\"chrys_max_picture %uix%ui\": not decoded",
+                  &ctx->stream->key, width, height, cacf->max_width,
+                  cacf->max_height);
+
+    ngx_chrys_stream_set_error(ctx->zone, ctx->stream,
+                               "pictures of %uix%ui are over "
+                               "chrys_max_picture %uix%ui", width, height,
+                               cacf->max_width, cacf->max_height);
+
+    return 1;
+}
+
+
 /* the sequence header nginx-rtmp keeps (FLV tag included), into the ring */
 
 static void
@@ -959,7 +1158,7 @@ ngx_rtmp_chrys_picture(ngx_rtmp_session_t *s, ngx_rtmp_chrys_ctx_t *ctx,
 
     ngx_chrys_stream_count(st, h->mlen);
 
-    if (!ctx->configured) {
+    if (!ctx->configured || ctx->too_big) {
         ngx_chrys_stream_add(st, skipped, 1);
         return;
     }

@@ -313,7 +313,12 @@ ngx_chrys_ring_room_locked(ngx_chrys_zone_t *zone, ngx_chrys_ring_t *ring,
             break;
         }
 
-        if (!ngx_chrys_ring_evict_gop_locked(zone, ring)) {
+        /* streams nobody holds go first, then this ring's oldest GOP */
+
+        if (!ngx_chrys_zone_reclaim_locked(zone,
+                                           sizeof(ngx_chrys_chunk_t) + size)
+            && !ngx_chrys_ring_evict_gop_locked(zone, ring))
+        {
             return NULL;
         }
     }
@@ -671,10 +676,6 @@ ngx_chrys_ring_source_locked(ngx_chrys_stream_t *st, ngx_uint_t event,
     ngx_chrys_event_t  *ev;
 
     *evp = NULL;
-
-    if (st->removed) {
-        return NULL;
-    }
 
     if (event == 0) {
         return st->ring.entries ? &st->ring : NULL;
@@ -1480,7 +1481,7 @@ ngx_chrys_event_find_locked(ngx_chrys_stream_t *st, ngx_uint_t id)
  * window is then copied a slice at a time; the access units that come
  * meanwhile are taken from the ring as well.  NGX_OK with *id, NGX_BUSY
  * with too many events on the stream, NGX_DECLINED over the budget or
- * out of room, NGX_ERROR if the stream left the zone.
+ * out of room.
  */
 
 ngx_int_t
@@ -1496,11 +1497,6 @@ ngx_chrys_event_create(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
     now = ngx_chrys_unix_msec();
 
     ngx_chrys_zone_lock(zone);
-
-    if (st->removed) {
-        ngx_chrys_zone_unlock(zone);
-        return NGX_ERROR;
-    }
 
     if (st->nevents >= NGX_CHRYS_EVENTS_MAX) {
         ngx_chrys_zone_unlock(zone);
@@ -1773,7 +1769,7 @@ ngx_chrys_event_info(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
 
     ngx_chrys_zone_lock(zone);
 
-    ev = st->removed ? NULL : ngx_chrys_event_find_locked(st, id);
+    ev = ngx_chrys_event_find_locked(st, id);
 
     if (ev) {
         ngx_chrys_event_info_locked(ev, info, p);
@@ -1842,7 +1838,7 @@ ngx_chrys_event_delete(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
 
     ngx_chrys_zone_lock(zone);
 
-    ev = st->removed ? NULL : ngx_chrys_event_find_locked(st, id);
+    ev = ngx_chrys_event_find_locked(st, id);
 
     if (ev == NULL) {
         ngx_chrys_zone_unlock(zone);

@@ -32,6 +32,14 @@ static uint64_t ngx_chrys_monotonic_usec(void);
 static ngx_uint_t ngx_chrys_pid_alive(ngx_pid_t pid);
 static void ngx_chrys_worker_clear_locked(ngx_chrys_zone_t *zone,
     ngx_uint_t w);
+static ngx_uint_t ngx_chrys_stream_held_locked(ngx_chrys_zone_t *zone,
+    ngx_chrys_stream_t *st);
+static void ngx_chrys_stream_strip_locked(ngx_chrys_zone_t *zone,
+    ngx_chrys_stream_t *st);
+static void ngx_chrys_stream_remove_locked(ngx_chrys_zone_t *zone,
+    ngx_chrys_stream_t *st);
+static void ngx_chrys_stream_spare_locked(ngx_chrys_zone_t *zone,
+    ngx_chrys_stream_t *st);
 static ngx_int_t ngx_chrys_make_key(ngx_str_t *key, u_char *buf,
     ngx_str_t *app, ngx_str_t *name);
 static ngx_chrys_stream_t *ngx_chrys_stream_lookup_locked(
@@ -127,7 +135,7 @@ ngx_chrys_zone_init(ngx_shm_zone_t *shm_zone, void *data)
                     ngx_chrys_rbtree_insert_value);
 
     ngx_queue_init(&zone->sh->streams);
-    ngx_queue_init(&zone->sh->removed);
+    ngx_queue_init(&zone->sh->lru);
 
     len = sizeof(" in chrys zone \"\"") + shm_zone->shm.name.len;
 
@@ -253,21 +261,15 @@ ngx_chrys_zone_detach(ngx_chrys_zone_t *zone)
 static void
 ngx_chrys_worker_clear_locked(ngx_chrys_zone_t *zone, ngx_uint_t w)
 {
-    ngx_queue_t         *q, *queues[2];
-    ngx_uint_t           i;
+    ngx_queue_t         *q;
     ngx_chrys_stream_t  *st;
 
-    queues[0] = &zone->sh->streams;
-    queues[1] = &zone->sh->removed;
-
-    for (i = 0; i < 2; i++) {
-        for (q = ngx_queue_head(queues[i]);
-             q != ngx_queue_sentinel(queues[i]);
-             q = ngx_queue_next(q))
-        {
-            st = ngx_queue_data(q, ngx_chrys_stream_t, queue);
-            st->refs[w] = 0;
-        }
+    for (q = ngx_queue_head(&zone->sh->streams);
+         q != ngx_queue_sentinel(&zone->sh->streams);
+         q = ngx_queue_next(q))
+    {
+        st = ngx_queue_data(q, ngx_chrys_stream_t, queue);
+        st->refs[w] = 0;
     }
 
     ngx_memzero(&zone->sh->workers[w], sizeof(ngx_chrys_worker_t));
@@ -454,6 +456,10 @@ ngx_chrys_stream_open(ngx_chrys_zone_t *zone, ngx_str_t *app,
                                         ngx_crc32_short(key.data, key.len));
     if (st) {
         st->refs[zone->worker]++;
+        st->used = ngx_current_msec;
+
+        ngx_queue_remove(&st->lru);
+        ngx_queue_insert_tail(&zone->sh->lru, &st->lru);
     }
 
     ngx_chrys_zone_unlock(zone);
@@ -470,8 +476,8 @@ ngx_chrys_stream_open(ngx_chrys_zone_t *zone, ngx_str_t *app,
 
 /*
  * Gives back a reference of this worker.  Only this worker writes its
- * count, so no lock is needed; the header of a removed stream is freed
- * by a later sweep once no worker counts a reference.
+ * count, so no lock is needed: a stream is taken out of the zone only
+ * under the lock, after it sees every count of a live worker at zero.
  */
 
 void
@@ -494,7 +500,9 @@ ngx_chrys_stream_create_locked(ngx_chrys_zone_t *zone, ngx_str_t *app,
 
     size = offsetof(ngx_chrys_stream_t, data) + key->len;
 
-    if (!ngx_chrys_zone_room_locked(zone, size)) {
+    if (!ngx_chrys_zone_room_locked(zone, size)
+        && !ngx_chrys_zone_reclaim_locked(zone, size))
+    {
         return NULL;
     }
 
@@ -519,6 +527,7 @@ ngx_chrys_stream_create_locked(ngx_chrys_zone_t *zone, ngx_str_t *app,
 
     ngx_rbtree_insert(&zone->sh->rbtree, &st->node);
     ngx_queue_insert_tail(&zone->sh->streams, &st->queue);
+    ngx_queue_insert_tail(&zone->sh->lru, &st->lru);
     zone->sh->nstreams++;
 
     return st;
@@ -537,7 +546,7 @@ ngx_chrys_stream_create_locked(ngx_chrys_zone_t *zone, ngx_str_t *app,
 
 ngx_int_t
 ngx_chrys_stream_claim(ngx_chrys_zone_t *zone, ngx_str_t *app,
-    ngx_str_t *name, ngx_msec_t window, size_t max_bytes,
+    ngx_str_t *name, ngx_chrys_stream_conf_t *conf,
     ngx_chrys_stream_t **stp, ngx_uint_t *claim, ngx_log_t *log)
 {
     u_char               buf[2 * NGX_CHRYS_NAME_MAX + 1];
@@ -579,11 +588,11 @@ ngx_chrys_stream_claim(ngx_chrys_zone_t *zone, ngx_str_t *app,
         return NGX_BUSY;
     }
 
-    if (window == 0) {
+    if (conf->window == 0) {
         ngx_chrys_ring_free_locked(zone, &st->ring);
 
-    } else if (ngx_chrys_ring_setup_locked(zone, &st->ring, window,
-                                           max_bytes, window)
+    } else if (ngx_chrys_ring_setup_locked(zone, &st->ring, conf->window,
+                                           conf->max_bytes, conf->window)
                != NGX_OK)
     {
         ngx_log_error(NGX_LOG_ERR, log, 0,
@@ -591,6 +600,9 @@ ngx_chrys_stream_claim(ngx_chrys_zone_t *zone, ngx_str_t *app,
                       "buffer; raise the size in \"chrys_zone\"",
                       &zone->shm_zone->shm.name, &st->key);
     }
+
+    st->idle = conf->idle;
+    st->used = ngx_current_msec;
 
     st->publisher.owner = ngx_pid;
     st->publisher.publishing = 1;
@@ -645,9 +657,50 @@ ngx_chrys_stream_release(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
         st->publisher.closing = 0;
         st->rate.fps = 0;
         st->rate.bitrate = 0;
+        st->used = ngx_current_msec;
+
+        ngx_chrys_stream_spare_locked(zone, st);
     }
 
     ngx_chrys_zone_unlock(zone);
+}
+
+
+/*
+ * A stream without a publisher keeps its last picture and its ring: the
+ * other slots and the JPEGs go back to the zone at once.  A slot being
+ * read or written stays.
+ */
+
+static void
+ngx_chrys_stream_spare_locked(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st)
+{
+    ngx_uint_t             i;
+    ngx_chrys_slot_t      *slot;
+    ngx_chrys_pictures_t  *pics;
+
+    pics = &st->pictures;
+
+    for (i = 0; i < NGX_CHRYS_SLOTS; i++) {
+        slot = &pics->slots[i];
+
+        if ((pics->latest_seq && i == pics->latest) || slot->data == NULL
+            || slot->writer || slot->readers)
+        {
+            continue;
+        }
+
+        ngx_slab_free_locked(zone->shpool, slot->data);
+        slot->data = NULL;
+        slot->size = 0;
+        slot->seq = 0;
+    }
+
+    for (i = 0; i < NGX_CHRYS_JPEGS; i++) {
+        if (pics->jpegs[i].state == NGX_CHRYS_JPEG_READY) {
+            ngx_chrys_jpeg_free_locked(zone, &pics->jpegs[i]);
+        }
+    }
 }
 
 
@@ -818,7 +871,7 @@ ngx_chrys_stream_latest(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
 
     ngx_chrys_zone_lock(zone);
 
-    if (st->pictures.latest_seq == 0 || st->removed) {
+    if (st->pictures.latest_seq == 0) {
         rc = NGX_DECLINED;
 
     } else {
@@ -829,6 +882,166 @@ ngx_chrys_stream_latest(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
     ngx_chrys_zone_unlock(zone);
 
     return rc;
+}
+
+
+/*
+ * Streams nobody publishes or asks for leave the zone: those idle for
+ * their "chrys_stream_idle" time.  Every worker calls this every second;
+ * one of them a second does the work.  Returns how many left.
+ */
+
+ngx_uint_t
+ngx_chrys_zone_sweep(ngx_chrys_zone_t *zone, ngx_log_t *log)
+{
+    ngx_uint_t           n;
+    ngx_queue_t         *q, *next;
+    ngx_chrys_stream_t  *st;
+
+    n = 0;
+
+    ngx_chrys_zone_lock(zone);
+
+    if (ngx_current_msec - zone->sh->swept < 1000) {
+        ngx_chrys_zone_unlock(zone);
+        return 0;
+    }
+
+    zone->sh->swept = ngx_current_msec;
+
+    /* least recently used first: the rest were used after them */
+
+    for (q = ngx_queue_head(&zone->sh->lru);
+         q != ngx_queue_sentinel(&zone->sh->lru);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        st = ngx_queue_data(q, ngx_chrys_stream_t, lru);
+
+        if (st->idle == 0 || ngx_current_msec - st->used < st->idle) {
+            continue;
+        }
+
+        if (ngx_chrys_stream_held_locked(zone, st)) {
+            continue;
+        }
+
+        ngx_log_error(NGX_LOG_INFO, log, 0,
+                      "chrys: stream \"%V\" left the zone, idle for "
+                      "%M ms", &st->key, ngx_current_msec - st->used);
+
+        ngx_chrys_stream_remove_locked(zone, st);
+        n++;
+    }
+
+    ngx_chrys_zone_unlock(zone);
+
+    return n;
+}
+
+
+/*
+ * The zone is short of "size" bytes: streams that nobody publishes or
+ * holds leave it, the least recently used first, until there is room.
+ * Returns 1 if pages were freed, so that a caller that tries again gets
+ * further each time.
+ */
+
+ngx_uint_t
+ngx_chrys_zone_reclaim_locked(ngx_chrys_zone_t *zone, size_t size)
+{
+    ngx_uint_t           pfree;
+    ngx_queue_t         *q, *next;
+    ngx_chrys_stream_t  *st;
+
+    pfree = zone->shpool->pfree;
+
+    for (q = ngx_queue_head(&zone->sh->lru);
+         q != ngx_queue_sentinel(&zone->sh->lru)
+         && !ngx_chrys_zone_room_locked(zone, size);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        st = ngx_queue_data(q, ngx_chrys_stream_t, lru);
+
+        if (!ngx_chrys_stream_held_locked(zone, st)) {
+            ngx_chrys_stream_remove_locked(zone, st);
+        }
+    }
+
+    return zone->shpool->pfree > pfree;
+}
+
+
+/* whether a publisher, or a worker alive, holds the stream */
+
+static ngx_uint_t
+ngx_chrys_stream_held_locked(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st)
+{
+    ngx_uint_t  w;
+
+    if (ngx_chrys_stream_publishing(st) || st->publisher.closing) {
+        return 1;
+    }
+
+    for (w = 0; w < NGX_CHRYS_WORKERS; w++) {
+        if (st->refs[w] && zone->sh->workers[w].pid
+            && ngx_chrys_pid_alive(zone->sh->workers[w].pid))
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * Takes a stream nobody holds out of the zone, with everything it has;
+ * one with events keeps them (and so its header) until they are deleted.
+ */
+
+static void
+ngx_chrys_stream_remove_locked(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st)
+{
+    ngx_chrys_stream_strip_locked(zone, st);
+
+    if (st->nevents) {
+        return;
+    }
+
+    ngx_rbtree_delete(&zone->sh->rbtree, &st->node);
+    ngx_queue_remove(&st->queue);
+    ngx_queue_remove(&st->lru);
+    zone->sh->nstreams--;
+
+    ngx_slab_free_locked(zone->shpool, st);
+}
+
+
+/* the ring, the picture slots and the JPEGs of a stream go */
+
+static void
+ngx_chrys_stream_strip_locked(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st)
+{
+    ngx_uint_t             i;
+    ngx_chrys_pictures_t  *pics;
+
+    pics = &st->pictures;
+
+    ngx_chrys_ring_free_locked(zone, &st->ring);
+
+    for (i = 0; i < NGX_CHRYS_JPEGS; i++) {
+        ngx_chrys_jpeg_free_locked(zone, &pics->jpegs[i]);
+    }
+
+    for (i = 0; i < NGX_CHRYS_SLOTS; i++) {
+        if (pics->slots[i].data) {
+            ngx_slab_free_locked(zone->shpool, pics->slots[i].data);
+        }
+    }
+
+    ngx_memzero(pics, sizeof(ngx_chrys_pictures_t));
 }
 
 
@@ -892,26 +1105,15 @@ ngx_chrys_snapshot_locked(ngx_chrys_stream_t *st, ngx_chrys_snapshot_t *snap,
 }
 
 
-/* a copy of what the stream is now: NGX_DECLINED if it left the zone */
+/* a copy of what the stream is now */
 
-ngx_int_t
+void
 ngx_chrys_stream_snapshot(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
     ngx_chrys_snapshot_t *snap)
 {
-    ngx_int_t  rc;
-
-    rc = NGX_DECLINED;
-
     ngx_chrys_zone_lock(zone);
-
-    if (!st->removed) {
-        ngx_chrys_snapshot_locked(st, snap, snap->names);
-        rc = NGX_OK;
-    }
-
+    ngx_chrys_snapshot_locked(st, snap, snap->names);
     ngx_chrys_zone_unlock(zone);
-
-    return rc;
 }
 
 
@@ -1095,7 +1297,7 @@ ngx_chrys_slot_reserve(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
 
     ngx_chrys_zone_lock(zone);
 
-    if (st->publisher.claims != claim || st->removed) {
+    if (st->publisher.claims != claim) {
         ngx_chrys_zone_unlock(zone);
         return NGX_DECLINED;
     }
@@ -1156,6 +1358,11 @@ ngx_chrys_slot_reserve(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
         }
 
         slot->data = ngx_slab_alloc_locked(zone->shpool, size);
+
+        if (slot->data == NULL && ngx_chrys_zone_reclaim_locked(zone, size)) {
+            slot->data = ngx_slab_alloc_locked(zone->shpool, size);
+        }
+
         slot->size = slot->data ? size : 0;
 
         if (slot->data == NULL) {
@@ -1181,7 +1388,9 @@ ngx_chrys_slots_alloc_locked(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
 
     slots = st->pictures.slots;
 
-    if (!ngx_chrys_zone_room_locked(zone, NGX_CHRYS_SLOTS * size)) {
+    if (!ngx_chrys_zone_room_locked(zone, NGX_CHRYS_SLOTS * size)
+        && !ngx_chrys_zone_reclaim_locked(zone, NGX_CHRYS_SLOTS * size))
+    {
         return NGX_ERROR;
     }
 
@@ -1225,9 +1434,7 @@ ngx_chrys_slot_publish(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
 
     ngx_chrys_zone_lock(zone);
 
-    if (slot->writer != claim || st->publisher.claims != claim
-        || st->removed)
-    {
+    if (slot->writer != claim || st->publisher.claims != claim) {
         if (slot->writer == claim) {
             slot->writer = 0;
         }
@@ -1369,7 +1576,7 @@ ngx_chrys_jpeg_acquire(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
 
     seq = pics->latest_seq;
 
-    if (seq == 0 || st->removed) {
+    if (seq == 0) {
         ngx_chrys_zone_unlock(zone);
         return NGX_DECLINED;
     }
@@ -1514,7 +1721,7 @@ ngx_chrys_jpeg_store(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
         return NGX_DECLINED;
     }
 
-    if (jpeg->seq != st->pictures.latest_seq || st->removed) {
+    if (jpeg->seq != st->pictures.latest_seq) {
         ngx_chrys_jpeg_free_locked(zone, jpeg);
         ngx_chrys_zone_unlock(zone);
         return NGX_DECLINED;
@@ -1523,6 +1730,10 @@ ngx_chrys_jpeg_store(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
     rc = NGX_ERROR;
 
     jpeg->data = ngx_slab_alloc_locked(zone->shpool, len);
+
+    if (jpeg->data == NULL && ngx_chrys_zone_reclaim_locked(zone, len)) {
+        jpeg->data = ngx_slab_alloc_locked(zone->shpool, len);
+    }
 
     if (jpeg->data) {
         ngx_memcpy(jpeg->data, data, len);

@@ -13,11 +13,13 @@
  * one who holds a reference: a publisher's claim (ngx_chrys_stream_claim()
  * until ngx_chrys_stream_release()), or a reference taken by
  * ngx_chrys_stream_open() and given back by ngx_chrys_stream_close().
- * A stream that leaves the zone (ngx_chrys_zone_sweep()) is unlinked at
- * once, gives back its ring, slots and JPEGs, and keeps its header until
- * the last reference is gone; its holders see it "removed" and answer as
- * for an unknown stream.  References are counted per worker, so that
- * those of a worker that died are dropped when its place is taken again.
+ * A stream leaves the zone (ngx_chrys_zone_sweep(), or
+ * ngx_chrys_zone_reclaim_locked() when the zone is short of room) only
+ * while nobody holds it: no publisher, and no reference of a worker that
+ * is alive.  References are counted per worker, so that those of a worker
+ * that died count no more, and are dropped when its place is taken again.
+ * A stream that still has events keeps them, and its header; its ring,
+ * slots and JPEGs go.
  *
  * Slots.  The planes of a slot are read outside the lock only while the
  * slot is pinned (ngx_chrys_jpeg_acquire()/ngx_chrys_slot_unpin()); its
@@ -159,11 +161,13 @@ typedef struct {
 
 struct ngx_chrys_stream_s {
     ngx_rbtree_node_t             node;
-    ngx_queue_t                   queue;      /* streams, or removed */
+    ngx_queue_t                   queue;      /* in the order they came */
+    ngx_queue_t                   lru;        /* least recently used first */
 
     uint64_t                      id;         /* never the same twice */
-    ngx_uint_t                    removed;
     uint32_t                      refs[NGX_CHRYS_WORKERS];
+    ngx_msec_t                    used;       /* last asked or published */
+    ngx_msec_t                    idle;       /* leaves after, 0: never */
 
     ngx_str_t                     key;        /* "app/name" */
     ngx_str_t                     app;
@@ -199,8 +203,9 @@ typedef struct {
     ngx_rbtree_t                  rbtree;
     ngx_rbtree_node_t             sentinel;
     ngx_queue_t                   streams;
-    ngx_queue_t                   removed;    /* waiting for references */
+    ngx_queue_t                   lru;
     uint64_t                      layout;     /* of the build that made it */
+    ngx_msec_t                    swept;
     ngx_uint_t                    nstreams;
     uint64_t                      ids;
     ngx_uint_t                    tokens;
@@ -226,6 +231,15 @@ struct ngx_chrys_zone_s {
     ngx_uint_t                    worker;     /* this process's place */
     uint64_t                      locked;     /* when it took the lock, us */
 };
+
+
+/* what a publisher's application says of its stream */
+
+typedef struct {
+    ngx_msec_t                    window;     /* of its ring, 0: none */
+    size_t                        max_bytes;
+    ngx_msec_t                    idle;       /* leaves after, 0: never */
+} ngx_chrys_stream_conf_t;
 
 
 /* what a stream looks like, copied out for status, metrics and the UI */
@@ -306,6 +320,9 @@ ngx_int_t ngx_chrys_zone_snapshot(ngx_chrys_zone_t *zone, ngx_pool_t *pool,
     ngx_array_t *streams);
 void ngx_chrys_zone_clients(ngx_chrys_zone_t *zone, ngx_uint_t kind,
     ngx_int_t n);
+ngx_uint_t ngx_chrys_zone_sweep(ngx_chrys_zone_t *zone, ngx_log_t *log);
+ngx_uint_t ngx_chrys_zone_reclaim_locked(ngx_chrys_zone_t *zone,
+    size_t size);
 
 #define NGX_CHRYS_CLIENTS_MJPEG     0
 #define NGX_CHRYS_CLIENTS_WAITING   1
@@ -318,7 +335,7 @@ ngx_int_t ngx_chrys_stream_open(ngx_chrys_zone_t *zone, ngx_str_t *app,
     ngx_str_t *name, ngx_chrys_stream_t **stp);
 void ngx_chrys_stream_close(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st);
 ngx_int_t ngx_chrys_stream_claim(ngx_chrys_zone_t *zone, ngx_str_t *app,
-    ngx_str_t *name, ngx_msec_t window, size_t max_bytes,
+    ngx_str_t *name, ngx_chrys_stream_conf_t *conf,
     ngx_chrys_stream_t **stp, ngx_uint_t *claim, ngx_log_t *log);
 void ngx_chrys_stream_closing(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
     ngx_uint_t claim);
@@ -339,7 +356,7 @@ void ngx_chrys_stream_decoded(ngx_chrys_zone_t *zone,
     ngx_chrys_stream_t *st, ngx_uint_t claim, ngx_uint_t seq, uint64_t time);
 void ngx_chrys_stream_want(ngx_chrys_stream_t *st);
 ngx_uint_t ngx_chrys_stream_wanted(ngx_chrys_stream_t *st);
-ngx_int_t ngx_chrys_stream_snapshot(ngx_chrys_zone_t *zone,
+void ngx_chrys_stream_snapshot(ngx_chrys_zone_t *zone,
     ngx_chrys_stream_t *st, ngx_chrys_snapshot_t *snap);
 ngx_int_t ngx_chrys_stream_latest(ngx_chrys_zone_t *zone,
     ngx_chrys_stream_t *st, ngx_chrys_frame_t *frame);

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from chrys import TOP, decode_jpeg, frame_meta, psnr
+from chrys import SLOW, TOP, assert_blocks, decode_jpeg, frame_meta, psnr
 
 PYTHON = "/usr/bin/python3"
 EXAMPLES = os.path.join(TOP, "examples")
@@ -86,8 +86,9 @@ def test_mjpeg_opencv_example(cam):
         assert m, line
         assert int(m.group(1)) == i
         assert m.group(2, 3, 4) == ("360", "640", "3"), line
-    # a running fps of a 30 fps camera read as fast as it comes
-    assert 15 < float(frames[-1].split()[-2]) < 45, frames[-1]
+    # a running fps of a 30 fps camera read as fast as it comes: never
+    # more than the camera's (no picture twice), and moving
+    assert 5 / SLOW < float(frames[-1].split()[-2]) < 45, frames[-1]
 
 
 def test_mjpeg_opencv_example_scaled(cam):
@@ -164,7 +165,7 @@ def test_live_mjpeg_fps_and_size(cam, camera):
     # (a frame that arrives late may follow its predecessor's by less)
     assert all(b - a >= 60 for a, b in zip(pts[1:], pts[2:])), pts
     rate = (len(parts) - 2) / (parts[-1][2] - parts[1][2])
-    assert 7 < rate < 11, rate
+    assert 4 / SLOW < rate < 11, rate
     for headers, body, _ in parts:
         m = meta(headers)
         assert (m["width"], m["height"]) == (320, 180)
@@ -196,6 +197,7 @@ def best_match(frame, candidates, source):
     errors = [np.mean((small - source.raw[i][::4, ::4].astype(np.int16))
                       ** 2) for i in candidates]
     best = candidates[int(np.argmin(errors))]
+    assert_blocks(frame, source.raw[best], "the frame OpenCV read")
     return best, psnr(frame, source.raw[best])
 
 

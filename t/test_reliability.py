@@ -11,21 +11,24 @@ import time
 import pytest
 import requests
 
-from chrys import CACHE, Source, ffmpeg, frame_meta, wait_for
+from chrys import CACHE, SLOW, Source, ffmpeg, frame_meta, wait_for
 
 
 def served(nginx, source, seconds, name="cam", period=None, every=0.15,
            app="live"):
-    """Polls latest.jpg for a while; returns [(seq, pts, psnr)]."""
+    """Polls latest.jpg for a while; returns [(seq, pts, right)], right
+    meaning the source frame of pts in every block.  Every answer counts:
+    one that is not a picture, or a picture whose pts names no frame of
+    the source, fails the test."""
     out = []
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         r = nginx.get("%s/%s/latest.jpg" % (app, name))
-        if r.status_code == 200:
-            m = frame_meta(r)
-            pts = m["pts"] % period if period else m["pts"]
-            if pts in source.index:
-                out.append((m["seq"], m["pts"], source.psnr(r.content, pts)))
+        assert r.status_code == 200, (r.status_code, r.text[:200])
+        m = frame_meta(r)
+        pts = m["pts"] % period if period else m["pts"]
+        assert pts in source.index, "pts %d names no source frame" % pts
+        out.append((m["seq"], m["pts"], source.right(r.content, pts)))
         time.sleep(every)
     return out
 
@@ -86,7 +89,7 @@ def test_lost_packets_never_show(nginx, publish, camera):
 
     pictures = served(nginx, camera, 8)
     assert len(pictures) > 12
-    bad = [p for p in pictures if p[2] < 30]
+    bad = [p for p in pictures if not p[2]]
     assert not bad, bad
 
     st = nginx.status("cam")
@@ -107,7 +110,7 @@ def test_truncated_and_garbled_payloads(nginx, publish, camera):
         p.kill()
 
         assert len(pictures) > 6, how
-        bad = [x for x in pictures if x[2] < 30]
+        bad = [x for x in pictures if not x[2]]
         assert not bad, (how, bad)
         st = nginx.status(how)
         assert st["decode_errors"] >= 3, (how, st)
@@ -137,11 +140,13 @@ def test_bit_errors_are_counted_and_recovered_from(nginx, publish, camera,
 
     st = nginx.status("cam")
     assert st["decode_errors"] > 0
-    good = [p for p in during if p[2] >= 30]
+    good = [p for p in during if p[2]]
     print("during the damage: %d of %d pictures right, %d errors"
           % (len(good), len(during), st["decode_errors"]))
+    # pictures were checked while the damage lasted, not only after it
+    assert len(during) >= 10
     assert len(good) >= 0.8 * len(during)
-    assert after and all(p[2] >= 30 for p in after), after
+    assert after and all(p[2] for p in after), after
 
 
 def test_publisher_killed_mid_gop_comes_back(make_nginx, publish, camera):
@@ -173,9 +178,9 @@ def test_publisher_killed_mid_gop_comes_back(make_nginx, publish, camera):
         wait_for(lambda: status()["last_seq"] > last,
                  timeout=10, what="frames after the return")
         # within one GOP of the new publish
-        assert time.monotonic() - t0 < 2.5
+        assert time.monotonic() - t0 < 2.5 * SLOW
         pictures = served(nginx, camera, 2, name="cam", app="long")
-        assert pictures and all(x[2] >= 30 for x in pictures)
+        assert pictures and all(x[2] for x in pictures)
         assert all(x[0] > last for x in pictures)
         last = status()["last_seq"]
         p.proc.send_signal(signal.SIGKILL)

@@ -17,8 +17,8 @@ import time
 
 import pytest
 
-from chrys import (SLOW, TOP, decode_jpeg, free_port, frame_meta, psnr,
-                   wait_for)
+from chrys import (SLOW, TOP, assert_blocks, decode_jpeg, free_port,
+                   frame_meta, psnr, wait_for)
 
 # Debian's python3, the one with python3-gi and GStreamer's bindings
 PYTHON = "/usr/bin/python3"
@@ -118,8 +118,9 @@ class Timeline:
             self.offset = max(scores, key=scores.get) - pts
         # the file's frame at pts + offset: exactly, as 90 kHz RTP ticks
         # convert to whole ms both ways
-        return psnr(pixels, self.source.frame((pts + self.offset)
-                                              % self.period))
+        ref = self.source.frame((pts + self.offset) % self.period)
+        assert_blocks(pixels, ref, "the picture of pts %d" % pts)
+        return psnr(pixels, ref)
 
 
 def pictures(nginx, timeline, count, timeout=20, every=0.1):

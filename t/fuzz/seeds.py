@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Writes the seed corpus of t/fuzz: seeds/avc and seeds/query.
+"""Writes the seed corpus of t/fuzz: seeds/avc, seeds/query and seeds/json.
 
     python3 t/fuzz/seeds.py
 
@@ -7,7 +7,8 @@ The avc seeds are video tag bodies of real FLV files that ffmpeg makes
 (H.264 with libx264, and Sorenson H.263), some cut short, and inputs in
 fuzz_avc's second reading: one byte of record length, an
 AVCDecoderConfigurationRecord, then a video message.  The query seeds are
-query strings and paths of the chrys API.  Regression inputs, saved from
+query strings and paths of the chrys API, the json seeds bodies of its
+POSTs, good and bad.  Regression inputs, saved from
 crashes, go in by hand as seeds/NAME/regress-*; this leaves them alone.
 """
 
@@ -44,6 +45,28 @@ QUERIES = {
     'p-utf8': 'live/cam\u00e9ra/latest.jpg',
     'p-name-255': 'live/' + 'n' * 255 + '/status',
     'p-name-256': 'live/' + 'n' * 256 + '/status',
+}
+
+
+BODIES = {
+    'j-event': '{"label": "person", "pre": 5000, "post": 5000, '
+               '"meta": {"score": 0.97, "box": [10, 20, 30, 40]}}',
+    'j-empty': '{}',
+    'j-blank': ' \r\n\t',
+    'j-escapes': '{"label": "a\\"b\\\\c\\u00e9\\n", "meta": "\\/"}',
+    'j-numbers': '[0, -0, 1.5, -2e10, 3E+2, 4e-2, 123456789012345678901]',
+    'j-words': '[true, false, null, [], {}, ""]',
+    'j-deep': '[' * 16 + ']' * 16,
+    'j-too-deep': '{"meta": ' + '[' * 17 + ']' * 17 + '}',
+    'j-repeated': '{"pre": 1, "pre": 2}',
+    'j-bad-leading-zero': '{"pre": 012}',
+    'j-bad-trailing': '{"pre": 1} x',
+    'j-bad-comma': '{"pre": 1,}',
+    'j-bad-control': '{"label": "a\x01b"}',
+    'j-bad-escape': '{"label": "\\x"}',
+    'j-not-object': '[1, 2]',
+    'j-cut': '{"label": "per',
+    'j-utf8': '{"label": "caf\u00e9 \u4eba"}',
 }
 
 
@@ -134,6 +157,9 @@ def main():
 
     for name, text in QUERIES.items():
         write('query', name, text.encode())
+
+    for name, text in BODIES.items():
+        write('json', name, text.encode())
 
 
 if __name__ == '__main__':
