@@ -2,17 +2,23 @@
 /*
  * Copyright (C) chrys authors
  *
- * Unit tests of ngx_chrys_ring.c: the stream table, the picture slots and
- * the JPEG cache, in a zone made the way nginx makes a shared zone (mmap,
- * shmtx, slab pool), with nginx's own slab allocator, shmtx and rbtree.
- * The tests play the decoder (reserve, write, publish) and the HTTP side
- * (pin, claim, store) the way ngx_chrys_decoder.c and ngx_chrys_http.c do.
+ * Unit tests of ngx_chrys_zone.c: the stream table, claims and references,
+ * the workers' places, the picture slots and the JPEG claim protocol,
+ * snapshots and the lock's measurement, in a zone made the way nginx makes
+ * a shared zone (mmap, shmtx, slab pool), with nginx's own slab allocator,
+ * shmtx and rbtree.  The tests play the publisher's worker (claim,
+ * reserve, write, publish) and the HTTP side (open, acquire, unpin, store)
+ * the way ngx_chrys_decoder.c and ngx_chrys_http_live.c do, through the
+ * zone's own operations; st->pictures.jpegs[] is looked at only to check
+ * what those did.  Stream names are checked by ngx_chrys_query.c.
  */
 
 
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include "ngx_chrys.h"
+#include "ngx_chrys_zone.h"
+#include "ngx_chrys_query.h"
 #include "ngx_unit.h"
 #include "ngx_unit_zone.h"
 
@@ -22,23 +28,28 @@
 #define NGX_UNIT_HEIGHT       48
 
 
-static ngx_chrys_stream_t *ngx_unit_find(ngx_chrys_zone_t *zone,
-    char *name);
+static ngx_int_t ngx_unit_claim(ngx_chrys_zone_t *zone, char *name,
+    ngx_chrys_stream_t **stp, ngx_uint_t *claim);
 static ngx_int_t ngx_unit_decode(ngx_chrys_zone_t *zone,
-    ngx_chrys_stream_t *st, ngx_uint_t seq, ngx_uint_t width,
-    ngx_uint_t height);
+    ngx_chrys_stream_t *st, ngx_uint_t claim, ngx_uint_t seq,
+    ngx_uint_t width, ngx_uint_t height);
+static void ngx_unit_frame(ngx_chrys_frame_t *frame, ngx_uint_t seq,
+    ngx_uint_t width, ngx_uint_t height);
 static ngx_uint_t ngx_unit_slot_holds(ngx_chrys_slot_t *slot,
     ngx_uint_t seq);
-static ngx_chrys_jpeg_t *ngx_unit_jpeg_claim(ngx_chrys_zone_t *zone,
-    ngx_chrys_stream_t *st, ngx_uint_t seq, ngx_uint_t quality);
-static ngx_chrys_jpeg_t *ngx_unit_jpeg_lookup(ngx_chrys_zone_t *zone,
-    ngx_chrys_stream_t *st, ngx_uint_t seq, ngx_uint_t quality);
-static ngx_int_t ngx_unit_jpeg_cache(ngx_chrys_zone_t *zone,
-    ngx_chrys_stream_t *st, ngx_uint_t seq, ngx_uint_t quality, size_t len);
-static ngx_pid_t ngx_unit_worker_claim_stream(ngx_chrys_zone_t *zone,
+static ngx_uint_t ngx_unit_all(u_char *p, size_t len, u_char c);
+static ngx_chrys_slot_t *ngx_unit_pin(ngx_chrys_zone_t *zone,
     ngx_chrys_stream_t *st);
+static ngx_chrys_jpeg_t *ngx_unit_jpeg_claim(ngx_chrys_zone_t *zone,
+    ngx_chrys_stream_t *st, ngx_uint_t variant, ngx_chrys_want_t *want);
+static ngx_chrys_jpeg_t *ngx_unit_jpeg_find(ngx_chrys_stream_t *st,
+    ngx_uint_t seq, ngx_uint_t variant);
+static ngx_int_t ngx_unit_jpeg_cache(ngx_chrys_zone_t *zone,
+    ngx_chrys_stream_t *st, ngx_uint_t variant, size_t len);
+static ngx_pid_t ngx_unit_worker_claim_stream(ngx_chrys_zone_t *zone,
+    char *name);
 static ngx_pid_t ngx_unit_worker_claim_jpeg(ngx_chrys_zone_t *zone,
-    ngx_chrys_stream_t *st, ngx_uint_t seq, ngx_uint_t quality);
+    ngx_chrys_stream_t *st, ngx_uint_t variant);
 static ngx_int_t ngx_unit_worker_reap(ngx_pid_t pid, ngx_uint_t kill_it);
 
 
@@ -60,6 +71,7 @@ test_zone_init_new_zone(void)
     ngx_unit_check(zone->shpool->data == zone->sh);
     ngx_unit_check(zone->sh->nstreams == 0);
     ngx_unit_check(ngx_queue_empty(&zone->sh->streams));
+    ngx_unit_check(ngx_queue_empty(&zone->sh->removed));
     ngx_unit_check(zone->sh->rbtree.root == &zone->sh->sentinel);
     ngx_unit_check(ngx_strcmp(zone->shpool->log_ctx,
                               " in chrys zone \"chrys\"")
@@ -68,6 +80,12 @@ test_zone_init_new_zone(void)
     ngx_unit_check(zone->sh->event_budget == NGX_UNIT_ZONE_SIZE / 4);
     ngx_unit_check(zone->sh->event_bytes == 0);
 
+    /* this process took the first worker's place */
+
+    ngx_unit_check(zone->worker == 0);
+    ngx_unit_check(zone->sh->workers[0].pid == ngx_pid);
+    ngx_unit_check(zone->sh->workers[1].pid == 0);
+
     ngx_unit_zone_destroy(zone);
 }
 
@@ -75,20 +93,21 @@ test_zone_init_new_zone(void)
 static void
 test_zone_init_keeps_streams_on_reload(void)
 {
+    ngx_uint_t           claim;
     ngx_unit_zone_t      uz;
     ngx_chrys_zone_t    *zone;
     ngx_chrys_stream_t  *st;
 
     zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
-    st = ngx_unit_stream(zone, "cam1");
+    st = ngx_unit_stream(zone, "cam1", &claim);
 
-    ngx_unit_check(ngx_unit_decode(zone, st, 1, NGX_UNIT_WIDTH,
+    ngx_unit_check(ngx_unit_decode(zone, st, claim, 1, NGX_UNIT_WIDTH,
                                    NGX_UNIT_HEIGHT)
-                   != NGX_ERROR);
+                   >= 0);
 
     /*
      * a reload: the new cycle's zone is handed the old one, and its
-     * "chrys_event_budget" applies
+     * "chrys_event_budget" applies; its workers attach
      */
 
     ngx_memzero(&uz, sizeof(ngx_unit_zone_t));
@@ -101,8 +120,10 @@ test_zone_init_keeps_streams_on_reload(void)
     ngx_unit_check(uz.zone.sh == zone->sh);
     ngx_unit_check(zone->sh->event_budget == 1024 * 1024);
     ngx_unit_check(uz.zone.shpool == zone->shpool);
+    ngx_unit_check(ngx_chrys_zone_attach(&uz.zone, ngx_cycle->log)
+                   == NGX_OK);
     ngx_unit_check(ngx_unit_find(&uz.zone, "cam1") == st);
-    ngx_unit_check(st->latest_seq == 1);
+    ngx_unit_check(st->pictures.latest_seq == 1);
 
     /* a zone that exists already: its pool says where the table is */
 
@@ -114,6 +135,8 @@ test_zone_init_keeps_streams_on_reload(void)
 
     ngx_unit_check(ngx_chrys_zone_init(&uz.shm_zone, NULL) == NGX_OK);
     ngx_unit_check(uz.zone.sh == zone->sh);
+    ngx_unit_check(ngx_chrys_zone_attach(&uz.zone, ngx_cycle->log)
+                   == NGX_OK);
     ngx_unit_check(ngx_unit_find(&uz.zone, "cam1") == st);
 
     ngx_unit_zone_destroy(zone);
@@ -121,30 +144,52 @@ test_zone_init_keeps_streams_on_reload(void)
 
 
 static void
-test_stream_get_creates_once(void)
+test_stream_claim_creates_once(void)
 {
+    ngx_uint_t           w, refs;
     ngx_chrys_zone_t    *zone;
     ngx_chrys_stream_t  *st;
 
     zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
 
-    st = ngx_unit_stream(zone, "cam1");
+    st = ngx_unit_stream(zone, "cam1", NULL);
 
     ngx_unit_check(st != NULL);
-    ngx_unit_check(ngx_unit_stream(zone, "cam1") == st);
+
+    if (st == NULL) {
+        ngx_unit_zone_destroy(zone);
+        return;
+    }
+
+    ngx_unit_check(ngx_unit_stream(zone, "cam1", NULL) == st);
     ngx_unit_check(ngx_unit_find(zone, "cam1") == st);
     ngx_unit_check(zone->sh->nstreams == 1);
+    ngx_unit_check(st->id == 1);
 
-    ngx_unit_check(st->app_len == 4);
-    ngx_unit_check(st->name_len == 4);
-    ngx_unit_check(ngx_memcmp(st->key, "live/cam1", 9) == 0);
+    /* the names are in the stream's own bytes */
+
+    ngx_unit_check(st->key.len == 9 && st->key.data == st->data);
+    ngx_unit_check(ngx_memcmp(st->key.data, "live/cam1", 9) == 0);
+    ngx_unit_check(st->app.len == 4 && st->app.data == st->data);
+    ngx_unit_check(st->name.len == 4 && st->name.data == st->data + 5);
+    ngx_unit_check(ngx_memcmp(st->name.data, "cam1", 4) == 0);
 
     /* a new stream has nothing yet */
-    ngx_unit_check(st->latest_seq == 0);
-    ngx_unit_check(st->publishing == 0);
-    ngx_unit_check(st->slots[0].data == NULL);
-    ngx_unit_check(st->slots[NGX_CHRYS_SLOTS - 1].seq == 0);
-    ngx_unit_check(st->jpegs[0].state == NGX_CHRYS_JPEG_FREE);
+
+    ngx_unit_check(st->pictures.latest_seq == 0);
+    ngx_unit_check(st->publisher.publishing == 0);
+    ngx_unit_check(st->pictures.slots[0].data == NULL);
+    ngx_unit_check(st->pictures.slots[NGX_CHRYS_SLOTS - 1].seq == 0);
+    ngx_unit_check(st->pictures.jpegs[0].state == NGX_CHRYS_JPEG_FREE);
+    ngx_unit_check(st->ring.entries == NULL);
+
+    refs = 0;
+
+    for (w = 0; w < NGX_CHRYS_WORKERS; w++) {
+        refs += st->refs[w];
+    }
+
+    ngx_unit_check(refs == 0);
 
     ngx_unit_zone_destroy(zone);
 }
@@ -154,21 +199,24 @@ static void
 test_stream_distinct_names_distinct_streams(void)
 {
     char                 name[32];
-    ngx_str_t            app;
-    ngx_uint_t           i, found, ordered;
+    ngx_str_t            app, cam1;
+    ngx_uint_t           i, found, ordered, claim;
     ngx_queue_t         *q;
     ngx_chrys_zone_t    *zone;
     ngx_chrys_stream_t  *a, *b, *c, *d, *st, *many[200];
 
     zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
 
-    a = ngx_unit_stream(zone, "cam1");
-    b = ngx_unit_stream(zone, "cam2");
-    c = ngx_unit_stream(zone, "cam10");
+    a = ngx_unit_stream(zone, "cam1", NULL);
+    b = ngx_unit_stream(zone, "cam2", NULL);
+    c = ngx_unit_stream(zone, "cam10", NULL);
 
     ngx_str_set(&app, "other");
-    d = ngx_chrys_stream_get(zone, &app, &(ngx_str_t) ngx_string("cam1"),
-                             ngx_cycle->log);
+    ngx_str_set(&cam1, "cam1");
+
+    ngx_unit_check(ngx_chrys_stream_claim(zone, &app, &cam1, 0, 0, &d,
+                                          &claim, ngx_cycle->log)
+                   == NGX_OK);
 
     ngx_unit_check(a && b && c && d);
     ngx_unit_check(a != b && a != c && a != d && b != c && b != d
@@ -176,16 +224,19 @@ test_stream_distinct_names_distinct_streams(void)
     ngx_unit_check(ngx_unit_find(zone, "cam1") == a);
     ngx_unit_check(ngx_unit_find(zone, "cam2") == b);
     ngx_unit_check(ngx_unit_find(zone, "cam10") == c);
-    ngx_unit_check(ngx_chrys_stream_find(zone, &app,
-                                         &(ngx_str_t) ngx_string("cam1"))
-                   == d);
+    ngx_unit_check(ngx_chrys_stream_open(zone, &app, &cam1, &st) == NGX_OK);
+    ngx_unit_check(st == d);
     ngx_unit_check(zone->sh->nstreams == 4);
+
+    if (st) {
+        ngx_chrys_stream_close(zone, st);
+    }
 
     /* enough streams to make the tree rebalance */
 
     for (i = 0; i < 200; i++) {
         ngx_sprintf((u_char *) name, "many%ui%Z", i);
-        many[i] = ngx_unit_stream(zone, name);
+        many[i] = ngx_unit_stream(zone, name, NULL);
     }
 
     found = 0;
@@ -246,10 +297,10 @@ test_stream_crc32_collisions(void)
 
     /* the second of each pair goes left of the first, then right */
 
-    a = ngx_unit_stream(zone, "cam32060020");
-    b = ngx_unit_stream(zone, "cam29685295");
-    c = ngx_unit_stream(zone, "cam29685294");
-    d = ngx_unit_stream(zone, "cam32060021");
+    a = ngx_unit_stream(zone, "cam32060020", NULL);
+    b = ngx_unit_stream(zone, "cam29685295", NULL);
+    c = ngx_unit_stream(zone, "cam29685294", NULL);
+    d = ngx_unit_stream(zone, "cam32060021", NULL);
 
     ngx_unit_check(a && b && c && d);
     ngx_unit_check(a != b && c != d);
@@ -260,7 +311,7 @@ test_stream_crc32_collisions(void)
     ngx_unit_check(ngx_unit_find(zone, "cam29685295") == b);
     ngx_unit_check(ngx_unit_find(zone, "cam29685294") == c);
     ngx_unit_check(ngx_unit_find(zone, "cam32060021") == d);
-    ngx_unit_check(ngx_unit_stream(zone, "cam29685295") == b);
+    ngx_unit_check(ngx_unit_stream(zone, "cam29685295", NULL) == b);
     ngx_unit_check(zone->sh->nstreams == 4);
 
     ngx_unit_zone_destroy(zone);
@@ -268,16 +319,17 @@ test_stream_crc32_collisions(void)
 
 
 static void
-test_stream_find_unknown(void)
+test_stream_open_unknown(void)
 {
-    ngx_str_t          empty;
-    ngx_chrys_zone_t  *zone;
+    ngx_str_t            empty, cam1;
+    ngx_chrys_zone_t    *zone;
+    ngx_chrys_stream_t  *st;
 
     zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
 
     ngx_unit_check(ngx_unit_find(zone, "cam1") == NULL);
 
-    (void) ngx_unit_stream(zone, "cam1");
+    (void) ngx_unit_stream(zone, "cam1", NULL);
 
     ngx_unit_check(ngx_unit_find(zone, "cam2") == NULL);
     ngx_unit_check(ngx_unit_find(zone, "Cam1") == NULL);
@@ -286,12 +338,17 @@ test_stream_find_unknown(void)
     ngx_unit_check(ngx_unit_find(zone, "") == NULL);
 
     ngx_str_set(&empty, "");
-    ngx_unit_check(ngx_chrys_stream_find(zone, &empty,
-                                         &(ngx_str_t) ngx_string("cam1"))
-                   == NULL);
+    ngx_str_set(&cam1, "cam1");
+    st = (ngx_chrys_stream_t *) -1;
 
-    /* finding does not create */
+    ngx_unit_check(ngx_chrys_stream_open(zone, &empty, &cam1, &st)
+                   == NGX_DECLINED);
+    ngx_unit_check(st == NULL);
+
+    /* opening does not create, nor take a reference to nothing */
+
     ngx_unit_check(zone->sh->nstreams == 1);
+    ngx_unit_check(ngx_unit_find(zone, "cam1")->refs[zone->worker] == 0);
 
     ngx_unit_zone_destroy(zone);
 }
@@ -302,8 +359,9 @@ test_stream_name_limits(void)
 {
     u_char               longest[NGX_CHRYS_NAME_MAX + 1];
     ngx_str_t            name, empty;
+    ngx_uint_t           claim;
     ngx_chrys_zone_t    *zone;
-    ngx_chrys_stream_t  *st;
+    ngx_chrys_stream_t  *st, *found;
 
     zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
 
@@ -312,36 +370,48 @@ test_stream_name_limits(void)
     name.data = longest;
     name.len = NGX_CHRYS_NAME_MAX;
 
-    st = ngx_chrys_stream_get(zone, &ngx_unit_app, &name, ngx_cycle->log);
+    ngx_unit_check(ngx_chrys_stream_claim(zone, &ngx_unit_app, &name, 0, 0,
+                                          &st, &claim, ngx_cycle->log)
+                   == NGX_OK);
+    ngx_unit_check(st && st->name.len == NGX_CHRYS_NAME_MAX);
+    ngx_unit_check(ngx_chrys_stream_open(zone, &ngx_unit_app, &name,
+                                         &found)
+                   == NGX_OK);
+    ngx_unit_check(found == st);
 
-    ngx_unit_check(st != NULL);
-    ngx_unit_check(st && st->name_len == NGX_CHRYS_NAME_MAX);
-    ngx_unit_check(ngx_chrys_stream_find(zone, &ngx_unit_app, &name) == st);
+    if (found) {
+        ngx_chrys_stream_close(zone, found);
+    }
 
     /* an application name of the longest length too */
-    ngx_unit_check(ngx_chrys_stream_get(zone, &name, &name, ngx_cycle->log)
-                   != NULL);
+
+    ngx_unit_check(ngx_chrys_stream_claim(zone, &name, &name, 0, 0, &st,
+                                          &claim, ngx_cycle->log)
+                   == NGX_OK);
+    ngx_unit_check(st && st->key.len == 2 * NGX_CHRYS_NAME_MAX + 1);
 
     name.len = NGX_CHRYS_NAME_MAX + 1;
     ngx_unit_log_last[0] = '\0';
 
-    ngx_unit_check(ngx_chrys_stream_get(zone, &ngx_unit_app, &name,
-                                        ngx_cycle->log)
-                   == NULL);
+    ngx_unit_check(ngx_chrys_stream_claim(zone, &ngx_unit_app, &name, 0, 0,
+                                          &st, &claim, ngx_cycle->log)
+                   == NGX_ERROR);
+    ngx_unit_check(st == NULL);
     ngx_unit_check(ngx_strstr(ngx_unit_log_last,
                               "is empty or longer than 255 bytes")
                    != NULL);
-    ngx_unit_check(ngx_chrys_stream_find(zone, &ngx_unit_app, &name)
-                   == NULL);
+    ngx_unit_check(ngx_chrys_stream_open(zone, &ngx_unit_app, &name,
+                                         &found)
+                   == NGX_DECLINED);
 
     ngx_str_set(&empty, "");
 
-    ngx_unit_check(ngx_chrys_stream_get(zone, &ngx_unit_app, &empty,
-                                        ngx_cycle->log)
-                   == NULL);
-    ngx_unit_check(ngx_chrys_stream_get(zone, &empty, &name,
-                                        ngx_cycle->log)
-                   == NULL);
+    ngx_unit_check(ngx_chrys_stream_claim(zone, &ngx_unit_app, &empty, 0, 0,
+                                          &st, &claim, ngx_cycle->log)
+                   == NGX_ERROR);
+    ngx_unit_check(ngx_chrys_stream_claim(zone, &empty, &name, 0, 0, &st,
+                                          &claim, ngx_cycle->log)
+                   == NGX_ERROR);
 
     ngx_unit_check(zone->sh->nstreams == 2);
 
@@ -418,7 +488,7 @@ test_stream_set_error(void)
     ngx_chrys_stream_t  *st;
 
     zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
-    st = ngx_unit_stream(zone, "cam1");
+    st = ngx_unit_stream(zone, "cam1", NULL);
 
     ngx_chrys_stream_set_error(zone, st, "decoding: %s", "Invalid data");
     ngx_unit_check(ngx_strcmp(st->error, "decoding: Invalid data") == 0);
@@ -441,47 +511,54 @@ test_stream_set_error(void)
 static void
 test_stream_claim_and_release(void)
 {
+    ngx_uint_t           claim, first;
     ngx_chrys_zone_t    *zone;
-    ngx_chrys_stream_t  *st;
+    ngx_chrys_stream_t  *st, *busy;
 
     zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
-    st = ngx_unit_stream(zone, "cam1");
+
+    /* a stream that was published before */
+
+    st = ngx_unit_stream(zone, "cam1", NULL);
+    first = st->publisher.claims;
 
     ngx_current_msec = 5000;
     ngx_chrys_stream_set_error(zone, st, "from the last publisher");
 
     ngx_unit_check(ngx_chrys_stream_publishing(st) == 0);
-    ngx_unit_check(ngx_chrys_stream_claim(zone, st, 0, 0, ngx_cycle->log)
-                   == NGX_OK);
+    ngx_unit_check(ngx_unit_claim(zone, "cam1", &st, &claim) == NGX_OK);
     ngx_unit_check(ngx_chrys_stream_publishing(st) == 1);
-    ngx_unit_check(st->owner == ngx_pid);
-    ngx_unit_check(st->publishes == 1);
-    ngx_unit_check(st->publish_time == ngx_chrys_unix_msec());
-    ngx_unit_check(st->publish_time > (uint64_t) 1600000000 * 1000);
-    ngx_unit_check(st->window_start == 5000);
+    ngx_unit_check(ngx_chrys_stream_current(st, claim) == 1);
+    ngx_unit_check(st->publisher.owner == ngx_pid);
+    ngx_unit_check(st->publisher.claims == first + 1);
+    ngx_unit_check(claim == st->publisher.claims);
+    ngx_unit_check(st->publisher.time == ngx_chrys_unix_msec());
+    ngx_unit_check(st->publisher.time > (uint64_t) 1600000000 * 1000);
+    ngx_unit_check(st->rate.start == 5000);
     ngx_unit_check(st->error[0] == '\0');
 
     /* a second publisher of the same name, even in this worker */
 
-    ngx_unit_check(ngx_chrys_stream_claim(zone, st, 0, 0, ngx_cycle->log)
-                   == NGX_BUSY);
-    ngx_unit_check(st->publishes == 1);
+    ngx_unit_check(ngx_unit_claim(zone, "cam1", &busy, &first) == NGX_BUSY);
+    ngx_unit_check(busy == st);
+    ngx_unit_check(st->publisher.claims == claim);
 
-    st->fps = 2500;
-    st->bitrate = 1000000;
+    st->rate.fps = 2500;
+    st->rate.bitrate = 1000000;
 
-    ngx_chrys_stream_release(zone, st, st->publishes);
+    ngx_chrys_stream_release(zone, st, claim);
 
     ngx_unit_check(ngx_chrys_stream_publishing(st) == 0);
-    ngx_unit_check(st->owner == 0);
-    ngx_unit_check(st->fps == 0);
-    ngx_unit_check(st->bitrate == 0);
+    ngx_unit_check(ngx_chrys_stream_current(st, claim) == 0);
+    ngx_unit_check(st->publisher.owner == 0);
+    ngx_unit_check(st->rate.fps == 0);
+    ngx_unit_check(st->rate.bitrate == 0);
 
-    ngx_unit_check(ngx_chrys_stream_claim(zone, st, 0, 0, ngx_cycle->log)
-                   == NGX_OK);
-    ngx_unit_check(st->publishes == 2);
+    ngx_unit_check(ngx_unit_claim(zone, "cam1", &st, &first) == NGX_OK);
+    ngx_unit_check(first == claim + 1);
+    ngx_unit_check(st->publisher.claims == claim + 1);
 
-    ngx_chrys_stream_release(zone, st, st->publishes);
+    ngx_chrys_stream_release(zone, st, first);
 
     ngx_unit_zone_destroy(zone);
 }
@@ -496,20 +573,17 @@ test_stream_claim_and_release(void)
 static void
 test_stream_closing_and_takeover(void)
 {
-    ngx_uint_t           first;
+    ngx_uint_t           first, second, third;
     ngx_chrys_zone_t    *zone;
     ngx_chrys_stream_t  *st;
 
     zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
-    st = ngx_unit_stream(zone, "cam1");
 
-    ngx_unit_check(ngx_chrys_stream_claim(zone, st, 0, 0, ngx_cycle->log)
-                   == NGX_OK);
-    first = st->publishes;
+    ngx_unit_check(ngx_unit_claim(zone, "cam1", &st, &first) == NGX_OK);
 
-    ngx_chrys_stream_closing(zone, st);
+    ngx_chrys_stream_closing(zone, st, first);
 
-    ngx_unit_check(st->closing == 1);
+    ngx_unit_check(st->publisher.closing == 1);
     ngx_unit_check(ngx_chrys_stream_publishing(st) == 1);
 
     /* the old publish ends when its picture is out: not publishing */
@@ -517,34 +591,36 @@ test_stream_closing_and_takeover(void)
     ngx_chrys_stream_release(zone, st, first);
 
     ngx_unit_check(ngx_chrys_stream_publishing(st) == 0);
-    ngx_unit_check(st->closing == 0);
+    ngx_unit_check(st->publisher.closing == 0);
 
     /* again, but a new publisher comes before the picture is out */
 
-    ngx_unit_check(ngx_chrys_stream_claim(zone, st, 0, 0, ngx_cycle->log)
-                   == NGX_OK);
-    first = st->publishes;
+    ngx_unit_check(ngx_unit_claim(zone, "cam1", &st, &first) == NGX_OK);
 
-    ngx_chrys_stream_closing(zone, st);
+    ngx_chrys_stream_closing(zone, st, first);
 
-    ngx_unit_check(ngx_chrys_stream_claim(zone, st, 0, 0, ngx_cycle->log)
-                   == NGX_OK);
-    ngx_unit_check(st->publishes == first + 1);
-    ngx_unit_check(st->closing == 0);
+    ngx_unit_check(ngx_unit_claim(zone, "cam1", &st, &second) == NGX_OK);
+    ngx_unit_check(second == first + 1);
+    ngx_unit_check(st->publisher.claims == second);
+    ngx_unit_check(st->publisher.closing == 0);
+
+    /* the old publish may not say the new one is closing */
+
+    ngx_chrys_stream_closing(zone, st, first);
+    ngx_unit_check(st->publisher.closing == 0);
 
     /* the new one is not closing: no third publisher */
 
-    ngx_unit_check(ngx_chrys_stream_claim(zone, st, 0, 0, ngx_cycle->log)
-                   == NGX_BUSY);
+    ngx_unit_check(ngx_unit_claim(zone, "cam1", &st, &third) == NGX_BUSY);
 
     /* the old publish's release leaves the new publisher alone */
 
     ngx_chrys_stream_release(zone, st, first);
 
     ngx_unit_check(ngx_chrys_stream_publishing(st) == 1);
-    ngx_unit_check(st->owner == ngx_pid);
+    ngx_unit_check(st->publisher.owner == ngx_pid);
 
-    ngx_chrys_stream_release(zone, st, first + 1);
+    ngx_chrys_stream_release(zone, st, second);
 
     ngx_unit_check(ngx_chrys_stream_publishing(st) == 0);
 
@@ -556,15 +632,15 @@ static void
 test_stream_claim_of_another_worker(void)
 {
     ngx_pid_t            pid;
+    ngx_uint_t           claim;
     ngx_chrys_zone_t    *zone;
-    ngx_chrys_stream_t  *st;
+    ngx_chrys_stream_t  *st, *busy;
 
     zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
-    st = ngx_unit_stream(zone, "cam1");
 
-    /* another process claims the stream and stays alive */
+    /* another process makes the stream, claims it and stays alive */
 
-    pid = ngx_unit_worker_claim_stream(zone, st);
+    pid = ngx_unit_worker_claim_stream(zone, "cam1");
 
     ngx_unit_check(pid > 0);
 
@@ -573,27 +649,39 @@ test_stream_claim_of_another_worker(void)
         return;
     }
 
-    ngx_unit_check(st->owner == pid);
-    ngx_unit_check(ngx_chrys_stream_publishing(st) == 1);
-    ngx_unit_check(ngx_chrys_stream_claim(zone, st, 0, 0, ngx_cycle->log)
-                   == NGX_BUSY);
+    st = ngx_unit_find(zone, "cam1");
 
-    /* not ours to release */
+    ngx_unit_check(st != NULL);
 
-    ngx_chrys_stream_release(zone, st, st->publishes);
-    ngx_unit_check(st->owner == pid);
+    if (st == NULL) {
+        (void) ngx_unit_worker_reap(pid, 1);
+        ngx_unit_zone_destroy(zone);
+        return;
+    }
+
+    ngx_unit_check(st->publisher.owner == pid);
+    ngx_unit_check(st->publisher.claims == 1);
     ngx_unit_check(ngx_chrys_stream_publishing(st) == 1);
+    ngx_unit_check(ngx_unit_claim(zone, "cam1", &busy, &claim) == NGX_BUSY);
+    ngx_unit_check(busy == st);
+
+    /* not ours to release, nor to write pictures for */
+
+    ngx_chrys_stream_release(zone, st, st->publisher.claims);
+    ngx_unit_check(st->publisher.owner == pid);
+    ngx_unit_check(ngx_chrys_stream_publishing(st) == 1);
+    ngx_unit_check(ngx_chrys_stream_current(st, 1) == 0);
 
     /* it is killed holding the stream, which is then free to take */
 
     ngx_unit_check(ngx_unit_worker_reap(pid, 1) == NGX_OK);
 
-    ngx_unit_check(st->publishing == 1);
+    ngx_unit_check(st->publisher.publishing == 1);
     ngx_unit_check(ngx_chrys_stream_publishing(st) == 0);
-    ngx_unit_check(ngx_chrys_stream_claim(zone, st, 0, 0, ngx_cycle->log)
-                   == NGX_OK);
-    ngx_unit_check(st->owner == ngx_pid);
-    ngx_unit_check(st->publishes == 2);
+    ngx_unit_check(ngx_unit_claim(zone, "cam1", &busy, &claim) == NGX_OK);
+    ngx_unit_check(busy == st);
+    ngx_unit_check(st->publisher.owner == ngx_pid);
+    ngx_unit_check(st->publisher.claims == 2 && claim == 2);
 
     ngx_unit_zone_destroy(zone);
 }
@@ -637,14 +725,14 @@ test_slot_reserve_never_returns_latest(void)
 {
     size_t               size;
     ngx_int_t            n;
-    ngx_uint_t           seq, never_latest, used;
+    ngx_uint_t           seq, never_latest, used, claim;
     ngx_chrys_slot_t    *read;
     ngx_chrys_frame_t    frame;
     ngx_chrys_zone_t    *zone;
     ngx_chrys_stream_t  *st;
 
     zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
-    st = ngx_unit_stream(zone, "cam1");
+    st = ngx_unit_stream(zone, "cam1", &claim);
 
     size = ngx_chrys_frame_size(NGX_CHRYS_YUV420, NGX_UNIT_WIDTH,
                                 NGX_UNIT_HEIGHT);
@@ -653,32 +741,30 @@ test_slot_reserve_never_returns_latest(void)
     read = NULL;
 
     for (seq = 1; seq <= 30; seq++) {
-        n = ngx_chrys_slot_reserve(zone, st, size);
+        n = ngx_chrys_slot_reserve(zone, st, claim, size);
 
         if (n < 0 || n >= NGX_CHRYS_SLOTS) {
             ngx_unit_check(n >= 0 && n < NGX_CHRYS_SLOTS);
             break;
         }
 
-        if (st->latest_seq && (ngx_uint_t) n == st->latest) {
+        if (st->pictures.latest_seq && (ngx_uint_t) n == st->pictures.latest)
+        {
             never_latest = 0;
         }
 
         used |= 1 << n;
 
-        ngx_memzero(&frame, sizeof(ngx_chrys_frame_t));
-        frame.seq = seq;
-        frame.width = NGX_UNIT_WIDTH;
-        frame.height = NGX_UNIT_HEIGHT;
+        ngx_unit_frame(&frame, seq, NGX_UNIT_WIDTH, NGX_UNIT_HEIGHT);
 
-        ngx_chrys_slot_publish(zone, st, n, &frame);
-
-        ngx_unit_check(st->latest == (ngx_uint_t) n);
+        ngx_unit_check(ngx_chrys_slot_publish(zone, st, claim, n, &frame)
+                       == NGX_OK);
+        ngx_unit_check(st->pictures.latest == (ngx_uint_t) n);
 
         /* frame 10 gets a reader that stays: its slot is not written */
 
         if (seq == 10) {
-            read = ngx_chrys_slot_pin_latest(zone, st);
+            read = ngx_unit_pin(zone, st);
         }
     }
 
@@ -695,33 +781,38 @@ static void
 test_slot_reserve_prefers_slots_without_readers(void)
 {
     ngx_int_t            n0, n1, n2, n3;
+    ngx_uint_t           claim;
     ngx_chrys_slot_t    *pinned;
     ngx_chrys_zone_t    *zone;
     ngx_chrys_stream_t  *st;
 
     zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
-    st = ngx_unit_stream(zone, "cam1");
+    st = ngx_unit_stream(zone, "cam1", &claim);
 
-    n0 = ngx_unit_decode(zone, st, 1, NGX_UNIT_WIDTH, NGX_UNIT_HEIGHT);
+    n0 = ngx_unit_decode(zone, st, claim, 1, NGX_UNIT_WIDTH,
+                         NGX_UNIT_HEIGHT);
 
     /* a slow reader holds frame 1 */
-    pinned = ngx_chrys_slot_pin_latest(zone, st);
+    pinned = ngx_unit_pin(zone, st);
 
-    ngx_unit_check(pinned == &st->slots[n0]);
+    ngx_unit_check(n0 >= 0 && pinned == &st->pictures.slots[n0]);
 
-    n1 = ngx_unit_decode(zone, st, 2, NGX_UNIT_WIDTH, NGX_UNIT_HEIGHT);
-    n2 = ngx_unit_decode(zone, st, 3, NGX_UNIT_WIDTH, NGX_UNIT_HEIGHT);
-    n3 = ngx_unit_decode(zone, st, 4, NGX_UNIT_WIDTH, NGX_UNIT_HEIGHT);
+    n1 = ngx_unit_decode(zone, st, claim, 2, NGX_UNIT_WIDTH,
+                         NGX_UNIT_HEIGHT);
+    n2 = ngx_unit_decode(zone, st, claim, 3, NGX_UNIT_WIDTH,
+                         NGX_UNIT_HEIGHT);
+    n3 = ngx_unit_decode(zone, st, claim, 4, NGX_UNIT_WIDTH,
+                         NGX_UNIT_HEIGHT);
 
-    ngx_unit_check(n1 != NGX_ERROR && n2 != NGX_ERROR && n3 != NGX_ERROR);
+    ngx_unit_check(n1 >= 0 && n2 >= 0 && n3 >= 0);
     ngx_unit_check(n1 != n0 && n2 != n0 && n3 != n0);
     ngx_unit_check(n1 != n2 && n2 != n3);
 
     /* the picture it reads was left alone */
 
-    ngx_unit_check(ngx_unit_slot_holds(pinned, 1));
-    ngx_unit_check(ngx_chrys_slot_unpin(pinned, 1) == 1);
-    ngx_unit_check(pinned->readers == 0);
+    ngx_unit_check(pinned && ngx_unit_slot_holds(pinned, 1));
+    ngx_unit_check(pinned && ngx_chrys_slot_unpin(zone, pinned, 1) == 1);
+    ngx_unit_check(pinned && pinned->readers == 0);
 
     ngx_unit_zone_destroy(zone);
 }
@@ -731,24 +822,27 @@ static void
 test_slot_reserve_takes_all_slots_at_once(void)
 {
     ngx_int_t            n;
-    ngx_uint_t           i, pfree, sized;
+    ngx_uint_t           i, pfree, sized, claim;
+    ngx_chrys_slot_t    *slots;
     ngx_chrys_zone_t    *zone;
     ngx_chrys_stream_t  *st;
 
     zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
-    st = ngx_unit_stream(zone, "cam1");
+    st = ngx_unit_stream(zone, "cam1", &claim);
+    slots = st->pictures.slots;
 
     pfree = zone->shpool->pfree;
 
-    n = ngx_chrys_slot_reserve(zone, st, 16384);
+    n = ngx_chrys_slot_reserve(zone, st, claim, 16384);
 
     ngx_unit_check(n >= 0 && n < NGX_CHRYS_SLOTS);
-    ngx_unit_check(st->slots[n].seq == 0);
+    ngx_unit_check(n >= 0 && slots[n].seq == 0);
+    ngx_unit_check(n >= 0 && slots[n].writer == claim);
 
     sized = 0;
 
     for (i = 0; i < NGX_CHRYS_SLOTS; i++) {
-        if (st->slots[i].data && st->slots[i].size == 16384) {
+        if (slots[i].data && slots[i].size == 16384) {
             sized++;
         }
     }
@@ -759,12 +853,12 @@ test_slot_reserve_takes_all_slots_at_once(void)
 
     /* the slots are apart */
 
-    ngx_unit_check(st->slots[0].data + 16384 <= st->slots[1].data
-                   || st->slots[1].data + 16384 <= st->slots[0].data);
-    ngx_unit_check(st->slots[1].data + 16384 <= st->slots[2].data
-                   || st->slots[2].data + 16384 <= st->slots[1].data);
-    ngx_unit_check(st->slots[0].data + 16384 <= st->slots[2].data
-                   || st->slots[2].data + 16384 <= st->slots[0].data);
+    ngx_unit_check(slots[0].data + 16384 <= slots[1].data
+                   || slots[1].data + 16384 <= slots[0].data);
+    ngx_unit_check(slots[1].data + 16384 <= slots[2].data
+                   || slots[2].data + 16384 <= slots[1].data);
+    ngx_unit_check(slots[0].data + 16384 <= slots[2].data
+                   || slots[2].data + 16384 <= slots[0].data);
 
     ngx_unit_zone_destroy(zone);
 }
@@ -775,20 +869,28 @@ test_slot_reserve_resizes(void)
 {
     u_char              *data;
     ngx_int_t            n;
-    ngx_uint_t           pfree, others;
+    ngx_uint_t           pfree, others, claim;
     ngx_chrys_slot_t    *slot;
     ngx_chrys_zone_t    *zone;
     ngx_chrys_stream_t  *st;
 
     zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
-    st = ngx_unit_stream(zone, "cam1");
+    st = ngx_unit_stream(zone, "cam1", &claim);
 
     pfree = zone->shpool->pfree;
 
     /* without a publish in between, the same slot comes back */
 
-    n = ngx_chrys_slot_reserve(zone, st, 16384);
-    slot = &st->slots[n];
+    n = ngx_chrys_slot_reserve(zone, st, claim, 16384);
+
+    ngx_unit_check(n >= 0);
+
+    if (n < 0) {
+        ngx_unit_zone_destroy(zone);
+        return;
+    }
+
+    slot = &st->pictures.slots[n];
     data = slot->data;
 
     /* what the other slots hold, which a resize of this one leaves */
@@ -800,25 +902,25 @@ test_slot_reserve_resizes(void)
 
     /* somewhat smaller pictures keep the slot */
 
-    ngx_unit_check(ngx_chrys_slot_reserve(zone, st, 16384) == n);
+    ngx_unit_check(ngx_chrys_slot_reserve(zone, st, claim, 16384) == n);
     ngx_unit_check(slot->data == data && slot->size == 16384);
 
-    ngx_unit_check(ngx_chrys_slot_reserve(zone, st, 10000) == n);
+    ngx_unit_check(ngx_chrys_slot_reserve(zone, st, claim, 10000) == n);
     ngx_unit_check(slot->data == data && slot->size == 16384);
 
-    ngx_unit_check(ngx_chrys_slot_reserve(zone, st, 8192) == n);
+    ngx_unit_check(ngx_chrys_slot_reserve(zone, st, claim, 8192) == n);
     ngx_unit_check(slot->data == data && slot->size == 16384);
 
     /* much smaller ones give the room back */
 
-    ngx_unit_check(ngx_chrys_slot_reserve(zone, st, 8191) == n);
+    ngx_unit_check(ngx_chrys_slot_reserve(zone, st, claim, 8191) == n);
     ngx_unit_check(slot->data != NULL && slot->size == 8191);
     ngx_unit_check(zone->shpool->pfree
                    == pfree - others - ngx_unit_pages(8191));
 
     /* larger ones grow it */
 
-    ngx_unit_check(ngx_chrys_slot_reserve(zone, st, 100000) == n);
+    ngx_unit_check(ngx_chrys_slot_reserve(zone, st, claim, 100000) == n);
     ngx_unit_check(slot->data != NULL && slot->size == 100000);
     ngx_unit_check(slot->seq == 0);
     ngx_unit_check(zone->shpool->pfree
@@ -828,11 +930,12 @@ test_slot_reserve_resizes(void)
 
     /* the others are resized when their turn comes */
 
-    ngx_unit_check(ngx_unit_decode(zone, st, 1, 320, 240) == n);
-    ngx_unit_check(ngx_unit_decode(zone, st, 2, 320, 240) != n);
-    ngx_unit_check(st->slots[st->latest].size
+    ngx_unit_check(ngx_unit_decode(zone, st, claim, 1, 320, 240) == n);
+    ngx_unit_check(ngx_unit_decode(zone, st, claim, 2, 320, 240) != n);
+    ngx_unit_check(st->pictures.slots[st->pictures.latest].size
                    == ngx_chrys_frame_size(NGX_CHRYS_YUV420, 320, 240));
-    ngx_unit_check(ngx_unit_slot_holds(&st->slots[st->latest], 2));
+    ngx_unit_check(ngx_unit_slot_holds(
+                       &st->pictures.slots[st->pictures.latest], 2));
 
     ngx_unit_zone_destroy(zone);
 }
@@ -842,20 +945,30 @@ static void
 test_slot_publish_sets_latest(void)
 {
     ngx_int_t            n;
-    ngx_chrys_frame_t    frame;
+    ngx_uint_t           claim;
+    ngx_chrys_slot_t    *slot;
+    ngx_chrys_frame_t    frame, latest;
     ngx_chrys_zone_t    *zone;
     ngx_chrys_stream_t  *st;
 
     zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
-    st = ngx_unit_stream(zone, "cam1");
+    st = ngx_unit_stream(zone, "cam1", &claim);
 
-    n = ngx_chrys_slot_reserve(zone, st,
+    n = ngx_chrys_slot_reserve(zone, st, claim,
                                ngx_chrys_frame_size(NGX_CHRYS_YUV422,
                                                     321, 241));
 
-    ngx_unit_check(n != NGX_ERROR);
-    ngx_unit_check(st->latest_seq == 0);
-    ngx_unit_check(ngx_chrys_slot_pin_latest(zone, st) == NULL);
+    ngx_unit_check(n >= 0);
+
+    if (n < 0) {
+        ngx_unit_zone_destroy(zone);
+        return;
+    }
+
+    ngx_unit_check(st->pictures.latest_seq == 0);
+    ngx_unit_check(ngx_unit_pin(zone, st) == NULL);
+    ngx_unit_check(ngx_chrys_stream_latest(zone, st, &latest)
+                   == NGX_DECLINED);
 
     ngx_memzero(&frame, sizeof(ngx_chrys_frame_t));
     frame.seq = 7;
@@ -867,19 +980,26 @@ test_slot_publish_sets_latest(void)
     frame.keyframe = 1;
     frame.full_range = 1;
 
-    ngx_chrys_slot_publish(zone, st, n, &frame);
+    ngx_unit_check(ngx_chrys_slot_publish(zone, st, claim, n, &frame)
+                   == NGX_OK);
 
-    ngx_unit_check(st->latest == (ngx_uint_t) n);
-    ngx_unit_check(st->latest_seq == 7);
-    ngx_unit_check(st->width == 321);
-    ngx_unit_check(st->height == 241);
-    ngx_unit_check(st->slots[n].seq == 7);
-    ngx_unit_check(st->slots[n].frame.seq == 7);
-    ngx_unit_check(st->slots[n].frame.pts == 280);
-    ngx_unit_check(st->slots[n].frame.time == frame.time);
-    ngx_unit_check(st->slots[n].frame.layout == NGX_CHRYS_YUV422);
-    ngx_unit_check(st->slots[n].frame.keyframe == 1);
-    ngx_unit_check(st->slots[n].frame.full_range == 1);
+    slot = &st->pictures.slots[n];
+
+    ngx_unit_check(st->pictures.latest == (ngx_uint_t) n);
+    ngx_unit_check(st->pictures.latest_seq == 7);
+    ngx_unit_check(st->video.width == 321);
+    ngx_unit_check(st->video.height == 241);
+    ngx_unit_check(slot->writer == 0);
+    ngx_unit_check(slot->seq == 7);
+    ngx_unit_check(slot->frame.seq == 7);
+    ngx_unit_check(slot->frame.pts == 280);
+    ngx_unit_check(slot->frame.time == frame.time);
+    ngx_unit_check(slot->frame.layout == NGX_CHRYS_YUV422);
+    ngx_unit_check(slot->frame.keyframe == 1);
+    ngx_unit_check(slot->frame.full_range == 1);
+
+    ngx_unit_check(ngx_chrys_stream_latest(zone, st, &latest) == NGX_OK);
+    ngx_unit_check(latest.seq == 7 && latest.width == 321);
 
     ngx_unit_zone_destroy(zone);
 }
@@ -888,24 +1008,27 @@ test_slot_publish_sets_latest(void)
 static void
 test_slot_publish_frees_older_jpegs(void)
 {
-    ngx_uint_t           pfree, token;
+    ngx_uint_t           pfree, claim;
     ngx_chrys_jpeg_t    *ready, *encoding;
+    ngx_chrys_want_t     want;
     ngx_chrys_zone_t    *zone;
     ngx_chrys_stream_t  *st;
 
     zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
-    st = ngx_unit_stream(zone, "cam1");
+    st = ngx_unit_stream(zone, "cam1", &claim);
 
-    (void) ngx_unit_decode(zone, st, 1, NGX_UNIT_WIDTH, NGX_UNIT_HEIGHT);
-    (void) ngx_unit_decode(zone, st, 2, NGX_UNIT_WIDTH, NGX_UNIT_HEIGHT);
+    (void) ngx_unit_decode(zone, st, claim, 1, NGX_UNIT_WIDTH,
+                           NGX_UNIT_HEIGHT);
+    (void) ngx_unit_decode(zone, st, claim, 2, NGX_UNIT_WIDTH,
+                           NGX_UNIT_HEIGHT);
 
     pfree = zone->shpool->pfree;
 
-    ngx_unit_check(ngx_unit_jpeg_cache(zone, st, 2, 80, 10000) == NGX_OK);
+    ngx_unit_check(ngx_unit_jpeg_cache(zone, st, 80, 10000) == NGX_OK);
     ngx_unit_check(zone->shpool->pfree == pfree - ngx_unit_pages(10000));
 
-    ready = ngx_unit_jpeg_lookup(zone, st, 2, 80);
-    encoding = ngx_unit_jpeg_claim(zone, st, 2, 50);
+    ready = ngx_unit_jpeg_find(st, 2, 80);
+    encoding = ngx_unit_jpeg_claim(zone, st, 50, &want);
 
     ngx_unit_check(ready && ready->state == NGX_CHRYS_JPEG_READY);
     ngx_unit_check(encoding && encoding != ready);
@@ -915,21 +1038,20 @@ test_slot_publish_frees_older_jpegs(void)
         return;
     }
 
-    token = encoding->token;
-
     /* frame 3: the cached picture of frame 2 is of no use any more */
 
-    (void) ngx_unit_decode(zone, st, 3, NGX_UNIT_WIDTH, NGX_UNIT_HEIGHT);
+    (void) ngx_unit_decode(zone, st, claim, 3, NGX_UNIT_WIDTH,
+                           NGX_UNIT_HEIGHT);
 
     ngx_unit_check(ready->state == NGX_CHRYS_JPEG_FREE);
     ngx_unit_check(ready->data == NULL && ready->len == 0);
-    ngx_unit_check(ngx_unit_jpeg_lookup(zone, st, 2, 80) == NULL);
+    ngx_unit_check(ngx_unit_jpeg_find(st, 2, 80) == NULL);
     ngx_unit_check(zone->shpool->pfree == pfree);
 
     /* an encode under way is left to finish, and then declined */
 
     ngx_unit_check(encoding->state == NGX_CHRYS_JPEG_ENCODING);
-    ngx_unit_check(ngx_chrys_jpeg_store(zone, st, encoding, token,
+    ngx_unit_check(ngx_chrys_jpeg_store(zone, st, &want,
                                         (u_char *) "jpeg", 4)
                    == NGX_DECLINED);
     ngx_unit_check(encoding->state == NGX_CHRYS_JPEG_FREE);
@@ -943,83 +1065,101 @@ static void
 test_slot_pin_and_unpin(void)
 {
     ngx_int_t            n;
+    ngx_uint_t           claim;
     ngx_chrys_slot_t    *slot;
     ngx_chrys_zone_t    *zone;
     ngx_chrys_stream_t  *st;
 
     zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
-    st = ngx_unit_stream(zone, "cam1");
+    st = ngx_unit_stream(zone, "cam1", &claim);
 
     /* nothing decoded yet */
-    ngx_unit_check(ngx_chrys_slot_pin_latest(zone, st) == NULL);
+    ngx_unit_check(ngx_unit_pin(zone, st) == NULL);
 
-    n = ngx_unit_decode(zone, st, 1, NGX_UNIT_WIDTH, NGX_UNIT_HEIGHT);
+    n = ngx_unit_decode(zone, st, claim, 1, NGX_UNIT_WIDTH,
+                        NGX_UNIT_HEIGHT);
 
-    slot = ngx_chrys_slot_pin_latest(zone, st);
+    ngx_current_msec = 100000;
 
-    ngx_unit_check(slot == &st->slots[n]);
+    slot = ngx_unit_pin(zone, st);
+
+    ngx_unit_check(n >= 0 && slot == &st->pictures.slots[n]);
+
+    if (slot == NULL) {
+        ngx_unit_zone_destroy(zone);
+        return;
+    }
+
     ngx_unit_check(slot->readers == 1);
-    ngx_unit_check(ngx_chrys_slot_pin_latest(zone, st) == slot);
+    ngx_unit_check(slot->pinned == 100000);
+    ngx_unit_check(ngx_unit_pin(zone, st) == slot);
     ngx_unit_check(slot->readers == 2);
     ngx_unit_check(ngx_unit_slot_holds(slot, 1));
 
-    ngx_unit_check(ngx_chrys_slot_unpin(slot, 1) == 1);
-    ngx_unit_check(ngx_chrys_slot_unpin(slot, 1) == 1);
+    ngx_unit_check(ngx_chrys_slot_unpin(zone, slot, 1) == 1);
+    ngx_unit_check(ngx_chrys_slot_unpin(zone, slot, 1) == 1);
     ngx_unit_check(slot->readers == 0);
 
     ngx_unit_zone_destroy(zone);
 }
 
 
+/*
+ * A request that encodes gets its JPEG entry and the picture's slot in
+ * one hold of the lock, so the picture pinned is the one claimed.
+ */
+
 static void
-test_slot_pin_latest_locked(void)
+test_jpeg_acquire_claims_and_pins_together(void)
 {
     ngx_int_t            n;
-    ngx_chrys_jpeg_t    *jpeg;
+    ngx_uint_t           claim;
     ngx_chrys_slot_t    *slot;
+    ngx_chrys_want_t     want;
     ngx_chrys_zone_t    *zone;
     ngx_chrys_stream_t  *st;
 
     zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
-    st = ngx_unit_stream(zone, "cam1");
+    st = ngx_unit_stream(zone, "cam1", &claim);
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
-    slot = ngx_chrys_slot_pin_latest_locked(st);
-    ngx_shmtx_unlock(&zone->shpool->mutex);
+    ngx_memzero(&want, sizeof(ngx_chrys_want_t));
+    want.variant = 80;
 
-    ngx_unit_check(slot == NULL);
+    ngx_unit_check(ngx_chrys_jpeg_acquire(zone, st, &want, ngx_cycle->log)
+                   == NGX_DECLINED);
+    ngx_unit_check(want.slot == NULL && want.jpeg == NULL);
 
-    n = ngx_unit_decode(zone, st, 1, NGX_UNIT_WIDTH, NGX_UNIT_HEIGHT);
+    n = ngx_unit_decode(zone, st, claim, 1, NGX_UNIT_WIDTH,
+                        NGX_UNIT_HEIGHT);
 
-    /*
-     * as a request that encodes does: the claim and the pin in one hold
-     * of the lock, so the picture pinned is the one claimed
-     */
+    ngx_unit_check(ngx_chrys_jpeg_acquire(zone, st, &want, ngx_cycle->log)
+                   == NGX_AGAIN);
+    ngx_unit_check(n >= 0 && want.slot == &st->pictures.slots[n]);
+    ngx_unit_check(want.jpeg != NULL);
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
-    jpeg = ngx_chrys_jpeg_claim_locked(zone, st, st->latest_seq, 80);
-    slot = ngx_chrys_slot_pin_latest_locked(st);
-    ngx_shmtx_unlock(&zone->shpool->mutex);
-
-    ngx_unit_check(jpeg != NULL);
-    ngx_unit_check(slot == &st->slots[n]);
-
-    if (jpeg == NULL || slot == NULL) {
+    if (want.jpeg == NULL || want.slot == NULL) {
         ngx_unit_zone_destroy(zone);
         return;
     }
 
-    ngx_unit_check(slot->seq == jpeg->seq);
+    slot = want.slot;
+
+    ngx_unit_check(slot->seq == want.jpeg->seq);
+    ngx_unit_check(want.frame.seq == 1);
+    ngx_unit_check(want.planes == slot->data);
+    ngx_unit_check(want.token == want.jpeg->token);
     ngx_unit_check(slot->readers == 1);
 
     /* the lock was not taken twice, nor left held */
 
-    ngx_unit_check(ngx_chrys_slot_pin_latest(zone, st) == slot);
+    ngx_unit_check(ngx_unit_pin(zone, st) == slot);
     ngx_unit_check(slot->readers == 2);
 
-    ngx_unit_check(ngx_chrys_slot_unpin(slot, 1) == 1);
-    ngx_unit_check(ngx_chrys_slot_unpin(slot, 1) == 1);
+    ngx_unit_check(ngx_chrys_slot_unpin(zone, slot, 1) == 1);
+    ngx_unit_check(ngx_chrys_slot_unpin(zone, slot, 1) == 1);
     ngx_unit_check(slot->readers == 0);
+
+    ngx_chrys_jpeg_abort(zone, &want);
 
     ngx_unit_zone_destroy(zone);
 }
@@ -1030,48 +1170,58 @@ test_slot_unpin_detects_overwrite(void)
 {
     size_t               size;
     ngx_int_t            n;
+    ngx_uint_t           claim;
     ngx_chrys_slot_t    *first, *second;
     ngx_chrys_zone_t    *zone;
     ngx_chrys_stream_t  *st;
 
     zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
-    st = ngx_unit_stream(zone, "cam1");
+    st = ngx_unit_stream(zone, "cam1", &claim);
 
     /* two slow readers, of frames 1 and 2; frame 3 is the latest */
 
-    (void) ngx_unit_decode(zone, st, 1, NGX_UNIT_WIDTH, NGX_UNIT_HEIGHT);
-    first = ngx_chrys_slot_pin_latest(zone, st);
+    (void) ngx_unit_decode(zone, st, claim, 1, NGX_UNIT_WIDTH,
+                           NGX_UNIT_HEIGHT);
+    first = ngx_unit_pin(zone, st);
 
-    (void) ngx_unit_decode(zone, st, 2, NGX_UNIT_WIDTH, NGX_UNIT_HEIGHT);
-    second = ngx_chrys_slot_pin_latest(zone, st);
+    (void) ngx_unit_decode(zone, st, claim, 2, NGX_UNIT_WIDTH,
+                           NGX_UNIT_HEIGHT);
+    second = ngx_unit_pin(zone, st);
 
-    (void) ngx_unit_decode(zone, st, 3, NGX_UNIT_WIDTH, NGX_UNIT_HEIGHT);
+    (void) ngx_unit_decode(zone, st, claim, 3, NGX_UNIT_WIDTH,
+                           NGX_UNIT_HEIGHT);
 
     ngx_unit_check(first && second && first != second);
+
+    if (first == NULL || second == NULL) {
+        ngx_unit_zone_destroy(zone);
+        return;
+    }
 
     /* the decoder has no free slot left: while both are read, it waits */
 
     size = ngx_chrys_frame_size(NGX_CHRYS_YUV420, NGX_UNIT_WIDTH,
                                 NGX_UNIT_HEIGHT);
 
-    ngx_unit_check(ngx_chrys_slot_reserve(zone, st, size) == NGX_BUSY);
+    ngx_unit_check(ngx_chrys_slot_reserve(zone, st, claim, size)
+                   == NGX_BUSY);
     ngx_unit_check(first->seq == 1);
 
     /* a reader stuck for a second loses its slot: the first one read */
 
     ngx_current_msec += NGX_CHRYS_PIN_STALE;
 
-    n = ngx_chrys_slot_reserve(zone, st, size);
+    n = ngx_chrys_slot_reserve(zone, st, claim, size);
 
-    ngx_unit_check(&st->slots[n] == first);
+    ngx_unit_check(n >= 0 && &st->pictures.slots[n] == first);
     ngx_unit_check(first->seq == 0);
 
-    ngx_unit_check(ngx_chrys_slot_unpin(first, 1) == 0);
-    ngx_unit_check(ngx_chrys_slot_unpin(second, 2) == 1);
+    ngx_unit_check(ngx_chrys_slot_unpin(zone, first, 1) == 0);
+    ngx_unit_check(ngx_chrys_slot_unpin(zone, second, 2) == 1);
 
     /* written and published again: still not the picture read */
 
-    ngx_unit_check(ngx_unit_decode(zone, st, 4, NGX_UNIT_WIDTH,
+    ngx_unit_check(ngx_unit_decode(zone, st, claim, 4, NGX_UNIT_WIDTH,
                                    NGX_UNIT_HEIGHT)
                    == n);
     ngx_unit_check(first->seq == 4);
@@ -1084,20 +1234,31 @@ static void
 test_slot_unpin_detects_failed_regrow(void)
 {
     ngx_int_t            n;
+    ngx_uint_t           claim;
     ngx_chrys_slot_t    *first, *second;
     ngx_chrys_zone_t    *zone;
     ngx_chrys_stream_t  *st;
 
     zone = ngx_unit_zone_create(NGX_UNIT_SMALL_ZONE);
-    st = ngx_unit_stream(zone, "cam1");
+    st = ngx_unit_stream(zone, "cam1", &claim);
 
-    (void) ngx_unit_decode(zone, st, 1, NGX_UNIT_WIDTH, NGX_UNIT_HEIGHT);
-    first = ngx_chrys_slot_pin_latest(zone, st);
+    (void) ngx_unit_decode(zone, st, claim, 1, NGX_UNIT_WIDTH,
+                           NGX_UNIT_HEIGHT);
+    first = ngx_unit_pin(zone, st);
 
-    (void) ngx_unit_decode(zone, st, 2, NGX_UNIT_WIDTH, NGX_UNIT_HEIGHT);
-    second = ngx_chrys_slot_pin_latest(zone, st);
+    (void) ngx_unit_decode(zone, st, claim, 2, NGX_UNIT_WIDTH,
+                           NGX_UNIT_HEIGHT);
+    second = ngx_unit_pin(zone, st);
 
-    (void) ngx_unit_decode(zone, st, 3, NGX_UNIT_WIDTH, NGX_UNIT_HEIGHT);
+    (void) ngx_unit_decode(zone, st, claim, 3, NGX_UNIT_WIDTH,
+                           NGX_UNIT_HEIGHT);
+
+    ngx_unit_check(first && second && first != second);
+
+    if (first == NULL || second == NULL) {
+        ngx_unit_zone_destroy(zone);
+        return;
+    }
 
     /*
      * the resolution goes up beyond what the zone holds: the slot of
@@ -1106,45 +1267,49 @@ test_slot_unpin_detects_failed_regrow(void)
 
     ngx_current_msec += NGX_CHRYS_PIN_STALE;
 
-    n = ngx_chrys_slot_reserve(zone, st, 2 * NGX_UNIT_SMALL_ZONE);
+    n = ngx_chrys_slot_reserve(zone, st, claim, 2 * NGX_UNIT_SMALL_ZONE);
 
     ngx_unit_check(n == NGX_ERROR);
     ngx_unit_check(first->data == NULL);
-    ngx_unit_check(ngx_chrys_slot_unpin(first, 1) == 0);
-    ngx_unit_check(ngx_chrys_slot_unpin(second, 2) == 1);
+    ngx_unit_check(ngx_chrys_slot_unpin(zone, first, 1) == 0);
+    ngx_unit_check(ngx_chrys_slot_unpin(zone, second, 2) == 1);
 
     /* the latest picture is still there, and the stream goes on */
 
-    ngx_unit_check(st->latest_seq == 3);
-    ngx_unit_check(ngx_unit_slot_holds(&st->slots[st->latest], 3));
-    ngx_unit_check(ngx_unit_decode(zone, st, 4, NGX_UNIT_WIDTH,
+    ngx_unit_check(st->pictures.latest_seq == 3);
+    ngx_unit_check(ngx_unit_slot_holds(
+                       &st->pictures.slots[st->pictures.latest], 3));
+    ngx_unit_check(ngx_unit_decode(zone, st, claim, 4, NGX_UNIT_WIDTH,
                                    NGX_UNIT_HEIGHT)
-                   != NGX_ERROR);
-    ngx_unit_check(ngx_unit_slot_holds(&st->slots[st->latest], 4));
+                   >= 0);
+    ngx_unit_check(ngx_unit_slot_holds(
+                       &st->pictures.slots[st->pictures.latest], 4));
 
     ngx_unit_zone_destroy(zone);
 }
 
 
 static void
-test_jpeg_claim_lookup_store(void)
+test_jpeg_acquire_claim_store(void)
 {
     u_char               bytes[100];
-    ngx_uint_t           i, token;
+    ngx_uint_t           i, token, claim, hits;
     ngx_chrys_jpeg_t    *jpeg, *other;
+    ngx_chrys_want_t     want, again, busy, cached, another;
     ngx_chrys_zone_t    *zone;
     ngx_chrys_stream_t  *st;
 
     zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
-    st = ngx_unit_stream(zone, "cam1");
+    st = ngx_unit_stream(zone, "cam1", &claim);
 
-    (void) ngx_unit_decode(zone, st, 1, NGX_UNIT_WIDTH, NGX_UNIT_HEIGHT);
+    (void) ngx_unit_decode(zone, st, claim, 1, NGX_UNIT_WIDTH,
+                           NGX_UNIT_HEIGHT);
 
     ngx_current_msec = 100000;
 
-    ngx_unit_check(ngx_unit_jpeg_lookup(zone, st, 1, 80) == NULL);
+    ngx_unit_check(ngx_unit_jpeg_find(st, 1, 80) == NULL);
 
-    jpeg = ngx_unit_jpeg_claim(zone, st, 1, 80);
+    jpeg = ngx_unit_jpeg_claim(zone, st, 80, &want);
 
     ngx_unit_check(jpeg != NULL);
 
@@ -1153,6 +1318,8 @@ test_jpeg_claim_lookup_store(void)
         return;
     }
 
+    ngx_unit_check(want.frame.seq == 1);
+    ngx_unit_check(want.frame.width == NGX_UNIT_WIDTH);
     ngx_unit_check(jpeg->state == NGX_CHRYS_JPEG_ENCODING);
     ngx_unit_check(jpeg->seq == 1);
     ngx_unit_check(jpeg->variant == 80);
@@ -1162,16 +1329,24 @@ test_jpeg_claim_lookup_store(void)
 
     /* the claim is named by a token that no claim in the zone had before */
 
-    token = jpeg->token;
+    token = want.token;
 
     ngx_unit_check(token != 0);
+    ngx_unit_check(token == jpeg->token);
     ngx_unit_check(token == zone->sh->tokens);
 
-    /* other requests find the encode under way, for that quality only */
+    /* other requests find the encode under way, for that variant only */
 
-    ngx_unit_check(ngx_unit_jpeg_lookup(zone, st, 1, 80) == jpeg);
-    ngx_unit_check(ngx_unit_jpeg_lookup(zone, st, 1, 90) == NULL);
-    ngx_unit_check(ngx_unit_jpeg_lookup(zone, st, 2, 80) == NULL);
+    ngx_memzero(&busy, sizeof(ngx_chrys_want_t));
+    busy.variant = 80;
+
+    ngx_unit_check(ngx_chrys_jpeg_acquire(zone, st, &busy, ngx_cycle->log)
+                   == NGX_BUSY);
+    ngx_unit_check(busy.slot == NULL && busy.jpeg == NULL);
+    ngx_unit_check(busy.frame.seq == 1);
+    ngx_unit_check(ngx_unit_jpeg_find(st, 1, 80) == jpeg);
+    ngx_unit_check(ngx_unit_jpeg_find(st, 1, 90) == NULL);
+    ngx_unit_check(ngx_unit_jpeg_find(st, 2, 80) == NULL);
 
     for (i = 0; i < sizeof(bytes); i++) {
         bytes[i] = (u_char) i;
@@ -1180,34 +1355,58 @@ test_jpeg_claim_lookup_store(void)
     bytes[0] = 0xff;
     bytes[1] = 0xd8;
 
-    ngx_unit_check(ngx_chrys_jpeg_store(zone, st, jpeg, token, bytes,
+    again = want;
+
+    ngx_unit_check(ngx_chrys_jpeg_store(zone, st, &want, bytes,
                                         sizeof(bytes))
                    == NGX_OK);
+    ngx_unit_check(want.jpeg == NULL);
     ngx_unit_check(jpeg->state == NGX_CHRYS_JPEG_READY);
     ngx_unit_check(jpeg->len == sizeof(bytes));
     ngx_unit_check(jpeg->data != NULL
                    && ngx_memcmp(jpeg->data, bytes, sizeof(bytes)) == 0);
     ngx_unit_check(jpeg->data > (u_char *) zone->shpool
                    && jpeg->data < zone->shpool->end);
-    ngx_unit_check(ngx_unit_jpeg_lookup(zone, st, 1, 80) == jpeg);
+    ngx_unit_check(ngx_unit_jpeg_find(st, 1, 80) == jpeg);
+
+    /* the next request gets a copy of it, out of the zone */
+
+    hits = st->counters.cache_hits;
+
+    ngx_memzero(&cached, sizeof(ngx_chrys_want_t));
+    cached.variant = 80;
+
+    ngx_unit_check(ngx_chrys_jpeg_acquire(zone, st, &cached,
+                                          ngx_cycle->log)
+                   == NGX_OK);
+    ngx_unit_check(cached.slot == NULL && cached.jpeg == NULL);
+    ngx_unit_check(cached.frame.seq == 1);
+    ngx_unit_check(cached.len == sizeof(bytes));
+    ngx_unit_check(cached.data != NULL && cached.data != jpeg->data
+                   && ngx_memcmp(cached.data, bytes, sizeof(bytes)) == 0);
+    ngx_unit_check(st->counters.cache_hits == hits + 1);
+
+    if (cached.data) {
+        ngx_free(cached.data);
+    }
 
     /* the entry is no longer claimed: a second store is turned down */
 
-    ngx_unit_check(ngx_chrys_jpeg_store(zone, st, jpeg, token, bytes, 10)
+    ngx_unit_check(ngx_chrys_jpeg_store(zone, st, &again, bytes, 10)
                    == NGX_DECLINED);
     ngx_unit_check(jpeg->state == NGX_CHRYS_JPEG_READY);
     ngx_unit_check(jpeg->len == sizeof(bytes));
 
-    /* a claim of another quality takes a free entry, not this one */
+    /* a claim of another variant takes a free entry, not this one */
 
-    other = ngx_unit_jpeg_claim(zone, st, 1, 90);
+    other = ngx_unit_jpeg_claim(zone, st, 90, &another);
 
     ngx_unit_check(other != NULL && other != jpeg);
     ngx_unit_check(jpeg->state == NGX_CHRYS_JPEG_READY);
 
     /* and gets a token of its own */
 
-    ngx_unit_check(other && other->token != 0 && other->token != token);
+    ngx_unit_check(other && another.token != 0 && another.token != token);
 
     ngx_unit_zone_destroy(zone);
 }
@@ -1217,18 +1416,21 @@ static void
 test_jpeg_store_of_old_frame_is_declined(void)
 {
     u_char               bytes[10000];
-    ngx_uint_t           pfree, token;
+    ngx_uint_t           pfree, claim;
     ngx_chrys_jpeg_t    *jpeg;
+    ngx_chrys_want_t     want;
     ngx_chrys_zone_t    *zone;
     ngx_chrys_stream_t  *st;
 
     zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
-    st = ngx_unit_stream(zone, "cam1");
+    st = ngx_unit_stream(zone, "cam1", &claim);
 
-    (void) ngx_unit_decode(zone, st, 1, NGX_UNIT_WIDTH, NGX_UNIT_HEIGHT);
-    (void) ngx_unit_decode(zone, st, 2, NGX_UNIT_WIDTH, NGX_UNIT_HEIGHT);
+    (void) ngx_unit_decode(zone, st, claim, 1, NGX_UNIT_WIDTH,
+                           NGX_UNIT_HEIGHT);
+    (void) ngx_unit_decode(zone, st, claim, 2, NGX_UNIT_WIDTH,
+                           NGX_UNIT_HEIGHT);
 
-    jpeg = ngx_unit_jpeg_claim(zone, st, 2, 80);
+    jpeg = ngx_unit_jpeg_claim(zone, st, 80, &want);
 
     ngx_unit_check(jpeg != NULL);
 
@@ -1237,21 +1439,22 @@ test_jpeg_store_of_old_frame_is_declined(void)
         return;
     }
 
-    token = jpeg->token;
+    ngx_unit_check(jpeg->seq == 2);
 
     /* frame 3 arrives while frame 2 is encoded */
 
-    (void) ngx_unit_decode(zone, st, 3, NGX_UNIT_WIDTH, NGX_UNIT_HEIGHT);
+    (void) ngx_unit_decode(zone, st, claim, 3, NGX_UNIT_WIDTH,
+                           NGX_UNIT_HEIGHT);
 
     pfree = zone->shpool->pfree;
     ngx_memset(bytes, 0x11, sizeof(bytes));
 
-    ngx_unit_check(ngx_chrys_jpeg_store(zone, st, jpeg, token, bytes,
+    ngx_unit_check(ngx_chrys_jpeg_store(zone, st, &want, bytes,
                                         sizeof(bytes))
                    == NGX_DECLINED);
     ngx_unit_check(jpeg->state == NGX_CHRYS_JPEG_FREE);
     ngx_unit_check(jpeg->data == NULL);
-    ngx_unit_check(ngx_unit_jpeg_lookup(zone, st, 2, 80) == NULL);
+    ngx_unit_check(ngx_unit_jpeg_find(st, 2, 80) == NULL);
     ngx_unit_check(zone->shpool->pfree == pfree);
 
     ngx_unit_zone_destroy(zone);
@@ -1261,19 +1464,22 @@ test_jpeg_store_of_old_frame_is_declined(void)
 static void
 test_jpeg_store_and_abort_need_the_claim(void)
 {
-    ngx_uint_t           token, other_token;
+    ngx_uint_t           claim;
     ngx_chrys_jpeg_t    *jpeg, *other;
+    ngx_chrys_want_t     want, other_want, forged, late;
     ngx_chrys_zone_t    *zone;
     ngx_chrys_stream_t  *st;
 
     zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
-    st = ngx_unit_stream(zone, "cam1");
+    st = ngx_unit_stream(zone, "cam1", &claim);
 
-    (void) ngx_unit_decode(zone, st, 1, NGX_UNIT_WIDTH, NGX_UNIT_HEIGHT);
-    (void) ngx_unit_decode(zone, st, 2, NGX_UNIT_WIDTH, NGX_UNIT_HEIGHT);
+    (void) ngx_unit_decode(zone, st, claim, 1, NGX_UNIT_WIDTH,
+                           NGX_UNIT_HEIGHT);
+    (void) ngx_unit_decode(zone, st, claim, 2, NGX_UNIT_WIDTH,
+                           NGX_UNIT_HEIGHT);
 
-    other = ngx_unit_jpeg_claim(zone, st, 2, 50);
-    jpeg = ngx_unit_jpeg_claim(zone, st, 2, 80);
+    other = ngx_unit_jpeg_claim(zone, st, 50, &other_want);
+    jpeg = ngx_unit_jpeg_claim(zone, st, 80, &want);
 
     ngx_unit_check(jpeg != NULL && other != NULL && jpeg != other);
 
@@ -1282,40 +1488,58 @@ test_jpeg_store_and_abort_need_the_claim(void)
         return;
     }
 
-    token = jpeg->token;
-    other_token = other->token;
-
-    ngx_unit_check(token != other_token);
+    ngx_unit_check(want.token != other_want.token);
 
     /* the token of another claim, or of none, is not this claim's */
 
-    ngx_unit_check(ngx_chrys_jpeg_store(zone, st, jpeg, other_token,
+    forged = want;
+    forged.token = other_want.token;
+
+    ngx_unit_check(ngx_chrys_jpeg_store(zone, st, &forged,
                                         (u_char *) "jpeg", 4)
                    == NGX_DECLINED);
-    ngx_unit_check(ngx_chrys_jpeg_store(zone, st, jpeg, 0,
+
+    forged = want;
+    forged.token = 0;
+
+    ngx_unit_check(ngx_chrys_jpeg_store(zone, st, &forged,
                                         (u_char *) "jpeg", 4)
                    == NGX_DECLINED);
     ngx_unit_check(jpeg->state == NGX_CHRYS_JPEG_ENCODING);
     ngx_unit_check(jpeg->data == NULL);
 
-    ngx_chrys_jpeg_abort(zone, jpeg, other_token);
+    forged = want;
+    forged.token = other_want.token;
+
+    ngx_chrys_jpeg_abort(zone, &forged);
     ngx_unit_check(jpeg->state == NGX_CHRYS_JPEG_ENCODING);
 
-    ngx_chrys_jpeg_abort(zone, jpeg, 0);
+    forged = want;
+    forged.token = 0;
+
+    ngx_chrys_jpeg_abort(zone, &forged);
     ngx_unit_check(jpeg->state == NGX_CHRYS_JPEG_ENCODING);
 
     /* the other claim was not touched either */
 
     ngx_unit_check(other->state == NGX_CHRYS_JPEG_ENCODING);
-    ngx_unit_check(other->token == other_token);
+    ngx_unit_check(other->token == other_want.token);
 
     /* an encode that failed lets go of its entry */
 
-    ngx_chrys_jpeg_abort(zone, jpeg, token);
-    ngx_unit_check(jpeg->state == NGX_CHRYS_JPEG_FREE);
-    ngx_unit_check(ngx_unit_jpeg_lookup(zone, st, 2, 80) == NULL);
+    late = want;
 
-    ngx_unit_check(ngx_chrys_jpeg_store(zone, st, jpeg, token,
+    ngx_chrys_jpeg_abort(zone, &want);
+    ngx_unit_check(want.jpeg == NULL);
+    ngx_unit_check(jpeg->state == NGX_CHRYS_JPEG_FREE);
+    ngx_unit_check(ngx_unit_jpeg_find(st, 2, 80) == NULL);
+
+    /* an abort without a claim does nothing */
+
+    ngx_chrys_jpeg_abort(zone, &want);
+    ngx_unit_check(other->state == NGX_CHRYS_JPEG_ENCODING);
+
+    ngx_unit_check(ngx_chrys_jpeg_store(zone, st, &late,
                                         (u_char *) "jpeg", 4)
                    == NGX_DECLINED);
     ngx_unit_check(jpeg->state == NGX_CHRYS_JPEG_FREE);
@@ -1325,49 +1549,56 @@ test_jpeg_store_and_abort_need_the_claim(void)
 
 
 static void
-test_jpeg_claim_when_all_encoding(void)
+test_jpeg_acquire_when_all_encoding(void)
 {
-    ngx_uint_t           q, encoding, tokens[NGX_CHRYS_JPEGS];
+    ngx_uint_t           q, encoding, claim;
     ngx_chrys_jpeg_t    *jpeg, *claims[NGX_CHRYS_JPEGS];
+    ngx_chrys_want_t     want, wants[NGX_CHRYS_JPEGS];
     ngx_chrys_zone_t    *zone;
     ngx_chrys_stream_t  *st;
 
     zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
-    st = ngx_unit_stream(zone, "cam1");
+    st = ngx_unit_stream(zone, "cam1", &claim);
 
-    (void) ngx_unit_decode(zone, st, 1, NGX_UNIT_WIDTH, NGX_UNIT_HEIGHT);
+    (void) ngx_unit_decode(zone, st, claim, 1, NGX_UNIT_WIDTH,
+                           NGX_UNIT_HEIGHT);
 
     ngx_current_msec = 100000;
 
     for (q = 0; q < NGX_CHRYS_JPEGS; q++) {
-        claims[q] = ngx_unit_jpeg_claim(zone, st, 1, 10 + q);
-        tokens[q] = claims[q] ? claims[q]->token : 0;
+        claims[q] = ngx_unit_jpeg_claim(zone, st, 10 + q, &wants[q]);
         ngx_unit_check(claims[q] != NULL);
     }
 
     encoding = 0;
 
     for (q = 0; q < NGX_CHRYS_JPEGS; q++) {
-        if (st->jpegs[q].state == NGX_CHRYS_JPEG_ENCODING) {
+        if (st->pictures.jpegs[q].state == NGX_CHRYS_JPEG_ENCODING) {
             encoding++;
         }
     }
 
     ngx_unit_check(encoding == NGX_CHRYS_JPEGS);
 
-    /* every entry busy: the request has to wait */
+    /* every entry busy: the request has to wait, and nothing is pinned */
 
     ngx_current_msec += NGX_CHRYS_JPEG_STALE - 1;
 
-    ngx_unit_check(ngx_unit_jpeg_claim(zone, st, 1, 90) == NULL);
+    ngx_memzero(&want, sizeof(ngx_chrys_want_t));
+    want.variant = 90;
+
+    ngx_unit_check(ngx_chrys_jpeg_acquire(zone, st, &want, ngx_cycle->log)
+                   == NGX_BUSY);
+    ngx_unit_check(want.jpeg == NULL && want.slot == NULL);
+    ngx_unit_check(ngx_unit_jpeg_find(st, 1, 90) == NULL);
+    ngx_unit_check(
+        st->pictures.slots[st->pictures.latest].readers == 0);
 
     /* one encode ends: its entry is free again */
 
-    if (claims[3]) {
-        ngx_chrys_jpeg_abort(zone, claims[3], tokens[3]);
-    }
+    ngx_chrys_jpeg_abort(zone, &wants[3]);
 
-    jpeg = ngx_unit_jpeg_claim(zone, st, 1, 90);
+    jpeg = ngx_unit_jpeg_claim(zone, st, 90, &want);
 
     ngx_unit_check(jpeg == claims[3]);
     ngx_unit_check(jpeg && jpeg->variant == 90);
@@ -1377,27 +1608,29 @@ test_jpeg_claim_when_all_encoding(void)
 
 
 static void
-test_jpeg_claim_takes_over_stale_encode(void)
+test_jpeg_acquire_takes_over_stale_encode(void)
 {
-    ngx_uint_t           q, stale;
+    ngx_uint_t           q, stale, claim;
     ngx_chrys_jpeg_t    *jpeg;
+    ngx_chrys_want_t     want;
     ngx_chrys_zone_t    *zone;
     ngx_chrys_stream_t  *st;
 
     zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
-    st = ngx_unit_stream(zone, "cam1");
+    st = ngx_unit_stream(zone, "cam1", &claim);
 
-    (void) ngx_unit_decode(zone, st, 1, NGX_UNIT_WIDTH, NGX_UNIT_HEIGHT);
+    (void) ngx_unit_decode(zone, st, claim, 1, NGX_UNIT_WIDTH,
+                           NGX_UNIT_HEIGHT);
 
     ngx_current_msec = 100000;
 
     for (q = 0; q < NGX_CHRYS_JPEGS; q++) {
-        (void) ngx_unit_jpeg_claim(zone, st, 1, 10 + q);
+        (void) ngx_unit_jpeg_claim(zone, st, 10 + q, &want);
     }
 
     ngx_current_msec += NGX_CHRYS_JPEG_STALE;
 
-    jpeg = ngx_unit_jpeg_claim(zone, st, 1, 90);
+    jpeg = ngx_unit_jpeg_claim(zone, st, 90, &want);
 
     ngx_unit_check(jpeg != NULL);
     ngx_unit_check(jpeg && jpeg->state == NGX_CHRYS_JPEG_ENCODING);
@@ -1409,7 +1642,7 @@ test_jpeg_claim_takes_over_stale_encode(void)
     stale = 0;
 
     for (q = 0; q < NGX_CHRYS_JPEGS; q++) {
-        if (st->jpegs[q].started == 100000) {
+        if (st->pictures.jpegs[q].started == 100000) {
             stale++;
         }
     }
@@ -1424,23 +1657,24 @@ static void
 test_jpeg_stale_claim_of_another_worker(void)
 {
     ngx_pid_t            pid;
-    ngx_uint_t           q, token, tokens[NGX_CHRYS_JPEGS];
+    ngx_uint_t           q, claim;
     ngx_chrys_jpeg_t    *jpeg, *claims[NGX_CHRYS_JPEGS];
+    ngx_chrys_want_t     wants[NGX_CHRYS_JPEGS], *taken;
     ngx_chrys_zone_t    *zone;
     ngx_chrys_stream_t  *st;
 
     zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
-    st = ngx_unit_stream(zone, "cam1");
+    st = ngx_unit_stream(zone, "cam1", &claim);
 
-    (void) ngx_unit_decode(zone, st, 1, NGX_UNIT_WIDTH, NGX_UNIT_HEIGHT);
+    (void) ngx_unit_decode(zone, st, claim, 1, NGX_UNIT_WIDTH,
+                           NGX_UNIT_HEIGHT);
 
     /* this worker starts encodes in every entry; they take too long */
 
     ngx_current_msec = 100000;
 
     for (q = 0; q < NGX_CHRYS_JPEGS; q++) {
-        claims[q] = ngx_unit_jpeg_claim(zone, st, 1, 80 + q);
-        tokens[q] = claims[q] ? claims[q]->token : 0;
+        claims[q] = ngx_unit_jpeg_claim(zone, st, 80 + q, &wants[q]);
         ngx_unit_check(claims[q] != NULL);
     }
 
@@ -1448,12 +1682,12 @@ test_jpeg_stale_claim_of_another_worker(void)
 
     /* another worker wants the picture too: it takes an entry over */
 
-    pid = ngx_unit_worker_claim_jpeg(zone, st, 1, 90);
+    pid = ngx_unit_worker_claim_jpeg(zone, st, 90);
 
     ngx_unit_check(pid > 0);
     ngx_unit_check(ngx_unit_worker_reap(pid, 0) == NGX_OK);
 
-    jpeg = ngx_unit_jpeg_lookup(zone, st, 1, 90);
+    jpeg = ngx_unit_jpeg_find(st, 1, 90);
 
     ngx_unit_check(jpeg != NULL);
 
@@ -1470,28 +1704,37 @@ test_jpeg_stale_claim_of_another_worker(void)
 
     ngx_unit_check(jpeg->token == zone->sh->tokens);
 
-    /* the token of this worker's encode that was taken over */
+    /* the claim of this worker's encode that was taken over */
 
-    token = 0;
+    taken = NULL;
 
     for (q = 0; q < NGX_CHRYS_JPEGS; q++) {
         if (claims[q] == jpeg) {
-            token = tokens[q];
+            taken = &wants[q];
         }
     }
 
-    ngx_unit_check(token != 0 && token != jpeg->token);
+    ngx_unit_check(taken != NULL);
+
+    if (taken == NULL) {
+        ngx_unit_zone_destroy(zone);
+        return;
+    }
+
+    ngx_unit_check(taken->token != 0 && taken->token != jpeg->token);
 
     /* the late result of the first encode there is not stored over it */
 
-    ngx_unit_check(ngx_chrys_jpeg_store(zone, st, jpeg, token,
+    ngx_unit_check(ngx_chrys_jpeg_store(zone, st, taken,
                                         (u_char *) "late", 4)
                    == NGX_DECLINED);
     ngx_unit_check(jpeg->state == NGX_CHRYS_JPEG_ENCODING);
     ngx_unit_check(jpeg->pid == pid);
     ngx_unit_check(jpeg->data == NULL);
 
-    ngx_chrys_jpeg_abort(zone, jpeg, token);
+    taken->jpeg = jpeg;
+
+    ngx_chrys_jpeg_abort(zone, taken);
     ngx_unit_check(jpeg->state == NGX_CHRYS_JPEG_ENCODING);
     ngx_unit_check(jpeg->variant == 90);
 
@@ -1501,7 +1744,7 @@ test_jpeg_stale_claim_of_another_worker(void)
 
 /*
  * An encode that takes longer than NGX_CHRYS_JPEG_STALE has its entry
- * taken over by a claim of another quality in the same worker; when it
+ * taken over by a claim of another variant in the same worker; when it
  * ends at last, its picture must not be cached under the new claim's key.
  */
 
@@ -1509,20 +1752,22 @@ static void
 test_jpeg_late_store_of_taken_over_claim_is_declined(void)
 {
     u_char               late_bytes[1000], bytes[1000];
-    ngx_uint_t           q, pfree, late_token, token;
+    ngx_uint_t           q, pfree, claim;
     ngx_chrys_jpeg_t    *late, *jpeg;
+    ngx_chrys_want_t     late_want, late_abort, want, busy;
     ngx_chrys_zone_t    *zone;
     ngx_chrys_stream_t  *st;
 
     zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
-    st = ngx_unit_stream(zone, "cam1");
+    st = ngx_unit_stream(zone, "cam1", &claim);
 
-    (void) ngx_unit_decode(zone, st, 1, NGX_UNIT_WIDTH, NGX_UNIT_HEIGHT);
+    (void) ngx_unit_decode(zone, st, claim, 1, NGX_UNIT_WIDTH,
+                           NGX_UNIT_HEIGHT);
 
     /* a slow encode at quality 80 */
 
     ngx_current_msec = 100000;
-    late = ngx_unit_jpeg_claim(zone, st, 1, 80);
+    late = ngx_unit_jpeg_claim(zone, st, 80, &late_want);
 
     ngx_unit_check(late != NULL);
 
@@ -1531,21 +1776,22 @@ test_jpeg_late_store_of_taken_over_claim_is_declined(void)
         return;
     }
 
-    late_token = late->token;
+    late_abort = late_want;
 
     /* the other entries are busy with encodes that began a little later */
 
     ngx_current_msec++;
 
     for (q = 1; q < NGX_CHRYS_JPEGS; q++) {
-        ngx_unit_check(ngx_unit_jpeg_claim(zone, st, 1, 80 + q) != NULL);
+        ngx_unit_check(ngx_unit_jpeg_claim(zone, st, 80 + q, &busy)
+                       != NULL);
     }
 
     /* 2 s on, a request of this worker for quality 90 takes its entry */
 
     ngx_current_msec = 100000 + NGX_CHRYS_JPEG_STALE;
 
-    jpeg = ngx_unit_jpeg_claim(zone, st, 1, 90);
+    jpeg = ngx_unit_jpeg_claim(zone, st, 90, &want);
 
     ngx_unit_check(jpeg == late);
 
@@ -1554,11 +1800,9 @@ test_jpeg_late_store_of_taken_over_claim_is_declined(void)
         return;
     }
 
-    token = jpeg->token;
-
     ngx_unit_check(jpeg->variant == 90);
     ngx_unit_check(jpeg->pid == ngx_pid);
-    ngx_unit_check(token != late_token);
+    ngx_unit_check(want.token != late_want.token);
 
     /* the slow encode ends: its picture is turned down */
 
@@ -1567,29 +1811,29 @@ test_jpeg_late_store_of_taken_over_claim_is_declined(void)
 
     pfree = zone->shpool->pfree;
 
-    ngx_unit_check(ngx_chrys_jpeg_store(zone, st, late, late_token,
-                                        late_bytes, sizeof(late_bytes))
+    ngx_unit_check(ngx_chrys_jpeg_store(zone, st, &late_want, late_bytes,
+                                        sizeof(late_bytes))
                    == NGX_DECLINED);
     ngx_unit_check(jpeg->state == NGX_CHRYS_JPEG_ENCODING);
     ngx_unit_check(jpeg->variant == 90);
-    ngx_unit_check(jpeg->token == token);
+    ngx_unit_check(jpeg->token == want.token);
     ngx_unit_check(jpeg->data == NULL && jpeg->len == 0);
     ngx_unit_check(zone->shpool->pfree == pfree);
-    ngx_unit_check(ngx_unit_jpeg_lookup(zone, st, 1, 80) == NULL);
-    ngx_unit_check(ngx_unit_jpeg_lookup(zone, st, 1, 90) == jpeg);
+    ngx_unit_check(ngx_unit_jpeg_find(st, 1, 80) == NULL);
+    ngx_unit_check(ngx_unit_jpeg_find(st, 1, 90) == jpeg);
 
     /* nor does its abort end the new claim */
 
-    ngx_chrys_jpeg_abort(zone, late, late_token);
+    ngx_chrys_jpeg_abort(zone, &late_abort);
     ngx_unit_check(jpeg->state == NGX_CHRYS_JPEG_ENCODING);
-    ngx_unit_check(jpeg->token == token);
+    ngx_unit_check(jpeg->token == want.token);
 
     /* the encode at quality 90 caches its own picture */
 
-    ngx_unit_check(ngx_chrys_jpeg_store(zone, st, jpeg, token, bytes,
+    ngx_unit_check(ngx_chrys_jpeg_store(zone, st, &want, bytes,
                                         sizeof(bytes))
                    == NGX_OK);
-    ngx_unit_check(ngx_unit_jpeg_lookup(zone, st, 1, 90) == jpeg);
+    ngx_unit_check(ngx_unit_jpeg_find(st, 1, 90) == jpeg);
     ngx_unit_check(jpeg->state == NGX_CHRYS_JPEG_READY);
     ngx_unit_check(jpeg->len == sizeof(bytes));
     ngx_unit_check(jpeg->data != NULL
@@ -1605,21 +1849,23 @@ test_jpeg_late_store_of_taken_over_claim_is_declined(void)
  */
 
 static void
-test_jpeg_claim_reuses_stale_encode_of_same_picture(void)
+test_jpeg_acquire_reuses_stale_encode_of_same_picture(void)
 {
-    ngx_uint_t           i, same, lost_token, token;
+    ngx_uint_t           i, same, claim;
     ngx_chrys_jpeg_t    *lost, *jpeg, *other;
+    ngx_chrys_want_t     lost_want, want, busy;
     ngx_chrys_zone_t    *zone;
     ngx_chrys_stream_t  *st;
 
     zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
-    st = ngx_unit_stream(zone, "cam1");
+    st = ngx_unit_stream(zone, "cam1", &claim);
 
-    (void) ngx_unit_decode(zone, st, 1, NGX_UNIT_WIDTH, NGX_UNIT_HEIGHT);
+    (void) ngx_unit_decode(zone, st, claim, 1, NGX_UNIT_WIDTH,
+                           NGX_UNIT_HEIGHT);
 
     ngx_current_msec = 100000;
 
-    lost = ngx_unit_jpeg_claim(zone, st, 1, 80);
+    lost = ngx_unit_jpeg_claim(zone, st, 80, &lost_want);
 
     ngx_unit_check(lost != NULL);
 
@@ -1628,17 +1874,25 @@ test_jpeg_claim_reuses_stale_encode_of_same_picture(void)
         return;
     }
 
-    lost_token = lost->token;
-
     /* a picture of another quality is cached meanwhile */
 
-    ngx_unit_check(ngx_unit_jpeg_cache(zone, st, 1, 50, 1000) == NGX_OK);
+    ngx_unit_check(ngx_unit_jpeg_cache(zone, st, 50, 1000) == NGX_OK);
 
-    other = ngx_unit_jpeg_lookup(zone, st, 1, 50);
+    other = ngx_unit_jpeg_find(st, 1, 50);
 
-    ngx_current_msec += NGX_CHRYS_JPEG_STALE;
+    /* until the encode is stale, the request for it waits */
 
-    jpeg = ngx_unit_jpeg_claim(zone, st, 1, 80);
+    ngx_current_msec += NGX_CHRYS_JPEG_STALE - 1;
+
+    ngx_memzero(&busy, sizeof(ngx_chrys_want_t));
+    busy.variant = 80;
+
+    ngx_unit_check(ngx_chrys_jpeg_acquire(zone, st, &busy, ngx_cycle->log)
+                   == NGX_BUSY);
+
+    ngx_current_msec++;
+
+    jpeg = ngx_unit_jpeg_claim(zone, st, 80, &want);
 
     ngx_unit_check(jpeg == lost);
 
@@ -1647,37 +1901,36 @@ test_jpeg_claim_reuses_stale_encode_of_same_picture(void)
         return;
     }
 
-    token = jpeg->token;
-
     ngx_unit_check(jpeg->state == NGX_CHRYS_JPEG_ENCODING);
     ngx_unit_check(jpeg->seq == 1 && jpeg->variant == 80);
     ngx_unit_check(jpeg->started == ngx_current_msec);
-    ngx_unit_check(token != lost_token);
+    ngx_unit_check(want.token != lost_want.token);
 
     same = 0;
 
     for (i = 0; i < NGX_CHRYS_JPEGS; i++) {
-        if (st->jpegs[i].state != NGX_CHRYS_JPEG_FREE
-            && st->jpegs[i].seq == 1 && st->jpegs[i].variant == 80)
+        if (st->pictures.jpegs[i].state != NGX_CHRYS_JPEG_FREE
+            && st->pictures.jpegs[i].seq == 1
+            && st->pictures.jpegs[i].variant == 80)
         {
             same++;
         }
     }
 
     ngx_unit_check(same == 1);
-    ngx_unit_check(ngx_unit_jpeg_lookup(zone, st, 1, 80) == jpeg);
+    ngx_unit_check(ngx_unit_jpeg_find(st, 1, 80) == jpeg);
 
     /* should the lost encode end after all, it stores nothing */
 
-    ngx_unit_check(ngx_chrys_jpeg_store(zone, st, lost, lost_token,
+    ngx_unit_check(ngx_chrys_jpeg_store(zone, st, &lost_want,
                                         (u_char *) "lost", 4)
                    == NGX_DECLINED);
     ngx_unit_check(jpeg->state == NGX_CHRYS_JPEG_ENCODING);
 
-    ngx_unit_check(ngx_chrys_jpeg_store(zone, st, jpeg, token,
+    ngx_unit_check(ngx_chrys_jpeg_store(zone, st, &want,
                                         (u_char *) "jpeg", 4)
                    == NGX_OK);
-    ngx_unit_check(ngx_unit_jpeg_lookup(zone, st, 1, 80) == jpeg);
+    ngx_unit_check(ngx_unit_jpeg_find(st, 1, 80) == jpeg);
     ngx_unit_check(jpeg->state == NGX_CHRYS_JPEG_READY);
     ngx_unit_check(jpeg->len == 4 && ngx_memcmp(jpeg->data, "jpeg", 4) == 0);
 
@@ -1685,51 +1938,54 @@ test_jpeg_claim_reuses_stale_encode_of_same_picture(void)
 
     ngx_unit_check(other != NULL && other != jpeg);
     ngx_unit_check(other && other->state == NGX_CHRYS_JPEG_READY);
-    ngx_unit_check(ngx_unit_jpeg_lookup(zone, st, 1, 50) == other);
+    ngx_unit_check(ngx_unit_jpeg_find(st, 1, 50) == other);
 
     ngx_unit_zone_destroy(zone);
 }
 
 
 static void
-test_jpeg_claim_evicts_oldest_entry(void)
+test_jpeg_acquire_evicts_oldest_entry(void)
 {
-    ngx_uint_t           q, pfree, ready;
+    ngx_uint_t           q, pfree, ready, claim;
     ngx_chrys_jpeg_t    *jpeg, *stale;
+    ngx_chrys_want_t     want;
     ngx_chrys_zone_t    *zone;
     ngx_chrys_stream_t  *st;
 
     zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
-    st = ngx_unit_stream(zone, "cam1");
+    st = ngx_unit_stream(zone, "cam1", &claim);
 
-    (void) ngx_unit_decode(zone, st, 1, NGX_UNIT_WIDTH, NGX_UNIT_HEIGHT);
+    (void) ngx_unit_decode(zone, st, claim, 1, NGX_UNIT_WIDTH,
+                           NGX_UNIT_HEIGHT);
 
     /* an encode of frame 1 that is lost */
 
     ngx_current_msec = 100000;
-    stale = ngx_unit_jpeg_claim(zone, st, 1, 10);
+    stale = ngx_unit_jpeg_claim(zone, st, 10, &want);
 
-    (void) ngx_unit_decode(zone, st, 2, NGX_UNIT_WIDTH, NGX_UNIT_HEIGHT);
+    (void) ngx_unit_decode(zone, st, claim, 2, NGX_UNIT_WIDTH,
+                           NGX_UNIT_HEIGHT);
 
     ngx_current_msec += NGX_CHRYS_JPEG_STALE;
 
     /* the other seven entries cache frame 2 */
 
     for (q = 1; q < NGX_CHRYS_JPEGS; q++) {
-        ngx_unit_check(ngx_unit_jpeg_cache(zone, st, 2, 10 + q, 10000)
+        ngx_unit_check(ngx_unit_jpeg_cache(zone, st, 10 + q, 10000)
                        == NGX_OK);
     }
 
     /* the stale claim of the older frame goes first */
 
-    jpeg = ngx_unit_jpeg_claim(zone, st, 2, 90);
+    jpeg = ngx_unit_jpeg_claim(zone, st, 90, &want);
 
-    ngx_unit_check(jpeg == stale);
+    ngx_unit_check(stale != NULL && jpeg == stale);
 
     ready = 0;
 
     for (q = 1; q < NGX_CHRYS_JPEGS; q++) {
-        if (ngx_unit_jpeg_lookup(zone, st, 2, 10 + q) != NULL) {
+        if (ngx_unit_jpeg_find(st, 2, 10 + q) != NULL) {
             ready++;
         }
     }
@@ -1738,14 +1994,12 @@ test_jpeg_claim_evicts_oldest_entry(void)
 
     /* then a cached picture, whose memory is given back */
 
-    if (jpeg) {
-        ngx_chrys_jpeg_abort(zone, jpeg, jpeg->token);
-    }
-    (void) ngx_unit_jpeg_cache(zone, st, 2, 90, 10000);
+    ngx_chrys_jpeg_abort(zone, &want);
+    ngx_unit_check(ngx_unit_jpeg_cache(zone, st, 90, 10000) == NGX_OK);
 
     pfree = zone->shpool->pfree;
 
-    jpeg = ngx_unit_jpeg_claim(zone, st, 2, 95);
+    jpeg = ngx_unit_jpeg_claim(zone, st, 95, &want);
 
     ngx_unit_check(jpeg != NULL);
     ngx_unit_check(jpeg && jpeg->state == NGX_CHRYS_JPEG_ENCODING);
@@ -1761,14 +2015,16 @@ test_zone_full(void)
 {
     char                 name[32];
     ngx_int_t            n;
-    ngx_uint_t           i, ok, intact, going;
+    ngx_uint_t           i, ok, intact, going, idle_claim;
+    ngx_uint_t           claims[100];
+    ngx_chrys_slot_t    *latest;
     ngx_chrys_zone_t    *zone;
     ngx_chrys_stream_t  *st, *idle, *streams[100];
 
     zone = ngx_unit_zone_create(NGX_UNIT_SMALL_ZONE);
 
     /* a stream that is created early and gets its first picture late */
-    idle = ngx_unit_stream(zone, "idle");
+    idle = ngx_unit_stream(zone, "idle", &idle_claim);
 
     /* streams of 160x120 pictures, until there is no room for more */
 
@@ -1777,11 +2033,11 @@ test_zone_full(void)
     for (i = 0; i < 100; i++) {
         ngx_sprintf((u_char *) name, "cam%ui%Z", i);
 
-        st = ngx_unit_stream(zone, name);
+        st = ngx_unit_stream(zone, name, &claims[ok]);
 
         if (st == NULL
-            || ngx_unit_decode(zone, st, 1, 160, 120) == NGX_ERROR
-            || ngx_unit_decode(zone, st, 2, 160, 120) == NGX_ERROR)
+            || ngx_unit_decode(zone, st, claims[ok], 1, 160, 120) < 0
+            || ngx_unit_decode(zone, st, claims[ok], 2, 160, 120) < 0)
         {
             break;
         }
@@ -1797,11 +2053,12 @@ test_zone_full(void)
     ngx_unit_check(idle != NULL);
 
     if (idle) {
-        ngx_unit_check(ngx_unit_decode(zone, idle, 1, 160, 120)
+        ngx_unit_check(ngx_unit_decode(zone, idle, idle_claim, 1, 160, 120)
                        == NGX_ERROR);
-        ngx_unit_check(idle->latest_seq == 0);
-        ngx_unit_check(idle->slots[0].data == NULL);
-        ngx_unit_check(idle->slots[NGX_CHRYS_SLOTS - 1].data == NULL);
+        ngx_unit_check(idle->pictures.latest_seq == 0);
+        ngx_unit_check(idle->pictures.slots[0].data == NULL);
+        ngx_unit_check(idle->pictures.slots[NGX_CHRYS_SLOTS - 1].data
+                       == NULL);
     }
 
     /* names alone still fit for a while, then they are refused too */
@@ -1809,7 +2066,7 @@ test_zone_full(void)
     for (i = 0; i < 10000; i++) {
         ngx_sprintf((u_char *) name, "name%ui%Z", i);
 
-        if (ngx_unit_stream(zone, name) == NULL) {
+        if (ngx_unit_stream(zone, name, NULL) == NULL) {
             break;
         }
     }
@@ -1825,14 +2082,15 @@ test_zone_full(void)
 
     for (i = 0; i < ok; i++) {
         st = streams[i];
+        latest = &st->pictures.slots[st->pictures.latest];
 
-        if (ngx_unit_slot_holds(&st->slots[st->latest], 2)) {
+        if (ngx_unit_slot_holds(latest, 2)) {
             intact++;
         }
 
-        n = ngx_unit_decode(zone, st, 3, 160, 120);
+        n = ngx_unit_decode(zone, st, claims[i], 3, 160, 120);
 
-        if (n != NGX_ERROR && ngx_unit_slot_holds(&st->slots[n], 3)) {
+        if (n >= 0 && ngx_unit_slot_holds(&st->pictures.slots[n], 3)) {
             going++;
         }
     }
@@ -1842,7 +2100,7 @@ test_zone_full(void)
 
     /* and room is left for their JPEG caches */
 
-    ngx_unit_check(ngx_unit_jpeg_cache(zone, streams[0], 3, 80, 20000)
+    ngx_unit_check(ngx_unit_jpeg_cache(zone, streams[0], 80, 20000)
                    == NGX_OK);
 
     ngx_unit_zone_destroy(zone);
@@ -1853,33 +2111,33 @@ static void
 test_steady_state_does_not_leak(void)
 {
     size_t               len;
-    ngx_uint_t           seq, pfree, same, cached, claimed, late_token;
-    ngx_chrys_jpeg_t    *jpeg, *late;
+    ngx_uint_t           seq, pfree, same, cached, claimed, claim;
+    ngx_uint_t           late;
+    ngx_chrys_want_t     want, late_want;
     ngx_chrys_zone_t    *zone;
     ngx_chrys_stream_t  *st;
 
     zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
-    st = ngx_unit_stream(zone, "cam1");
+    st = ngx_unit_stream(zone, "cam1", &claim);
 
     pfree = 0;
     same = 1;
     cached = 0;
     claimed = 1;
-    late = NULL;
-    late_token = 0;
+    late = 0;
 
     ngx_current_msec = 100000;
 
     for (seq = 1; seq <= 300; seq++) {
         ngx_current_msec += 40;
 
-        (void) ngx_unit_decode(zone, st, seq, NGX_UNIT_WIDTH,
+        (void) ngx_unit_decode(zone, st, claim, seq, NGX_UNIT_WIDTH,
                                NGX_UNIT_HEIGHT);
 
         /* the encode of the frame before ends after this one came */
 
         if (late) {
-            (void) ngx_chrys_jpeg_store(zone, st, late, late_token,
+            (void) ngx_chrys_jpeg_store(zone, st, &late_want,
                                         (u_char *) "late", 4);
         }
 
@@ -1894,64 +2152,66 @@ test_steady_state_does_not_leak(void)
 
         len = 500 + (seq * 7919) % 30000;
 
-        if (ngx_unit_jpeg_cache(zone, st, seq, 80, len) == NGX_OK) {
+        if (ngx_unit_jpeg_cache(zone, st, 80, len) == NGX_OK) {
             cached++;
         }
 
-        if (ngx_unit_jpeg_cache(zone, st, seq, 50, len / 3) == NGX_OK) {
+        if (ngx_unit_jpeg_cache(zone, st, 50, len / 3) == NGX_OK) {
             cached++;
         }
 
-        jpeg = ngx_unit_jpeg_claim(zone, st, seq, 20);
-
-        if (jpeg == NULL) {
+        if (ngx_unit_jpeg_claim(zone, st, 20, &want) == NULL) {
             claimed = 0;
-            late = NULL;
+            late = 0;
 
         } else if (seq % 2) {
-            ngx_chrys_jpeg_abort(zone, jpeg, jpeg->token);
-            late = NULL;
+            ngx_chrys_jpeg_abort(zone, &want);
+            late = 0;
 
         } else {
-            late = jpeg;
-            late_token = jpeg->token;
+            late_want = want;
+            late = 1;
         }
     }
 
     ngx_unit_check(cached == 600);
     ngx_unit_check(claimed);
     ngx_unit_check(same);
-    ngx_unit_check(st->latest_seq == 300);
+    ngx_unit_check(st->pictures.latest_seq == 300);
 
     ngx_unit_zone_destroy(zone);
 }
 
 
-static ngx_chrys_stream_t *
-ngx_unit_find(ngx_chrys_zone_t *zone, char *name)
+/* what the publisher's worker does when a publish of "live/name" starts */
+
+static ngx_int_t
+ngx_unit_claim(ngx_chrys_zone_t *zone, char *name, ngx_chrys_stream_t **stp,
+    ngx_uint_t *claim)
 {
     ngx_str_t  s;
 
     s.data = (u_char *) name;
     s.len = ngx_strlen(name);
 
-    return ngx_chrys_stream_find(zone, &ngx_unit_app, &s);
+    return ngx_chrys_stream_claim(zone, &ngx_unit_app, &s, 0, 0, stp, claim,
+                                  ngx_cycle->log);
 }
 
 
 /*
- * What the decoder does with a picture: reserve a slot, write the planes
- * (here every byte is the low byte of the frame's seq), publish.  Returns
- * the slot or NGX_ERROR.
+ * What the decoder of claim "claim" does with a picture: reserve a slot,
+ * write the planes (here every byte is the low byte of the frame's seq),
+ * publish.  Returns the slot, or what reserve or publish answered.
  */
 
 static ngx_int_t
 ngx_unit_decode(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
-    ngx_uint_t seq, ngx_uint_t width, ngx_uint_t height)
+    ngx_uint_t claim, ngx_uint_t seq, ngx_uint_t width, ngx_uint_t height)
 {
-    size_t              size;
-    ngx_int_t           n;
-    ngx_chrys_frame_t   frame;
+    size_t             size;
+    ngx_int_t          n, rc;
+    ngx_chrys_frame_t  frame;
 
     if (st == NULL) {
         return NGX_ERROR;
@@ -1959,26 +2219,37 @@ ngx_unit_decode(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
 
     size = ngx_chrys_frame_size(NGX_CHRYS_YUV420, width, height);
 
-    n = ngx_chrys_slot_reserve(zone, st, size);
-    if (n == NGX_ERROR) {
-        return NGX_ERROR;
+    n = ngx_chrys_slot_reserve(zone, st, claim, size);
+    if (n < 0) {
+        return n;
     }
 
-    ngx_memset(st->slots[n].data, (u_char) seq, size);
+    ngx_memset(st->pictures.slots[n].data, (u_char) seq, size);
 
-    ngx_memzero(&frame, sizeof(ngx_chrys_frame_t));
+    ngx_unit_frame(&frame, seq, width, height);
 
-    frame.seq = seq;
-    frame.pts = seq * 40;
-    frame.time = ngx_chrys_unix_msec();
-    frame.width = width;
-    frame.height = height;
-    frame.layout = NGX_CHRYS_YUV420;
-    frame.keyframe = (seq == 1);
-
-    ngx_chrys_slot_publish(zone, st, n, &frame);
+    rc = ngx_chrys_slot_publish(zone, st, claim, n, &frame);
+    if (rc != NGX_OK) {
+        return rc;
+    }
 
     return n;
+}
+
+
+static void
+ngx_unit_frame(ngx_chrys_frame_t *frame, ngx_uint_t seq, ngx_uint_t width,
+    ngx_uint_t height)
+{
+    ngx_memzero(frame, sizeof(ngx_chrys_frame_t));
+
+    frame->seq = seq;
+    frame->pts = seq * 40;
+    frame->time = ngx_chrys_unix_msec();
+    frame->width = width;
+    frame->height = height;
+    frame->layout = NGX_CHRYS_YUV420;
+    frame->keyframe = (seq == 1);
 }
 
 
@@ -1987,7 +2258,7 @@ ngx_unit_decode(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
 static ngx_uint_t
 ngx_unit_slot_holds(ngx_chrys_slot_t *slot, ngx_uint_t seq)
 {
-    size_t  i, size;
+    size_t  size;
 
     if (slot->seq != seq || slot->frame.seq != seq || slot->data == NULL) {
         return 0;
@@ -2000,8 +2271,17 @@ ngx_unit_slot_holds(ngx_chrys_slot_t *slot, ngx_uint_t seq)
         return 0;
     }
 
-    for (i = 0; i < size; i++) {
-        if (slot->data[i] != (u_char) seq) {
+    return ngx_unit_all(slot->data, size, (u_char) seq);
+}
+
+
+static ngx_uint_t
+ngx_unit_all(u_char *p, size_t len, u_char c)
+{
+    size_t  i;
+
+    for (i = 0; i < len; i++) {
+        if (p[i] != c) {
             return 0;
         }
     }
@@ -2010,61 +2290,120 @@ ngx_unit_slot_holds(ngx_chrys_slot_t *slot, ngx_uint_t seq)
 }
 
 
+/*
+ * What a request for raw pixels does first: the newest picture's slot,
+ * pinned; NULL if there is no picture.
+ */
+
+static ngx_chrys_slot_t *
+ngx_unit_pin(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st)
+{
+    ngx_chrys_want_t  want;
+
+    ngx_memzero(&want, sizeof(ngx_chrys_want_t));
+    want.raw = 1;
+
+    if (ngx_chrys_jpeg_acquire(zone, st, &want, ngx_cycle->log)
+        != NGX_AGAIN)
+    {
+        return NULL;
+    }
+
+    return want.slot;
+}
+
+
+/*
+ * What a request that encodes the newest picture in "variant" does first:
+ * acquire, which claims a JPEG entry and pins the slot; the encode would
+ * then read the planes, here it lets go of the slot at once.  Returns the
+ * entry claimed, with the claim in "want" for ngx_chrys_jpeg_store() or
+ * ngx_chrys_jpeg_abort(); NULL if acquire did not answer NGX_AGAIN.
+ */
+
 static ngx_chrys_jpeg_t *
 ngx_unit_jpeg_claim(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
-    ngx_uint_t seq, ngx_uint_t quality)
+    ngx_uint_t variant, ngx_chrys_want_t *want)
 {
-    ngx_chrys_jpeg_t  *jpeg;
+    ngx_int_t  rc;
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
-    jpeg = ngx_chrys_jpeg_claim_locked(zone, st, seq, quality);
-    ngx_shmtx_unlock(&zone->shpool->mutex);
+    ngx_memzero(want, sizeof(ngx_chrys_want_t));
+    want->variant = variant;
 
-    return jpeg;
+    rc = ngx_chrys_jpeg_acquire(zone, st, want, ngx_cycle->log);
+
+    if (rc == NGX_OK) {
+        ngx_free(want->data);
+        want->data = NULL;
+    }
+
+    if (rc != NGX_AGAIN) {
+        return NULL;
+    }
+
+    if (want->slot) {
+        (void) ngx_chrys_slot_unpin(zone, want->slot, want->frame.seq);
+        want->slot = NULL;
+    }
+
+    return want->jpeg;
 }
 
+
+/*
+ * The entry of the JPEG cache that holds or encodes frame "seq" in
+ * "variant", as the zone keeps it: looked at, not used.
+ */
 
 static ngx_chrys_jpeg_t *
-ngx_unit_jpeg_lookup(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
-    ngx_uint_t seq, ngx_uint_t quality)
+ngx_unit_jpeg_find(ngx_chrys_stream_t *st, ngx_uint_t seq,
+    ngx_uint_t variant)
 {
+    ngx_uint_t         i;
     ngx_chrys_jpeg_t  *jpeg;
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
-    jpeg = ngx_chrys_jpeg_lookup_locked(st, seq, quality);
-    ngx_shmtx_unlock(&zone->shpool->mutex);
+    for (i = 0; i < NGX_CHRYS_JPEGS; i++) {
+        jpeg = &st->pictures.jpegs[i];
 
-    return jpeg;
+        if (jpeg->state != NGX_CHRYS_JPEG_FREE
+            && jpeg->seq == seq && jpeg->variant == variant)
+        {
+            return jpeg;
+        }
+    }
+
+    return NULL;
 }
 
 
-/* what a request that encodes a picture does: claim, encode, store */
+/*
+ * What a request that encodes a picture does: acquire, encode, store.
+ * Returns what store answered, NGX_BUSY if nothing was claimed, or
+ * NGX_DECLINED if the picture was cached already.
+ */
 
 static ngx_int_t
 ngx_unit_jpeg_cache(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
-    ngx_uint_t seq, ngx_uint_t quality, size_t len)
+    ngx_uint_t variant, size_t len)
 {
     u_char            *data;
     ngx_int_t          rc;
-    ngx_uint_t         token;
-    ngx_chrys_jpeg_t  *jpeg;
+    ngx_chrys_want_t   want;
 
-    jpeg = ngx_unit_jpeg_claim(zone, st, seq, quality);
-    if (jpeg == NULL) {
-        return NGX_BUSY;
+    if (ngx_unit_jpeg_claim(zone, st, variant, &want) == NULL) {
+        return ngx_unit_jpeg_find(st, st->pictures.latest_seq, variant)
+               ? NGX_DECLINED : NGX_BUSY;
     }
-
-    token = jpeg->token;
 
     data = malloc(len);
     if (data == NULL) {
-        ngx_chrys_jpeg_abort(zone, jpeg, token);
+        ngx_chrys_jpeg_abort(zone, &want);
         return NGX_ERROR;
     }
 
-    ngx_memset(data, (u_char) quality, len);
+    ngx_memset(data, (u_char) variant, len);
 
-    rc = ngx_chrys_jpeg_store(zone, st, jpeg, token, data, len);
+    rc = ngx_chrys_jpeg_store(zone, st, &want, data, len);
 
     free(data);
 
@@ -2074,15 +2413,18 @@ ngx_unit_jpeg_cache(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
 
 /*
  * Forks a process that acts as another nginx worker on the same zone: it
- * claims the stream and waits to be killed.  Returns its pid, or -1.
+ * claims the stream "live/name" and waits to be killed.  Returns its pid,
+ * or -1.
  */
 
 static ngx_pid_t
-ngx_unit_worker_claim_stream(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st)
+ngx_unit_worker_claim_stream(ngx_chrys_zone_t *zone, char *name)
 {
-    int        fd[2];
-    char       c;
-    ngx_pid_t  pid;
+    int                  fd[2];
+    char                 c;
+    ngx_pid_t            pid;
+    ngx_uint_t           claim;
+    ngx_chrys_stream_t  *st;
 
     if (pipe(fd) == -1) {
         return -1;
@@ -2100,8 +2442,7 @@ ngx_unit_worker_claim_stream(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st)
         /* as ngx_spawn_process() does in a new worker */
         ngx_pid = ngx_getpid();
 
-        c = (ngx_chrys_stream_claim(zone, st, 0, 0, ngx_cycle->log)
-             == NGX_OK) ? 'y' : 'n';
+        c = (ngx_unit_claim(zone, name, &st, &claim) == NGX_OK) ? 'y' : 'n';
 
         if (write(fd[1], &c, 1) != 1) {
             _exit(1);
@@ -2129,25 +2470,24 @@ ngx_unit_worker_claim_stream(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st)
 }
 
 
-/* the same, for a worker that claims a JPEG entry and exits */
+/*
+ * The same, for a worker that claims a JPEG entry of the newest picture
+ * and exits before it has encoded it.
+ */
 
 static ngx_pid_t
 ngx_unit_worker_claim_jpeg(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
-    ngx_uint_t seq, ngx_uint_t quality)
+    ngx_uint_t variant)
 {
     ngx_pid_t          pid;
-    ngx_chrys_jpeg_t  *jpeg;
+    ngx_chrys_want_t   want;
 
     pid = fork();
 
     if (pid == 0) {
         ngx_pid = ngx_getpid();
 
-        ngx_shmtx_lock(&zone->shpool->mutex);
-        jpeg = ngx_chrys_jpeg_claim_locked(zone, st, seq, quality);
-        ngx_shmtx_unlock(&zone->shpool->mutex);
-
-        _exit(jpeg ? 0 : 1);
+        _exit(ngx_unit_jpeg_claim(zone, st, variant, &want) ? 0 : 1);
     }
 
     return pid;
@@ -2189,10 +2529,10 @@ main(void)
     ngx_unit_run(test_zone_init_new_zone);
     ngx_unit_run(test_zone_init_keeps_streams_on_reload);
 
-    ngx_unit_run(test_stream_get_creates_once);
+    ngx_unit_run(test_stream_claim_creates_once);
     ngx_unit_run(test_stream_distinct_names_distinct_streams);
     ngx_unit_run(test_stream_crc32_collisions);
-    ngx_unit_run(test_stream_find_unknown);
+    ngx_unit_run(test_stream_open_unknown);
     ngx_unit_run(test_stream_name_limits);
     ngx_unit_run(test_valid_name);
     ngx_unit_run(test_stream_set_error);
@@ -2208,19 +2548,19 @@ main(void)
     ngx_unit_run(test_slot_publish_sets_latest);
     ngx_unit_run(test_slot_publish_frees_older_jpegs);
     ngx_unit_run(test_slot_pin_and_unpin);
-    ngx_unit_run(test_slot_pin_latest_locked);
+    ngx_unit_run(test_jpeg_acquire_claims_and_pins_together);
     ngx_unit_run(test_slot_unpin_detects_overwrite);
     ngx_unit_run(test_slot_unpin_detects_failed_regrow);
 
-    ngx_unit_run(test_jpeg_claim_lookup_store);
+    ngx_unit_run(test_jpeg_acquire_claim_store);
     ngx_unit_run(test_jpeg_store_of_old_frame_is_declined);
     ngx_unit_run(test_jpeg_store_and_abort_need_the_claim);
-    ngx_unit_run(test_jpeg_claim_when_all_encoding);
-    ngx_unit_run(test_jpeg_claim_takes_over_stale_encode);
+    ngx_unit_run(test_jpeg_acquire_when_all_encoding);
+    ngx_unit_run(test_jpeg_acquire_takes_over_stale_encode);
     ngx_unit_run(test_jpeg_stale_claim_of_another_worker);
     ngx_unit_run(test_jpeg_late_store_of_taken_over_claim_is_declined);
-    ngx_unit_run(test_jpeg_claim_reuses_stale_encode_of_same_picture);
-    ngx_unit_run(test_jpeg_claim_evicts_oldest_entry);
+    ngx_unit_run(test_jpeg_acquire_reuses_stale_encode_of_same_picture);
+    ngx_unit_run(test_jpeg_acquire_evicts_oldest_entry);
 
     ngx_unit_run(test_zone_full);
     ngx_unit_run(test_steady_state_does_not_leak);
@@ -2228,5 +2568,5 @@ main(void)
     /* the slab allocator found nothing wrong */
     ngx_unit_check(ngx_unit_log_crit == 0);
 
-    return ngx_unit_summary("test_ring");
+    return ngx_unit_summary("test_zone");
 }
