@@ -50,6 +50,8 @@ static ngx_pid_t ngx_unit_worker_claim_stream(ngx_chrys_zone_t *zone,
     char *name);
 static ngx_pid_t ngx_unit_worker_claim_jpeg(ngx_chrys_zone_t *zone,
     ngx_chrys_stream_t *st, ngx_uint_t variant);
+static ngx_pid_t ngx_unit_worker_attach(ngx_chrys_zone_t *zone, char *name,
+    ngx_uint_t *worker);
 static ngx_int_t ngx_unit_worker_reap(ngx_pid_t pid, ngx_uint_t kill_it);
 
 
@@ -687,6 +689,331 @@ test_stream_claim_of_another_worker(void)
 }
 
 
+/* references are counted in the column of this worker's place */
+
+static void
+test_stream_open_and_close_count_references(void)
+{
+    ngx_uint_t           w, others;
+    ngx_chrys_zone_t    *zone;
+    ngx_chrys_stream_t  *st, *a, *b;
+
+    zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
+    st = ngx_unit_stream(zone, "cam1", NULL);
+
+    w = zone->worker;
+
+    ngx_unit_check(w < NGX_CHRYS_WORKERS);
+    ngx_unit_check(zone->sh->workers[w].pid == ngx_pid);
+    ngx_unit_check(st->refs[w] == 0);
+
+    ngx_unit_check(ngx_chrys_stream_open(zone, &ngx_unit_app, &st->name, &a)
+                   == NGX_OK);
+    ngx_unit_check(a == st && st->refs[w] == 1);
+
+    ngx_unit_check(ngx_chrys_stream_open(zone, &ngx_unit_app, &st->name, &b)
+                   == NGX_OK);
+    ngx_unit_check(b == st && st->refs[w] == 2);
+
+    others = 0;
+
+    for (w = 0; w < NGX_CHRYS_WORKERS; w++) {
+        if (w != zone->worker) {
+            others += st->refs[w];
+        }
+    }
+
+    ngx_unit_check(others == 0);
+
+    w = zone->worker;
+
+    ngx_chrys_stream_close(zone, a);
+    ngx_unit_check(st->refs[w] == 1);
+
+    ngx_chrys_stream_close(zone, b);
+    ngx_unit_check(st->refs[w] == 0);
+
+    /* one close too many does not wrap the count round */
+
+    ngx_chrys_stream_close(zone, st);
+    ngx_unit_check(st->refs[w] == 0);
+
+    /* a claim is not a reference of the column */
+
+    ngx_unit_check(ngx_unit_stream(zone, "cam1", NULL) == st);
+    ngx_unit_check(st->refs[w] == 0);
+
+    /* a worker that detaches drops its references, and opens nothing */
+
+    ngx_unit_check(ngx_chrys_stream_open(zone, &ngx_unit_app, &st->name, &a)
+                   == NGX_OK);
+    ngx_unit_check(st->refs[w] == 1);
+
+    ngx_chrys_zone_detach(zone);
+
+    ngx_unit_check(zone->worker == NGX_CHRYS_WORKERS);
+    ngx_unit_check(zone->sh->workers[w].pid == 0);
+    ngx_unit_check(st->refs[w] == 0);
+    ngx_unit_check(ngx_chrys_stream_open(zone, &ngx_unit_app, &st->name, &a)
+                   == NGX_DECLINED);
+    ngx_unit_check(a == NULL);
+
+    /* and takes a place again when it attaches */
+
+    ngx_unit_check(ngx_chrys_zone_attach(zone, ngx_cycle->log) == NGX_OK);
+    ngx_unit_check(zone->worker == w);
+    ngx_unit_check(ngx_unit_find(zone, "cam1") == st);
+
+    ngx_unit_zone_destroy(zone);
+}
+
+
+/*
+ * Each worker process takes a place of its own; the place of a worker
+ * that died is taken over by the next one to attach, with the references
+ * and clients it counted dropped.
+ */
+
+static void
+test_zone_attach_takes_over_dead_workers_place(void)
+{
+    ngx_pid_t                first, second, third;
+    ngx_uint_t               w1, w2, w3;
+    ngx_chrys_zone_t        *zone;
+    ngx_chrys_stream_t      *st;
+    ngx_chrys_zone_stats_t   stats;
+
+    zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
+    st = ngx_unit_stream(zone, "cam1", NULL);
+
+    w1 = w2 = w3 = NGX_CHRYS_WORKERS;
+
+    /* a worker that opens the stream and serves an MJPEG client */
+
+    first = ngx_unit_worker_attach(zone, "cam1", &w1);
+
+    ngx_unit_check(first > 0);
+    ngx_unit_check(w1 < NGX_CHRYS_WORKERS && w1 != zone->worker);
+
+    if (first <= 0 || w1 >= NGX_CHRYS_WORKERS) {
+        ngx_unit_zone_destroy(zone);
+        return;
+    }
+
+    ngx_unit_check(zone->sh->workers[w1].pid == first);
+    ngx_unit_check(st->refs[w1] == 1);
+    ngx_unit_check(st->refs[zone->worker] == 0);
+
+    ngx_chrys_zone_stats(zone, &stats);
+    ngx_unit_check(stats.clients_mjpeg == 1);
+
+    /* another, while the first is alive: a place of its own */
+
+    second = ngx_unit_worker_attach(zone, NULL, &w2);
+
+    ngx_unit_check(second > 0);
+    ngx_unit_check(w2 < NGX_CHRYS_WORKERS && w2 != w1
+                   && w2 != zone->worker);
+
+    /* the first dies: what it counted no longer counts */
+
+    ngx_unit_check(ngx_unit_worker_reap(first, 1) == NGX_OK);
+
+    ngx_chrys_zone_stats(zone, &stats);
+    ngx_unit_check(stats.clients_mjpeg == 0);
+
+    /* the next worker to attach takes its place, and clears its column */
+
+    third = ngx_unit_worker_attach(zone, NULL, &w3);
+
+    ngx_unit_check(third > 0);
+    ngx_unit_check(w3 == w1);
+    ngx_unit_check(zone->sh->workers[w1].pid == third);
+    ngx_unit_check(zone->sh->workers[w1].clients_mjpeg == 0);
+    ngx_unit_check(st->refs[w1] == 0);
+
+    if (second > 0) {
+        ngx_unit_check(ngx_unit_worker_reap(second, 1) == NGX_OK);
+    }
+
+    if (third > 0) {
+        ngx_unit_check(ngx_unit_worker_reap(third, 1) == NGX_OK);
+    }
+
+    /* this process kept its place throughout */
+
+    ngx_unit_check(zone->sh->workers[zone->worker].pid == ngx_pid);
+
+    ngx_unit_zone_destroy(zone);
+}
+
+
+/* a copy of a stream, and of every stream, for status and metrics */
+
+static void
+test_stream_snapshot_copies_names_and_counters(void)
+{
+    ngx_str_t              other;
+    ngx_uint_t             claim, oclaim, i;
+    ngx_pool_t            *pool;
+    ngx_array_t            streams;
+    ngx_chrys_zone_t      *zone;
+    ngx_chrys_stream_t    *st, *os;
+    ngx_chrys_snapshot_t   snap, *snaps;
+
+    zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
+    pool = ngx_create_pool(4096, ngx_cycle->log);
+
+    ngx_unit_check(pool != NULL);
+
+    if (pool == NULL) {
+        ngx_unit_zone_destroy(zone);
+        return;
+    }
+
+    st = ngx_unit_stream(zone, "cam1", &claim);
+
+    ngx_str_set(&other, "entrance");
+
+    ngx_unit_check(ngx_chrys_stream_claim(zone, &other, &other, 0, 0, &os,
+                                          &oclaim, ngx_cycle->log)
+                   == NGX_OK);
+    ngx_chrys_stream_release(zone, os, oclaim);
+
+    /* what the publisher's worker counts */
+
+    for (i = 0; i < 3; i++) {
+        ngx_chrys_stream_count(st, 1000);
+    }
+
+    ngx_chrys_stream_add(st, decoded, 2);
+    ngx_chrys_stream_add(st, skipped, 1);
+    ngx_chrys_stream_add(st, errors, 4);
+    ngx_chrys_stream_add(st, decode_usec, 5000);
+    ngx_chrys_stream_add(st, encodes, 6);
+    ngx_chrys_stream_add(st, encode_usec, 7000);
+    ngx_chrys_stream_add(st, cache_hits, 8);
+
+    ngx_chrys_stream_set_video(zone, st, 7, 100, 40);
+    ngx_chrys_stream_set_error(zone, st, "decoding: %s", "bad slice");
+
+    (void) ngx_unit_decode(zone, st, claim, 3, NGX_UNIT_WIDTH,
+                           NGX_UNIT_HEIGHT);
+
+    ngx_memset(&snap, 0xee, sizeof(ngx_chrys_snapshot_t));
+
+    ngx_unit_check(ngx_chrys_stream_snapshot(zone, st, &snap) == NGX_OK);
+
+    /* the names are copied out of the zone, into the snapshot */
+
+    ngx_unit_check(snap.app.len == 4
+                   && ngx_memcmp(snap.app.data, "live", 4) == 0);
+    ngx_unit_check(snap.name.len == 4
+                   && ngx_memcmp(snap.name.data, "cam1", 4) == 0);
+    ngx_unit_check(snap.app.data == snap.names);
+    ngx_unit_check(snap.name.data == snap.names + 5);
+
+    ngx_unit_check(snap.publishing == 1);
+    ngx_unit_check(snap.publishes == claim);
+    ngx_unit_check(snap.publish_time == st->publisher.time);
+    ngx_unit_check(snap.received == 3);
+    ngx_unit_check(snap.decoded == 2);
+    ngx_unit_check(snap.skipped == 1);
+    ngx_unit_check(snap.errors == 4);
+    ngx_unit_check(snap.decode_usec == 5000);
+    ngx_unit_check(snap.encodes == 6);
+    ngx_unit_check(snap.encode_usec == 7000);
+    ngx_unit_check(snap.cache_hits == 8);
+    ngx_unit_check(snap.video.codec == 7);
+    ngx_unit_check(snap.video.profile == 100 && snap.video.level == 40);
+    ngx_unit_check(snap.video.width == NGX_UNIT_WIDTH
+                   && snap.video.height == NGX_UNIT_HEIGHT);
+    ngx_unit_check(snap.last_seq == 3);
+    ngx_unit_check(snap.last_time
+                   == st->pictures.slots[st->pictures.latest].frame.time);
+    ngx_unit_check(snap.ring_bytes == 0 && snap.ring_span == 0);
+    ngx_unit_check(snap.nevents == 0);
+    ngx_unit_check(ngx_strcmp(snap.error, "decoding: bad slice") == 0);
+
+    /* every stream, in the order they came */
+
+    ngx_unit_check(ngx_chrys_zone_snapshot(zone, pool, &streams) == NGX_OK);
+    ngx_unit_check(streams.nelts == 2);
+
+    if (streams.nelts == 2) {
+        snaps = streams.elts;
+
+        ngx_unit_check(snaps[0].name.len == 4
+                       && ngx_memcmp(snaps[0].name.data, "cam1", 4) == 0);
+        ngx_unit_check(snaps[0].app.data == snaps[0].names);
+        ngx_unit_check(snaps[0].received == 3 && snaps[0].errors == 4);
+        ngx_unit_check(snaps[0].publishing == 1);
+
+        ngx_unit_check(snaps[1].app.len == 8
+                       && ngx_memcmp(snaps[1].app.data, "entrance", 8)
+                          == 0);
+        ngx_unit_check(snaps[1].name.len == 8
+                       && ngx_memcmp(snaps[1].name.data, "entrance", 8)
+                          == 0);
+        ngx_unit_check(snaps[1].name.data == snaps[1].names + 9);
+        ngx_unit_check(snaps[1].received == 0);
+        ngx_unit_check(snaps[1].publishing == 0);
+        ngx_unit_check(snaps[1].last_seq == 0 && snaps[1].last_time == 0);
+    }
+
+    ngx_destroy_pool(pool);
+    ngx_unit_zone_destroy(zone);
+}
+
+
+/* the zone's lock measures how long it is held */
+
+static void
+test_zone_stats_measure_lock_holds(void)
+{
+    ngx_str_t                name;
+    ngx_uint_t               claim, slow;
+    ngx_chrys_zone_t        *zone;
+    ngx_chrys_stream_t      *st;
+    ngx_chrys_zone_stats_t   stats;
+
+    zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
+
+    /* a claim with an hour's ring zeroes a 3.5 MB index under the lock */
+
+    ngx_str_set(&name, "cam1");
+
+    ngx_unit_check(ngx_chrys_stream_claim(zone, &ngx_unit_app, &name,
+                                          3600000, 64 * 1024 * 1024, &st,
+                                          &claim, ngx_cycle->log)
+                   == NGX_OK);
+    ngx_unit_check(st->ring.cap == 65536);
+
+    ngx_chrys_zone_stats(zone, &stats);
+
+    ngx_unit_check(stats.nstreams == 1);
+    ngx_unit_check(stats.size == NGX_UNIT_ZONE_SIZE);
+    ngx_unit_check(stats.free > 0 && stats.free < stats.size);
+    ngx_unit_check(stats.lock_max_usec > 0);
+    ngx_unit_check(stats.lock_max_usec == zone->sh->lock_max_usec);
+
+    slow = stats.lock_slow;
+
+    /* a hold of 3 ms is the longest, and a slow one */
+
+    ngx_chrys_zone_lock(zone);
+    ngx_msleep(3);
+    ngx_chrys_zone_unlock(zone);
+
+    ngx_chrys_zone_stats(zone, &stats);
+
+    ngx_unit_check(stats.lock_max_usec >= 3000);
+    ngx_unit_check(stats.lock_slow == slow + 1);
+
+    ngx_unit_zone_destroy(zone);
+}
+
+
 static void
 test_frame_size(void)
 {
@@ -1284,6 +1611,229 @@ test_slot_unpin_detects_failed_regrow(void)
                    >= 0);
     ngx_unit_check(ngx_unit_slot_holds(
                        &st->pictures.slots[st->pictures.latest], 4));
+
+    ngx_unit_zone_destroy(zone);
+}
+
+
+/*
+ * A publisher that left (claim a) still decodes its last picture into a
+ * slot when a new publisher takes the stream over (claim b): the new
+ * decoder never gets that slot, and the old one's picture is dropped.
+ */
+
+static void
+test_slot_takeover_never_shares_a_slot(void)
+{
+    size_t               size;
+    ngx_int_t            na, n;
+    ngx_uint_t           a, b, seq, shared, latest;
+    ngx_chrys_slot_t    *slot;
+    ngx_chrys_frame_t    frame;
+    ngx_chrys_zone_t    *zone;
+    ngx_chrys_stream_t  *st, *sb;
+
+    zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
+
+    ngx_unit_check(ngx_unit_claim(zone, "cam1", &st, &a) == NGX_OK);
+
+    (void) ngx_unit_decode(zone, st, a, 1, NGX_UNIT_WIDTH, NGX_UNIT_HEIGHT);
+
+    /* the old decoder is writing frame 2 as its publisher leaves */
+
+    size = ngx_chrys_frame_size(NGX_CHRYS_YUV420, NGX_UNIT_WIDTH,
+                                NGX_UNIT_HEIGHT);
+
+    na = ngx_chrys_slot_reserve(zone, st, a, size);
+
+    ngx_unit_check(na >= 0);
+
+    if (na < 0) {
+        ngx_unit_zone_destroy(zone);
+        return;
+    }
+
+    slot = &st->pictures.slots[na];
+
+    ngx_unit_check(slot->writer == a);
+    ngx_memset(slot->data, 2, size);
+
+    ngx_chrys_stream_closing(zone, st, a);
+
+    /* a new publisher takes over, and decodes its own frames */
+
+    ngx_unit_check(ngx_unit_claim(zone, "cam1", &sb, &b) == NGX_OK);
+    ngx_unit_check(sb == st && b != a);
+
+    shared = 0;
+
+    for (seq = 10; seq < 20; seq++) {
+        n = ngx_unit_decode(zone, st, b, seq, NGX_UNIT_WIDTH,
+                            NGX_UNIT_HEIGHT);
+
+        ngx_unit_check(n >= 0);
+
+        if (n == na || slot->writer != a) {
+            shared = 1;
+        }
+    }
+
+    ngx_unit_check(!shared);
+    ngx_unit_check(st->pictures.latest_seq == 19);
+    ngx_unit_check(ngx_unit_all(slot->data, size, 2));
+
+    /* the old decoder reserves no more */
+
+    ngx_unit_check(ngx_chrys_slot_reserve(zone, st, a, size)
+                   == NGX_DECLINED);
+
+    /* its picture comes too late: declined, the latest stays */
+
+    latest = st->pictures.latest;
+
+    ngx_unit_frame(&frame, 2, NGX_UNIT_WIDTH, NGX_UNIT_HEIGHT);
+
+    ngx_unit_check(ngx_chrys_slot_publish(zone, st, a, na, &frame)
+                   == NGX_DECLINED);
+    ngx_unit_check(st->pictures.latest_seq == 19);
+    ngx_unit_check(st->pictures.latest == latest);
+    ngx_unit_check(ngx_unit_slot_holds(&st->pictures.slots[latest], 19));
+    ngx_unit_check(slot->seq == 0);
+
+    /* the slot is free for the new decoder now */
+
+    ngx_unit_check(slot->writer == 0);
+
+    shared = 0;
+
+    for (seq = 20; seq < 23; seq++) {
+        if (ngx_unit_decode(zone, st, b, seq, NGX_UNIT_WIDTH,
+                            NGX_UNIT_HEIGHT)
+            == na)
+        {
+            shared = 1;
+        }
+    }
+
+    ngx_unit_check(shared);
+
+    /* nor may its abort let go of a slot the new decoder writes */
+
+    n = ngx_chrys_slot_reserve(zone, st, b, size);
+
+    ngx_unit_check(n >= 0);
+
+    if (n >= 0) {
+        ngx_chrys_slot_abort(zone, st, a, n);
+        ngx_unit_check(st->pictures.slots[n].writer == b);
+    }
+
+    ngx_unit_zone_destroy(zone);
+}
+
+
+/*
+ * The same, with the new publisher's pictures of other sizes: its slots
+ * are resized, the one the old decoder writes keeps its memory.
+ */
+
+static void
+test_slot_takeover_resize_keeps_writers_memory(void)
+{
+    size_t               size, sizes[3];
+    u_char              *data;
+    ngx_int_t            na, n;
+    ngx_uint_t           a, b, i, seq, moved, pfree, pages;
+    ngx_chrys_slot_t    *slot;
+    ngx_chrys_frame_t    frame;
+    ngx_chrys_zone_t    *zone;
+    ngx_chrys_stream_t  *st;
+
+    zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
+
+    ngx_unit_check(ngx_unit_claim(zone, "cam1", &st, &a) == NGX_OK);
+
+    pfree = zone->shpool->pfree;
+
+    (void) ngx_unit_decode(zone, st, a, 1, NGX_UNIT_WIDTH, NGX_UNIT_HEIGHT);
+
+    size = ngx_chrys_frame_size(NGX_CHRYS_YUV420, NGX_UNIT_WIDTH,
+                                NGX_UNIT_HEIGHT);
+
+    na = ngx_chrys_slot_reserve(zone, st, a, size);
+
+    ngx_unit_check(na >= 0);
+
+    if (na < 0) {
+        ngx_unit_zone_destroy(zone);
+        return;
+    }
+
+    slot = &st->pictures.slots[na];
+    data = slot->data;
+    ngx_memset(data, 2, size);
+
+    ngx_chrys_stream_closing(zone, st, a);
+
+    ngx_unit_check(ngx_unit_claim(zone, "cam1", &st, &b) == NGX_OK);
+
+    /* larger pictures, much smaller ones, and larger again */
+
+    sizes[0] = 320;
+    sizes[1] = 16;
+    sizes[2] = 640;
+
+    moved = 0;
+
+    for (seq = 10; seq < 40; seq++) {
+        i = (seq - 10) / 10;
+
+        n = ngx_unit_decode(zone, st, b, seq, sizes[i], sizes[i] * 3 / 4);
+
+        ngx_unit_check(n >= 0 && n != na);
+
+        if (slot->data != data || slot->size != size || slot->writer != a) {
+            moved = 1;
+        }
+    }
+
+    ngx_unit_check(!moved);
+    ngx_unit_check(ngx_unit_all(data, size, 2));
+    ngx_unit_check(st->pictures.latest_seq == 39);
+    ngx_unit_check(st->video.width == 640 && st->video.height == 480);
+    ngx_unit_check(ngx_unit_slot_holds(
+                       &st->pictures.slots[st->pictures.latest], 39));
+
+    /* the slab pages are those of the three slots, nothing lost */
+
+    pages = 0;
+
+    for (i = 0; i < NGX_CHRYS_SLOTS; i++) {
+        pages += ngx_unit_pages(st->pictures.slots[i].size);
+    }
+
+    ngx_unit_check(zone->shpool->pfree == pfree - pages);
+
+    /* the old decoder's picture is dropped; its slot is then resized */
+
+    ngx_unit_frame(&frame, 2, NGX_UNIT_WIDTH, NGX_UNIT_HEIGHT);
+
+    ngx_unit_check(ngx_chrys_slot_publish(zone, st, a, na, &frame)
+                   == NGX_DECLINED);
+    ngx_unit_check(st->pictures.latest_seq == 39);
+
+    for (seq = 40; seq < 43; seq++) {
+        (void) ngx_unit_decode(zone, st, b, seq, 640, 480);
+    }
+
+    ngx_unit_check(slot->size == ngx_chrys_frame_size(NGX_CHRYS_YUV420,
+                                                      640, 480));
+    ngx_unit_check(zone->shpool->pfree
+                   == pfree - NGX_CHRYS_SLOTS
+                              * ngx_unit_pages(slot->size));
+
+    /* the slab allocator found nothing wrong */
+    ngx_unit_check(ngx_unit_log_crit == 0);
 
     ngx_unit_zone_destroy(zone);
 }
@@ -2494,6 +3044,84 @@ ngx_unit_worker_claim_jpeg(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
 }
 
 
+/*
+ * The same, for a new worker that attaches to the zone as init_process
+ * does; with "name", it opens that stream and counts an MJPEG client, as
+ * a request of live.mjpg would.  *worker is the place it took.
+ */
+
+static ngx_pid_t
+ngx_unit_worker_attach(ngx_chrys_zone_t *zone, char *name,
+    ngx_uint_t *worker)
+{
+    int                  fd[2];
+    u_char               c;
+    ngx_str_t            s;
+    ngx_pid_t            pid;
+    ngx_chrys_stream_t  *st;
+
+    if (pipe(fd) == -1) {
+        return -1;
+    }
+
+    pid = fork();
+
+    if (pid == -1) {
+        close(fd[0]);
+        close(fd[1]);
+        return -1;
+    }
+
+    if (pid == 0) {
+        ngx_pid = ngx_getpid();
+
+        c = 0xff;
+
+        if (ngx_chrys_zone_attach(zone, ngx_cycle->log) == NGX_OK) {
+            c = (u_char) zone->worker;
+        }
+
+        if (name && c != 0xff) {
+            /* a request of live.mjpg: a reference, and an MJPEG client */
+
+            s.data = (u_char *) name;
+            s.len = ngx_strlen(name);
+
+            if (ngx_chrys_stream_open(zone, &ngx_unit_app, &s, &st)
+                == NGX_OK)
+            {
+                ngx_chrys_zone_clients(zone, NGX_CHRYS_CLIENTS_MJPEG, 1);
+
+            } else {
+                c = 0xff;
+            }
+        }
+
+        if (write(fd[1], &c, 1) != 1) {
+            _exit(1);
+        }
+
+        for ( ;; ) {
+            pause();
+        }
+    }
+
+    close(fd[1]);
+
+    if (read(fd[0], &c, 1) != 1 || c == 0xff) {
+        close(fd[0]);
+        (void) ngx_unit_worker_reap(pid, 1);
+        return -1;
+    }
+
+    close(fd[0]);
+
+    *worker = c;
+
+    return pid;
+}
+
+
 /* waits for a worker to end, killing it first if asked */
 
 static ngx_int_t
@@ -2540,6 +3168,11 @@ main(void)
     ngx_unit_run(test_stream_closing_and_takeover);
     ngx_unit_run(test_stream_claim_of_another_worker);
 
+    ngx_unit_run(test_stream_open_and_close_count_references);
+    ngx_unit_run(test_zone_attach_takes_over_dead_workers_place);
+    ngx_unit_run(test_stream_snapshot_copies_names_and_counters);
+    ngx_unit_run(test_zone_stats_measure_lock_holds);
+
     ngx_unit_run(test_frame_size);
     ngx_unit_run(test_slot_reserve_never_returns_latest);
     ngx_unit_run(test_slot_reserve_prefers_slots_without_readers);
@@ -2551,6 +3184,8 @@ main(void)
     ngx_unit_run(test_jpeg_acquire_claims_and_pins_together);
     ngx_unit_run(test_slot_unpin_detects_overwrite);
     ngx_unit_run(test_slot_unpin_detects_failed_regrow);
+    ngx_unit_run(test_slot_takeover_never_shares_a_slot);
+    ngx_unit_run(test_slot_takeover_resize_keeps_writers_memory);
 
     ngx_unit_run(test_jpeg_acquire_claim_store);
     ngx_unit_run(test_jpeg_store_of_old_frame_is_declined);
