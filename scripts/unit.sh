@@ -11,9 +11,11 @@
 # ring of access units, its copies, events) check the zone code
 # (ngx_chrys_zone.c, ngx_chrys_ring.c, and ngx_chrys_query.c for stream
 # names) against nginx's own slab allocator, shmtx and rbtree, compiled
-# from the upstream source of the installed nginx.  All are built with the
-# compiler flags of the module build (which find the FFmpeg headers), so
-# "make" must have run.
+# from the upstream source of the installed nginx.  test_ring is linked with
+# its own ngx_chrys_zone_lock() around the real one (--wrap), to act
+# between the slices of a copy.  All are built with the compiler flags of
+# the module build (which find the FFmpeg headers), so "make" must have
+# run.
 
 set -eu
 
@@ -60,7 +62,7 @@ $cc $cflags -o "$out/test_zone" $zone $objs
 
 objs=""
 compile "$out" "" "$top/t/unit/test_ring.c"
-$cc $cflags -o "$out/test_ring" $zone $objs
+$cc $cflags -Wl,--wrap=ngx_chrys_zone_lock -o "$out/test_ring" $zone $objs
 
 failed=0
 

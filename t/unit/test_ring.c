@@ -9,7 +9,9 @@
  * nginx makes a shared zone, with nginx's own slab allocator.  The tests
  * play the publisher's worker (claim, sequence header, access units) and
  * the HTTP side (copies, events) the way ngx_chrys_module.c and
- * ngx_chrys_http_buffer.c do.
+ * ngx_chrys_http_buffer.c do.  This program's ngx_chrys_zone_lock() wraps
+ * the real one (scripts/unit.sh links it with --wrap): it counts the holds
+ * of the lock, and can have the publisher act between two slices.
  */
 
 
@@ -43,6 +45,9 @@
 #define NGX_UNIT_HANG         3
 
 
+void __real_ngx_chrys_zone_lock(ngx_chrys_zone_t *zone);
+void __wrap_ngx_chrys_zone_lock(ngx_chrys_zone_t *zone);
+
 static void ngx_unit_setup(ngx_chrys_zone_t *zone, ngx_chrys_ring_t *ring,
     ngx_msec_t window, size_t max_bytes, ngx_msec_t span);
 static void ngx_unit_free(ngx_chrys_zone_t *zone, ngx_chrys_ring_t *ring);
@@ -57,6 +62,7 @@ static ngx_int_t ngx_unit_frames(ngx_chrys_zone_t *zone,
 static ngx_uint_t ngx_unit_entry_holds(ngx_chrys_entry_t *e);
 static ngx_uint_t ngx_unit_ring_holds(ngx_chrys_ring_t *ring,
     ngx_uint_t first, ngx_uint_t last);
+static ngx_uint_t ngx_unit_decodable(ngx_chrys_ring_t *ring);
 static void ngx_unit_fill(u_char *p, size_t len, ngx_uint_t seq);
 static ngx_uint_t ngx_unit_filled(u_char *p, size_t len, ngx_uint_t seq);
 static ngx_uint_t ngx_unit_all(u_char *p, size_t len, u_char c);
@@ -79,7 +85,23 @@ static ngx_int_t ngx_unit_event(ngx_chrys_zone_t *zone,
     ngx_uint_t *id);
 static ngx_chrys_event_t *ngx_unit_event_find(ngx_chrys_stream_t *st,
     ngx_uint_t id);
+static void ngx_unit_publish_between(ngx_uint_t hold,
+    ngx_chrys_stream_t *st, ngx_uint_t seq, uint64_t time);
+static void ngx_unit_publish(ngx_chrys_zone_t *zone);
 static uint64_t ngx_unit_now(void);
+
+
+/* the holds of the zone lock so far, and what to do before one of them */
+
+static ngx_uint_t           ngx_unit_holds;
+static ngx_uint_t           ngx_unit_hook_at;
+static void               (*ngx_unit_hook)(ngx_chrys_zone_t *zone);
+
+/* the access unit ngx_unit_publish() hands the stream */
+
+static ngx_chrys_stream_t  *ngx_unit_hook_stream;
+static ngx_uint_t           ngx_unit_hook_seq;
+static uint64_t             ngx_unit_hook_time;
 
 
 static void
@@ -978,6 +1000,339 @@ test_ring_frame_has_configs_and_padding(void)
 }
 
 
+/* why a frame cannot be had */
+
+static void
+test_ring_frame_range_results(void)
+{
+    ngx_uint_t           seq;
+    ngx_chrys_zone_t    *zone;
+    ngx_chrys_range_t    range;
+    ngx_chrys_stream_t  *st, *none, *mid;
+
+    zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
+    st = ngx_unit_ring(zone, "cam1", 60000, 64 * 1024 * 1024, NULL);
+    none = ngx_unit_stream(zone, "cam2", NULL);
+    mid = ngx_unit_ring(zone, "cam3", 60000, 64 * 1024 * 1024, NULL);
+
+    /* no ring, no such event, nothing in the ring */
+
+    ngx_unit_check(ngx_chrys_ring_frame(zone, none, 0, 1, 1, 0,
+                                        NGX_UNIT_PAD, &seq, &range,
+                                        ngx_cycle->log)
+                   == NULL);
+    ngx_unit_check(range.result == NGX_CHRYS_RANGE_NONE);
+
+    ngx_unit_check(ngx_chrys_ring_frame(zone, st, 7, 1, 1, 0, NGX_UNIT_PAD,
+                                        &seq, &range, ngx_cycle->log)
+                   == NULL);
+    ngx_unit_check(range.result == NGX_CHRYS_RANGE_NONE);
+
+    ngx_unit_check(ngx_chrys_ring_frame(zone, st, 0, 1, 1, 0, NGX_UNIT_PAD,
+                                        &seq, &range, ngx_cycle->log)
+                   == NULL);
+    ngx_unit_check(range.result == NGX_CHRYS_RANGE_EMPTY);
+
+    /* frames 11 to 30, from 400 ms after entry 1 */
+
+    ngx_unit_aus(zone, st, 11, 30, NGX_UNIT_T0, NGX_UNIT_AU);
+
+    ngx_unit_check(ngx_chrys_ring_frame(zone, st, 0, 1, 10, 0, NGX_UNIT_PAD,
+                                        &seq, &range, ngx_cycle->log)
+                   == NULL);
+    ngx_unit_check(range.result == NGX_CHRYS_RANGE_GONE);
+    ngx_unit_check(range.start == ngx_unit_time(11));
+    ngx_unit_check(range.end == ngx_unit_time(30));
+
+    ngx_unit_check(ngx_chrys_ring_frame(zone, st, 0, 1, 31, 0, NGX_UNIT_PAD,
+                                        &seq, &range, ngx_cycle->log)
+                   == NULL);
+    ngx_unit_check(range.result == NGX_CHRYS_RANGE_FUTURE);
+
+    ngx_unit_check(ngx_chrys_ring_frame(zone, st, 0, 0,
+                                        ngx_unit_time(11) - 1, 0,
+                                        NGX_UNIT_PAD, &seq, &range,
+                                        ngx_cycle->log)
+                   == NULL);
+    ngx_unit_check(range.result == NGX_CHRYS_RANGE_GONE);
+
+    ngx_unit_check(ngx_chrys_ring_frame(zone, st, 0, 0,
+                                        ngx_unit_now() + 10000, 0,
+                                        NGX_UNIT_PAD, &seq, &range,
+                                        ngx_cycle->log)
+                   == NULL);
+    ngx_unit_check(range.result == NGX_CHRYS_RANGE_FUTURE);
+
+    /* a ring taken up in the middle of a GOP */
+
+    ngx_unit_au(zone, mid, 1, ngx_unit_time(1), NGX_UNIT_AU, 0);
+    ngx_unit_au(zone, mid, 2, ngx_unit_time(2), NGX_UNIT_AU, 0);
+    ngx_unit_au(zone, mid, 3, ngx_unit_time(3), NGX_UNIT_AU, 1);
+
+    ngx_unit_check(ngx_chrys_ring_frame(zone, mid, 0, 1, 2, 0,
+                                        NGX_UNIT_PAD, &seq, &range,
+                                        ngx_cycle->log)
+                   == NULL);
+    ngx_unit_check(range.result == NGX_CHRYS_RANGE_NO_IDR);
+
+    ngx_unit_zone_destroy(zone);
+}
+
+
+/*
+ * clip.mp4 and images: a range's span and its GOPs one at a time, and a
+ * walk through the wanted frames in steps; index.json's entries.
+ */
+
+static void
+test_ring_gop_step_and_index(void)
+{
+    ngx_uint_t           first, last, next, done, width, height;
+    ngx_pool_t          *pool;
+    ngx_chrys_gop_t     *gop;
+    ngx_chrys_walk_t     walk;
+    ngx_chrys_zone_t    *zone;
+    ngx_chrys_index_t    ix;
+    ngx_chrys_range_t    range;
+    ngx_chrys_stream_t  *st;
+
+    zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
+    pool = ngx_create_pool(4096, ngx_cycle->log);
+    st = ngx_unit_ring(zone, "cam1", 60000, 64 * 1024 * 1024, NULL);
+
+    /* GOPs of entries 1 to 5 (a new header at 4) and 6 to 7 */
+
+    ngx_unit_configure(zone, st, 'a', 40, 320, 240);
+    ngx_unit_au(zone, st, 1, ngx_unit_time(1), NGX_UNIT_AU, 1);
+    ngx_unit_au(zone, st, 2, ngx_unit_time(2), NGX_UNIT_AU, 0);
+    ngx_unit_au(zone, st, 3, ngx_unit_time(3), NGX_UNIT_AU, 0);
+    ngx_unit_configure(zone, st, 'b', 50, 640, 480);
+    ngx_unit_au(zone, st, 4, ngx_unit_time(4), NGX_UNIT_AU, 0);
+    ngx_unit_au(zone, st, 5, ngx_unit_time(5), NGX_UNIT_AU, 0);
+    ngx_unit_au(zone, st, 6, ngx_unit_time(6), NGX_UNIT_AU, 1);
+    ngx_unit_au(zone, st, 7, ngx_unit_time(7), NGX_UNIT_AU, 0);
+
+    /* a clip from entry 2: from the IDR before it, a GOP at a time */
+
+    ngx_unit_check(ngx_chrys_ring_span(zone, st, 0, ngx_unit_time(2),
+                                       ngx_unit_time(7), &first, &last,
+                                       &range)
+                   == NGX_OK);
+    ngx_unit_check(first == 1 && last == 7);
+
+    next = first;
+
+    gop = ngx_chrys_ring_gop(zone, st, 0, &next, last, NGX_UNIT_PAD, &done,
+                             ngx_cycle->log);
+
+    ngx_unit_check(gop && gop->naus == 7);
+    ngx_unit_check(gop && gop->aus[0].len == 40 && gop->aus[1].seq == 1);
+    ngx_unit_check(gop && gop->aus[4].len == 50 && gop->aus[6].seq == 5);
+    ngx_unit_check(gop && ngx_unit_gop_holds(zone, gop));
+    ngx_unit_check(next == 6 && !done);
+
+    if (gop) {
+        ngx_chrys_gop_free(gop);
+    }
+
+    gop = ngx_chrys_ring_gop(zone, st, 0, &next, last, NGX_UNIT_PAD, &done,
+                             ngx_cycle->log);
+
+    ngx_unit_check(gop && gop->naus == 3);
+    ngx_unit_check(gop && gop->aus[1].seq == 6 && gop->aus[2].seq == 7);
+    ngx_unit_check(done);
+
+    if (gop) {
+        ngx_chrys_gop_free(gop);
+    }
+
+    /* images: entries 1, 3, 5 and 7, one each 80 ms, two a step */
+
+    ngx_memzero(&walk, sizeof(ngx_chrys_walk_t));
+    walk.max = 2;
+
+    ngx_unit_check(ngx_chrys_ring_select(zone, st, 0, ngx_unit_time(1),
+                                         ngx_unit_time(7), 80, 10, pool,
+                                         &walk, &width, &height, &range)
+                   == NGX_OK);
+    ngx_unit_check(walk.nwant == 4 && range.frames == 4);
+    ngx_unit_check(walk.want[0] == 1 && walk.want[1] == 3
+                   && walk.want[2] == 5 && walk.want[3] == 7);
+
+    gop = ngx_chrys_ring_step(zone, st, 0, &walk, NGX_UNIT_PAD,
+                              ngx_cycle->log);
+
+    ngx_unit_check(gop && gop->naus == 4 && walk.taken == 2);
+    ngx_unit_check(gop && gop->aus[1].seq == 1 && gop->aus[3].seq == 3);
+
+    if (gop) {
+        ngx_chrys_gop_free(gop);
+    }
+
+    /* entry 5 decodes from entry 1, across the new header */
+
+    gop = ngx_chrys_ring_step(zone, st, 0, &walk, NGX_UNIT_PAD,
+                              ngx_cycle->log);
+
+    ngx_unit_check(gop && gop->naus == 7 && walk.taken == 1);
+    ngx_unit_check(gop && gop->aus[6].seq == 5);
+
+    if (gop) {
+        ngx_chrys_gop_free(gop);
+    }
+
+    gop = ngx_chrys_ring_step(zone, st, 0, &walk, NGX_UNIT_PAD,
+                              ngx_cycle->log);
+
+    ngx_unit_check(gop && gop->naus == 3 && walk.taken == 1);
+    ngx_unit_check(gop && gop->aus[0].len == 50 && gop->aus[2].seq == 7);
+
+    if (gop) {
+        ngx_chrys_gop_free(gop);
+    }
+
+    ngx_unit_check(ngx_chrys_ring_step(zone, st, 0, &walk, NGX_UNIT_PAD,
+                                       ngx_cycle->log)
+                   == NULL);
+
+    /* index.json: the entries of a range, and the ring's figures */
+
+    ngx_unit_check(ngx_chrys_ring_index(zone, st, 0, ngx_unit_time(2),
+                                        ngx_unit_time(5), pool, &ix)
+                   == NGX_OK);
+    ngx_unit_check(ix.count == 7 && ix.n == 4);
+    ngx_unit_check(ix.entries[0].seq == 2 && ix.entries[3].seq == 5);
+    ngx_unit_check(ix.width == 640 && ix.height == 480);
+    ngx_unit_check(ix.window == 60000);
+    ngx_unit_check(ix.bytes == st->ring.bytes);
+    ngx_unit_check(ix.range.start == ngx_unit_time(1)
+                   && ix.range.end == ngx_unit_time(7));
+
+    ngx_destroy_pool(pool);
+    ngx_unit_zone_destroy(zone);
+}
+
+
+/*
+ * A copy bigger than a slice goes out of the zone a slice at a time, one
+ * hold of the lock for each, and comes out whole.
+ */
+
+static void
+test_ring_frame_copies_gop_bigger_than_a_slice(void)
+{
+    size_t               size;
+    ngx_uint_t           seq, holds;
+    ngx_chrys_gop_t     *gop;
+    ngx_chrys_zone_t    *zone;
+    ngx_chrys_range_t    range;
+    ngx_chrys_stream_t  *st;
+
+    zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
+    st = ngx_unit_ring(zone, "cam1", 60000, 64 * 1024 * 1024, NULL);
+
+    /* a GOP of a megabyte, and the next IDR */
+
+    size = 100 * 1024;
+
+    ngx_unit_aus(zone, st, 1, 11, NGX_UNIT_T0, size);
+
+    ngx_unit_check(st->ring.count == 11);
+
+    ngx_unit_holds = 0;
+
+    gop = ngx_chrys_ring_frame(zone, st, 0, 1, 10, 0, NGX_UNIT_PAD, &seq,
+                               &range, ngx_cycle->log);
+
+    holds = ngx_unit_holds;
+
+    ngx_unit_check(gop != NULL);
+    ngx_unit_check(range.result == NGX_CHRYS_RANGE_OK);
+
+    /* one to plan it, then one a slice */
+
+    ngx_unit_check(holds >= 1 + 10 * size / NGX_CHRYS_SLICE);
+
+    if (gop) {
+        ngx_unit_check(gop->naus == 11 && seq == 10);
+        ngx_unit_check(gop->aus[0].flags == NGX_CHRYS_AU_CONFIG);
+        ngx_unit_check(gop->aus[10].seq == 10);
+        ngx_unit_check(ngx_unit_gop_holds(zone, gop));
+
+        ngx_chrys_gop_free(gop);
+    }
+
+    ngx_unit_zone_destroy(zone);
+}
+
+
+/*
+ * The access units a copy has planned leave the ring before its next
+ * slice: the copy is given up, and says they are gone.
+ */
+
+static void
+test_ring_frame_of_entries_gone_between_slices(void)
+{
+    size_t               size;
+    ngx_uint_t           seq, hold;
+    ngx_chrys_gop_t     *gop;
+    ngx_chrys_zone_t    *zone;
+    ngx_chrys_range_t    range;
+    ngx_chrys_stream_t  *st;
+
+    zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
+    size = 100 * 1024;
+
+    /* before the first slice (the second hold), and before the second */
+
+    for (hold = 2; hold <= 3; hold++) {
+
+        st = ngx_unit_ring(zone, "cam1", 1000, 64 * 1024 * 1024, NULL);
+
+        ngx_unit_aus(zone, st, 1, 10, NGX_UNIT_T0, size);
+
+        ngx_unit_check(ngx_chrys_ring_entry(&st->ring, 0)->seq == 1);
+
+        /* a new GOP 2 s later: the window takes the first one */
+
+        ngx_unit_publish_between(hold, st, 11, ngx_unit_time(10) + 2000);
+
+        seq = 0;
+        gop = ngx_chrys_ring_frame(zone, st, 0, 1, 10, 0, NGX_UNIT_PAD, &seq,
+                                   &range, ngx_cycle->log);
+
+        ngx_unit_check(ngx_unit_hook == NULL);
+        ngx_unit_check(gop == NULL);
+        ngx_unit_check(range.result == NGX_CHRYS_RANGE_GONE);
+        ngx_unit_check(st->ring.count == 1);
+        ngx_unit_check(ngx_chrys_ring_entry(&st->ring, 0)->seq == 11);
+
+        if (gop) {
+            ngx_chrys_gop_free(gop);
+        }
+
+        /* and a copy of what is no longer there is not even begun */
+
+        ngx_unit_holds = 0;
+
+        ngx_unit_check(ngx_chrys_ring_frame(zone, st, 0, 1, 10, 0,
+                                            NGX_UNIT_PAD, &seq, &range,
+                                            ngx_cycle->log)
+                       == NULL);
+        ngx_unit_check(range.result == NGX_CHRYS_RANGE_GONE);
+        ngx_unit_check(ngx_unit_holds == 1);
+
+        /* the next round starts from an empty ring */
+
+        ngx_chrys_stream_release(zone, st, st->publisher.claims);
+        ngx_unit_check(ngx_unit_stream(zone, "cam1", NULL) == st);
+    }
+
+    ngx_unit_zone_destroy(zone);
+}
+
+
 static void
 test_stream_claim_sets_up_ring(void)
 {
@@ -1567,6 +1922,160 @@ test_event_too_many_on_a_stream(void)
 }
 
 
+/*
+ * An event's pre window of a megabyte is copied a slice at a time, one
+ * hold of the lock each; when it is done, the event is no longer filling
+ * and holds what one copy of them would have: the same access units.
+ */
+
+static void
+test_event_fill_copies_pre_window_in_slices(void)
+{
+    size_t               size;
+    uint64_t             now;
+    ngx_uint_t           i, id, holds, same;
+    ngx_chrys_zone_t    *zone;
+    ngx_chrys_entry_t   *a, *b;
+    ngx_chrys_event_t   *ev;
+    ngx_chrys_stream_t  *st;
+
+    zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
+    st = ngx_unit_ring(zone, "cam1", 10000, 32 * 1024 * 1024, NULL);
+
+    size = 20 * 1024;
+
+    now = ngx_unit_now();
+    ngx_unit_aus(zone, st, 1, 100, now - 4000, size);
+
+    ngx_unit_holds = 0;
+
+    ngx_unit_check(ngx_unit_event(zone, st, 1900, 1000, &id) == NGX_OK);
+
+    holds = ngx_unit_holds;
+
+    ev = ngx_unit_event_find(st, id);
+
+    ngx_unit_check(ev != NULL);
+
+    if (ev == NULL) {
+        ngx_unit_zone_destroy(zone);
+        return;
+    }
+
+    /* one to make it, then one a slice */
+
+    ngx_unit_check(holds >= 1 + 50 * size / NGX_CHRYS_SLICE);
+
+    ngx_unit_check(!ev->filling);
+    ngx_unit_check(ev->filled == 100);
+    ngx_unit_check(!ev->truncated);
+    ngx_unit_check(ngx_unit_ring_holds(&ev->ring, 51, 100));
+
+    same = 1;
+
+    for (i = 0; i < ev->ring.count; i++) {
+        a = ngx_chrys_ring_entry(&ev->ring, i);
+        b = ngx_chrys_ring_entry(&st->ring,
+                                 ngx_chrys_ring_find_seq(&st->ring, a->seq));
+
+        if (a->seq != b->seq || a->pts != b->pts || a->dts != b->dts
+            || a->time != b->time || a->flags != b->flags
+            || a->size != b->size
+            || ngx_memcmp(a->data, b->data, a->size) != 0)
+        {
+            same = 0;
+        }
+    }
+
+    ngx_unit_check(same);
+    ngx_unit_check(zone->sh->event_bytes == ev->ring.bytes);
+
+    /* the access units that come next go straight in */
+
+    ngx_unit_aus(zone, st, 101, 110, now - 4000, size);
+
+    ngx_unit_check(ngx_unit_ring_holds(&ev->ring, 51, 110));
+
+    ngx_unit_zone_destroy(zone);
+}
+
+
+/*
+ * The stream's window passes what an event still had to copy, between two
+ * slices: the event goes on at the next IDR, and all it holds decodes.
+ */
+
+static void
+test_event_fill_goes_on_at_next_idr(void)
+{
+    size_t               size;
+    uint64_t             now;
+    ngx_uint_t           i, id, gap;
+    ngx_chrys_zone_t    *zone;
+    ngx_chrys_entry_t   *e;
+    ngx_chrys_event_t   *ev;
+    ngx_chrys_stream_t  *st;
+
+    zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
+    st = ngx_unit_ring(zone, "cam1", 10000, 32 * 1024 * 1024, NULL);
+
+    size = 20 * 1024;
+
+    now = ngx_unit_now();
+    ngx_unit_aus(zone, st, 1, 100, now - 4000, size);
+
+    /*
+     * before the second slice, an IDR 10.2 s after entry 61 (and 9.8 s
+     * after entry 71): the window takes the GOPs up to entry 70
+     */
+
+    ngx_unit_publish_between(3, st, 101, now - 4000 + 60 * NGX_UNIT_FRAME
+                                         + 10200);
+
+    ngx_unit_check(ngx_unit_event(zone, st, 1900, 1000, &id) == NGX_OK);
+    ngx_unit_check(ngx_unit_hook == NULL);
+    ngx_unit_check(ngx_chrys_ring_entry(&st->ring, 0)->seq == 71);
+
+    ev = ngx_unit_event_find(st, id);
+
+    ngx_unit_check(ev != NULL);
+
+    if (ev == NULL) {
+        ngx_unit_zone_destroy(zone);
+        return;
+    }
+
+    ngx_unit_check(!ev->filling);
+    ngx_unit_check(ngx_unit_decodable(&ev->ring));
+
+    /* the first slice, from entry 51, then the rest from entry 71 */
+
+    gap = 0;
+
+    for (i = 1; i < ev->ring.count; i++) {
+        e = ngx_chrys_ring_entry(&ev->ring, i);
+
+        if (e->seq != ngx_chrys_ring_entry(&ev->ring, i - 1)->seq + 1) {
+            gap = i;
+        }
+    }
+
+    ngx_unit_check(gap > 0);
+    ngx_unit_check(ngx_chrys_ring_entry(&ev->ring, 0)->seq == 51);
+    ngx_unit_check(ngx_chrys_ring_entry(&ev->ring, gap - 1)->seq < 70);
+    ngx_unit_check(ngx_chrys_ring_entry(&ev->ring, gap)->seq == 71);
+    ngx_unit_check(ngx_chrys_ring_entry(&ev->ring, ev->ring.count - 1)->seq
+                   == 100);
+
+    for (i = 0; i < ev->ring.count; i++) {
+        ngx_unit_check(ngx_unit_entry_holds(ngx_chrys_ring_entry(&ev->ring,
+                                                                 i)));
+    }
+
+    ngx_unit_zone_destroy(zone);
+}
+
+
 /* locks the zone for a call of ngx_chrys_ring_setup_locked() */
 
 static void
@@ -1693,6 +2202,33 @@ ngx_unit_ring_holds(ngx_chrys_ring_t *ring, ngx_uint_t first,
         e = ngx_chrys_ring_entry(ring, i);
 
         if (e->seq != first + i || !ngx_unit_entry_holds(e)) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/*
+ * Every entry of the ring decodes: it is an IDR, or the access unit right
+ * after the entry before it.
+ */
+
+static ngx_uint_t
+ngx_unit_decodable(ngx_chrys_ring_t *ring)
+{
+    ngx_uint_t          i;
+    ngx_chrys_entry_t  *e;
+
+    for (i = 0; i < ring->count; i++) {
+        e = ngx_chrys_ring_entry(ring, i);
+
+        if (e->flags & NGX_CHRYS_AU_IDR) {
+            continue;
+        }
+
+        if (i == 0 || ngx_chrys_ring_entry(ring, i - 1)->seq + 1 != e->seq) {
             return 0;
         }
     }
@@ -1970,6 +2506,57 @@ ngx_unit_event_find(ngx_chrys_stream_t *st, ngx_uint_t id)
 
 
 /*
+ * The lock as ngx_chrys_ring.c (and this program) takes it: counted, and
+ * with the hook run before the hold it was set for.  ngx_chrys_zone.c
+ * takes the real one directly.
+ */
+
+void
+__wrap_ngx_chrys_zone_lock(ngx_chrys_zone_t *zone)
+{
+    void  (*hook)(ngx_chrys_zone_t *zone);
+
+    ngx_unit_holds++;
+
+    if (ngx_unit_hook && ngx_unit_holds == ngx_unit_hook_at) {
+        hook = ngx_unit_hook;
+        ngx_unit_hook = NULL;
+        hook(zone);
+    }
+
+    __real_ngx_chrys_zone_lock(zone);
+}
+
+
+/*
+ * Before hold "hold" of the lock from now on (the first is 1), the
+ * publisher sends the IDR "seq" arriving at "time": between two slices
+ * of a copy, as the publisher's worker may.
+ */
+
+static void
+ngx_unit_publish_between(ngx_uint_t hold, ngx_chrys_stream_t *st,
+    ngx_uint_t seq, uint64_t time)
+{
+    ngx_unit_hook_stream = st;
+    ngx_unit_hook_seq = seq;
+    ngx_unit_hook_time = time;
+
+    ngx_unit_holds = 0;
+    ngx_unit_hook_at = hold;
+    ngx_unit_hook = ngx_unit_publish;
+}
+
+
+static void
+ngx_unit_publish(ngx_chrys_zone_t *zone)
+{
+    ngx_unit_au(zone, ngx_unit_hook_stream, ngx_unit_hook_seq,
+                ngx_unit_hook_time, NGX_UNIT_AU, 1);
+}
+
+
+/*
  * Now as ngx_chrys_event_create() sees it: nginx's cached time, which
  * stays as it is until the next ngx_time_update().
  */
@@ -2009,6 +2596,10 @@ main(void)
     ngx_unit_run(test_ring_find_time_seq_and_gop_across_wrap);
     ngx_unit_run(test_ring_gop_start_without_idr);
     ngx_unit_run(test_ring_frame_has_configs_and_padding);
+    ngx_unit_run(test_ring_frame_range_results);
+    ngx_unit_run(test_ring_gop_step_and_index);
+    ngx_unit_run(test_ring_frame_copies_gop_bigger_than_a_slice);
+    ngx_unit_run(test_ring_frame_of_entries_gone_between_slices);
 
     ngx_unit_run(test_stream_claim_sets_up_ring);
     ngx_unit_run(test_stream_ring_full_zone_is_logged);
@@ -2021,6 +2612,8 @@ main(void)
     ngx_unit_run(test_event_delete_frees_everything);
     ngx_unit_run(test_event_over_budget_is_refused);
     ngx_unit_run(test_event_too_many_on_a_stream);
+    ngx_unit_run(test_event_fill_copies_pre_window_in_slices);
+    ngx_unit_run(test_event_fill_goes_on_at_next_idr);
 
     /* the slab allocator found nothing wrong */
     ngx_unit_check(ngx_unit_log_crit == 0);
