@@ -1874,6 +1874,15 @@ test_event_over_budget_is_refused(void)
     ngx_unit_check(zone->shpool->pfree == pfree);
     ngx_unit_check(st->nevents == 0);
 
+    /* and the event's index: that of an hour is over the budget alone */
+
+    st->rate.bitrate = 0;
+
+    ngx_unit_check(ngx_unit_event(zone, st, 0, 3600000, &id)
+                   == NGX_DECLINED);
+    ngx_unit_check(zone->shpool->pfree == pfree);
+    ngx_unit_check(zone->sh->event_bytes == 0);
+
     st->rate.bitrate = 8000000;
 
     ngx_unit_check(ngx_unit_event(zone, st, 1900, 1000, &id) == NGX_OK);
