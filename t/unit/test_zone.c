@@ -47,7 +47,7 @@ static ngx_chrys_jpeg_t *ngx_unit_jpeg_find(ngx_chrys_stream_t *st,
 static ngx_int_t ngx_unit_jpeg_cache(ngx_chrys_zone_t *zone,
     ngx_chrys_stream_t *st, ngx_uint_t variant, size_t len);
 static ngx_pid_t ngx_unit_worker_claim_stream(ngx_chrys_zone_t *zone,
-    char *name);
+    char *name, ngx_uint_t seq);
 static ngx_pid_t ngx_unit_worker_claim_jpeg(ngx_chrys_zone_t *zone,
     ngx_chrys_stream_t *st, ngx_uint_t variant);
 static ngx_pid_t ngx_unit_worker_attach(ngx_chrys_zone_t *zone, char *name,
@@ -642,7 +642,7 @@ test_stream_claim_of_another_worker(void)
 
     /* another process makes the stream, claims it and stays alive */
 
-    pid = ngx_unit_worker_claim_stream(zone, "cam1");
+    pid = ngx_unit_worker_claim_stream(zone, "cam1", 0);
 
     ngx_unit_check(pid > 0);
 
@@ -1839,6 +1839,74 @@ test_slot_takeover_resize_keeps_writers_memory(void)
 }
 
 
+/*
+ * A worker that dies (or exits, on a reload) while its decoder holds a
+ * slot leaves the slot marked with its claim: the marks of publishers
+ * gone must not take the slots from the next ones for good.
+ */
+
+static void
+test_slot_reserve_takes_back_slots_of_dead_writers(void)
+{
+    ngx_int_t            n;
+    ngx_pid_t            first, second;
+    ngx_uint_t           i, claim, marked;
+    ngx_chrys_zone_t    *zone;
+    ngx_chrys_stream_t  *st;
+
+    zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
+
+    /* two publishers in turn, each killed while its decoder writes */
+
+    first = ngx_unit_worker_claim_stream(zone, "cam1", 1);
+
+    ngx_unit_check(first > 0);
+    ngx_unit_check(first <= 0 || ngx_unit_worker_reap(first, 1) == NGX_OK);
+
+    second = ngx_unit_worker_claim_stream(zone, "cam1", 2);
+
+    ngx_unit_check(second > 0);
+    ngx_unit_check(second <= 0 || ngx_unit_worker_reap(second, 1) == NGX_OK);
+
+    st = ngx_unit_find(zone, "cam1");
+
+    ngx_unit_check(st != NULL);
+
+    if (st == NULL) {
+        ngx_unit_zone_destroy(zone);
+        return;
+    }
+
+    ngx_unit_check(st->pictures.latest_seq == 2);
+
+    /* the last one's decoder left its mark at least */
+
+    marked = 0;
+
+    for (i = 0; i < NGX_CHRYS_SLOTS; i++) {
+        if (st->pictures.slots[i].writer) {
+            marked++;
+        }
+    }
+
+    ngx_unit_check(marked >= 1);
+
+    /* the next publisher's pictures still come out */
+
+    ngx_unit_check(ngx_unit_claim(zone, "cam1", &st, &claim) == NGX_OK);
+
+    for (i = 3; i < 6; i++) {
+        n = ngx_unit_decode(zone, st, claim, i, NGX_UNIT_WIDTH,
+                            NGX_UNIT_HEIGHT);
+
+        ngx_unit_check(n >= 0);
+        ngx_unit_check(st->pictures.latest_seq == i);
+    }
+
+    ngx_unit_zone_destroy(zone);
+}
+
+
 static void
 test_jpeg_acquire_claim_store(void)
 {
@@ -2963,15 +3031,18 @@ ngx_unit_jpeg_cache(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
 
 /*
  * Forks a process that acts as another nginx worker on the same zone: it
- * claims the stream "live/name" and waits to be killed.  Returns its pid,
- * or -1.
+ * claims the stream "live/name" and waits to be killed.  With "seq", its
+ * decoder publishes picture "seq" and, as it does before each batch,
+ * reserves a slot for the next one.  Returns its pid, or -1.
  */
 
 static ngx_pid_t
-ngx_unit_worker_claim_stream(ngx_chrys_zone_t *zone, char *name)
+ngx_unit_worker_claim_stream(ngx_chrys_zone_t *zone, char *name,
+    ngx_uint_t seq)
 {
     int                  fd[2];
     char                 c;
+    size_t               size;
     ngx_pid_t            pid;
     ngx_uint_t           claim;
     ngx_chrys_stream_t  *st;
@@ -2993,6 +3064,18 @@ ngx_unit_worker_claim_stream(ngx_chrys_zone_t *zone, char *name)
         ngx_pid = ngx_getpid();
 
         c = (ngx_unit_claim(zone, name, &st, &claim) == NGX_OK) ? 'y' : 'n';
+
+        size = ngx_chrys_frame_size(NGX_CHRYS_YUV420, NGX_UNIT_WIDTH,
+                                    NGX_UNIT_HEIGHT);
+
+        if (c == 'y' && seq
+            && (ngx_unit_decode(zone, st, claim, seq, NGX_UNIT_WIDTH,
+                                NGX_UNIT_HEIGHT)
+                < 0
+                || ngx_chrys_slot_reserve(zone, st, claim, size) < 0))
+        {
+            c = 'n';
+        }
 
         if (write(fd[1], &c, 1) != 1) {
             _exit(1);
@@ -3186,6 +3269,7 @@ main(void)
     ngx_unit_run(test_slot_unpin_detects_failed_regrow);
     ngx_unit_run(test_slot_takeover_never_shares_a_slot);
     ngx_unit_run(test_slot_takeover_resize_keeps_writers_memory);
+    ngx_unit_run(test_slot_reserve_takes_back_slots_of_dead_writers);
 
     ngx_unit_run(test_jpeg_acquire_claim_store);
     ngx_unit_run(test_jpeg_store_of_old_frame_is_declined);
