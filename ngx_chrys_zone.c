@@ -1075,7 +1075,8 @@ ngx_chrys_frame_size(ngx_uint_t layout, ngx_uint_t width, ngx_uint_t height)
 /*
  * Picks a slot for the decoder of claim "claim" to write a picture of
  * "size" bytes into: never the latest one, nor one a reader pinned
- * lately, nor one another decoder writes.  A stream gets all its slots at
+ * lately, nor one another decoder writes (unless that decoder's worker
+ * died, or exited, while it wrote).  A stream gets all its slots at
  * once, the first time, if the zone has room for them.  Returns the
  * slot's index; NGX_BUSY when every other slot is being read or written
  * (that picture is then not published); NGX_DECLINED when the claim is
@@ -1122,7 +1123,9 @@ ngx_chrys_slot_reserve(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
             continue;
         }
 
-        if (slot->writer && slot->writer != claim) {
+        if (slot->writer && slot->writer != claim
+            && ngx_chrys_pid_alive(slot->writer_pid))
+        {
             /* an earlier publish's decoder still writes it */
             continue;
         }
@@ -1165,6 +1168,7 @@ ngx_chrys_slot_reserve(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
     }
 
     slot->writer = claim;
+    slot->writer_pid = ngx_pid;
 
     ngx_chrys_zone_unlock(zone);
 
