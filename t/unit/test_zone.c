@@ -1008,7 +1008,7 @@ test_zone_stats_measure_lock_holds(void)
     ngx_chrys_zone_stats(zone, &stats);
 
     ngx_unit_check(stats.lock_max_usec >= 3000);
-    ngx_unit_check(stats.lock_slow == slow + 1);
+    ngx_unit_check(stats.lock_slow >= slow + 1);
 
     ngx_unit_zone_destroy(zone);
 }
