@@ -1935,6 +1935,107 @@ test_event_too_many_on_a_stream(void)
 
 
 /*
+ * The stream's new sequence header finds no room: the stream's ring takes
+ * nothing until one fits, and neither do its events, which must not keep
+ * access units under the header before (they would not decode).
+ */
+
+static void
+test_event_takes_nothing_without_the_streams_header(void)
+{
+    void               **page, *pages;
+    u_char               data[NGX_UNIT_BIG_CONFIG];
+    uint64_t             now;
+    ngx_uint_t           i, id, theirs;
+    ngx_chrys_zone_t    *zone;
+    ngx_chrys_entry_t   *e;
+    ngx_chrys_event_t   *ev;
+    ngx_chrys_stream_t  *st;
+
+    zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
+    st = ngx_unit_ring(zone, "cam1", 10000, 32 * 1024 * 1024, NULL);
+
+    now = ngx_unit_now();
+    ngx_unit_aus(zone, st, 1, 10, now - 400, NGX_UNIT_AU);
+
+    ngx_unit_check(ngx_unit_event(zone, st, 1000, 10000, &id) == NGX_OK);
+
+    ev = ngx_unit_event_find(st, id);
+
+    ngx_unit_check(ev && ngx_unit_ring_holds(&ev->ring, 1, 10));
+
+    if (ev == NULL) {
+        ngx_unit_zone_destroy(zone);
+        return;
+    }
+
+    /* the rest of the zone is taken, by other streams say */
+
+    pages = NULL;
+
+    for ( ;; ) {
+        page = ngx_slab_alloc(zone->shpool, ngx_pagesize);
+
+        if (page == NULL) {
+            break;
+        }
+
+        *page = pages;
+        pages = page;
+    }
+
+    /* a new header, of a page, and the IDR after it */
+
+    ngx_memset(data, 'b', sizeof(data));
+
+    ngx_unit_check(ngx_chrys_ring_configure(zone, st, data, sizeof(data),
+                                            640, 480)
+                   == NGX_ERROR);
+    ngx_unit_check(st->ring.config == NULL);
+
+    ngx_unit_au(zone, st, 11, now, NGX_UNIT_AU, 1);
+
+    ngx_unit_check(ngx_chrys_ring_entry(&st->ring, st->ring.count - 1)->seq
+                   == 10);
+
+    /* room again: the header fits, the GOP goes on */
+
+    while (pages) {
+        page = pages;
+        pages = *page;
+        ngx_slab_free(zone->shpool, page);
+    }
+
+    ngx_unit_check(ngx_chrys_ring_configure(zone, st, data, sizeof(data),
+                                            640, 480)
+                   == NGX_OK);
+
+    ngx_unit_au(zone, st, 12, now + 40, NGX_UNIT_AU, 0);
+    ngx_unit_au(zone, st, 13, now + 80, NGX_UNIT_AU, 1);
+    ngx_unit_au(zone, st, 14, now + 120, NGX_UNIT_AU, 0);
+
+    /* the event has all it holds under the header of each */
+
+    ngx_unit_check(ngx_unit_decodable(&ev->ring));
+
+    theirs = 1;
+
+    for (i = 0; i < ev->ring.count; i++) {
+        e = ngx_chrys_ring_entry(&ev->ring, i);
+
+        if (e->config->len != (e->seq <= 10 ? 4 : NGX_UNIT_BIG_CONFIG)) {
+            theirs = 0;
+        }
+    }
+
+    ngx_unit_check(theirs);
+    ngx_unit_check(ngx_chrys_ring_entry(&ev->ring, ev->ring.count - 1)->seq
+                   == 14);
+
+    ngx_unit_zone_destroy(zone);
+}
+
+/*
  * An event's pre window of a megabyte is copied a slice at a time, one
  * hold of the lock each; when it is done, the event is no longer filling
  * and holds what one copy of them would have: the same access units.
@@ -2629,6 +2730,7 @@ main(void)
     ngx_unit_run(test_event_delete_frees_everything);
     ngx_unit_run(test_event_over_budget_is_refused);
     ngx_unit_run(test_event_too_many_on_a_stream);
+    ngx_unit_run(test_event_takes_nothing_without_the_streams_header);
     ngx_unit_run(test_event_fill_copies_pre_window_in_slices);
     ngx_unit_run(test_event_fill_goes_on_at_next_idr);
 
