@@ -616,13 +616,22 @@ ngx_chrys_ring_push(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
             continue;
         }
 
-        if (st->ring.config
-            && ngx_chrys_ring_config_locked(zone, &ev->ring,
-                                            st->ring.config->data,
-                                            st->ring.config->len,
-                                            st->ring.config->width,
-                                            st->ring.config->height)
-               != NGX_OK)
+        if (st->ring.config == NULL) {
+            /*
+             * the stream's header found no room: nor do its access units,
+             * which the event's header would not decode; the event goes
+             * on at the next IDR once a header fits
+             */
+            ev->ring.skip = 1;
+            continue;
+        }
+
+        if (ngx_chrys_ring_config_locked(zone, &ev->ring,
+                                         st->ring.config->data,
+                                         st->ring.config->len,
+                                         st->ring.config->width,
+                                         st->ring.config->height)
+            != NGX_OK)
         {
             ev->truncated = 1;
             continue;
