@@ -621,13 +621,22 @@ ngx_chrys_ring_push(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
             continue;
         }
 
-        if (st->ring.config
-            && ngx_chrys_ring_config_locked(zone, &ev->ring,
-                                            st->ring.config->data,
-                                            st->ring.config->len,
-                                            st->ring.config->width,
-                                            st->ring.config->height)
-               != NGX_OK)
+        if (st->ring.config == NULL) {
+            /*
+             * the stream's header found no room: nor do its access units,
+             * which the event's header would not decode; the event goes
+             * on at the next IDR once a header fits
+             */
+            ev->ring.skip = 1;
+            continue;
+        }
+
+        if (ngx_chrys_ring_config_locked(zone, &ev->ring,
+                                         st->ring.config->data,
+                                         st->ring.config->len,
+                                         st->ring.config->width,
+                                         st->ring.config->height)
+            != NGX_OK)
         {
             ev->truncated = 1;
             continue;
@@ -1476,12 +1485,12 @@ ngx_chrys_event_find_locked(ngx_chrys_stream_t *st, ngx_uint_t id)
 /*
  * Marks "now" on a stream and keeps the access units from now - pre to
  * now + post, within the zone's event budget.  What it will take is
- * reckoned before anything is copied: the pre window's bytes in the
- * stream's ring, and the post window's at the stream's bitrate.  The pre
- * window is then copied a slice at a time; the access units that come
- * meanwhile are taken from the ring as well.  NGX_OK with *id, NGX_BUSY
- * with too many events on the stream, NGX_DECLINED over the budget or
- * out of room.
+ * reckoned before anything is copied: the event's index, the chunks the
+ * pre window's access units will fill, and the post window's bytes at the
+ * stream's bitrate.  The pre window is then copied a slice at a time; the
+ * access units that come meanwhile are taken from the ring as well.
+ * NGX_OK with *id, NGX_BUSY with too many events on the stream,
+ * NGX_DECLINED over the budget or out of room.
  */
 
 ngx_int_t
@@ -1489,7 +1498,7 @@ ngx_chrys_event_create(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
     ngx_str_t *label, ngx_str_t *meta, ngx_msec_t pre, ngx_msec_t post,
     ngx_uint_t *id)
 {
-    size_t              estimate;
+    size_t              estimate, room, size;
     uint64_t            now;
     ngx_int_t           i, start;
     ngx_chrys_event_t  *ev;
@@ -1513,8 +1522,20 @@ ngx_chrys_event_create(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
                                         ngx_chrys_ring_find_time(&st->ring,
                                                                  now - pre));
 
+        /* in chunks, filled as ngx_chrys_ring_room_locked() fills them */
+
+        room = 0;
+
         for (i = start; (ngx_uint_t) i < st->ring.count; i++) {
-            estimate += ngx_chrys_ring_entry(&st->ring, i)->size;
+            size = ngx_chrys_ring_entry(&st->ring, i)->size;
+
+            if (size > room) {
+                room = ngx_max(size,
+                               NGX_CHRYS_CHUNK - sizeof(ngx_chrys_chunk_t));
+                estimate += sizeof(ngx_chrys_chunk_t) + room;
+            }
+
+            room -= size;
         }
     }
 
@@ -1531,6 +1552,14 @@ ngx_chrys_event_create(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
         || ngx_chrys_ring_setup_locked(zone, &ev->ring, 0, (size_t) -1,
                                        pre + post + 10000)
            != NGX_OK)
+    {
+        goto nomem;
+    }
+
+    /* and its index */
+
+    if (zone->sh->event_bytes + ev->ring.bytes + estimate
+        > zone->sh->event_budget)
     {
         goto nomem;
     }
@@ -1696,17 +1725,23 @@ static ngx_int_t
 ngx_chrys_event_append_locked(ngx_chrys_zone_t *zone, ngx_chrys_event_t *ev,
     ngx_chrys_entry_t *e, u_char *data)
 {
-    size_t     before;
-    ngx_int_t  rc;
+    size_t              before, need;
+    ngx_int_t           rc;
+    ngx_chrys_chunk_t  *chunk;
 
     before = ev->ring.bytes;
     rc = NGX_ERROR;
 
-    /* a new chunk may come with it: count it in */
+    /* what a new chunk takes, if it does not fit in the last one */
 
-    if (zone->sh->event_bytes + e->size + NGX_CHRYS_CHUNK
-        <= zone->sh->event_budget)
-    {
+    chunk = ev->ring.last;
+    need = 0;
+
+    if (chunk == NULL || chunk->size - chunk->used < e->size) {
+        need = ngx_max(sizeof(ngx_chrys_chunk_t) + e->size, NGX_CHRYS_CHUNK);
+    }
+
+    if (zone->sh->event_bytes + need <= zone->sh->event_budget) {
         rc = ngx_chrys_ring_append_locked(zone, &ev->ring, e, data);
     }
 

@@ -941,24 +941,25 @@ ngx_chrys_zone_sweep(ngx_chrys_zone_t *zone, ngx_log_t *log)
 
 
 /*
- * The zone is short of "size" bytes: streams that nobody publishes or
- * holds leave it, the least recently used first, until there is room.
- * Returns 1 if pages were freed, so that a caller that tries again gets
- * further each time.
+ * The zone is short of "size" bytes, or of that many in one piece: streams
+ * that nobody publishes or holds leave it, the least recently used first,
+ * one at least, then until there is room.  Returns 1 if pages were freed,
+ * so that a caller that tries again gets further each time.
  */
 
 ngx_uint_t
 ngx_chrys_zone_reclaim_locked(ngx_chrys_zone_t *zone, size_t size)
 {
-    ngx_uint_t           pfree;
+    ngx_uint_t           pfree, n;
     ngx_queue_t         *q, *next;
     ngx_chrys_stream_t  *st;
 
     pfree = zone->shpool->pfree;
+    n = 0;
 
     for (q = ngx_queue_head(&zone->sh->lru);
          q != ngx_queue_sentinel(&zone->sh->lru)
-         && !ngx_chrys_zone_room_locked(zone, size);
+         && (n == 0 || !ngx_chrys_zone_room_locked(zone, size));
          q = next)
     {
         next = ngx_queue_next(q);
@@ -966,6 +967,7 @@ ngx_chrys_zone_reclaim_locked(ngx_chrys_zone_t *zone, size_t size)
 
         if (!ngx_chrys_stream_held_locked(zone, st)) {
             ngx_chrys_stream_remove_locked(zone, st);
+            n++;
         }
     }
 
@@ -1277,7 +1279,8 @@ ngx_chrys_frame_size(ngx_uint_t layout, ngx_uint_t width, ngx_uint_t height)
 /*
  * Picks a slot for the decoder of claim "claim" to write a picture of
  * "size" bytes into: never the latest one, nor one a reader pinned
- * lately, nor one another decoder writes.  A stream gets all its slots at
+ * lately, nor one another decoder writes (unless that decoder's worker
+ * died, or exited, while it wrote).  A stream gets all its slots at
  * once, the first time, if the zone has room for them.  Returns the
  * slot's index; NGX_BUSY when every other slot is being read or written
  * (that picture is then not published); NGX_DECLINED when the claim is
@@ -1324,7 +1327,9 @@ ngx_chrys_slot_reserve(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
             continue;
         }
 
-        if (slot->writer && slot->writer != claim) {
+        if (slot->writer && slot->writer != claim
+            && ngx_chrys_pid_alive(slot->writer_pid))
+        {
             /* an earlier publish's decoder still writes it */
             continue;
         }
@@ -1372,6 +1377,7 @@ ngx_chrys_slot_reserve(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
     }
 
     slot->writer = claim;
+    slot->writer_pid = ngx_pid;
 
     ngx_chrys_zone_unlock(zone);
 

@@ -26,7 +26,7 @@
  * memory is not freed or resized while pinned, and the reader checks its
  * seq afterwards (a sequence lock): a picture overwritten meanwhile is
  * thrown away.  A slot is written by one decoder at a time: the one whose
- * claim reserved it.
+ * claim reserved it, until its worker is gone.
  */
 
 
@@ -74,6 +74,7 @@ typedef struct {
     ngx_atomic_t                  readers;
     ngx_msec_t                    pinned;     /* when it was last pinned */
     ngx_uint_t                    writer;     /* claim writing it, 0: none */
+    ngx_pid_t                     writer_pid; /* the worker of that claim */
     u_char                       *data;
     size_t                        size;
     ngx_chrys_frame_t             frame;

@@ -59,16 +59,14 @@ objs=""
 compile "$out/obj" "$warn" "$top/t/fuzz/fuzz_avc.c" "$top/ngx_chrys_avc.c"
 $cc $cflags -o "$out/bin/fuzz_avc" $objs
 
-# fuzz_query: ngx_chrys_valid_name() comes with the rest of
-# ngx_chrys_ring.c, which links as in scripts/unit.sh: with nginx's own
-# core files and the process globals of t/unit/ngx_unit_stubs.c
+# fuzz_query: ngx_chrys_query.c (ngx_chrys_valid_name() included) links
+# with nginx's own core files and the process globals of
+# t/unit/ngx_unit_stubs.c, as in scripts/unit.sh
 
 objs=""
 compile "$out/obj/nginx" "-w" $(nginx_core "$full")
 compile "$out/obj" "$warn -I $top/t/unit" \
     "$top/t/unit/ngx_unit_stubs.c" \
-    "$top/ngx_chrys_ring.c" \
-    "$top/ngx_chrys_buffer.c" \
     "$top/ngx_chrys_query.c" \
     "$top/t/fuzz/fuzz_query.c"
 $cc $cflags -o "$out/bin/fuzz_query" $objs

@@ -4,7 +4,8 @@
 # compile DIR FLAGS SOURCE...: each SOURCE into DIR/NAME.o with $cc,
 # $cflags, FLAGS and $incs; the objects' names are appended to $objs.
 # nginx_core FULL: the core files of the nginx source tree FULL that the
-# zone code links with (slab allocator, shmtx, rbtree and what they need).
+# zone code links with (slab allocator, shmtx, rbtree, arrays and what they
+# need).
 
 compile() {
     dir=$1
@@ -21,7 +22,8 @@ compile() {
 nginx_core() {
     for f in core/ngx_slab.c core/ngx_shmtx.c core/ngx_rbtree.c \
              core/ngx_crc32.c core/ngx_string.c core/ngx_times.c \
-             core/ngx_palloc.c os/unix/ngx_alloc.c os/unix/ngx_time.c \
+             core/ngx_palloc.c core/ngx_array.c os/unix/ngx_alloc.c \
+             os/unix/ngx_time.c \
              os/unix/ngx_shmem.c
     do
         echo "$1/src/$f"

@@ -6,12 +6,16 @@
 #   CHRYS_OBJS=objs/asan scripts/unit.sh   with the flags of that build
 #                                          (make test-asan: sanitizers)
 #
-# test_avc checks the FLV and H.264 parsing on its own.  test_ring (streams,
-# pictures, JPEG cache) and test_buffer (stream buffer, events) check the
-# zone code against nginx's own slab allocator, shmtx and rbtree, compiled
-# from the upstream source of the installed nginx.  All are built with the
-# compiler flags of the module build (which find the FFmpeg headers), so
-# "make" must have run.
+# test_avc checks the FLV and H.264 parsing on its own.  test_zone (streams,
+# references, workers, pictures, the JPEG claim protocol) and test_ring (the
+# ring of access units, its copies, events) check the zone code
+# (ngx_chrys_zone.c, ngx_chrys_ring.c, and ngx_chrys_query.c for stream
+# names) against nginx's own slab allocator, shmtx and rbtree, compiled
+# from the upstream source of the installed nginx.  test_ring is linked with
+# its own ngx_chrys_zone_lock() around the real one (--wrap), to act
+# between the slices of a copy.  All are built with the compiler flags of
+# the module build (which find the FFmpeg headers), so "make" must have
+# run.
 
 set -eu
 
@@ -47,19 +51,22 @@ compile "$out/nginx" "" $(nginx_core "$full")
 compile "$out" "" \
     "$top/t/unit/ngx_unit_stubs.c" \
     "$top/t/unit/ngx_unit_zone.c" \
+    "$top/ngx_chrys_zone.c" \
     "$top/ngx_chrys_ring.c" \
-    "$top/ngx_chrys_buffer.c"
+    "$top/ngx_chrys_query.c"
 zone=$objs
 
-for t in test_ring test_buffer; do
-    objs=""
-    compile "$out" "" "$top/t/unit/$t.c"
-    $cc $cflags -o "$out/$t" $zone $objs
-done
+objs=""
+compile "$out" "" "$top/t/unit/test_zone.c"
+$cc $cflags -o "$out/test_zone" $zone $objs
+
+objs=""
+compile "$out" "" "$top/t/unit/test_ring.c"
+$cc $cflags -Wl,--wrap=ngx_chrys_zone_lock -o "$out/test_ring" $zone $objs
 
 failed=0
 
-for t in test_avc test_ring test_buffer; do
+for t in test_avc test_zone test_ring; do
     echo "chrys: $t"
     "$out/$t" || failed=1
 done

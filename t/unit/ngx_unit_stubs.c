@@ -3,7 +3,7 @@
  * Copyright (C) chrys authors
  *
  * What the nginx core files linked into the unit tests (slab, shmtx,
- * rbtree, crc32, string, times, palloc, alloc, shmem) expect from the
+ * rbtree, crc32, string, times, palloc, array, alloc, shmem) expect from the
  * rest of nginx: the process globals that ngx_os_init() and main() fill
  * in, and an error log that writes to stderr.  Nothing of chrys is faked
  * here.
