@@ -264,6 +264,27 @@ def test_the_api_refuses_a_client_without_the_token(example, publish,
     assert example.api("live/cam/events").json() == {"events": []}
 
 
+def test_a_bearer_header_carries_the_token(example, publish, camera):
+    """The token in an Authorization header keeps it out of URLs (and
+    so out of access logs and browser histories)."""
+    publish(example.rtmp("cam?key=" + KEY), camera.path)
+    wait_picture(example, "cam")
+
+    r = requests.get(example.url("live/cam/latest.jpg"), timeout=5,
+                     headers={"Authorization": "Bearer " + TOKEN})
+    assert r.status_code == 200, r.text[:200]
+    assert camera.psnr(r.content, frame_meta(r)["pts"]) >= 30
+    # a header does not set the browser cookie
+    assert "Set-Cookie" not in r.headers
+
+    for token in WRONG_TOKENS[1:]:
+        for auth in ("Bearer " + token, "Basic " + TOKEN, TOKEN,
+                     "Bearer  " + token + " x"):
+            r = requests.get(example.url("streams"), timeout=5,
+                             headers={"Authorization": auth})
+            assert_forbidden(r)
+
+
 def test_the_token_gives_pictures(example, publish, camera):
     publish(example.rtmp("cam?key=" + KEY), camera.path)
     wait_picture(example, "cam")
