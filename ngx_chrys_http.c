@@ -28,20 +28,6 @@
 #define NGX_HTTP_CHRYS_WORKER_CACHE    (64 * 1024 * 1024)
 
 
-/*
- * A route: a path below the location, whose segments are words, "*" for
- * an application or stream name, and "#" for an event's id; the methods
- * it takes; what it serves and the handler that serves it.
- */
-
-typedef struct {
-    ngx_str_t                     path;
-    ngx_uint_t                    methods;
-    ngx_uint_t                    endpoint;
-    ngx_http_chrys_handler_pt     handler;
-} ngx_http_chrys_route_t;
-
-
 static ngx_int_t ngx_http_chrys_handler(ngx_http_request_t *r);
 static ngx_http_chrys_route_t *ngx_http_chrys_route(ngx_http_request_t *r,
     ngx_http_chrys_ctx_t *ctx, ngx_str_t *seg, ngx_uint_t n);
@@ -49,8 +35,11 @@ static ngx_uint_t ngx_http_chrys_match(ngx_str_t *path, ngx_str_t *seg,
     ngx_uint_t n, ngx_uint_t *id);
 static ngx_int_t ngx_http_chrys_not_allowed(ngx_http_request_t *r,
     ngx_uint_t methods);
+static void ngx_http_chrys_body(ngx_http_request_t *r);
+static ngx_int_t ngx_http_chrys_serve(ngx_http_request_t *r,
+    ngx_http_chrys_ctx_t *ctx);
 static ngx_int_t ngx_http_chrys_open(ngx_http_request_t *r,
-    ngx_http_chrys_ctx_t *ctx, ngx_str_t *seg);
+    ngx_http_chrys_ctx_t *ctx);
 static ngx_int_t ngx_http_chrys_split(ngx_http_request_t *r, ngx_str_t *seg,
     ngx_uint_t *n);
 static ngx_int_t ngx_http_chrys_parse_args(ngx_http_request_t *r,
@@ -313,16 +302,14 @@ ngx_http_chrys_handler(ngx_http_request_t *r)
 
     rt = (rc == NGX_OK) ? ngx_http_chrys_route(r, ctx, seg, n) : NULL;
 
-    /*
-     * only a new event reads a body: every other request's body is read
-     * and dropped before the answer, so that the next bytes on the
-     * connection are a request
-     */
-
     if (rt == NULL || !(r->method & rt->methods)
-        || rt->endpoint != NGX_HTTP_CHRYS_EVENTS
         || r->method != NGX_HTTP_POST)
     {
+        /*
+         * a body is read and dropped before the answer, whatever it is,
+         * so that the next bytes on the connection are a request
+         */
+
         rc = ngx_http_discard_request_body(r);
 
         if (rc != NGX_OK) {
@@ -342,29 +329,81 @@ ngx_http_chrys_handler(ngx_http_request_t *r)
         return ngx_http_chrys_not_allowed(r, rt->methods);
     }
 
-    if (zone->sh == NULL || zone->worker >= NGX_CHRYS_WORKERS) {
+    ctx->route = rt;
+
+    if (n >= 2) {
+        ctx->app = seg[0];
+        ctx->name = seg[1];
+    }
+
+    if (r->method != NGX_HTTP_POST) {
+        rc = ngx_http_chrys_serve(r, ctx);
+
+        if (rc == NGX_DONE) {
+            /* answered later, by the timer or a thread task's completion */
+            r->main->count++;
+        }
+
+        return rc;
+    }
+
+    /* a POST is served once its body is read, as nginx reads one */
+
+    if (r->headers_in.content_length_n > NGX_HTTP_CHRYS_BODY_MAX) {
+        rc = ngx_http_discard_request_body(r);
+
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        return ngx_http_chrys_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                    "a body is at most %d bytes",
+                                    NGX_HTTP_CHRYS_BODY_MAX);
+    }
+
+    r->request_body_in_single_buf = 1;
+
+    rc = ngx_http_read_client_request_body(r, ngx_http_chrys_body);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_chrys_body(ngx_http_request_t *r)
+{
+    ngx_http_chrys_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_chrys_module);
+
+    ngx_http_finalize_request(r, ngx_http_chrys_serve(r, ctx));
+}
+
+
+/* the request's stream, if it has one, then the route's handler */
+
+static ngx_int_t
+ngx_http_chrys_serve(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
+{
+    ngx_int_t  rc;
+
+    if (ctx->zone->sh == NULL || ctx->zone->worker >= NGX_CHRYS_WORKERS) {
         return ngx_http_chrys_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
                                     "chrys zone is not ready");
     }
 
-    if (rt->path.len && rt->path.data[0] == '*') {
-        rc = ngx_http_chrys_open(r, ctx, seg);
+    if (ctx->route->path.len && ctx->route->path.data[0] == '*') {
+        rc = ngx_http_chrys_open(r, ctx);
         if (rc != NGX_DECLINED) {
             return rc;
         }
     }
 
-    rc = rt->handler(r, ctx);
-
-    if (rc == NGX_DONE && r->method != NGX_HTTP_POST) {
-        /*
-         * answered later, by the timer or a thread task's completion;
-         * a POST reads its body, which counts the request itself
-         */
-        r->main->count++;
-    }
-
-    return rc;
+    return ctx->route->handler(r, ctx);
 }
 
 
@@ -492,13 +531,12 @@ ngx_http_chrys_not_allowed(ngx_http_request_t *r, ngx_uint_t methods)
  */
 
 static ngx_int_t
-ngx_http_chrys_open(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx,
-    ngx_str_t *seg)
+ngx_http_chrys_open(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
 {
     ngx_int_t  rc;
 
-    if (ngx_chrys_valid_name(&seg[0]) != NGX_OK
-        || ngx_chrys_valid_name(&seg[1]) != NGX_OK)
+    if (ngx_chrys_valid_name(&ctx->app) != NGX_OK
+        || ngx_chrys_valid_name(&ctx->name) != NGX_OK)
     {
         return ngx_http_chrys_error(r, NGX_HTTP_BAD_REQUEST,
                                     "invalid stream name: 1 to %d bytes "
@@ -512,7 +550,8 @@ ngx_http_chrys_open(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx,
         return rc;
     }
 
-    if (ngx_chrys_stream_open(ctx->zone, &seg[0], &seg[1], &ctx->stream)
+    if (ngx_chrys_stream_open(ctx->zone, &ctx->app, &ctx->name,
+                              &ctx->stream)
         != NGX_OK)
     {
         return ngx_http_chrys_error(r, NGX_HTTP_NOT_FOUND,
@@ -738,6 +777,58 @@ ngx_http_chrys_out_size(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx,
     }
 
     return ngx_http_chrys_memory(r, ctx, ow, oh);
+}
+
+
+/*
+ * The request body, read before, in one piece of memory [*p, *last) (both
+ * NULL without a body): NGX_DECLINED to go on, else the 413 sent.
+ */
+
+ngx_int_t
+ngx_http_chrys_body_text(ngx_http_request_t *r, u_char **p, u_char **last)
+{
+    size_t        len;
+    ngx_chain_t  *cl;
+
+    *p = NULL;
+    *last = NULL;
+
+    if (r->request_body == NULL || r->request_body->bufs == NULL) {
+        return NGX_DECLINED;
+    }
+
+    /* the body comes in a buffer or more, in memory if it is small */
+
+    len = 0;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        if (cl->buf->in_file) {
+            len = NGX_HTTP_CHRYS_BODY_MAX + 1;
+            break;
+        }
+
+        len += cl->buf->last - cl->buf->pos;
+    }
+
+    if (len > NGX_HTTP_CHRYS_BODY_MAX) {
+        return ngx_http_chrys_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                    "a body is at most %d bytes",
+                                    NGX_HTTP_CHRYS_BODY_MAX);
+    }
+
+    *p = ngx_pnalloc(r->pool, len + 1);
+    if (*p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    *last = *p;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        *last = ngx_cpymem(*last, cl->buf->pos, cl->buf->last - cl->buf->pos);
+    }
+
+    return NGX_DECLINED;
 }
 
 

@@ -62,6 +62,7 @@
 #define NGX_HTTP_CHRYS_FIT_FILL        1
 
 #define NGX_HTTP_CHRYS_IMAGES_MAX      3000
+#define NGX_HTTP_CHRYS_BODY_MAX        8192
 #define NGX_HTTP_CHRYS_TIMEOUT         5000
 #define NGX_HTTP_CHRYS_MAX_TIMEOUT     60000
 #define NGX_HTTP_CHRYS_FRESH           1000
@@ -73,6 +74,20 @@ typedef struct ngx_http_chrys_ctx_s  ngx_http_chrys_ctx_t;
 
 typedef ngx_int_t (*ngx_http_chrys_handler_pt)(ngx_http_request_t *r,
     ngx_http_chrys_ctx_t *ctx);
+
+
+/*
+ * A route: a path below the location, whose segments are words, "*" for
+ * an application or stream name, and "#" for an event's id; the methods
+ * it takes; what it serves and the handler that serves it.
+ */
+
+typedef struct {
+    ngx_str_t                     path;
+    ngx_uint_t                    methods;
+    ngx_uint_t                    endpoint;
+    ngx_http_chrys_handler_pt     handler;
+} ngx_http_chrys_route_t;
 
 
 typedef struct {
@@ -132,6 +147,9 @@ typedef struct {
 
 struct ngx_http_chrys_ctx_s {
     ngx_http_request_t           *request;
+    ngx_http_chrys_route_t       *route;
+    ngx_str_t                     app;
+    ngx_str_t                     name;
     ngx_chrys_zone_t             *zone;
     ngx_chrys_stream_t           *stream;     /* a reference, when set */
     ngx_uint_t                    endpoint;
@@ -174,6 +192,8 @@ void ngx_http_chrys_log(ngx_uint_t level, ngx_http_request_t *r,
     ngx_err_t err, const char *fmt, ...);
 ngx_int_t ngx_http_chrys_replay_start(ngx_http_request_t *r,
     ngx_http_chrys_ctx_t *ctx);
+ngx_int_t ngx_http_chrys_body_text(ngx_http_request_t *r, u_char **p,
+    u_char **last);
 ngx_int_t ngx_http_chrys_error_range(ngx_http_request_t *r,
     ngx_uint_t status, ngx_chrys_range_t *range, const char *msg);
 ngx_int_t ngx_http_chrys_send(ngx_http_request_t *r, ngx_uint_t status,

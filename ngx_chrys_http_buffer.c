@@ -20,7 +20,6 @@
 
 
 #define NGX_HTTP_CHRYS_STEP_IMAGES     30
-#define NGX_HTTP_CHRYS_BODY_MAX        8192
 #define NGX_HTTP_CHRYS_BODY_MEMBERS    32
 #define NGX_HTTP_CHRYS_GONE            410
 #define NGX_HTTP_CHRYS_PRE_MAX         300000
@@ -72,7 +71,8 @@ static ngx_int_t ngx_http_chrys_walk_end(ngx_http_request_t *r,
 static void ngx_http_chrys_images_cleanup(void *data);
 static ngx_chain_t *ngx_http_chrys_chain(ngx_pool_t *pool, u_char *data,
     size_t len, ngx_chain_t ***last);
-static void ngx_http_chrys_event_body(ngx_http_request_t *r);
+static ngx_int_t ngx_http_chrys_event_new(ngx_http_request_t *r,
+    ngx_http_chrys_ctx_t *ctx);
 static ngx_int_t ngx_http_chrys_event_parse(ngx_http_request_t *r,
     u_char *p, u_char *last, ngx_http_chrys_event_args_t *ea);
 static ngx_int_t ngx_http_chrys_event_send(ngx_http_request_t *r,
@@ -1303,35 +1303,13 @@ ngx_http_chrys_events(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
 {
     u_char                  *p, *last;
     size_t                   len;
-    ngx_int_t                rc;
     ngx_uint_t               i;
     ngx_array_t              events;
     ngx_chrys_event_info_t  *info;
 
     if (r->method == NGX_HTTP_POST) {
-
-        if (r->headers_in.content_length_n > NGX_HTTP_CHRYS_BODY_MAX) {
-            /* as nginx answers a body over client_max_body_size */
-            rc = ngx_http_discard_request_body(r);
-
-            if (rc != NGX_OK) {
-                return rc;
-            }
-
-            return ngx_http_chrys_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                        "an event body is at most %d bytes",
-                                        NGX_HTTP_CHRYS_BODY_MAX);
-        }
-
-        r->request_body_in_single_buf = 1;
-
-        rc = ngx_http_read_client_request_body(r, ngx_http_chrys_event_body);
-
-        if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
-            return rc;
-        }
-
-        return NGX_DONE;
+        /* the body was read before */
+        return ngx_http_chrys_event_new(r, ctx);
     }
 
     if (ngx_chrys_event_list(ctx->zone, ctx->stream, r->pool, &events)
@@ -1368,60 +1346,24 @@ ngx_http_chrys_events(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
 }
 
 
-static void
-ngx_http_chrys_event_body(ngx_http_request_t *r)
+/* a new event, of the body the request brought */
+
+static ngx_int_t
+ngx_http_chrys_event_new(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
 {
     u_char                       *p, *last;
-    size_t                        len;
     ngx_int_t                     rc;
     ngx_uint_t                    id;
-    ngx_chain_t                  *cl;
-    ngx_http_chrys_ctx_t         *ctx;
     ngx_http_chrys_event_args_t   ea;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_chrys_module);
-
-    p = NULL;
-    last = NULL;
-
-    if (r->request_body && r->request_body->bufs) {
-
-        /* the body comes in a buffer or more, in memory if it is small */
-
-        len = 0;
-
-        for (cl = r->request_body->bufs; cl; cl = cl->next) {
-            if (cl->buf->in_file) {
-                len = NGX_HTTP_CHRYS_BODY_MAX + 1;
-                break;
-            }
-
-            len += cl->buf->last - cl->buf->pos;
-        }
-
-        if (len > NGX_HTTP_CHRYS_BODY_MAX) {
-            rc = ngx_http_chrys_error(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                      "an event body is at most %d bytes",
-                                      NGX_HTTP_CHRYS_BODY_MAX);
-            goto done;
-        }
-
-        p = ngx_pnalloc(r->pool, len + 1);
-        if (p == NULL) {
-            rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-            goto done;
-        }
-
-        last = p;
-
-        for (cl = r->request_body->bufs; cl; cl = cl->next) {
-            last = ngx_cpymem(last, cl->buf->pos, cl->buf->last - cl->buf->pos);
-        }
+    rc = ngx_http_chrys_body_text(r, &p, &last);
+    if (rc != NGX_DECLINED) {
+        return rc;
     }
 
     rc = ngx_http_chrys_event_parse(r, p, last, &ea);
     if (rc != NGX_DECLINED) {
-        goto done;
+        return rc;
     }
 
     rc = ngx_chrys_event_create(ctx->zone, ctx->stream, &ea.label, &ea.meta,
@@ -1430,30 +1372,22 @@ ngx_http_chrys_event_body(ngx_http_request_t *r)
     switch (rc) {
 
     case NGX_OK:
-        rc = ngx_http_chrys_event_send(r, ctx, NGX_HTTP_CREATED, id);
-        break;
+        return ngx_http_chrys_event_send(r, ctx, NGX_HTTP_CREATED, id);
 
     case NGX_BUSY:
-        rc = ngx_http_chrys_error(r, NGX_HTTP_CONFLICT,
-                                  "the stream has %d events, delete some",
-                                  NGX_CHRYS_EVENTS_MAX);
-        break;
+        return ngx_http_chrys_error(r, NGX_HTTP_CONFLICT,
+                                    "the stream has %d events, delete some",
+                                    NGX_CHRYS_EVENTS_MAX);
 
     case NGX_DECLINED:
-        rc = ngx_http_chrys_error(r, NGX_HTTP_INSUFFICIENT_STORAGE,
-                                  "the event budget is used up "
-                                  "(\"chrys_event_budget\"), delete some "
-                                  "events");
-        break;
+        return ngx_http_chrys_error(r, NGX_HTTP_INSUFFICIENT_STORAGE,
+                                    "the event budget is used up "
+                                    "(\"chrys_event_budget\"), delete some "
+                                    "events");
 
     default:
-        rc = ngx_http_chrys_error(r, NGX_HTTP_NOT_FOUND, "stream not found");
-        break;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-done:
-
-    ngx_http_finalize_request(r, rc);
 }
 
 

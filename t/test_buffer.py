@@ -3,13 +3,15 @@ memory; clips and image series of a time range; events that keep them."""
 
 import json
 import os
+import re
+import socket
 import subprocess
 import tempfile
 import time
 
 import requests
 
-from chrys import decode_jpeg, frame_meta, psnr, wait_for
+from chrys import SLOW, decode_jpeg, frame_meta, psnr, wait_for
 
 
 def multipart(r):
@@ -466,3 +468,93 @@ def test_events_beyond_the_budget_are_refused(make_nginx, publish, camera):
     r = nginx.get("live/cam/events/%d/images?limit=3" % ev["id"])
     assert r.status_code == 200 and len(multipart(r)) == 3
     assert nginx.get("live/cam/latest.jpg").status_code == 200
+
+
+def open_series(nginx, path, rcvbuf=4096):
+    """A client with a small receive buffer that asks for an image series
+    and reads its head: the socket, and what it read."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    s.connect(("127.0.0.1", nginx.http_port))
+    s.sendall(("GET /chrys/%s HTTP/1.1\r\nHost: x\r\n\r\n" % path).encode())
+    got = b""
+    while b"\r\n\r\n" not in got:
+        got += s.recv(4096)
+    return s, got
+
+
+def read_all(s, got, timeout):
+    """Reads a chunked response to its end; returns its body."""
+    s.settimeout(timeout)
+    while not got.endswith(b"\r\n0\r\n\r\n"):
+        chunk = s.recv(65536)
+        assert chunk, "the server closed the connection: %r" % got[-200:]
+        got += chunk
+    head, _, chunked = got.partition(b"\r\n\r\n")
+    body = b""
+    while True:
+        size, _, rest = chunked.partition(b"\r\n")
+        n = int(size, 16)
+        if n == 0:
+            return head, body
+        body += rest[:n]
+        chunked = rest[n + 2:]
+
+
+def test_a_slow_image_series_reader_gets_every_part(nginx, publish, source):
+    """A reader with a 4 KB receive buffer that stops reading for 10 s:
+    the series waits for it, and when it reads again it gets every part."""
+    publish(nginx.rtmp("cam"), source.path)
+    nginx.wait_frame("cam")
+    time.sleep(4)
+
+    s, got = open_series(nginx, "live/cam/images?from=-3000&quality=95")
+    try:
+        time.sleep(10)
+        head, body = read_all(s, got, 30 * SLOW)
+    finally:
+        s.close()
+
+    count = int(re.search(rb"X-Chrys-Images: (\d+)", head).group(1))
+    boundary = re.search(rb"boundary=(\S+)", head).group(1)
+    parts = body.split(b"--" + boundary)[1:-1]
+    assert count >= 80 and len(parts) == count
+    for part in parts[::10]:
+        headers, _, jpeg = part.partition(b"\r\n\r\n")
+        pts = int(re.search(rb"X-Chrys-Pts: (\d+)", headers).group(1))
+        assert source.psnr(jpeg[:-2], pts) >= 30
+
+
+def test_a_gone_image_series_reader_is_let_go(make_nginx, publish, source):
+    """A reader that stops reading for good, and one that leaves: each is
+    let go within send_timeout, with all it held, as for MJPEG; nginx
+    leaves no socket behind when it quits."""
+    nginx = make_nginx(http_extra="send_timeout 2s;")
+    publish(nginx.rtmp("cam"), source.path)
+    nginx.wait_frame("cam")
+    time.sleep(4)
+
+    def walking():
+        for line in nginx.get("metrics").text.splitlines():
+            if line.startswith('chrys_http_clients{kind="buffer"}'):
+                return int(line.split()[1])
+
+    silent, _ = open_series(nginx, "live/cam/images?from=-3000&quality=95")
+    left, _ = open_series(nginx, "live/cam/clip.mp4?from=-3000")
+    left.close()
+    try:
+        assert walking() >= 1
+        wait_for(lambda: walking() == 0, timeout=10 * SLOW,
+                 what="both readers let go")
+        # the silent one's connection was closed by the server
+        silent.settimeout(5)
+        while silent.recv(65536):
+            pass
+    finally:
+        silent.close()
+
+    r = nginx.nginx("-s", "quit")
+    assert r.returncode == 0
+    wait_for(lambda: "exit" in nginx.error_log().splitlines()[-1],
+             timeout=10 * SLOW, what="nginx to quit")
+    assert "open socket" not in nginx.error_log()

@@ -1,6 +1,8 @@
 """Every way to read the live stream: MJPEG, raw pixels, sizes, metrics."""
 
+import os
 import re
+import signal
 import socket
 import subprocess
 import threading
@@ -341,8 +343,11 @@ def test_metrics_are_prometheus_text_and_move(nginx, publish, camera):
         assert types[name] == "counter"
     for name in ("chrys_publishing", "chrys_fps", "chrys_buffer_bytes",
                  "chrys_last_frame_age_seconds", "chrys_zone_free_bytes",
-                 "chrys_http_clients"):
+                 "chrys_http_clients", "chrys_zone_lock_max_seconds"):
         assert types[name] == "gauge"
+    assert types["chrys_zone_lock_slow_total"] == "counter"
+    # the lock was taken and let go, and not for long
+    assert 0 < v1["chrys_zone_lock_max_seconds"] < 1
     assert v1["chrys_publishing" + label] == 1
 
     for _ in range(5):
@@ -395,3 +400,29 @@ def test_head_of_mjpeg(nginx, publish, camera):
     r = requests.head(nginx.url("live/cam/live.mjpg"), timeout=5)
     assert r.status_code == 200
     assert r.headers["Content-Type"].startswith("multipart/x-mixed-replace")
+
+
+def test_the_clients_of_a_killed_worker_are_not_counted(nginx, publish,
+                                                        camera):
+    """The gauges of HTTP clients are kept per worker: a worker killed with
+    its clients takes them out of the count, where a single count would
+    keep them for good."""
+    publish(nginx.rtmp("cam"), camera.path)
+    nginx.wait_frame("cam")
+
+    def mjpeg_clients():
+        return metrics(nginx)[0]['chrys_http_clients{kind="mjpeg"}']
+
+    r = requests.get(nginx.url("live/cam/live.mjpg"), stream=True,
+                     timeout=10)
+    parts = r.iter_content(4096)        # kept: dropped, it would close r
+    try:
+        next(parts)
+        worker = int(r.headers["X-Worker"])
+        wait_for(lambda: mjpeg_clients() == 1, what="the client counted")
+        os.kill(worker, signal.SIGKILL)
+        wait_for(lambda: worker not in nginx.worker_pids()
+                 and len(nginx.worker_pids()) == 2, what="a new worker")
+        wait_for(lambda: mjpeg_clients() == 0, what="the client dropped")
+    finally:
+        r.close()

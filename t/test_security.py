@@ -41,8 +41,9 @@ class ExampleNginx(Nginx):
     """nginx running nginx.conf.example, on free ports, under the test's
     prefix."""
 
-    def __init__(self, workers=2, changes=(), **kw):
+    def __init__(self, workers=2, changes=(), log_level="info", **kw):
         self.changes = list(changes)
+        self.log_level = log_level
         super().__init__(workers=workers, **kw)
 
     def write_conf(self, **changes):
@@ -58,7 +59,7 @@ class ExampleNginx(Nginx):
             ("worker_processes auto;",
              "worker_processes %d;" % self.workers),
             ("error_log stderr notice;",
-             "error_log %s/logs/error.log info;" % p),
+             "error_log %s/logs/error.log %s;" % (p, self.log_level)),
             ("pid logs/nginx.pid;", "pid %s/logs/nginx.pid;" % p),
             ("listen 1935;", "listen 127.0.0.1:%d;" % self.rtmp_port),
             ("listen 8080;", "listen 127.0.0.1:%d;" % self.http_port),
@@ -380,3 +381,77 @@ def test_rtmp_playback_is_for_this_host_only(make_example, publish, camera,
                        capture_output=True, text=True, timeout=30)
     assert (r.returncode == 0) == plays, r.stderr
     assert ("access forbidden by rule" in nginx.error_log()) == (not plays)
+
+
+def test_no_log_holds_the_key_or_the_token(make_example, publish, camera):
+    """The example as it is (its log levels and formats): after publishing
+    with the key and reading with the token, in a header and in URLs, with
+    errors on the way, no log line holds either."""
+    example = make_example(log_level="notice")
+    cam = publish(example.rtmp("cam?key=" + KEY), camera.path)
+    wait_picture(example, "cam")
+
+    bearer = {"Authorization": "Bearer " + TOKEN}
+    for path in ("live/cam/latest.jpg", "live/cam/status", "streams",
+                 "live/cam/frame.jpg?time=-500", "live/nobody/status",
+                 "live/cam/latest.jpg?quality=0",
+                 "live/cam/images?from=-1000&limit=3", "metrics", ""):
+        for kw in ({"headers": bearer}, {"params": {"token": TOKEN}}):
+            requests.get(example.url(path), timeout=10, **kw)
+    r = requests.get(example.url("live/cam/live.mjpg?token=" + TOKEN),
+                     stream=True, timeout=10)
+    next(iter(r.iter_content(4096)))
+    r.close()
+    # a publish with a wrong key is refused, and logged
+    p = publish(example.rtmp("other?key=" + KEY[::-1]), camera.path)
+    p.proc.wait(timeout=10)
+    cam.stop()
+    time.sleep(1)
+
+    example.stop()
+
+    logs = os.path.join(example.prefix, "logs")
+    names = sorted(os.listdir(logs))
+    assert "access.log" in names and "rtmp-access.log" in names, names
+    for name in names:
+        with open(os.path.join(logs, name), "rb") as f:
+            text = f.read()
+        assert text or name.endswith(".pid"), name
+        assert KEY.encode() not in text, name
+        assert TOKEN.encode() not in text, name
+        assert KEY[::-1].encode() not in text, name
+
+    with open(os.path.join(logs, "access.log")) as f:
+        lines = f.read()
+    assert '"GET /chrys/live/cam/latest.jpg HTTP/1.1" 200' in lines
+    assert '"GET /chrys/live/nobody/status HTTP/1.1" 404' in lines
+    with open(os.path.join(logs, "rtmp-access.log")) as f:
+        assert '"live" "cam"' in f.read()
+
+
+def test_chrys_log_lines_carry_no_query_string(make_example, publish,
+                                               camera):
+    """chrys's own lines in the error log name the request without its
+    query string (here an MJPEG reader that stopped reading, let go after
+    send_timeout), as nginx's own would not."""
+    example = make_example(changes=[(
+        "chrys_thread_pool chrys_http;",
+        "chrys_thread_pool chrys_http;\n            send_timeout 1s;")])
+    publish(example.rtmp("cam?key=" + KEY), camera.path)
+    wait_picture(example, "cam")
+
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect(("127.0.0.1", example.http_port))
+    s.sendall(("GET /chrys/live/cam/live.mjpg?quality=95&token=%s HTTP/1.1"
+               "\r\nHost: x\r\n\r\n" % TOKEN).encode())
+    try:
+        wait_for(lambda: "client timed out" in example.error_log(),
+                 timeout=20, what="the reader let go")
+    finally:
+        s.close()
+
+    lines = [l for l in example.error_log().splitlines()
+             if "client timed out" in l]
+    assert lines and all("/chrys/live/cam/live.mjpg" in l for l in lines)
+    assert not [l for l in lines if TOKEN in l or "?" in l], lines
