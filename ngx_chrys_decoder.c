@@ -105,7 +105,7 @@ static void ngx_chrys_decoder_free(ngx_chrys_decoder_t *dec);
 static void ngx_chrys_published_none(ngx_chrys_stream_t *st);
 
 
-/* who hears of a new picture in the zone: the HTTP side chains in */
+/* who hears of a new picture in the zone: listeners chain in */
 ngx_chrys_published_pt  ngx_chrys_published = ngx_chrys_published_none;
 
 

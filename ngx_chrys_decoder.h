@@ -4,9 +4,9 @@
  *
  * Live decoding of a published stream, in the thread pool of the worker
  * that holds the publisher.  A new picture in the zone is announced
- * through ngx_chrys_published: the HTTP side chains into it, as modules
- * chain into nginx-rtmp's ngx_rtmp_publish; the decoder knows nothing of
- * who listens.
+ * through ngx_chrys_published: whoever wants to hear of it chains into it,
+ * as modules chain into nginx-rtmp's ngx_rtmp_publish; the decoder knows
+ * nothing of who listens.
  */
 
 

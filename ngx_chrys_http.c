@@ -688,7 +688,8 @@ ngx_http_chrys_parse_args(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
 
 /*
  * The output size asked for (width, height, fit), for a picture of
- * w x h: into ctx->look.width and ctx->look.height, 0 for as it is.  With one of
+ * w x h: into ctx->look.width and ctx->look.height, 0 for as it is.  With
+ * one of
  * width or height the other follows the aspect; with both, "contain" (the
  * default) fits the picture inside, "fill" stretches it.  At most twice
  * the picture's size and 7680 x 4320, else 400 naming the parameter.

@@ -426,10 +426,10 @@ ngx_http_chrys_images_cleanup(void *data)
 ngx_int_t
 ngx_http_chrys_images(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
 {
-    u_char                 *p;
-    uint64_t                from, to;
-    ngx_int_t               rc;
-    ngx_str_t               type;
+    u_char                     *p;
+    uint64_t                    from, to;
+    ngx_int_t                   rc;
+    ngx_str_t                   type;
     ngx_uint_t                  interval, limit, width, height;
     ngx_chrys_range_t           range;
     ngx_http_chrys_walk_t      *walk;
@@ -1397,9 +1397,9 @@ static ngx_int_t
 ngx_http_chrys_event_parse(ngx_http_request_t *r, u_char *p, u_char *last,
     ngx_http_chrys_event_args_t *ea)
 {
-    ngx_int_t                 rc, v;
-    ngx_uint_t                i, n;
-    ngx_chrys_json_member_t   m[NGX_HTTP_CHRYS_BODY_MEMBERS], *mb;
+    ngx_int_t                rc, v;
+    ngx_uint_t               i, n;
+    ngx_chrys_json_member_t  m[NGX_HTTP_CHRYS_BODY_MEMBERS], *mb;
 
     ngx_memzero(ea, sizeof(ngx_http_chrys_event_args_t));
     ea->pre = NGX_HTTP_CHRYS_DEFAULT_PRE;

@@ -80,7 +80,8 @@ static char *ngx_rtmp_chrys_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_rtmp_chrys_create_app_conf(ngx_conf_t *cf);
 static char *ngx_rtmp_chrys_merge_app_conf(ngx_conf_t *cf, void *parent,
     void *child);
-static char *ngx_rtmp_chrys_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+static char *ngx_rtmp_chrys_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_rtmp_chrys_thread_pool(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_rtmp_chrys_buffer(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -104,16 +105,17 @@ static ngx_int_t ngx_rtmp_chrys_publish(ngx_rtmp_session_t *s,
     ngx_rtmp_publish_t *v);
 static ngx_int_t ngx_rtmp_chrys_close_stream(ngx_rtmp_session_t *s,
     ngx_rtmp_close_stream_t *v);
-static ngx_int_t ngx_rtmp_chrys_video(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h,
-    ngx_chain_t *in);
+static ngx_int_t ngx_rtmp_chrys_video(ngx_rtmp_session_t *s,
+    ngx_rtmp_header_t *h, ngx_chain_t *in);
 static ngx_rtmp_chrys_ctx_t *ngx_rtmp_chrys_start(ngx_rtmp_session_t *s);
 static void ngx_rtmp_chrys_refuse_name(ngx_rtmp_session_t *s, ngx_str_t *app,
     ngx_str_t *name);
 static void ngx_rtmp_chrys_stop(ngx_rtmp_session_t *s);
 static void ngx_rtmp_chrys_sequence_header(ngx_rtmp_session_t *s,
     ngx_rtmp_chrys_ctx_t *ctx, ngx_rtmp_header_t *h, ngx_chain_t *in);
-static void ngx_rtmp_chrys_picture(ngx_rtmp_session_t *s, ngx_rtmp_chrys_ctx_t *ctx,
-    ngx_rtmp_header_t *h, ngx_chain_t *in, ngx_chrys_flv_video_t *v);
+static void ngx_rtmp_chrys_picture(ngx_rtmp_session_t *s,
+    ngx_rtmp_chrys_ctx_t *ctx, ngx_rtmp_header_t *h, ngx_chain_t *in,
+    ngx_chrys_flv_video_t *v);
 static ngx_int_t ngx_rtmp_chrys_frame_num(ngx_rtmp_chrys_ctx_t *ctx,
     ngx_chrys_au_t *au);
 static void ngx_rtmp_chrys_configure_ring(ngx_rtmp_session_t *s,
@@ -123,8 +125,8 @@ static void ngx_rtmp_chrys_reconfigure_ring(ngx_rtmp_session_t *s,
 static ngx_uint_t ngx_rtmp_chrys_too_big(ngx_rtmp_session_t *s,
     ngx_rtmp_chrys_ctx_t *ctx, ngx_uint_t width, ngx_uint_t height);
 static void ngx_rtmp_chrys_lost(ngx_rtmp_chrys_ctx_t *ctx, const char *why);
-static size_t ngx_rtmp_chrys_chain_copy(ngx_chain_t *in, size_t skip, u_char *dst,
-    size_t len);
+static size_t ngx_rtmp_chrys_chain_copy(ngx_chain_t *in, size_t skip,
+    u_char *dst, size_t len);
 
 
 static ngx_rtmp_publish_pt       next_publish;
@@ -686,7 +688,7 @@ ngx_rtmp_chrys_each_zone(ngx_cycle_t *cycle,
 static ngx_int_t
 ngx_rtmp_chrys_publish(ngx_rtmp_session_t *s, ngx_rtmp_publish_t *v)
 {
-    ngx_int_t              rc;
+    ngx_int_t                   rc;
     ngx_rtmp_chrys_app_conf_t  *cacf;
 
     rc = next_publish(s, v);
@@ -713,17 +715,17 @@ ngx_rtmp_chrys_close_stream(ngx_rtmp_session_t *s, ngx_rtmp_close_stream_t *v)
 static ngx_rtmp_chrys_ctx_t *
 ngx_rtmp_chrys_start(ngx_rtmp_session_t *s)
 {
-    ngx_int_t                  rc;
-    ngx_str_t                  name, *app;
-    ngx_chrys_stream_conf_t    sc;
-    ngx_rtmp_chrys_ctx_t           *ctx;
-    ngx_chrys_zone_t          *zone;
-    ngx_chrys_stream_t        *st;
-    ngx_rtmp_live_ctx_t       *lctx;
-    ngx_rtmp_codec_ctx_t      *codec;
-    ngx_rtmp_chrys_app_conf_t      *cacf;
-    ngx_rtmp_chrys_main_conf_t     *cmcf;
-    ngx_rtmp_core_app_conf_t  *core;
+    ngx_int_t                    rc;
+    ngx_str_t                    name, *app;
+    ngx_chrys_stream_conf_t      sc;
+    ngx_rtmp_chrys_ctx_t        *ctx;
+    ngx_chrys_zone_t            *zone;
+    ngx_chrys_stream_t          *st;
+    ngx_rtmp_live_ctx_t         *lctx;
+    ngx_rtmp_codec_ctx_t        *codec;
+    ngx_rtmp_chrys_app_conf_t   *cacf;
+    ngx_rtmp_chrys_main_conf_t  *cmcf;
+    ngx_rtmp_core_app_conf_t    *core;
 
     ctx = ngx_rtmp_get_module_ctx(s, ngx_chrys_module);
 
@@ -822,11 +824,12 @@ ngx_rtmp_chrys_start(ngx_rtmp_session_t *s)
  */
 
 static void
-ngx_rtmp_chrys_refuse_name(ngx_rtmp_session_t *s, ngx_str_t *app, ngx_str_t *name)
+ngx_rtmp_chrys_refuse_name(ngx_rtmp_session_t *s, ngx_str_t *app,
+    ngx_str_t *name)
 {
-    u_char     *p;
-    ngx_str_t   esc[2], *src[2];
-    ngx_uint_t  i;
+    u_char      *p;
+    ngx_str_t    esc[2], *src[2];
+    ngx_uint_t   i;
 
     src[0] = app;
     src[1] = name;
@@ -884,14 +887,15 @@ ngx_rtmp_chrys_stop(ngx_rtmp_session_t *s)
  */
 
 static ngx_int_t
-ngx_rtmp_chrys_video(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h, ngx_chain_t *in)
+ngx_rtmp_chrys_video(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h,
+    ngx_chain_t *in)
 {
-    u_char                  hdr[5];
-    size_t                  n;
-    ngx_rtmp_chrys_ctx_t        *ctx;
-    ngx_chrys_stream_t     *st;
-    ngx_rtmp_chrys_app_conf_t   *cacf;
-    ngx_chrys_flv_video_t   v;
+    u_char                      hdr[5];
+    size_t                      n;
+    ngx_rtmp_chrys_ctx_t       *ctx;
+    ngx_chrys_stream_t         *st;
+    ngx_rtmp_chrys_app_conf_t  *cacf;
+    ngx_chrys_flv_video_t       v;
 
     cacf = ngx_rtmp_get_module_app_conf(s, ngx_chrys_module);
 

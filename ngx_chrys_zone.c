@@ -331,8 +331,8 @@ static void
 ngx_chrys_rbtree_insert_value(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
 {
-    ngx_rbtree_node_t   **p;
-    ngx_chrys_stream_t   *st, *stt;
+    ngx_rbtree_node_t  **p;
+    ngx_chrys_stream_t  *st, *stt;
 
     for ( ;; ) {
 
@@ -478,11 +478,15 @@ ngx_chrys_stream_open(ngx_chrys_zone_t *zone, ngx_str_t *app,
  * Gives back a reference of this worker.  Only this worker writes its
  * count, so no lock is needed: a stream is taken out of the zone only
  * under the lock, after it sees every count of a live worker at zero.
+ * The time of its last use is a hint, written without the lock too.
  */
 
 void
 ngx_chrys_stream_close(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st)
 {
+    /* it was asked for until now */
+    st->used = ngx_current_msec;
+
     ngx_memory_barrier();
 
     if (zone->worker < NGX_CHRYS_WORKERS && st->refs[zone->worker]) {

@@ -7,11 +7,12 @@
 #   scripts/fuzz.sh                     each fuzzer for 60 s
 #   FUZZ_SECONDS=600 scripts/fuzz.sh    each for 10 minutes
 #   FUZZ_SECONDS=0 scripts/fuzz.sh      each input of the corpus once
-#   scripts/fuzz.sh avc                 one of them: avc, query
+#   scripts/fuzz.sh avc                 one of them: avc, query, json
 #
 # fuzz_avc reads FLV video tags, AVC sequence headers and access units
 # (ngx_chrys_avc.c); fuzz_query reads query strings and request paths
-# (ngx_chrys_query.c) and stream names (ngx_chrys_valid_name()).  Each
+# (ngx_chrys_query.c) and stream names (ngx_chrys_valid_name()); fuzz_json
+# reads the API's JSON bodies (ngx_chrys_json.c), against a model.  Each
 # starts from its seeds, t/fuzz/seeds/NAME, copied to objs/fuzz/corpus-NAME
 # where the inputs it finds accumulate from run to run; an input that fails
 # is saved as objs/fuzz/NAME-crash-* (or -timeout-, -oom-, -leak-).  Like
@@ -27,7 +28,7 @@ out=$top/objs/fuzz
 full=$top/objs/nginx-full-src
 inc=/usr/share/nginx/src/src
 secs=${FUZZ_SECONDS:-60}
-names=${*:-avc query}
+names=${*:-avc query json}
 
 if [ ! -f "$bld/Makefile" ] || [ ! -f "$bld/ngx_auto_config.h" ]; then
     echo "chrys: $bld is not configured, run \"make\" first" >&2
@@ -70,6 +71,12 @@ compile "$out/obj" "$warn -I $top/t/unit" \
     "$top/ngx_chrys_query.c" \
     "$top/t/fuzz/fuzz_query.c"
 $cc $cflags -o "$out/bin/fuzz_query" $objs
+
+# fuzz_json: the JSON reader alone
+
+objs=""
+compile "$out/obj" "$warn" "$top/t/fuzz/fuzz_json.c" "$top/ngx_chrys_json.c"
+$cc $cflags -o "$out/bin/fuzz_json" $objs
 
 # symbolized stacks in sanitizer reports (the llvm-14 package has no
 # unversioned llvm-symbolizer in PATH)

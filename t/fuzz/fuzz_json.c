@@ -236,8 +236,8 @@ ngx_fuzz_word(const u_char *p, const u_char *last, const char *word)
 static const u_char *
 ngx_fuzz_value(const u_char *p, const u_char *last, size_t depth)
 {
-    u_char   open[NGX_CHRYS_JSON_DEPTH + 2];
-    size_t   n;
+    u_char  open[NGX_CHRYS_JSON_DEPTH + 2];
+    size_t  n;
 
     n = 0;
 

@@ -53,6 +53,10 @@ static ngx_pid_t ngx_unit_worker_claim_jpeg(ngx_chrys_zone_t *zone,
 static ngx_pid_t ngx_unit_worker_attach(ngx_chrys_zone_t *zone, char *name,
     ngx_uint_t *worker);
 static ngx_int_t ngx_unit_worker_reap(ngx_pid_t pid, ngx_uint_t kill_it);
+static void test_sweep_takes_out_idle_streams(void);
+static void test_sweep_ignores_references_of_dead_workers(void);
+static void test_release_gives_back_pictures(void);
+static void test_reclaim_takes_out_least_recently_used(void);
 
 
 static void
@@ -2801,6 +2805,281 @@ test_steady_state_does_not_leak(void)
 }
 
 
+/*
+ * A stream that nobody publishes nor asks for leaves the zone once it has
+ * been idle for its "chrys_stream_idle" time, and not before; nor while a
+ * worker holds a reference; and the zone is back to what it was.
+ */
+
+static void
+test_sweep_takes_out_idle_streams(void)
+{
+    ngx_str_t                 name;
+    ngx_uint_t                claim, pfree;
+    ngx_chrys_zone_t         *zone;
+    ngx_chrys_stream_t       *st, *found;
+    ngx_chrys_stream_conf_t   conf;
+
+    zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
+    pfree = zone->shpool->pfree;
+
+    ngx_str_set(&name, "cam1");
+    conf.window = 5000;
+    conf.max_bytes = 1024 * 1024;
+    conf.idle = 3000;
+
+    ngx_current_msec = 100000;
+
+    ngx_unit_check(ngx_chrys_stream_claim(zone, &ngx_unit_app, &name, &conf,
+                                          &st, &claim, ngx_cycle->log)
+                   == NGX_OK);
+    ngx_unit_check(ngx_unit_decode(zone, st, claim, 1, NGX_UNIT_WIDTH,
+                                   NGX_UNIT_HEIGHT)
+                   >= 0);
+
+    /* publishing: it stays however long */
+
+    ngx_current_msec += 60000;
+    ngx_unit_check(ngx_chrys_zone_sweep(zone, ngx_cycle->log) == 0);
+
+    ngx_chrys_stream_release(zone, st, claim);
+
+    /* idle for less than its time, then a reference: it stays */
+
+    ngx_current_msec += 2000;
+    ngx_unit_check(ngx_chrys_zone_sweep(zone, ngx_cycle->log) == 0);
+
+    ngx_unit_check(ngx_chrys_stream_open(zone, &ngx_unit_app, &name, &found)
+                   == NGX_OK);
+    ngx_unit_check(found == st);
+
+    ngx_current_msec += 10000;
+    ngx_unit_check(ngx_chrys_zone_sweep(zone, ngx_cycle->log) == 0);
+    ngx_unit_check(zone->sh->nstreams == 1);
+
+    /* given back: idle from the last question, then it leaves */
+
+    ngx_chrys_stream_close(zone, st);
+
+    ngx_current_msec += 2000;
+    ngx_unit_check(ngx_chrys_zone_sweep(zone, ngx_cycle->log) == 0);
+
+    ngx_current_msec += 1001;
+    ngx_unit_check(ngx_chrys_zone_sweep(zone, ngx_cycle->log) == 1);
+    ngx_unit_check(zone->sh->nstreams == 0);
+    ngx_unit_check(ngx_queue_empty(&zone->sh->streams));
+    ngx_unit_check(ngx_queue_empty(&zone->sh->lru));
+    ngx_unit_check(ngx_chrys_stream_open(zone, &ngx_unit_app, &name, &found)
+                   == NGX_DECLINED);
+    ngx_unit_check(zone->shpool->pfree == pfree);
+
+    /* a sweep a second: the next within one does nothing */
+
+    ngx_unit_check(ngx_chrys_zone_sweep(zone, ngx_cycle->log) == 0);
+
+    /* a stream of "chrys_stream_idle off" never leaves by itself */
+
+    conf.idle = 0;
+
+    ngx_unit_check(ngx_chrys_stream_claim(zone, &ngx_unit_app, &name, &conf,
+                                          &st, &claim, ngx_cycle->log)
+                   == NGX_OK);
+    ngx_chrys_stream_release(zone, st, claim);
+
+    ngx_current_msec += 3600 * 1000;
+    ngx_unit_check(ngx_chrys_zone_sweep(zone, ngx_cycle->log) == 0);
+    ngx_unit_check(zone->sh->nstreams == 1);
+
+    ngx_unit_check(ngx_unit_log_crit == 0);
+
+    ngx_unit_zone_destroy(zone);
+}
+
+
+/* the reference of a worker that died does not keep a stream */
+
+static void
+test_sweep_ignores_references_of_dead_workers(void)
+{
+    ngx_str_t                 name;
+    ngx_pid_t                 pid;
+    ngx_uint_t                claim, worker;
+    ngx_chrys_zone_t         *zone;
+    ngx_chrys_stream_t       *st;
+    ngx_chrys_stream_conf_t   conf;
+
+    zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
+
+    ngx_str_set(&name, "cam1");
+    ngx_memzero(&conf, sizeof(ngx_chrys_stream_conf_t));
+    conf.idle = 1000;
+
+    ngx_current_msec = 100000;
+
+    ngx_unit_check(ngx_chrys_stream_claim(zone, &ngx_unit_app, &name, &conf,
+                                          &st, &claim, ngx_cycle->log)
+                   == NGX_OK);
+    ngx_chrys_stream_release(zone, st, claim);
+
+    /* a worker that takes a place, opens the stream, and is killed */
+
+    pid = ngx_unit_worker_attach(zone, "cam1", &worker);
+    ngx_unit_check(pid > 0);
+    ngx_unit_check(st->refs[worker] == 1);
+    ngx_unit_check(ngx_unit_worker_reap(pid, 1) == NGX_OK);
+
+    ngx_current_msec += 5000;
+    ngx_unit_check(ngx_chrys_zone_sweep(zone, ngx_cycle->log) == 1);
+    ngx_unit_check(zone->sh->nstreams == 0);
+
+    ngx_unit_zone_destroy(zone);
+}
+
+
+/*
+ * A publisher that leaves gives back the pictures it no longer needs: all
+ * slots but its last picture's, and its JPEGs.  The last picture stays,
+ * served as it was.
+ */
+
+static void
+test_release_gives_back_pictures(void)
+{
+    ngx_int_t            latest;
+    ngx_uint_t           i, claim, pfree, slots;
+    ngx_chrys_zone_t    *zone;
+    ngx_chrys_stream_t  *st;
+
+    zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
+
+    ngx_unit_check(ngx_unit_claim(zone, "cam1", &st, &claim) == NGX_OK);
+
+    ngx_current_msec = 100000;
+
+    for (i = 1; i <= 3; i++) {
+        latest = ngx_unit_decode(zone, st, claim, i, 320, 240);
+    }
+
+    ngx_unit_check(latest >= 0);
+    ngx_unit_check(ngx_unit_jpeg_cache(zone, st, 80, 20000) == NGX_OK);
+    ngx_unit_check(ngx_unit_jpeg_cache(zone, st, 50, 10000) == NGX_OK);
+
+    pfree = zone->shpool->pfree;
+
+    ngx_chrys_stream_release(zone, st, claim);
+
+    slots = 0;
+
+    for (i = 0; i < NGX_CHRYS_SLOTS; i++) {
+        slots += (st->pictures.slots[i].data != NULL);
+    }
+
+    ngx_unit_check(slots == 1);
+    ngx_unit_check(st->pictures.slots[latest].data != NULL);
+    ngx_unit_check(ngx_unit_slot_holds(&st->pictures.slots[latest], 3));
+    ngx_unit_check(st->pictures.latest_seq == 3);
+    ngx_unit_check(ngx_unit_jpeg_find(st, 3, 80) == NULL);
+    ngx_unit_check(zone->shpool->pfree
+                   >= pfree + 2 * ngx_unit_pages(
+                          ngx_chrys_frame_size(NGX_CHRYS_YUV420, 320, 240)));
+
+    /* the next publish gets slots again, as many as it needs */
+
+    ngx_unit_check(ngx_unit_claim(zone, "cam1", &st, &claim) == NGX_OK);
+    ngx_unit_check(ngx_unit_decode(zone, st, claim, 4, 320, 240) >= 0);
+    ngx_unit_check(ngx_unit_decode(zone, st, claim, 5, 320, 240) >= 0);
+    ngx_unit_check(st->pictures.latest_seq == 5);
+
+    ngx_unit_check(ngx_unit_log_crit == 0);
+
+    ngx_unit_zone_destroy(zone);
+}
+
+
+/*
+ * A zone short of room takes out the streams nobody holds, the least
+ * recently used first: a hundred streams with their pictures, through a
+ * zone that holds a score of them, are all admitted; a publisher's stream
+ * and one a worker reads stay.
+ */
+
+static void
+test_reclaim_takes_out_least_recently_used(void)
+{
+    u_char               buf[16];
+    ngx_str_t            name;
+    ngx_uint_t           n, claim, admitted;
+    ngx_chrys_zone_t    *zone;
+    ngx_chrys_stream_t  *st, *held, *live;
+
+    zone = ngx_unit_zone_create(NGX_UNIT_SMALL_ZONE * 2);
+
+    name.data = buf;
+    held = live = NULL;
+    admitted = 0;
+
+    ngx_current_msec = 100000;
+
+    for (n = 0; n < 100; n++) {
+        name.len = ngx_sprintf(buf, "s%ui", n) - buf;
+
+        if (ngx_unit_stream_claim(zone, &ngx_unit_app, &name, 0, 0, &st,
+                                  &claim, ngx_cycle->log)
+            != NGX_OK
+            || ngx_unit_decode(zone, st, claim, 1, 160, 120) < 0)
+        {
+            continue;
+        }
+
+        admitted++;
+
+        if (n == 1) {
+            /* read by a request of this worker */
+            held = st;
+            ngx_chrys_stream_release(zone, st, claim);
+            ngx_unit_check(ngx_chrys_stream_open(zone, &ngx_unit_app, &name,
+                                                 &st)
+                           == NGX_OK);
+
+        } else if (n == 2) {
+            /* still publishing */
+            live = st;
+
+        } else {
+            ngx_chrys_stream_release(zone, st, claim);
+        }
+
+        ngx_current_msec += 10;
+    }
+
+    ngx_unit_check(admitted == 100);
+    ngx_unit_check(zone->sh->nstreams < 50);
+
+    ngx_str_set(&name, "s0");
+    ngx_unit_check(ngx_chrys_stream_open(zone, &ngx_unit_app, &name, &st)
+                   == NGX_DECLINED);
+
+    ngx_str_set(&name, "s1");
+    ngx_unit_check(ngx_chrys_stream_open(zone, &ngx_unit_app, &name, &st)
+                   == NGX_OK && st == held);
+    ngx_unit_check(held->pictures.latest_seq == 1);
+
+    ngx_str_set(&name, "s2");
+    ngx_unit_check(ngx_chrys_stream_open(zone, &ngx_unit_app, &name, &st)
+                   == NGX_OK && st == live);
+    ngx_unit_check(ngx_chrys_stream_publishing(live));
+
+    ngx_str_set(&name, "s99");
+    ngx_unit_check(ngx_chrys_stream_open(zone, &ngx_unit_app, &name, &st)
+                   == NGX_OK);
+    ngx_unit_check(st->pictures.latest_seq == 1);
+
+    ngx_unit_check(ngx_unit_log_crit == 0);
+
+    ngx_unit_zone_destroy(zone);
+}
+
+
 /* what the publisher's worker does when a publish of "live/name" starts */
 
 static ngx_int_t
@@ -3283,6 +3562,11 @@ main(void)
 
     ngx_unit_run(test_zone_full);
     ngx_unit_run(test_steady_state_does_not_leak);
+
+    ngx_unit_run(test_sweep_takes_out_idle_streams);
+    ngx_unit_run(test_sweep_ignores_references_of_dead_workers);
+    ngx_unit_run(test_release_gives_back_pictures);
+    ngx_unit_run(test_reclaim_takes_out_least_recently_used);
 
     /* the slab allocator found nothing wrong */
     ngx_unit_check(ngx_unit_log_crit == 0);
