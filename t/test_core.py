@@ -241,7 +241,8 @@ def test_a_frame_is_encoded_once_however_many_ask(nginx, publish, source):
           % (len(served), encodes, hits))
     assert hits > 10 * encodes
     # an encode whose picture was overwritten meanwhile is retried, rarely
-    assert encodes <= len(served) * 1.1 + 2
+    # (less rarely where encoding takes several frame intervals: ASan)
+    assert encodes <= len(served) * (1.1 if SLOW == 1 else 1.5) + 2
 
 
 def test_quality_changes_the_picture_size(nginx, publish, source):
