@@ -35,9 +35,29 @@ if ! apt-cache showsrc "$pkg" 2>/dev/null | grep -q "^Package:"; then
         done
 
         if [ -f /etc/apt/sources.list ]; then
-            # one-line format: turn "deb URI suite..." into deb822
-            grep -E '^deb ' /etc/apt/sources.list | while read -r _ uri suite comps
+            # one-line format: turn "deb URI suite..." into deb822, but
+            # only for an archive and suite that no .sources file above
+            # lists already: apt refuses the same one twice when their
+            # Signed-By differ ("Conflicting values set for option")
+            listed=$(for f in /etc/apt/sources.list.d/*.sources; do
+                         [ -f "$f" ] && [ "$f" != "$list" ] || continue
+                         awk '/^URIs:/ { $1 = ""; u = $0 }
+                              /^Suites:/ { $1 = ""; s = $0 }
+                              /^$/ { print u "|" s; u = s = "" }
+                              END { print u "|" s }' "$f"
+                     done | awk -F'|' '{ n = split($1, u, " ");
+                                         m = split($2, s, " ");
+                                         for (i = 1; i <= n; i++)
+                                             for (j = 1; j <= m; j++) {
+                                                 sub("/$", "", u[i]);
+                                                 print u[i] " " s[j] } }')
+
+            grep -E '^deb ' /etc/apt/sources.list | sed -e 's/\[[^]]*\] *//' \
+            | while read -r _ uri suite comps
             do
+                if printf '%s\n' "$listed" | grep -qxF "${uri%/} $suite"; then
+                    continue
+                fi
                 printf 'Types: deb-src\nURIs: %s\nSuites: %s\nComponents: %s\n\n' \
                        "$uri" "$suite" "$comps"
             done
