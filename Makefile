@@ -14,11 +14,15 @@
 #                 ASan and UBSan in objs/asan (Debian's nginx, the runtimes
 #                 preloaded); fails on any sanitizer report (t/asan/)
 #   make install  install the module into Debian's nginx
+#   make deb      build objs/libnginx-mod-chrys_VERSION_ARCH.deb (debhelper,
+#                 nginx-dev's dh_nginx; installs the build deps)
 
 PYTHON    = /usr/bin/python3
 FUZZ_SECONDS = 60
 SOAK_SECONDS = 60
 SOAK_CLIENTS = 500
+VERSION   := $(shell cat VERSION)
+DEB       = objs/libnginx-mod-chrys_$(VERSION)_$(shell dpkg --print-architecture).deb
 SOURCES   = config ngx_chrys.h ngx_chrys_avc.h ngx_chrys_http.h \
             ngx_chrys_query.h ngx_chrys_module.c ngx_chrys_avc.c \
             ngx_chrys_query.c ngx_chrys_ring.c \
@@ -27,7 +31,7 @@ SOURCES   = config ngx_chrys.h ngx_chrys_avc.h ngx_chrys_http.h \
             ngx_chrys_http_ui.c
 
 .PHONY: all deps test-deps fuzz-deps asan-deps run demo test unit bench soak \
-        fuzz test-asan install clean
+        fuzz test-asan install deb clean
 
 all: objs/ngx_chrys_module.so
 
@@ -73,10 +77,17 @@ test-asan: asan-deps
 
 install: all
 	install -m 644 objs/ngx_chrys_module.so /usr/lib/nginx/modules/
-	install -m 644 docker/mod-chrys.conf \
+	install -m 644 packaging/debian/mod-chrys.conf \
 	    /usr/share/nginx/modules-available/mod-chrys.conf
 	ln -sf /usr/share/nginx/modules-available/mod-chrys.conf \
 	    /etc/nginx/modules-enabled/60-mod-chrys.conf
+
+deb: $(DEB)
+
+$(DEB): $(SOURCES) VERSION README.md nginx.conf.example scripts/deb.sh \
+        scripts/source.sh $(wildcard packaging/debian/* packaging/debian/*/*)
+	@scripts/deps.sh deb
+	scripts/deb.sh
 
 clean:
 	rm -rf objs
