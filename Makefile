@@ -16,6 +16,8 @@
 #   make install  install the module into Debian's nginx
 #   make deb      build objs/libnginx-mod-chrys_VERSION_ARCH.deb (debhelper,
 #                 nginx-dev's dh_nginx; installs the build deps)
+#   make test-deb the package installed with apt into a fresh debootstrap
+#                 of Debian 12, nginx started there, a picture fetched
 
 PYTHON    = /usr/bin/python3
 FUZZ_SECONDS = 60
@@ -31,7 +33,7 @@ SOURCES   = config ngx_chrys.h ngx_chrys_avc.h ngx_chrys_http.h \
             ngx_chrys_http_ui.c
 
 .PHONY: all deps test-deps fuzz-deps asan-deps run demo test unit bench soak \
-        fuzz test-asan install deb clean
+        fuzz test-asan install deb test-deb clean
 
 all: objs/ngx_chrys_module.so
 
@@ -88,6 +90,10 @@ $(DEB): $(SOURCES) VERSION README.md nginx.conf.example scripts/deb.sh \
         scripts/source.sh $(wildcard packaging/debian/* packaging/debian/*/*)
 	@scripts/deps.sh deb
 	scripts/deb.sh
+
+test-deb: $(DEB)
+	@scripts/deps.sh test-deb
+	scripts/test-deb.sh $(DEB)
 
 clean:
 	rm -rf objs

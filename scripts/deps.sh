@@ -3,6 +3,7 @@
 #
 #   scripts/deps.sh build   nginx, nginx-rtmp, FFmpeg and libjpeg-turbo dev files
 #   scripts/deps.sh deb     build + debhelper and build-essential (make deb)
+#   scripts/deps.sh test-deb    deb + debootstrap, curl, ss (make test-deb)
 #   scripts/deps.sh test    build + what t/, examples/ and make bench drive
 #                           (GStreamer's RTSP server: t/rtsp_server.py)
 #   scripts/deps.sh fuzz    build + clang, its sanitizers and libFuzzer
@@ -27,13 +28,17 @@ asan="libasan8 libubsan1"
 
 deb="debhelper build-essential"
 
+debroot="debootstrap curl iproute2"
+
 case "${1:-build}" in
     build) want="$build" ;;
     test)  want="$build $test" ;;
     fuzz)  want="$build $fuzz" ;;
     asan)  want="$build $test $asan" ;;
     deb)   want="$build $deb" ;;
-    *)     echo "usage: $0 build|test|fuzz|asan|deb" >&2; exit 2 ;;
+    test-deb)    want="$build $deb $debroot" ;;
+    *)     echo "usage: $0 build|test|fuzz|asan|deb|test-deb" >&2
+           exit 2 ;;
 esac
 
 missing=""
