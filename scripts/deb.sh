@@ -22,7 +22,7 @@ deb=libnginx-mod-chrys_${version}_$arch.deb
 
 "$top/scripts/source.sh" libnginx-mod-rtmp "$top/objs/rtmp-src"
 
-rm -rf "$out"
+rm -rf --one-file-system "${out:?}"
 mkdir -p "$tree"
 
 # the module's tree as a source package would hold it: no build outputs,

@@ -34,7 +34,7 @@ fi
 
 root=$dir/root.tmp
 mkdir -p "$dir"
-rm -rf "$root"
+rm -rf --one-file-system "${root:?}"
 
 echo "chrys: debootstrap --variant=minbase bookworm into $root" \
      "(once, about a minute; log: $dir/debootstrap.log)" >&2
@@ -54,7 +54,7 @@ echo "$targets" \
 
 tar -C "$root" -cf "$tar.tmp" .
 mv "$tar.tmp" "$tar"
-rm -rf "$root"
+rm -rf --one-file-system "${root:?}"
 
 echo "chrys: $tar made in $(( $(date +%s) - start )) s," \
      "$(du -m "$tar" | cut -f1) MB" >&2

@@ -47,7 +47,7 @@ cleanup() {
     fi
     if [ $rc = 0 ]; then
         # --one-file-system: never into a mount left behind
-        rm -rf --one-file-system "$root"
+        rm -rf --one-file-system "${root:?}"
     else
         if [ -f "$root/var/log/nginx/error.log" ]; then
             echo "chrys: nginx's error log:" >&2
@@ -75,7 +75,7 @@ if [ -d "$root" ]; then
         && umount "$root/var/cache/apt/archives"
     root_umount "$root"
 fi
-rm -rf --one-file-system "$work"
+rm -rf --one-file-system "${work:?}"
 mkdir -p "$root" "$cache/partial"
 tar -xf "$tar" -C "$root"
 
