@@ -18,6 +18,9 @@
 #                 nginx-dev's dh_nginx; installs the build deps)
 #   make test-deb the package installed with apt into a fresh debootstrap
 #                 of Debian 12, nginx started there, a picture fetched
+#   make test-docker  docker/Dockerfile built (docker, else podman) with
+#                 that package, started, a picture fetched, stopped
+#                 (DOCKER_FROM_SOURCE=1: the image builds the package)
 
 PYTHON    = /usr/bin/python3
 FUZZ_SECONDS = 60
@@ -33,7 +36,7 @@ SOURCES   = config ngx_chrys.h ngx_chrys_avc.h ngx_chrys_http.h \
             ngx_chrys_http_ui.c
 
 .PHONY: all deps test-deps fuzz-deps asan-deps run demo test unit bench soak \
-        fuzz test-asan install deb test-deb clean
+        fuzz test-asan install deb test-deb test-docker clean
 
 all: objs/ngx_chrys_module.so
 
@@ -94,6 +97,9 @@ $(DEB): $(SOURCES) VERSION README.md nginx.conf.example scripts/deb.sh \
 test-deb: $(DEB)
 	@scripts/deps.sh test-deb
 	scripts/test-deb.sh $(DEB)
+
+test-docker: $(if $(DOCKER_FROM_SOURCE),,$(DEB))
+	scripts/test-docker.sh $(if $(DOCKER_FROM_SOURCE),--from-source,$(DEB))
 
 clean:
 	rm -rf objs

@@ -4,6 +4,7 @@
 #   scripts/deps.sh build   nginx, nginx-rtmp, FFmpeg and libjpeg-turbo dev files
 #   scripts/deps.sh deb     build + debhelper and build-essential (make deb)
 #   scripts/deps.sh test-deb    deb + debootstrap, curl, ss (make test-deb)
+#   scripts/deps.sh test-docker test-deb + podman and buildah (make test-docker)
 #   scripts/deps.sh test    build + what t/, examples/ and make bench drive
 #                           (GStreamer's RTSP server: t/rtsp_server.py)
 #   scripts/deps.sh fuzz    build + clang, its sanitizers and libFuzzer
@@ -30,6 +31,8 @@ deb="debhelper build-essential"
 
 debroot="debootstrap curl iproute2"
 
+containers="podman buildah"
+
 case "${1:-build}" in
     build) want="$build" ;;
     test)  want="$build $test" ;;
@@ -37,7 +40,8 @@ case "${1:-build}" in
     asan)  want="$build $test $asan" ;;
     deb)   want="$build $deb" ;;
     test-deb)    want="$build $deb $debroot" ;;
-    *)     echo "usage: $0 build|test|fuzz|asan|deb|test-deb" >&2
+    test-docker) want="$build $deb $debroot $containers" ;;
+    *)     echo "usage: $0 build|test|fuzz|asan|deb|test-deb|test-docker" >&2
            exit 2 ;;
 esac
 
