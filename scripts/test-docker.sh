@@ -176,7 +176,7 @@ if [ -n "$old" ] && [ "$old" != "$new" ]; then
 fi
 
 bytes=$($engine image inspect --format '{{.Size}}' "$image")
-mb=$(( bytes / 1000000 ))
+mb=$(( (bytes + 500000) / 1000000 ))
 echo "chrys: image built in $(( $(date +%s) - t0 )) s: $image, $mb MB"
 
 if [ $mb -ge 500 ]; then
