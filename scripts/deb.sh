@@ -57,6 +57,6 @@ fi
 
 cp "$out/$deb" "$top/objs/$deb"
 
-echo "chrys: objs/$deb, $(du -k "$top/objs/$deb" | cut -f1) KB"
+echo "chrys: objs/$deb, $(stat -c %s "$top/objs/$deb") bytes"
 dpkg-deb -f "$top/objs/$deb" Depends | sed 's/^/chrys:   Depends: /'
 dpkg-deb -c "$top/objs/$deb" | awk '$1 !~ /^d/ { print "chrys:   " $6 }'
