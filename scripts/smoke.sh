@@ -5,6 +5,8 @@
 # free_port: a TCP port nothing listens on (not 1935 or 8080, which other
 # tests and "make run" use).
 # root_mount ROOT, root_umount ROOT: /proc and /dev in ROOT, for chroot.
+# root_mounts DIR: what is still mounted below DIR (nothing, before an
+# rm -rf of it).
 # root_kill ROOT: kills every process whose root is ROOT (all of them
 # started by the caller, in that root), by their ids.
 # root_wait ROOT SECONDS: waits until no process runs in ROOT.
@@ -35,6 +37,11 @@ root_umount() {
             umount "$m" || umount -l "$m"
         fi
     done
+}
+
+root_mounts() {
+    awk -v dir="$(readlink -f "$1")/" 'index($2, dir) == 1 { print $2 }' \
+        /proc/mounts
 }
 
 root_pids() {

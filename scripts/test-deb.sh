@@ -45,8 +45,7 @@ cleanup() {
             && umount "$root/var/cache/apt/archives"
         root_umount "$root"
     fi
-    if [ $rc = 0 ]; then
-        # --one-file-system: never into a mount left behind
+    if [ $rc = 0 ] && [ -z "$(root_mounts "$root")" ]; then
         rm -rf --one-file-system "${root:?}"
     else
         if [ -f "$root/var/log/nginx/error.log" ]; then
@@ -74,6 +73,10 @@ if [ -d "$root" ]; then
     mountpoint -q "$root/var/cache/apt/archives" \
         && umount "$root/var/cache/apt/archives"
     root_umount "$root"
+fi
+if [ -n "$(root_mounts "$work")" ]; then
+    echo "chrys: still mounted in $work:" $(root_mounts "$work") >&2
+    exit 1
 fi
 rm -rf --one-file-system "${work:?}"
 mkdir -p "$root" "$cache/partial"
