@@ -330,18 +330,24 @@ vars="CHRYS_PUBLISH_KEY=$key CHRYS_API_TOKEN=$token
 image_start "$work/nginx" $vars
 echo "chrys: started ($mode): RTMP $rtmp_port, HTTP $http_port"
 
+# the image's HEALTHCHECK command (["CMD", COMMAND]), until it passes
 health=$(inspect '{{range .Config.Healthcheck.Test}}{{println .}}{{end}}' \
          | sed -n 2p)
-i=0
-until image_exec $health >/dev/null 2>&1; do
-    i=$((i + 1))
-    if [ $i -ge 40 ]; then
-        echo "chrys: the health check ($health) failed for 20 s" >&2
-        cat "$work/nginx.err" >&2
-        exit 1
-    fi
-    sleep 0.5
-done
+
+wait_healthy() {
+    i=0
+    until image_exec $health >/dev/null 2>&1; do
+        i=$((i + 1))
+        if [ $i -ge 40 ]; then
+            echo "chrys: the health check ($health) failed for 20 s" >&2
+            cat "$log.err" >&2
+            exit 1
+        fi
+        sleep 0.5
+    done
+}
+
+wait_healthy
 echo "chrys: healthy ($health)"
 
 rtmp=rtmp://127.0.0.1:$rtmp_port/live
@@ -373,7 +379,10 @@ if ! image_stop QUIT 10; then
 fi
 echo "chrys: SIGQUIT with a publisher connected: stopped in" \
      "$(( $(date +%s) - t0 )) s, exit status $status"
-[ "$status" = 0 ]
+if [ "$status" != 0 ]; then
+    echo "chrys: exit status $status after SIGQUIT, not 0" >&2
+    exit 1
+fi
 kill "$publisher" 2>/dev/null || true
 publisher=""
 
@@ -392,21 +401,17 @@ fi
 echo "chrys: logs: access lines on stdout, errors on stderr, no secret in them"
 
 image_start "$work/nginx-term" $vars
-until image_exec $health >/dev/null 2>&1; do
-    i=$((i + 1))
-    if [ $i -ge 80 ]; then
-        echo "chrys: not healthy again" >&2
-        exit 1
-    fi
-    sleep 0.5
-done
+wait_healthy
 t0=$(date +%s)
 if ! image_stop TERM 10; then
     echo "chrys: still running 10 s after SIGTERM" >&2
     exit 1
 fi
 echo "chrys: SIGTERM: stopped in $(( $(date +%s) - t0 )) s, exit status $status"
-[ "$status" = 0 ]
+if [ "$status" != 0 ]; then
+    echo "chrys: exit status $status after SIGTERM, not 0" >&2
+    exit 1
+fi
 
 echo "chrys: test-docker passed in $(( $(date +%s) - start )) s;" \
      "image $image: $mb MB"
