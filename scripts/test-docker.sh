@@ -2,11 +2,12 @@
 # make test-docker: docker/Dockerfile built with the package that "make
 # deb" built (--build-arg CHRYS_DEB), then the image run as a user runs
 # it: refused without its secrets; started with them (and the ports in
-# CHRYS_RTMP_PORT, CHRYS_HTTP_PORT); healthy; a publisher without the key
-# refused; a published test pattern's picture fetched and checked (a
-# 640x360 JPEG, X-Chrys-* headers) with the token, 403 without; neither
-# secret in its logs; stopped with SIGQUIT, and once more with SIGTERM,
-# within 10 s.  It prints the image's size, and fails over 500 MB.
+# CHRYS_RTMP_PORT, CHRYS_HTTP_PORT); healthy; a publisher with a wrong
+# key refused; a published test pattern's picture fetched and checked (a
+# 640x360 JPEG, X-Chrys-* headers) with the token, 403 without it, the
+# status with it as a bearer token; neither secret in its logs; stopped
+# with SIGQUIT, and once more with SIGTERM, within 10 s.  It prints the
+# image's size, and fails over 500 MB.
 #
 #   scripts/test-docker.sh objs/libnginx-mod-chrys_VERSION_ARCH.deb
 #   scripts/test-docker.sh --from-source    a plain build: the image's own
@@ -371,6 +372,14 @@ if [ "$code" != 403 ]; then
     exit 1
 fi
 echo "chrys: without the token: 403"
+
+code=$(curl -sS -m 5 -o /dev/null -w '%{http_code}' \
+            -H "Authorization: Bearer $token" "$http/live/test/status")
+if [ "$code" != 200 ]; then
+    echo "chrys: with the token as a bearer token: $code, not 200" >&2
+    exit 1
+fi
+echo "chrys: with the token as a bearer token: 200"
 
 t0=$(date +%s)
 if ! image_stop QUIT 10; then
