@@ -14,15 +14,24 @@
 #                 ASan and UBSan in objs/asan (Debian's nginx, the runtimes
 #                 preloaded); fails on any sanitizer report (t/asan/)
 #   make install  install the module into Debian's nginx
+#   make deb      build objs/libnginx-mod-chrys_VERSION_ARCH.deb (debhelper,
+#                 nginx-dev's dh_nginx; installs the build deps)
+#   make test-deb the package installed with apt into a fresh debootstrap
+#                 of Debian 12, nginx started there, a picture fetched
+#   make test-docker  docker/Dockerfile built (docker, else podman) with
+#                 that package, started, a picture fetched, stopped
+#                 (DOCKER_FROM_SOURCE=1: the image builds the package)
 
 PYTHON    = /usr/bin/python3
 FUZZ_SECONDS = 60
 SOAK_SECONDS = 60
 SOAK_CLIENTS = 500
+VERSION   := $(shell cat VERSION)
+DEB       = objs/libnginx-mod-chrys_$(VERSION)_$(shell dpkg --print-architecture).deb
 SOURCES   = config $(wildcard ngx_chrys*.h ngx_chrys*.c)
 
 .PHONY: all deps test-deps fuzz-deps asan-deps run demo test unit bench soak \
-        fuzz test-asan install clean
+        fuzz test-asan install deb test-deb test-docker clean
 
 all: objs/ngx_chrys_module.so
 
@@ -68,10 +77,24 @@ test-asan: asan-deps
 
 install: all
 	install -m 644 objs/ngx_chrys_module.so /usr/lib/nginx/modules/
-	install -m 644 docker/mod-chrys.conf \
+	install -m 644 packaging/debian/mod-chrys.conf \
 	    /usr/share/nginx/modules-available/mod-chrys.conf
 	ln -sf /usr/share/nginx/modules-available/mod-chrys.conf \
 	    /etc/nginx/modules-enabled/60-mod-chrys.conf
+
+deb: $(DEB)
+
+$(DEB): $(SOURCES) VERSION README.md nginx.conf.example scripts/deb.sh \
+        scripts/source.sh $(wildcard packaging/debian/* packaging/debian/*/*)
+	@scripts/deps.sh deb
+	scripts/deb.sh
+
+test-deb: $(DEB)
+	@scripts/deps.sh test-deb
+	scripts/test-deb.sh $(DEB)
+
+test-docker: $(if $(DOCKER_FROM_SOURCE),,$(DEB))
+	scripts/test-docker.sh $(if $(DOCKER_FROM_SOURCE),--from-source,$(DEB))
 
 clean:
 	rm -rf objs

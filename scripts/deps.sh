@@ -2,6 +2,9 @@
 # Installs the Debian 12 packages that chrys needs, only those missing.
 #
 #   scripts/deps.sh build   nginx, nginx-rtmp, FFmpeg and libjpeg-turbo dev files
+#   scripts/deps.sh deb     build + debhelper and build-essential (make deb)
+#   scripts/deps.sh test-deb    deb + debootstrap, curl, ss (make test-deb)
+#   scripts/deps.sh test-docker test-deb + podman and buildah (make test-docker)
 #   scripts/deps.sh test    build + what t/, examples/ and make bench drive
 #                           (GStreamer's RTSP server: t/rtsp_server.py)
 #   scripts/deps.sh fuzz    build + clang, its sanitizers and libFuzzer
@@ -24,12 +27,22 @@ fuzz="clang libclang-rt-14-dev llvm-14"
 
 asan="libasan8 libubsan1"
 
+deb="debhelper build-essential"
+
+debroot="debootstrap curl iproute2"
+
+containers="podman buildah"
+
 case "${1:-build}" in
     build) want="$build" ;;
     test)  want="$build $test" ;;
     fuzz)  want="$build $fuzz" ;;
     asan)  want="$build $test $asan" ;;
-    *)     echo "usage: $0 build|test|fuzz|asan" >&2; exit 2 ;;
+    deb)   want="$build $deb" ;;
+    test-deb)    want="$build $deb $debroot" ;;
+    test-docker) want="$build $deb $debroot $containers" ;;
+    *)     echo "usage: $0 build|test|fuzz|asan|deb|test-deb|test-docker" >&2
+           exit 2 ;;
 esac
 
 missing=""
