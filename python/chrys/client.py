@@ -145,7 +145,9 @@ class Relay:
         self.url = url
         self.timeout = timeout
         self.session = session or requests.Session()
-        self.session.verify = ca if ca else True
+        # given with each request: requests lets REQUESTS_CA_BUNDLE and
+        # CURL_CA_BUNDLE override a session's own verify
+        self.verify = ca if ca else True
         self.session.headers["User-Agent"] = "chrys-python"
         if token:
             self.session.headers["Authorization"] = "Bearer " + token
@@ -198,7 +200,7 @@ class Relay:
         url = self.url + path
         try:
             r = self.session.request(
-                method, url, params=params,
+                method, url, params=params, verify=self.verify,
                 timeout=(CONNECT_TIMEOUT, timeout or self.timeout), **kw)
         except requests.exceptions.SSLError as e:
             # not worth retrying: the certificate will not change
@@ -310,11 +312,15 @@ class Stream:
             if deadline is not None:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise Timeout("%s: no new picture within %.1f s%s"
-                                  % (self.url, timeout,
-                                     " (%s)" % last_error
-                                     if last_error else ""),
-                                  url=self.url + path) from None
+                    # the relay unreachable to the end, or else no picture
+                    cls = Unreachable if isinstance(last_error,
+                                                    Unreachable) \
+                        else Timeout
+                    raise cls("%s: no new picture within %.1f s%s"
+                              % (self.url, timeout,
+                                 " (%s)" % last_error
+                                 if last_error else ""),
+                              url=self.url + path) from None
                 poll = max(1, min(poll, int(left * 1000)))
             if after is not None:
                 params["after"] = int(after)
