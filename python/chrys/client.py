@@ -33,6 +33,9 @@ BACKOFF = (0.1, 2.0)
 # 3000 a request, more are asked for in further requests)
 PAGE = 1000
 
+# latest()'s default timeout: the stream's own wait
+WAIT = object()
+
 UTC = datetime.timezone.utc
 _DURATION = re.compile(r"^\s*([-+]?\d+(?:\.\d*)?|[-+]?\.\d+)\s*"
                        r"(ms|s|m|min|h)?\s*$")
@@ -272,7 +275,7 @@ class Stream:
 
     # -- the newest picture
 
-    def latest(self, after=None, timeout=None, format=None, width=None,
+    def latest(self, after=None, timeout=WAIT, format=None, width=None,
                height=None, fit=None, quality=None):
         """The newest picture, as a Frame.
 
@@ -287,7 +290,7 @@ class Stream:
         height, fit: scale on the server ("contain" or "fill"); quality:
         JPEG quality.
         """
-        if timeout is None and after is None:
+        if timeout is WAIT:
             timeout = self.wait
         return self._next(after, timeout, format, width, height, fit,
                           quality)
