@@ -261,6 +261,32 @@ def test_a_publisher_that_leaves_and_returns_mid_loop(nginx, camera):
     assert any(b.pts < a.pts for a, b in zip(got, got[1:]))
 
 
+def test_a_relay_restarted_mid_loop(nginx, camera):
+    """nginx stopped and started again under the loop (connections
+    refused, then a stream it does not know until the publisher is back,
+    with seqs from 1 again): the loop waits and goes on, every picture
+    right."""
+    pub = Publisher(nginx.rtmp("cam"), camera.path)
+    try:
+        nginx.wait_frame("cam")
+        it = stream_of(nginx).frames(timeout=30 * SLOW)
+        before = [next(it) for _ in range(3)]
+        nginx.stop()
+        pub.kill()
+        wait_for(lambda: not nginx._answers(), what="nginx to stop")
+        nginx.start()
+        pub = Publisher(nginx.rtmp("cam"), camera.path)
+        after = [next(it) for _ in range(10)]
+    finally:
+        pub.kill()
+    assert nginx.status("cam")["publishes"] == 1     # a new zone
+    assert after[0].time > before[-1].time
+    for f in before + after:
+        assert_picture(f, camera)
+    seqs = [f.seq for f in after]
+    assert all(a < b for a, b in zip(seqs, seqs[1:])), seqs
+
+
 def test_latest_waits_for_a_publisher_with_no_picture_yet(nginx, publish,
                                                           camera):
     """503 (the stream is known, no picture yet: an audio-only publisher

@@ -379,18 +379,20 @@ class Stream:
         arguments as for latest().
         """
         last = None
-        seen = []       # the last seqs given: none is given twice
+        # the last pictures given, by seq and arrival: none is given
+        # twice (a relay restarted numbers its frames from 1 again)
+        seen = []
         given = held = None
         while True:
             frame = self._next(last, timeout, format, width, height, fit,
                                quality, known=last is not None)
-            repeated = frame.seq in seen
+            repeated = (frame.seq, frame.time_ms) in seen
             last = frame.seq
             if repeated:
                 # "another picture than SEQ" is what the server promises;
                 # this keeps the promise of never twice if it did not
                 continue
-            seen.append(frame.seq)
+            seen.append((frame.seq, frame.time_ms))
             del seen[:-64]
             # The frame before stays referenced until this one's pixels
             # are made: a new picture then reuses the memory of the one
