@@ -28,6 +28,7 @@ the lowest right one.  The JPEG bytes themselves are held to the suite's
 import datetime
 import json
 import os
+import shutil
 import ssl
 import subprocess
 import sys
@@ -718,8 +719,14 @@ def test_pip_installs_the_package_offline(tmp_path):
     venv = tmp_path / "venv"
     subprocess.run([PYTHON, "-m", "venv", "--system-site-packages",
                     str(venv)], check=True, capture_output=True)
+    # from a copy: setuptools builds in the source directory (build/,
+    # chrys.egg-info), which must stay out of the tree
+    src = tmp_path / "python"
+    shutil.copytree(PYTHONPATH, src,
+                    ignore=shutil.ignore_patterns("__pycache__", "build",
+                                                  "*.egg-info"))
     r = subprocess.run([str(venv / "bin" / "pip"), "install", "--no-index",
-                        "--no-deps", "--no-build-isolation", PYTHONPATH],
+                        "--no-deps", "--no-build-isolation", str(src)],
                        capture_output=True, text=True, timeout=300,
                        env=dict(os.environ, PIP_NO_INDEX="1"))
     assert r.returncode == 0, r.stdout + r.stderr
