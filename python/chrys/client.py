@@ -6,6 +6,7 @@ a Relay share it.  A Relay is meant for one thread: give each thread its
 own (connect() is cheap).
 """
 
+import collections
 import datetime
 import ipaddress
 import json
@@ -382,7 +383,7 @@ class Stream:
         # the last pictures given, by seq and arrival: none is given
         # twice (a relay restarted numbers its frames from 1 again)
         seen = []
-        given = held = None
+        given = collections.deque(maxlen=2)
         while True:
             frame = self._next(last, timeout, format, width, height, fit,
                                quality, known=last is not None)
@@ -400,7 +401,7 @@ class Stream:
             # kernel, and a new picture's pages are faulted in again, 1300
             # faults for a 720p JPEG decode (about 25 ms a frame in a VM
             # where they are dear, bench.py part 6).
-            held, given = given, frame
+            given.append(frame)
             yield frame
 
     # -- the past
