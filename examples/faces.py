@@ -2,17 +2,17 @@
 """Face detection on the newest frame of a chrys stream, whenever the
 detector is ready for the next one.
 
-    python3 faces.py [URL] [--frames N] [--out DIR]
+    python3 faces.py [URL] [--frames N] [--out DIR] [--token TOKEN]
 
-The loop asks latest.jpg for "the first frame newer than the one I had"
-(after=SEQ).  If a newer frame exists it comes at once, else the request
-waits for the next one.  So each answer is a frame this program has not
-seen yet, and the newest there is: however slow the detection, the program
-never works through a backlog of old frames, it skips the frames it had no
-time for.
+URL is the stream's, http://HOST:8080/chrys/live/cam.  cam.frames() gives
+the newest picture the camera has sent that this program has not seen yet,
+waiting for the next one if there is none: however slow the detection, the
+program never works through a backlog of old frames, it skips the frames
+it had no time for.  A publisher that leaves and comes back is waited for.
 
-Needs python3-opencv, python3-requests and the Haar cascades of OpenCV
-(Debian: opencv-data).
+Needs the chrys client (pip install ./python, or run from the chrys source
+tree), python3-opencv and the Haar cascades of OpenCV (Debian:
+opencv-data).  The API token comes from --token or CHRYS_TOKEN.
 """
 
 import argparse
@@ -21,10 +21,15 @@ import sys
 import time
 
 import cv2
-import numpy as np
-import requests
 
-DEFAULT_URL = "http://127.0.0.1:8080/chrys/live/cam/latest.jpg"
+try:
+    import chrys
+except ImportError:     # not installed: the client of this source tree
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(
+        __file__)), os.pardir, "python"))
+    import chrys
+
+DEFAULT_URL = "http://127.0.0.1:8080/chrys/live/cam"
 CASCADE = "haarcascade_frontalface_default.xml"
 
 
@@ -47,53 +52,22 @@ def load_cascade():
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("url", nargs="?", default=DEFAULT_URL,
-                    help="the latest.jpg URL (default: %(default)s)")
+                    help="the stream's URL (default: %(default)s)")
     ap.add_argument("--frames", type=int, default=0, metavar="N",
                     help="stop after N frames (default: run until Ctrl-C)")
     ap.add_argument("--out", metavar="DIR",
                     help="write each frame, boxes drawn, as DIR/SEQ.jpg")
+    ap.add_argument("--token", default=os.environ.get("CHRYS_TOKEN"),
+                    help="the API token (default: $CHRYS_TOKEN)")
     args = ap.parse_args()
 
     cascade = load_cascade()
     if args.out:
         os.makedirs(args.out, exist_ok=True)
 
-    session = requests.Session()    # one kept-alive connection
-    seq = 0                         # the newest frame we have seen
-    count = 0
-
-    while args.frames <= 0 or count < args.frames:
-        try:
-            # "the first frame after seq; wait up to 10 s for it"
-            r = session.get(args.url, timeout=15,
-                            params={"after": seq, "timeout": 10000})
-        except requests.ConnectionError as e:
-            # nginx restarts or the network fails: try again in a second
-            print("cannot reach %s: %s" % (args.url, e), file=sys.stderr)
-            time.sleep(1)
-            continue
-
-        if r.status_code == 204:
-            # no new frame for 10 s: the publisher is away; ask again
-            print("no new frame for 10 s", file=sys.stderr)
-            continue
-        if r.status_code == 503:
-            # the stream exists but no picture was decoded yet
-            time.sleep(int(r.headers.get("Retry-After", "1")))
-            continue
-        if r.status_code != 200:
-            # 404: no such stream; 400: a bad parameter.  The body says
-            # which, as {"error": "..."}.
-            sys.exit("%s: %d %s" % (args.url, r.status_code, r.text.strip()))
-
-        # X-Chrys-Seq grows with every frame of the stream: asking for
-        # after=seq next time can never give this frame again.
-        seq = int(r.headers["X-Chrys-Seq"])
-        age = int(r.headers["X-Chrys-Age"])   # ms since the frame arrived
-        count += 1
-
-        image = cv2.imdecode(np.frombuffer(r.content, np.uint8),
-                             cv2.IMREAD_COLOR)
+    cam = chrys.stream(args.url, token=args.token)
+    for count, frame in enumerate(cam.frames(), 1):
+        image = frame.image             # numpy BGR, as OpenCV's own
 
         # ... your slow code: here, OpenCV's Haar face detector ...
         start = time.monotonic()
@@ -104,18 +78,21 @@ def main():
 
         for (x, y, w, h) in faces:
             cv2.rectangle(image, (x, y), (x + w, y + h), (0, 255, 0), 2)
-
         print("seq %d age %d ms shape %s faces %d detect %.0f ms"
-              % (seq, age, image.shape, len(faces), took), flush=True)
-
+              % (frame.seq, frame.age_ms, image.shape, len(faces), took),
+              flush=True)
         if args.out:
-            cv2.imwrite(os.path.join(args.out, "%d.jpg" % seq), image)
-
+            cv2.imwrite(os.path.join(args.out, "%d.jpg" % frame.seq), image)
+        if count == args.frames:
+            break
     return 0
 
 
 if __name__ == "__main__":
     try:
         sys.exit(main())
+    except chrys.Error as e:
+        # 404: no such stream; 403: the token; the message says which
+        sys.exit("faces.py: %s" % e)
     except KeyboardInterrupt:
         pass

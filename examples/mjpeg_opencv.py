@@ -14,9 +14,10 @@ ffmpeg, an <img> tag.  Add parameters to the URL to shape it:
 
 This suits code that keeps up with the camera (display, recording, a fast
 detector).  If your per-frame work is slower than the stream, prefer the
-latest.jpg?after=SEQ loop of faces.py: a stream sends frames in order, and
-whatever sits in the TCP buffers between nginx and you is old by the time
-you read it, while latest.jpg?after= always answers with the newest frame.
+chrys client's cam.frames() loop, as faces.py: a stream sends frames in
+order, and whatever sits in the TCP buffers between nginx and you is old by
+the time you read it, while frames() (latest.jpg?after=SEQ underneath)
+always answers with the newest frame.
 """
 
 import argparse

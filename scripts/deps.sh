@@ -21,7 +21,7 @@ build="nginx nginx-dev libnginx-mod-rtmp ffmpeg pkg-config dpkg-dev xz-utils
 test="python3-pytest python3-requests python3-numpy python3-pil curl wrk
       procps python3-opencv opencv-data chromium fonts-dejavu-core
       python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good
-      gstreamer1.0-plugins-bad"
+      gstreamer1.0-plugins-bad python3-venv python3-pip python3-setuptools"
 
 fuzz="clang libclang-rt-14-dev llvm-14"
 

@@ -23,6 +23,11 @@ The report goes to stdout, the same figures as JSON to objs/bench.json.
    pixels, scaling.
 6. the zone's lock: the longest hold while clips, image series and an
    event of the largest sizes run against a 4 Mbit/s stream.
+7. the Python client (python/chrys, "t/bench.py client"): frames/s and
+   CPU a frame of a loop on cam.frames() against the same loop written on
+   raw HTTP; the age of the frames a consumer doing 500 ms of work per
+   frame gets from cam.frames() and from OpenCV's VideoCapture on the
+   rtmp:// URL, side by side.
 """
 
 import json
@@ -497,6 +502,243 @@ def bench_age(procs, source, workers=2):
     return res
 
 
+# ---------------------------------------------------------------- part 6
+
+CLIENT_LOOP = 3     # s, part 6, each loop run
+CLIENT_ROUNDS = 4   # part 6, runs of each loop, alternating (ABBA)
+CLIENT_AGE = 60     # s, part 6, the two slow consumers side by side
+CLIENT_WORK = 0.5   # s, part 6, the slow consumers' work per frame
+
+
+def minor_faults():
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def keep_freed_memory():
+    """Makes glibc's malloc keep big blocks in the heap once freed
+    (M_MMAP_THRESHOLD 64 MB, M_TRIM_THRESHOLD 256 MB), as
+    MALLOC_MMAP_THRESHOLD_ and MALLOC_TRIM_THRESHOLD_ would.  By default a
+    2.7 MB picture may be mmapped afresh for every frame, and each of its
+    pages faulted in again: cheap on bare metal, about 25 ms a picture in
+    this VM.  Whether a loop pays that depends on what it freed before
+    (glibc raises its threshold above the biggest block freed), not on
+    the loop's own code."""
+    import ctypes
+    libc = ctypes.CDLL("libc.so.6")
+    return libc.mallopt(-3, 64 << 20) == 1 and \
+        libc.mallopt(-1, 256 << 20) == 1
+
+
+def http_loop(url, fmt, seconds):
+    """What a user writes without the client: long polls on latest.raw or
+    latest.jpg, the picture made a BGR array.  Returns (frames, seconds,
+    CPU seconds, minor page faults)."""
+    import cv2
+    import numpy as np
+
+    s = requests.Session()
+    path = "latest.raw" if fmt == "raw" else "latest.jpg"
+    params = {"format": "bgr24"} if fmt == "raw" else {}
+    seq, frames = None, 0
+    t0, c0, f0 = time.monotonic(), time.process_time(), minor_faults()
+    while time.monotonic() - t0 < seconds:
+        if seq is not None:
+            params.update(after=seq, timeout=10000)
+        r = s.get(url + path, params=params, timeout=20)
+        if r.status_code != 200:
+            continue
+        seq = int(r.headers["X-Chrys-Seq"])
+        if fmt == "raw":
+            h, w = int(r.headers["X-Chrys-Height"]), \
+                int(r.headers["X-Chrys-Width"])
+            image = np.frombuffer(r.content, np.uint8).reshape(h, w, 3)
+        else:
+            image = cv2.imdecode(np.frombuffer(r.content, np.uint8),
+                                 cv2.IMREAD_COLOR)
+        assert image.shape[2] == 3
+        frames += 1
+    s.close()
+    return (frames, time.monotonic() - t0, time.process_time() - c0,
+            minor_faults() - f0)
+
+
+def client_loop(cam, fmt, seconds):
+    """The same loop on cam.frames()."""
+    frames = 0
+    t0, c0, f0 = time.monotonic(), time.process_time(), minor_faults()
+    for frame in cam.frames(format=fmt):
+        assert frame.image.shape[2] == 3
+        frames += 1
+        if time.monotonic() - t0 >= seconds:
+            break
+    return (frames, time.monotonic() - t0, time.process_time() - c0,
+            minor_faults() - f0)
+
+
+def compare_loops(cam, base, fmt):
+    """Both loops, alternating (ABBA: this machine's load drifts)."""
+    runs = {"http": [], "client": []}
+    for i in range(CLIENT_ROUNDS):
+        order = ("http", "client") if i % 2 == 0 else ("client", "http")
+        for k in order:
+            if k == "http":
+                runs[k].append(http_loop(base, fmt, CLIENT_LOOP))
+            else:
+                runs[k].append(client_loop(cam, fmt, CLIENT_LOOP))
+    res = {}
+    for k, v in runs.items():
+        frames = sum(r[0] for r in v)
+        res[k] = {"frames": frames, "fps": frames / sum(r[1] for r in v),
+                  "cpu_ms_per_frame": 1000.0 * sum(r[2] for r in v)
+                  / max(frames, 1),
+                  "faults_per_frame": sum(r[3] for r in v) / max(frames, 1)}
+    res["fps_ratio"] = res["client"]["fps"] / res["http"]["fps"]
+    res["cpu_ratio"] = (res["client"]["cpu_ms_per_frame"]
+                        / res["http"]["cpu_ms_per_frame"])
+    log("client: %s: %.1f fps vs %.1f fps raw HTTP (%.2f), CPU %.1f vs "
+        "%.1f ms a frame, %.0f vs %.0f page faults a frame"
+        % (fmt, res["client"]["fps"], res["http"]["fps"], res["fps_ratio"],
+           res["client"]["cpu_ms_per_frame"],
+           res["http"]["cpu_ms_per_frame"],
+           res["client"]["faults_per_frame"],
+           res["http"]["faults_per_frame"]))
+    return res
+
+
+def signatures(path, size=(64, 36)):
+    """Every frame of a file, grey and tiny (ffmpeg scales): to tell which
+    frame a picture is by its content."""
+    import numpy as np
+
+    out = subprocess.run(["ffmpeg", "-v", "error", "-i", path, "-vf",
+                          "scale=%d:%d:flags=area" % size, "-pix_fmt",
+                          "gray", "-f", "rawvideo", "-"],
+                         capture_output=True, check=True).stdout
+    return np.frombuffer(out, np.uint8).reshape(-1, size[1] * size[0]) \
+        .astype(np.float32)
+
+
+def bench_client(procs, source):
+    """6. the Python client: its loop against the same loop on raw HTTP,
+    and what a slow consumer gets from it and from OpenCV's VideoCapture
+    reading the RTMP stream."""
+    import cv2
+    import numpy as np
+
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from python_client import client
+
+    print("6. the Python client: cam.frames() vs raw HTTP; a 500 ms "
+          "consumer on cam.frames() vs cv2.VideoCapture(rtmp://)",
+          file=sys.stderr, flush=True)
+    # one worker: nginx-rtmp plays a stream (to VideoCapture) from its
+    # publisher's worker only
+    n = procs.nginx(workers=1)
+    pub = procs.publisher(n.rtmp("cam"), source)
+    n.wait_frame("cam", timeout=30)
+    time.sleep(2)
+    cam = client.connect(n.url("")).stream("live/cam")
+    base = n.url("live/cam/")
+
+    # with glibc's malloc as it comes, then keeping freed blocks (see
+    # keep_freed_memory): for good, so the consumers below run so too
+    loops = {}
+    for kept in (False, True):
+        if kept and not keep_freed_memory():
+            raise RuntimeError("mallopt failed")
+        for fmt in ("raw", "jpeg"):
+            log("client: loops on %s, %d runs of %d s each%s"
+                % (fmt, 2 * CLIENT_ROUNDS, CLIENT_LOOP,
+                   ", freed memory kept" if kept else ""))
+            loops[fmt + ("_kept" if kept else "")] = \
+                compare_loops(cam, base, fmt)
+    check_running(pub)
+
+    # Which frame VideoCapture gave is told by its content: the nearest
+    # of the file's frames, grey at 64x36; its stream time is then the
+    # last time that frame was published (the file loops), and its age
+    # the time since its packet reached nginx: the newest frame's arrival
+    # less the stream time between them (a realtime publisher).
+    log("client: a 500 ms consumer on cam.frames() and one on "
+        "cv2.VideoCapture(rtmp://), side by side, %d s" % CLIENT_AGE)
+    sigs = signatures(source)
+    period = len(sigs) * 1000.0 / STREAM["rate"]
+    probe = requests.Session()
+
+    def newest():
+        r = probe.get(base + "latest.jpg", timeout=10)
+        return int(r.headers["X-Chrys-Pts"]), int(r.headers["X-Chrys-Time"])
+
+    ages = {"client": [], "opencv": []}
+    errors = []
+
+    def slow_client():
+        try:
+            c = client.connect(n.url("")).stream("live/cam")
+            end = time.monotonic() + CLIENT_AGE
+            for frame in c.frames():
+                ages["client"].append(time.time() * 1000 - frame.time_ms)
+                if time.monotonic() > end:
+                    break
+                time.sleep(CLIENT_WORK)
+        except Exception as e:
+            errors.append("client: %r" % e)
+
+    def slow_opencv():
+        try:
+            cap = cv2.VideoCapture(n.rtmp("cam"), cv2.CAP_FFMPEG)
+            if not cap.isOpened():
+                raise RuntimeError("VideoCapture cannot open the stream")
+            end = time.monotonic() + CLIENT_AGE
+            while time.monotonic() < end:
+                ok, image = cap.read()
+                if not ok:
+                    raise RuntimeError("VideoCapture.read() failed")
+                now = time.time() * 1000
+                pts, arrived = newest()
+                tiny = cv2.resize(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY),
+                                  (64, 36), interpolation=cv2.INTER_AREA)
+                d = np.abs(sigs - tiny.reshape(-1).astype(np.float32)) \
+                    .mean(axis=1)
+                frame_pts = int(np.argmin(d)) * 1000.0 / STREAM["rate"]
+                behind = (pts - frame_pts) % period
+                age = now - (arrived - behind)
+                # the file loops: a frame seen again is older by a loop
+                # when the age would drop by more than half of one
+                while ages["opencv"] and age < ages["opencv"][-1] \
+                        - period / 2:
+                    age += period
+                ages["opencv"].append(age)
+                time.sleep(CLIENT_WORK)
+            cap.release()
+        except Exception as e:
+            errors.append("opencv: %r" % e)
+
+    threads = [threading.Thread(target=slow_client, daemon=True),
+               threading.Thread(target=slow_opencv, daemon=True)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(CLIENT_AGE + 60)
+    check_running(pub)
+    procs.stop(pub)
+    procs.stop(n)
+    if errors:
+        raise RuntimeError("; ".join(errors))
+
+    res = {"loops": loops, "consumer_work_ms": CLIENT_WORK * 1000,
+           "seconds": CLIENT_AGE, "percentile": "nearest rank"}
+    for k, v in ages.items():
+        res[k] = {"n": len(v), "p50_ms": round(pctl(v, 50)),
+                  "p99_ms": round(pctl(v, 99)), "max_ms": round(max(v)),
+                  "ages_ms": [round(a) for a in v]}
+        log("client: %-6s n %d age p50 %d ms p99 %d ms max %d ms"
+            % (k, len(v), res[k]["p50_ms"], res[k]["p99_ms"],
+               res[k]["max_ms"]))
+    return res
+
+
 # ---------------------------------------------------------------- report
 
 def read_multipart(url, first):
@@ -895,6 +1137,31 @@ def report(res):
             % (k["lock_max_ms"], TARGET_LOCK_MS, k["holds_over_1ms"],
                k["buffer_bytes"] / 1048576.0, k["buffer_seconds"],
                k["lock_max_ms_filling"]))
+    c = res.get("client")
+    if c:
+        lines.append("7. Python client: a loop on cam.frames() / the same "
+                     "loop on raw HTTP, 720p30 (target fps >= 0.95)")
+        for k, what in (("raw", "raw bgr24"), ("jpeg", "JPEG"),
+                        ("raw_kept", "raw bgr24, freed memory kept"),
+                        ("jpeg_kept", "JPEG, freed memory kept")):
+            x = c["loops"][k]
+            lines.append(
+                "   %-29s fps %5.2f  CPU %5.2f   [%.1f / %.1f fps; %.1f / "
+                "%.1f ms CPU, %.0f / %.0f page faults a frame]"
+                % (what + ":", x["fps_ratio"], x["cpu_ratio"],
+                   x["client"]["fps"], x["http"]["fps"],
+                   x["client"]["cpu_ms_per_frame"],
+                   x["http"]["cpu_ms_per_frame"],
+                   x["client"]["faults_per_frame"],
+                   x["http"]["faults_per_frame"]))
+        lines.append(
+            "   age of the frames a 500 ms/frame consumer gets: "
+            "cam.frames() p50 %d ms p99 %d ms; cv2.VideoCapture(rtmp://) "
+            "p50 %d ms p99 %d ms   [n %d / %d, max %d / %d ms]"
+            % (c["client"]["p50_ms"], c["client"]["p99_ms"],
+               c["opencv"]["p50_ms"], c["opencv"]["p99_ms"],
+               c["client"]["n"], c["opencv"]["n"], c["client"]["max_ms"],
+               c["opencv"]["max_ms"]))
     for e in res.get("errors", []):
         lines.append("error: " + e)
     for c in res.get("crashes", []):
@@ -938,7 +1205,7 @@ def main():
     procs = Procs(module)
     # "t/bench.py buffer age" runs only those parts
     parts = sys.argv[1:] or ["decode", "throughput", "age", "buffer", "live",
-                             "lock"]
+                             "lock", "client"]
     try:
         a = None
         if "decode" in parts or "throughput" in parts:
@@ -975,6 +1242,12 @@ def main():
                 res["lock"] = bench_lock(procs)
             except Exception as e:
                 res["errors"].append("lock: %r" % e)
+        procs.stop_all()
+        if "client" in parts:
+            try:
+                res["client"] = bench_client(procs, source)
+            except Exception as e:
+                res["errors"].append("client: %r" % e)
     finally:
         procs.stop_all()
         shutil.rmtree(tmp, ignore_errors=True)

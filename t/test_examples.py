@@ -108,7 +108,7 @@ def test_mjpeg_opencv_example_unknown_stream(cam):
 
 def test_faces_example(cam, tmp_path):
     out = tmp_path / "out"
-    lines = run_example("faces.py", cam.url("live/cam/latest.jpg"),
+    lines = run_example("faces.py", cam.url("live/cam"),
                         "--frames", "10", "--out", str(out))
     assert len(lines) == 10, lines
     seqs = []
@@ -132,7 +132,7 @@ def test_faces_example(cam, tmp_path):
 
 def test_faces_example_unknown_stream(cam):
     r = subprocess.run([PYTHON, os.path.join(EXAMPLES, "faces.py"),
-                        cam.url("live/nope/latest.jpg"), "--frames", "2"],
+                        cam.url("live/nope"), "--frames", "2"],
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 1
     assert "404" in r.stderr and "stream not found" in r.stderr
@@ -247,8 +247,9 @@ def test_opencv_videocapture_reads_the_source_frames(cam, camera):
 
 
 def test_opencv_imdecode_of_latest_jpg(cam, camera):
-    """cv2.imdecode of latest.jpg, as examples/faces.py: the right frame,
-    within what libjpeg's decoding allows.
+    """cv2.imdecode of latest.jpg, as the Python client decodes JPEG
+    (python/chrys): the right frame, within what libjpeg's decoding
+    allows.
 
     imdecode uses libjpeg with its default "fancy" chroma upsampling, which
     on testsrc2's one-pixel colour edges differs from ffmpeg's by itself
