@@ -62,4 +62,6 @@ sudo=""
 echo "chrys: installing$missing"
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -q
-$sudo apt-get install -y -q --no-install-recommends $missing
+# another apt (unattended upgrades, a second make) may hold the lock a while
+$sudo apt-get install -y -q --no-install-recommends \
+    -o DPkg::Lock::Timeout=600 $missing
