@@ -54,6 +54,12 @@ struct ngx_chrys_decoder_s {
     ngx_uint_t                asked;          /* the zone's, last seen */
     ngx_chrys_au_t           *config;         /* on demand: the newest */
 
+    /* on demand, awake: the decoded access units since the newest IDR */
+    ngx_chrys_au_t           *gop;
+    ngx_chrys_au_t          **gop_last;
+    ngx_uint_t                gop_n;
+    size_t                    gop_bytes;
+
     /* event loop side */
     ngx_chrys_au_t           *head;
     ngx_chrys_au_t          **last;
@@ -118,6 +124,9 @@ static void ngx_chrys_decoder_keep(ngx_chrys_decoder_t *dec,
 static void ngx_chrys_decoder_remember(ngx_chrys_decoder_t *dec,
     ngx_chrys_au_t *au);
 static void ngx_chrys_decoder_forget(ngx_chrys_decoder_t *dec);
+static void ngx_chrys_decoder_gop_add(ngx_chrys_decoder_t *dec,
+    ngx_chrys_au_t *au);
+static void ngx_chrys_decoder_gop_free(ngx_chrys_decoder_t *dec);
 static void ngx_chrys_decoder_tick(ngx_event_t *ev);
 
 
@@ -165,6 +174,7 @@ ngx_chrys_decoder_create(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
     dec->asked = zone->sh->asked;
     dec->log = ngx_cycle->log;
     dec->last = &dec->head;
+    dec->gop_last = &dec->gop;
     dec->slot = -1;
 
     dec->codec.handler = ngx_chrys_decoder_picture;
@@ -689,7 +699,14 @@ ngx_chrys_decoder_done(ngx_event_t *ev)
 
     for (au = dec->batch; au; au = next) {
         next = au->next;
-        ngx_chrys_au_free(au);
+
+        if (dec->idle && au->seq) {
+            /* what the decoder would catch up with, should it sleep */
+            ngx_chrys_decoder_gop_add(dec, au);
+
+        } else {
+            ngx_chrys_au_free(au);
+        }
     }
 
     dec->batch = NULL;
@@ -834,6 +851,8 @@ ngx_chrys_decoder_free(ngx_chrys_decoder_t *dec)
         ngx_chrys_au_free(dec->config);
     }
 
+    ngx_chrys_decoder_gop_free(dec);
+
     ngx_chrys_codec_free(&dec->codec);
     av_frame_free(&dec->best);
 
@@ -901,7 +920,19 @@ ngx_chrys_decoder_sleep(ngx_chrys_decoder_t *dec)
     ngx_log_debug1(NGX_LOG_DEBUG_CORE, dec->log, 0,
                    "chrys: stream \"%V\" sleeps", &dec->st->key);
 
+    /* it keeps the GOP decoded so far, and goes on with it */
+
     ngx_chrys_decoder_forget(dec);
+
+    dec->head = dec->gop;
+    dec->last = dec->gop ? dec->gop_last : &dec->head;
+    dec->queued = dec->gop_n;
+    dec->queued_bytes = dec->gop_bytes;
+
+    dec->gop = NULL;
+    dec->gop_last = &dec->gop;
+    dec->gop_n = 0;
+    dec->gop_bytes = 0;
 
     /* the codec's pictures go back to the heap, the zone's to the zone */
 
@@ -913,7 +944,7 @@ ngx_chrys_decoder_sleep(ngx_chrys_decoder_t *dec)
     dec->asleep = 1;
 
     /* what it keeps begins at an IDR */
-    dec->wait_idr = 1;
+    dec->wait_idr = (dec->head == NULL);
     dec->gap = 0;
 
     ngx_chrys_stream_sleep(dec->zone, dec->st, dec->claim);
@@ -1010,6 +1041,51 @@ ngx_chrys_decoder_keep(ngx_chrys_decoder_t *dec, ngx_chrys_au_t *au)
     dec->last = &au->next;
     dec->queued++;
     dec->queued_bytes += au->len;
+}
+
+
+/*
+ * On demand, awake: a decoded access unit joins the GOP kept for a sleep
+ * to come; an IDR starts a new one, a gap or a GOP too long ends it.
+ */
+
+static void
+ngx_chrys_decoder_gop_add(ngx_chrys_decoder_t *dec, ngx_chrys_au_t *au)
+{
+    if (au->flags & NGX_CHRYS_AU_IDR) {
+        ngx_chrys_decoder_gop_free(dec);
+
+    } else if (dec->gop == NULL || (au->flags & NGX_CHRYS_AU_GAP)
+               || dec->gop_n >= NGX_CHRYS_QUEUE_MAX
+               || dec->gop_bytes + au->len > NGX_CHRYS_QUEUE_BYTES)
+    {
+        ngx_chrys_decoder_gop_free(dec);
+        ngx_chrys_au_free(au);
+        return;
+    }
+
+    au->next = NULL;
+    *dec->gop_last = au;
+    dec->gop_last = &au->next;
+    dec->gop_n++;
+    dec->gop_bytes += au->len;
+}
+
+
+static void
+ngx_chrys_decoder_gop_free(ngx_chrys_decoder_t *dec)
+{
+    ngx_chrys_au_t  *au, *next;
+
+    for (au = dec->gop; au; au = next) {
+        next = au->next;
+        ngx_chrys_au_free(au);
+    }
+
+    dec->gop = NULL;
+    dec->gop_last = &dec->gop;
+    dec->gop_n = 0;
+    dec->gop_bytes = 0;
 }
 
 

@@ -47,14 +47,14 @@ def wait_asleep(nginx, name, app="live"):
 
 
 def first_picture(nginx, source, name, app="live", path="latest.jpg"):
-    """Asks a sleeping stream for a picture: it is the newest one (a few
-    frames of B-frame reordering aside), and the source frame in every
-    block."""
+    """Asks a sleeping stream for a picture: it is the newest one (but for
+    the frames B-frame reordering holds back: x264's 3 B-frames, a
+    pyramid), and the source frame in every block."""
     before = nginx.status(name, app)["frames_received"]
     r = nginx.get("%s/%s/%s" % (app, name, path), timeout=15 * SLOW)
     assert r.status_code == 200, (r.status_code, r.text[:200])
     m = frame_meta(r)
-    assert m["seq"] >= before - 4, (m["seq"], before)
+    assert m["seq"] >= before - 8, (m["seq"], before)
     assert m["age"] < 2000 * SLOW, m
     assert source.psnr(r.content, m["pts"]) >= 30
     return m
