@@ -39,6 +39,16 @@ typedef struct {
 } ngx_chrys_meta_t;
 
 
+/* a chain of access units, and what it holds */
+
+typedef struct {
+    ngx_chrys_au_t           *head;
+    ngx_chrys_au_t          **last;
+    ngx_uint_t                n;
+    size_t                    bytes;
+} ngx_chrys_aus_t;
+
+
 struct ngx_chrys_decoder_s {
     ngx_queue_t               queue;          /* all decoders of a worker */
 
@@ -55,16 +65,10 @@ struct ngx_chrys_decoder_s {
     ngx_chrys_au_t           *config;         /* on demand: the newest */
 
     /* on demand, awake: the decoded access units since the newest IDR */
-    ngx_chrys_au_t           *gop;
-    ngx_chrys_au_t          **gop_last;
-    ngx_uint_t                gop_n;
-    size_t                    gop_bytes;
+    ngx_chrys_aus_t           gop;
 
     /* event loop side */
-    ngx_chrys_au_t           *head;
-    ngx_chrys_au_t          **last;
-    ngx_uint_t                queued;
-    size_t                    queued_bytes;
+    ngx_chrys_aus_t           queued;
     size_t                    size_hint;      /* bytes a picture needs */
     unsigned                  running:1;
     unsigned                  closed:1;
@@ -123,10 +127,13 @@ static void ngx_chrys_decoder_keep(ngx_chrys_decoder_t *dec,
     ngx_chrys_au_t *au);
 static void ngx_chrys_decoder_remember(ngx_chrys_decoder_t *dec,
     ngx_chrys_au_t *au);
-static void ngx_chrys_decoder_forget(ngx_chrys_decoder_t *dec);
 static void ngx_chrys_decoder_gop_add(ngx_chrys_decoder_t *dec,
     ngx_chrys_au_t *au);
-static void ngx_chrys_decoder_gop_free(ngx_chrys_decoder_t *dec);
+static void ngx_chrys_aus_init(ngx_chrys_aus_t *aus);
+static void ngx_chrys_aus_add(ngx_chrys_aus_t *aus, ngx_chrys_au_t *au);
+static ngx_uint_t ngx_chrys_aus_full(ngx_chrys_aus_t *aus,
+    ngx_chrys_au_t *au);
+static void ngx_chrys_aus_free(ngx_chrys_aus_t *aus);
 static void ngx_chrys_decoder_tick(ngx_event_t *ev);
 
 
@@ -173,9 +180,10 @@ ngx_chrys_decoder_create(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
     dec->idle = conf->idle;
     dec->asked = zone->sh->asked;
     dec->log = ngx_cycle->log;
-    dec->last = &dec->head;
-    dec->gop_last = &dec->gop;
     dec->slot = -1;
+
+    ngx_chrys_aus_init(&dec->queued);
+    ngx_chrys_aus_init(&dec->gop);
 
     dec->codec.handler = ngx_chrys_decoder_picture;
     dec->codec.data = dec;
@@ -269,19 +277,17 @@ ngx_chrys_decoder_push(ngx_chrys_decoder_t *dec, ngx_chrys_au_t *au)
             dec->wait_idr = 0;
         }
 
-        if ((au->flags & NGX_CHRYS_AU_IDR) && dec->head
-            && au->time - dec->head->time > NGX_CHRYS_MAX_LAG)
+        if ((au->flags & NGX_CHRYS_AU_IDR) && dec->queued.head
+            && au->time - dec->queued.head->time > NGX_CHRYS_MAX_LAG)
         {
             ngx_chrys_decoder_trim(dec, 0);
         }
 
-        if (dec->queued >= NGX_CHRYS_QUEUE_MAX
-            || dec->queued_bytes + au->len > NGX_CHRYS_QUEUE_BYTES)
-        {
+        if (ngx_chrys_aus_full(&dec->queued, au)) {
             ngx_log_error(NGX_LOG_WARN, dec->log, 0,
                           "chrys: decoding of \"%V\" is %ui packets behind, "
                           "skipping to the next IDR",
-                          &dec->st->key, dec->queued);
+                          &dec->st->key, dec->queued.n);
 
             ngx_chrys_decoder_trim(dec, !(au->flags & NGX_CHRYS_AU_IDR));
 
@@ -298,10 +304,7 @@ ngx_chrys_decoder_push(ngx_chrys_decoder_t *dec, ngx_chrys_au_t *au)
         }
     }
 
-    *dec->last = au;
-    dec->last = &au->next;
-    dec->queued++;
-    dec->queued_bytes += au->len;
+    ngx_chrys_aus_add(&dec->queued, au);
 
     if (!dec->running) {
         (void) ngx_chrys_decoder_run(dec);
@@ -328,9 +331,9 @@ ngx_chrys_decoder_trim(ngx_chrys_decoder_t *dec, ngx_uint_t wait_idr)
     ngx_chrys_au_t  *au, *next, **last;
 
     n = 0;
-    last = &dec->head;
+    last = &dec->queued.head;
 
-    for (au = dec->head; au; au = next) {
+    for (au = dec->queued.head; au; au = next) {
         next = au->next;
 
         if (au->seq == 0) {
@@ -339,14 +342,14 @@ ngx_chrys_decoder_trim(ngx_chrys_decoder_t *dec, ngx_uint_t wait_idr)
             continue;
         }
 
-        dec->queued--;
-        dec->queued_bytes -= au->len;
+        dec->queued.n--;
+        dec->queued.bytes -= au->len;
         ngx_chrys_au_free(au);
         n++;
     }
 
     *last = NULL;
-    dec->last = last;
+    dec->queued.last = last;
 
     if (n) {
         ngx_chrys_stream_add(dec->st, skipped, n);
@@ -363,7 +366,7 @@ ngx_chrys_decoder_trim(ngx_chrys_decoder_t *dec, ngx_uint_t wait_idr)
 static ngx_int_t
 ngx_chrys_decoder_run(ngx_chrys_decoder_t *dec)
 {
-    if (dec->head == NULL) {
+    if (dec->queued.head == NULL) {
         return NGX_OK;
     }
 
@@ -380,11 +383,8 @@ ngx_chrys_decoder_run(ngx_chrys_decoder_t *dec)
         ngx_chrys_decoder_reserve(dec);
     }
 
-    dec->batch = dec->head;
-    dec->head = NULL;
-    dec->last = &dec->head;
-    dec->queued = 0;
-    dec->queued_bytes = 0;
+    dec->batch = dec->queued.head;
+    ngx_chrys_aus_init(&dec->queued);
 
     if (ngx_thread_task_post(dec->pool, dec->task) != NGX_OK) {
         /* the pool's queue is full: these access units are lost */
@@ -832,12 +832,8 @@ ngx_chrys_decoder_end(ngx_chrys_decoder_t *dec)
 static void
 ngx_chrys_decoder_free(ngx_chrys_decoder_t *dec)
 {
-    ngx_chrys_au_t  *au, *next;
-
-    for (au = dec->head; au; au = next) {
-        next = au->next;
-        ngx_chrys_au_free(au);
-    }
+    ngx_chrys_aus_free(&dec->queued);
+    ngx_chrys_aus_free(&dec->gop);
 
     if (dec->queue.next) {
         ngx_queue_remove(&dec->queue);
@@ -850,8 +846,6 @@ ngx_chrys_decoder_free(ngx_chrys_decoder_t *dec)
     if (dec->config) {
         ngx_chrys_au_free(dec->config);
     }
-
-    ngx_chrys_decoder_gop_free(dec);
 
     ngx_chrys_codec_free(&dec->codec);
     av_frame_free(&dec->best);
@@ -922,17 +916,15 @@ ngx_chrys_decoder_sleep(ngx_chrys_decoder_t *dec)
 
     /* it keeps the GOP decoded so far, and goes on with it */
 
-    ngx_chrys_decoder_forget(dec);
+    ngx_chrys_aus_free(&dec->queued);
 
-    dec->head = dec->gop;
-    dec->last = dec->gop ? dec->gop_last : &dec->head;
-    dec->queued = dec->gop_n;
-    dec->queued_bytes = dec->gop_bytes;
+    dec->queued = dec->gop;
 
-    dec->gop = NULL;
-    dec->gop_last = &dec->gop;
-    dec->gop_n = 0;
-    dec->gop_bytes = 0;
+    if (dec->queued.head == NULL) {
+        dec->queued.last = &dec->queued.head;
+    }
+
+    ngx_chrys_aus_init(&dec->gop);
 
     /* the codec's pictures go back to the heap, the zone's to the zone */
 
@@ -944,7 +936,7 @@ ngx_chrys_decoder_sleep(ngx_chrys_decoder_t *dec)
     dec->asleep = 1;
 
     /* what it keeps begins at an IDR */
-    dec->wait_idr = (dec->head == NULL);
+    dec->wait_idr = (dec->queued.head == NULL);
     dec->gap = 0;
 
     ngx_chrys_stream_sleep(dec->zone, dec->st, dec->claim);
@@ -984,21 +976,24 @@ ngx_chrys_decoder_wake(ngx_chrys_decoder_t *dec)
 
         if (au == NULL) {
             /* the next sequence header configures the codec */
-            ngx_chrys_decoder_forget(dec);
+            ngx_chrys_aus_free(&dec->queued);
+            dec->wait_idr = 1;
             return;
         }
 
         ngx_memcpy(au->data, dec->config->data, au->len);
 
-        au->next = dec->head;
-        dec->head = au;
+        /* first in the queue */
 
-        if (dec->last == &dec->head) {
-            dec->last = &au->next;
+        au->next = dec->queued.head;
+        dec->queued.head = au;
+
+        if (au->next == NULL) {
+            dec->queued.last = &au->next;
         }
 
-        dec->queued++;
-        dec->queued_bytes += au->len;
+        dec->queued.n++;
+        dec->queued.bytes += au->len;
     }
 
     if (!dec->running) {
@@ -1019,7 +1014,7 @@ ngx_chrys_decoder_keep(ngx_chrys_decoder_t *dec, ngx_chrys_au_t *au)
     }
 
     if (au->flags & NGX_CHRYS_AU_IDR) {
-        ngx_chrys_decoder_forget(dec);
+        ngx_chrys_aus_free(&dec->queued);
         dec->wait_idr = 0;
 
     } else if (dec->wait_idr) {
@@ -1027,20 +1022,15 @@ ngx_chrys_decoder_keep(ngx_chrys_decoder_t *dec, ngx_chrys_au_t *au)
         return;
     }
 
-    if (dec->queued >= NGX_CHRYS_QUEUE_MAX
-        || dec->queued_bytes + au->len > NGX_CHRYS_QUEUE_BYTES)
-    {
+    if (ngx_chrys_aus_full(&dec->queued, au)) {
         /* a GOP too long to keep: waking waits for the next IDR */
-        ngx_chrys_decoder_forget(dec);
-        dec->wait_idr = 1;
+        ngx_chrys_aus_free(&dec->queued);
         ngx_chrys_au_free(au);
+        dec->wait_idr = 1;
         return;
     }
 
-    *dec->last = au;
-    dec->last = &au->next;
-    dec->queued++;
-    dec->queued_bytes += au->len;
+    ngx_chrys_aus_add(&dec->queued, au);
 }
 
 
@@ -1053,39 +1043,17 @@ static void
 ngx_chrys_decoder_gop_add(ngx_chrys_decoder_t *dec, ngx_chrys_au_t *au)
 {
     if (au->flags & NGX_CHRYS_AU_IDR) {
-        ngx_chrys_decoder_gop_free(dec);
+        ngx_chrys_aus_free(&dec->gop);
 
-    } else if (dec->gop == NULL || (au->flags & NGX_CHRYS_AU_GAP)
-               || dec->gop_n >= NGX_CHRYS_QUEUE_MAX
-               || dec->gop_bytes + au->len > NGX_CHRYS_QUEUE_BYTES)
+    } else if (dec->gop.head == NULL || (au->flags & NGX_CHRYS_AU_GAP)
+               || ngx_chrys_aus_full(&dec->gop, au))
     {
-        ngx_chrys_decoder_gop_free(dec);
+        ngx_chrys_aus_free(&dec->gop);
         ngx_chrys_au_free(au);
         return;
     }
 
-    au->next = NULL;
-    *dec->gop_last = au;
-    dec->gop_last = &au->next;
-    dec->gop_n++;
-    dec->gop_bytes += au->len;
-}
-
-
-static void
-ngx_chrys_decoder_gop_free(ngx_chrys_decoder_t *dec)
-{
-    ngx_chrys_au_t  *au, *next;
-
-    for (au = dec->gop; au; au = next) {
-        next = au->next;
-        ngx_chrys_au_free(au);
-    }
-
-    dec->gop = NULL;
-    dec->gop_last = &dec->gop;
-    dec->gop_n = 0;
-    dec->gop_bytes = 0;
+    ngx_chrys_aus_add(&dec->gop, au);
 }
 
 
@@ -1111,22 +1079,48 @@ ngx_chrys_decoder_remember(ngx_chrys_decoder_t *dec, ngx_chrys_au_t *au)
 }
 
 
-/* drops every queued access unit, configurations too, uncounted */
+static void
+ngx_chrys_aus_init(ngx_chrys_aus_t *aus)
+{
+    aus->head = NULL;
+    aus->last = &aus->head;
+    aus->n = 0;
+    aus->bytes = 0;
+}
+
 
 static void
-ngx_chrys_decoder_forget(ngx_chrys_decoder_t *dec)
+ngx_chrys_aus_add(ngx_chrys_aus_t *aus, ngx_chrys_au_t *au)
+{
+    au->next = NULL;
+    *aus->last = au;
+    aus->last = &au->next;
+    aus->n++;
+    aus->bytes += au->len;
+}
+
+
+/* whether the chain has no room for one more: the decoder's bounds */
+
+static ngx_uint_t
+ngx_chrys_aus_full(ngx_chrys_aus_t *aus, ngx_chrys_au_t *au)
+{
+    return aus->n >= NGX_CHRYS_QUEUE_MAX
+           || aus->bytes + au->len > NGX_CHRYS_QUEUE_BYTES;
+}
+
+
+static void
+ngx_chrys_aus_free(ngx_chrys_aus_t *aus)
 {
     ngx_chrys_au_t  *au, *next;
 
-    for (au = dec->head; au; au = next) {
+    for (au = aus->head; au; au = next) {
         next = au->next;
         ngx_chrys_au_free(au);
     }
 
-    dec->head = NULL;
-    dec->last = &dec->head;
-    dec->queued = 0;
-    dec->queued_bytes = 0;
+    ngx_chrys_aus_init(aus);
 }
 
 
