@@ -48,7 +48,6 @@ PYTHON = "/usr/bin/python3"
 RAW_DB = 30
 JPEG_DB = 26
 JPEG_BLOCK_DB = 14
-FRAME_MS = 1000.0 / 30
 
 
 def block_psnr(a, b, block=16):
