@@ -75,6 +75,20 @@ def test_camera_page_shows_the_live_picture(cam, browser):
         assert share > 0.5, (colour, share)
     assert browser.js("document.getElementById('where').className") == "live"
 
+    # its health: the figures of status, and a minute's sparkline drawn
+    facts = browser.js("[...document.querySelectorAll('#health dt')]"
+                       ".map(e => e.textContent)")
+    for fact in ("state", "fps", "bitrate", "frame age", "decode errors",
+                 "skipped", "buffer"):
+        assert fact in facts, facts
+    browser.wait("history.length >= 3", what="3 s of health")
+    lit = browser.js("(() => { const c = document.getElementById('spark');"
+                     " const d = c.getContext('2d').getImageData(0, 0, "
+                     "c.width, c.height).data; let n = 0; for (let i = 3; "
+                     "i < d.length; i += 4) { n += d[i] > 0; } return n; "
+                     "})()")
+    assert lit > 20, "the sparkline has %d pixels drawn" % lit
+
 
 def test_dragging_the_timeline_shows_the_frame_of_that_time(
         cam, browser, camera):
@@ -84,9 +98,22 @@ def test_dragging_the_timeline_shows_the_frame_of_that_time(
     open_page(browser, cam)
     browser.wait("buffer.duration >= 3000")
 
+    # the page's frame.jpg requests, counted as they go
+    browser.js("window.frames_asked = 0; window.frames_open = 0; "
+               "window.frames_most = 0; const f = window.fetch; "
+               "window.fetch = async (url, o) => { "
+               "  if (!String(url).includes('/frame.jpg')) return f(url, o);"
+               "  frames_asked++; frames_open++; "
+               "  frames_most = Math.max(frames_most, frames_open); "
+               "  try { return await f(url, o); } "
+               "  finally { frames_open--; } }")
     x, y, w, h = browser.rect("#timeline")
-    browser.drag((x + w * 0.9, y + h / 2), (x + w * 0.3, y + h / 2))
+    browser.drag((x + w * 0.9, y + h / 2), (x + w * 0.3, y + h / 2),
+                 steps=30)
     got = shown(browser)
+    # at most one in flight; positions the drag outran never asked for
+    assert browser.js("frames_most") == 1
+    assert 1 <= browser.js("frames_asked") < 32
     asked = browser.js("cursor")
     assert browser.js("document.getElementById('where').className") == "past"
 
