@@ -189,7 +189,11 @@ def test_an_event_marked_on_the_page_has_a_thumbnail_and_its_clip_plays(
     if os.environ.get("CHRYS_SCREENSHOT") == "1":
         browser.click("#timeline")
         shown(browser)
-        browser.screenshot().save(DOCS_PNG, optimize=True)
+        bottom = browser.js("document.querySelector('main')"
+                            ".getBoundingClientRect().bottom")
+        img = browser.screenshot().convert("RGB")
+        img.crop((0, 0, img.size[0], min(img.size[1], round(bottom) + 4))) \
+            .save(DOCS_PNG, optimize=True)
 
     # download and delete
     href = browser.js("document.querySelector('#events li .act a').href")
@@ -237,6 +241,10 @@ def test_dashboard_tiles_link_to_the_camera_page(cam, browser):
     browser.wait("location.pathname === '/chrys/ui/live/cam' && "
                  "document.getElementById('pic') && "
                  "document.getElementById('pic').naturalWidth > 0")
+
+    # the endpoints of a stream whose app is "ui" stay its own
+    r = cam.get("ui/cam/status")
+    assert r.status_code == 404 and r.json()["error"] == "stream not found"
 
 
 def test_event_frame_jpg_serves_the_events_own_frames(cam, camera):
