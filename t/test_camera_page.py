@@ -10,6 +10,7 @@ docs/camera-page.png (for the README).
 import json
 import os
 import time
+import urllib.parse
 
 import numpy as np
 import pytest
@@ -317,3 +318,16 @@ def test_the_page_works_with_the_token_cookie(make_example, publish, camera,
     browser.click("#timeline")
     assert shown(browser)["seq"]
     assert not browser.js("document.getElementById('msg').textContent")
+
+
+def test_a_hostile_stream_name_stays_text(nginx, publish, camera, browser):
+    name = "<i>cam\"&amp;'"
+    publish(nginx.rtmp(name), camera.path)
+    nginx.wait_frame(urllib.parse.quote(name, safe=""))
+    browser.open(nginx.url("ui/live/" + urllib.parse.quote(name, safe="")))
+    browser.wait("document.getElementById('pic').naturalWidth > 0 && "
+                 "buffer !== null", what="the picture of the stream")
+    assert browser.js("document.getElementById('title').textContent") \
+        == "live/" + name
+    assert browser.js("document.title") == "live/" + name + " \u00b7 chrys"
+    assert browser.js("document.querySelectorAll('header i').length") == 0
