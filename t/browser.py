@@ -13,8 +13,8 @@ import base64
 import fcntl
 import io
 import json
-import select
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -23,7 +23,7 @@ import time
 
 from PIL import Image
 
-from chrys import SLOW
+from chrys import SLOW, wait_for
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -61,8 +61,18 @@ class Browser:
         self.buf = b""
         self.next_id = 0
         self.session = None
-        targets = self.call("Target.getTargets")["targetInfos"]
-        page = [t for t in targets if t["type"] == "page"][0]
+        try:
+            self._attach(width, height)
+        except BaseException:
+            self.close()
+            raise
+
+    def _attach(self, width, height):
+        def page():
+            return [t for t in self.call("Target.getTargets")
+                    ["targetInfos"] if t["type"] == "page"]
+        page = wait_for(page, timeout=30 * SLOW, interval=0.1,
+                        what="chromium's page")[0]
         self.session = self.call("Target.attachToTarget",
                                  targetId=page["targetId"],
                                  flatten=True)["sessionId"]
