@@ -693,7 +693,7 @@ static u_char  ngx_http_chrys_camera_page[] =
 "  let seq = shown ? shown.seq + by : list[list.length - 1].seq;\n"
 "  seq = Math.max(list[0].seq, Math.min(list[list.length - 1].seq, seq));\n"
 "  const e = list.find(f => f.seq === seq);\n"
-"  cursor = e ? e.time : cursor;\n"
+"  cursor = e ? e.time : (shown ? shown.time : list[0].time);\n"
 "  seek(\"seq=\" + seq);\n"
 "}\n"
 "\n"

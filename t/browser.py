@@ -30,7 +30,7 @@ CHROMIUM = "/usr/bin/chromium"
 
 class Browser:
 
-    def __init__(self, width=1280, height=900):
+    def __init__(self, width=1280, height=900, mobile=False):
         assert os.path.exists(CHROMIUM), "chromium is missing: make test-deps"
         self.profile = tempfile.mkdtemp(prefix="chrys-chromium-")
         to_browser = os.pipe()
@@ -62,12 +62,12 @@ class Browser:
         self.next_id = 0
         self.session = None
         try:
-            self._attach(width, height)
+            self._attach(width, height, mobile)
         except BaseException:
             self.close()
             raise
 
-    def _attach(self, width, height):
+    def _attach(self, width, height, mobile):
         def page():
             return [t for t in self.call("Target.getTargets")
                     ["targetInfos"] if t["type"] == "page"]
@@ -78,9 +78,10 @@ class Browser:
                                  flatten=True)["sessionId"]
         self.call("Page.enable")
         self.call("Runtime.enable")
-        # the viewport itself that size (the window has a frame too)
+        # the viewport itself that size (the window has a frame too); a
+        # phone's with mobile (its meta viewport heeded)
         self.call("Emulation.setDeviceMetricsOverride", width=width,
-                  height=height, deviceScaleFactor=1, mobile=False)
+                  height=height, deviceScaleFactor=1, mobile=mobile)
 
     def __enter__(self):
         return self

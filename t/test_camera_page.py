@@ -336,3 +336,19 @@ def test_a_hostile_stream_name_stays_text(nginx, publish, camera, browser):
         == "live/" + name
     assert browser.js("document.title") == "live/" + name + " \u00b7 chrys"
     assert browser.js("document.querySelectorAll('header i').length") == 0
+
+
+def test_the_page_fits_a_phone(cam):
+    """390 px wide, as a phone shows it: nothing wider than the screen,
+    the picture as wide as it, the timeline draggable."""
+    with Browser(390, 844, mobile=True) as phone:
+        open_page(phone, cam)
+        assert phone.js("document.documentElement.scrollWidth") <= 390
+        x, y, w, h = phone.rect("#pic")
+        assert x >= 0 and x + w <= 390 and w >= 350, (x, w)
+        x, y, w, h = phone.rect("#timeline")
+        assert w >= 350, w
+        phone.drag((x + w * 0.8, y + h / 2), (x + w * 0.5, y + h / 2))
+        assert shown(phone)["seq"]
+        assert phone.js("document.getElementById('where').className") \
+            == "past"
