@@ -352,3 +352,20 @@ def test_the_page_fits_a_phone(cam):
         assert shown(phone)["seq"]
         assert phone.js("document.getElementById('where').className") \
             == "past"
+
+
+def test_the_page_says_when_the_camera_stopped(nginx, publish, camera,
+                                                browser):
+    p = publish(nginx.rtmp("cam"), camera.path)
+    nginx.wait_frame("cam")
+    open_page(browser, nginx)
+    browser.wait("document.getElementById('state').textContent === 'live'")
+    p.kill()
+    state = browser.wait("document.getElementById('state').textContent "
+                         "=== 'not publishing' && document.querySelector("
+                         "'#health dd').textContent",
+                         what="the page to see the publisher gone")
+    assert state.startswith("not publishing, last frame "), state
+    # the buffer stays, and with it the past
+    browser.click("#timeline")
+    assert shown(browser)["seq"]
