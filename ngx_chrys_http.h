@@ -67,6 +67,7 @@
 #define NGX_HTTP_CHRYS_TIMEOUT         5000
 #define NGX_HTTP_CHRYS_MAX_TIMEOUT     60000
 #define NGX_HTTP_CHRYS_FRESH           1000
+#define NGX_HTTP_CHRYS_WAKE            10000
 
 #define ngx_http_chrys_has(ctx, a)     ((ctx)->has_arg & (1 << (a)))
 
@@ -162,6 +163,7 @@ struct ngx_http_chrys_ctx_s {
     ngx_chrys_look_t              look;       /* format, quality, size */
     ngx_msec_t                    deadline;
     ngx_msec_t                    fresh;      /* waits for a newer picture */
+    ngx_msec_t                    wake;       /* waits for a decoder */
     ngx_uint_t                    tries;
 
     ngx_queue_t                   wait;

@@ -36,6 +36,8 @@ static u_char *ngx_http_chrys_stream_metric(u_char *p, ngx_uint_t i,
 static ngx_http_chrys_metric_t  ngx_http_chrys_stream_metrics[] = {
     { "chrys_publishing", NGX_HTTP_CHRYS_GAUGE,
       "1 while a publisher sends the stream" },
+    { "chrys_decoding", NGX_HTTP_CHRYS_GAUGE,
+      "1 while the stream is decoded (chrys_decode on_demand: asked for)" },
     { "chrys_frames_received_total", NGX_HTTP_CHRYS_COUNTER,
       "Video frames received" },
     { "chrys_frames_decoded_total", NGX_HTTP_CHRYS_COUNTER,
@@ -201,41 +203,43 @@ ngx_http_chrys_stream_metric(u_char *p, ngx_uint_t i,
     case 0:
         return ngx_sprintf(p, "%d\n", snap->publishing ? 1 : 0);
     case 1:
-        return ngx_sprintf(p, "%ui\n", snap->received);
+        return ngx_sprintf(p, "%d\n", snap->decoding ? 1 : 0);
     case 2:
-        return ngx_sprintf(p, "%ui\n", snap->decoded);
+        return ngx_sprintf(p, "%ui\n", snap->received);
     case 3:
-        return ngx_sprintf(p, "%ui\n", snap->skipped);
+        return ngx_sprintf(p, "%ui\n", snap->decoded);
     case 4:
-        return ngx_sprintf(p, "%ui\n", snap->errors);
+        return ngx_sprintf(p, "%ui\n", snap->skipped);
     case 5:
+        return ngx_sprintf(p, "%ui\n", snap->errors);
+    case 6:
         return ngx_sprintf(p, "%ui.%06ui\n", snap->decode_usec / 1000000,
                            snap->decode_usec % 1000000);
-    case 6:
-        return ngx_sprintf(p, "%ui\n", snap->encodes);
     case 7:
+        return ngx_sprintf(p, "%ui\n", snap->encodes);
+    case 8:
         return ngx_sprintf(p, "%ui\n", snap->cache_hits);
 
-    case 8:
+    case 9:
         return ngx_sprintf(p, "%ui.%06ui\n", snap->encode_usec / 1000000,
                            snap->encode_usec % 1000000);
 
-    case 9:
+    case 10:
         age = (snap->last_seq && now > snap->last_time)
               ? now - snap->last_time : 0;
         return ngx_sprintf(p, "%uL.%03uL\n", age / 1000, age % 1000);
 
-    case 10:
+    case 11:
         return ngx_sprintf(p, "%ui.%02ui\n", snap->fps / 100,
                            snap->fps % 100);
-    case 11:
-        return ngx_sprintf(p, "%ui\n", snap->bitrate);
     case 12:
-        return ngx_sprintf(p, "%uz\n", snap->ring_bytes);
+        return ngx_sprintf(p, "%ui\n", snap->bitrate);
     case 13:
+        return ngx_sprintf(p, "%uz\n", snap->ring_bytes);
+    case 14:
         return ngx_sprintf(p, "%uL.%03uL\n", snap->ring_span / 1000,
                            snap->ring_span % 1000);
-    default: /* 14 */
+    default: /* 15 */
         return ngx_sprintf(p, "%ui\n", snap->nevents);
     }
 }
@@ -345,10 +349,19 @@ static u_char  ngx_http_chrys_page[] =
 "const sleep = ms => new Promise(done => setTimeout(done, ms));\n"
 "\n"
 "/* each picture follows its stream with short long polls: unlike an\n"
-" * MJPEG stream each, they leave the browser's few connections free */\n"
+" * MJPEG stream each, they leave the browser's few connections free.\n"
+" * ?thumbs=keyframe: the newest keyframe of the buffer every 5 s instead,\n"
+" * which keeps no stream decoding (chrys_decode on_demand) */\n"
+"const keyframes = new URLSearchParams(location.search).get(\"thumbs\") ===\n"
+"  \"keyframe\";\n"
+"\n"
 "async function follow(img, p) {\n"
 "  let seq = 0;\n"
 "  for (;;) {\n"
+"    if (keyframes) {\n"
+"      await thumb(img, p);\n"
+"      continue;\n"
+"    }\n"
 "    try {\n"
 "      const r = await fetch(p + \"latest.jpg?width=640&quality=70\" +\n"
 "                            \"&timeout=1000&after=\" + seq,\n"
@@ -368,6 +381,20 @@ static u_char  ngx_http_chrys_page[] =
 "  }\n"
 "}\n"
 "\n"
+"async function thumb(img, p) {\n"
+"  try {\n"
+"    const r = await fetch(p + \"frame.jpg?time=-1&keyframe=1&width=640\" +\n"
+"                          \"&quality=70\", { cache: \"no-store\" });\n"
+"    if (r.status === 200) {\n"
+"      const url = URL.createObjectURL(await r.blob());\n"
+"      img.onload = () => URL.revokeObjectURL(url);\n"
+"      img.src = url;\n"
+"    }\n"
+"  } catch (e) {\n"
+"  }\n"
+"  await sleep(5000);\n"
+"}\n"
+"\n"
 "function show(s) {\n"
 "  const key = s.app + \"/\" + s.name;\n"
 "  let c = cards.get(key);\n"
@@ -376,7 +403,8 @@ static u_char  ngx_http_chrys_page[] =
 "    cards.set(key, c);\n"
 "  }\n"
 "  c.state.className = s.publishing ? \"on\" : \"off\";\n"
-"  c.state.textContent = (s.publishing ? \"live\" : \"not publishing\") +\n"
+"  c.state.textContent = (!s.publishing ? \"not publishing\" :\n"
+"                         s.decoding ? \"live\" : \"live, not decoded\") +\n"
 "    \" \\u00b7 \" + s.codec + \" \" + s.width + \"x\" + s.height +\n"
 "    \" \\u00b7 \" + s.fps.toFixed(1) + \" fps \\u00b7 \" +\n"
 "    (s.bitrate / 1e6).toFixed(2) + \" Mbit/s \\u00b7 age \" +\n"

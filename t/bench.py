@@ -23,6 +23,8 @@ The report goes to stdout, the same figures as JSON to objs/bench.json.
    pixels, scaling.
 6. the zone's lock: the longest hold while clips, image series and an
    event of the largest sizes run against a 4 Mbit/s stream.
+8. a node's capacity (t/bench_capacity.py): 720p30 cameras always-on and
+   with chrys_decode on_demand, and the first picture of a sleeping one.
 7. the Python client (python/chrys, "t/bench.py client"): frames/s and
    CPU a frame of a loop on cam.frames() against the same loop written on
    raw HTTP; the age of the frames a consumer doing 500 ms of work per
@@ -49,6 +51,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from chrys import (MODULE, TOP, Nginx, Publisher, frame_meta,  # noqa: E402
                    testsrc_file, wait_for)
+import bench_capacity  # noqa: E402
 
 STREAM = dict(name="bench-1280x720-30-nob", width=1280, height=720, rate=30,
               seconds=30, gop=30, extra=["-bf", "0"])
@@ -1162,6 +1165,8 @@ def report(res):
                c["opencv"]["p50_ms"], c["opencv"]["p99_ms"],
                c["client"]["n"], c["opencv"]["n"], c["client"]["max_ms"],
                c["opencv"]["max_ms"]))
+    if res.get("capacity"):
+        lines += bench_capacity.report(res["capacity"])
     for e in res.get("errors", []):
         lines.append("error: " + e)
     for c in res.get("crashes", []):
@@ -1205,7 +1210,7 @@ def main():
     procs = Procs(module)
     # "t/bench.py buffer age" runs only those parts
     parts = sys.argv[1:] or ["decode", "throughput", "age", "buffer", "live",
-                             "lock", "client"]
+                             "lock", "client", "capacity"]
     try:
         a = None
         if "decode" in parts or "throughput" in parts:
@@ -1248,6 +1253,13 @@ def main():
                 res["client"] = bench_client(procs, source)
             except Exception as e:
                 res["errors"].append("client: %r" % e)
+        procs.stop_all()
+        if "capacity" in parts:
+            try:
+                res["capacity"] = bench_capacity.bench_capacity(
+                    procs, sys.modules[__name__], source, STREAM)
+            except Exception as e:
+                res["errors"].append("capacity: %r" % e)
     finally:
         procs.stop_all()
         shutil.rmtree(tmp, ignore_errors=True)
