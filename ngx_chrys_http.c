@@ -209,6 +209,14 @@ static ngx_http_chrys_route_t  ngx_http_chrys_routes[] = {
     { ngx_string("*/*/events/#/clip.mp4"), NGX_HTTP_CHRYS_GET,
       NGX_HTTP_CHRYS_CLIP, ngx_http_chrys_clip },
 
+    { ngx_string("*/*/events/#/frame.jpg"), NGX_HTTP_CHRYS_GET,
+      NGX_HTTP_CHRYS_FRAME_JPG, ngx_http_chrys_frame },
+
+    /* last: the endpoints of a stream whose app is "ui" come first */
+
+    { ngx_string("ui/*/*"), NGX_HTTP_CHRYS_GET,
+      NGX_HTTP_CHRYS_CAMERA, ngx_http_chrys_camera },
+
     { ngx_null_string, 0, 0, NULL }
 };
 

@@ -38,6 +38,7 @@
 #define NGX_HTTP_CHRYS_MJPEG           11
 #define NGX_HTTP_CHRYS_METRICS         12
 #define NGX_HTTP_CHRYS_UI              13
+#define NGX_HTTP_CHRYS_CAMERA          14
 
 /* query parameters */
 #define NGX_HTTP_CHRYS_ARG_QUALITY     0
@@ -250,6 +251,8 @@ void ngx_http_chrys_live_cleanup(ngx_http_chrys_ctx_t *ctx);
 ngx_int_t ngx_http_chrys_metrics(ngx_http_request_t *r,
     ngx_http_chrys_ctx_t *ctx);
 ngx_int_t ngx_http_chrys_ui(ngx_http_request_t *r,
+    ngx_http_chrys_ctx_t *ctx);
+ngx_int_t ngx_http_chrys_camera(ngx_http_request_t *r,
     ngx_http_chrys_ctx_t *ctx);
 
 
