@@ -354,7 +354,8 @@ STATIC = """location /static/ {
             root {prefix};
             sendfile on;
             tcp_nopush on;
-            open_file_cache max=16 valid=60s;
+            open_file_cache max=16 inactive=60s;
+            open_file_cache_valid 60s;
         }"""
 
 
