@@ -176,6 +176,7 @@ def wait_picture(nginx, name):
 def test_the_example_has_placeholders_to_change():
     text = example_text()
     assert "change-me" in KEY and "change-me" in TOKEN
+    assert "change-me" in SHARE_SECRET
     assert "CHANGE" in text and "openssl rand -hex 16" in text
 
 

@@ -18,7 +18,8 @@ import pytest
 import requests
 
 import rtmp
-from chrys import SLOW, TOP, frame_meta, wait_for
+from chrys import SLOW, TOP, frame_meta, psnr, wait_for
+from python_client import client
 from test_security import (KEY, SHARE_SECRET, TLS, TOKEN, assert_forbidden,
                            make_example, make_tls)  # noqa: F401
 
@@ -216,6 +217,19 @@ def test_the_api_over_https_is_verified_against_the_ca(example, publish,
         capture_output=True, text=True, timeout=30).stdout.splitlines()
     assert out[0] == "2 200 image/jpeg", out
     assert out[1].startswith("2 200 multipart/x-mixed-replace"), out
+
+
+def test_the_python_client_verifies_the_ca(example, publish, camera):
+    publish(rtmps(example, "cam1?key=" + KEY1), camera.path)
+    wait_picture(example, "cam1")
+    s = client.connect(https(example, ""), token=TOKEN, ca=CA).stream(
+        "live/cam1")
+    frame = s.latest()
+    assert psnr(frame.image[:, :, ::-1], camera.frame(frame.pts)) >= 26
+    # without the CA file: the system's CAs, which do not know it
+    with pytest.raises(client.Error, match="TLS"):
+        client.connect(https(example, ""), token=TOKEN).stream(
+            "live/cam1").latest()
 
 
 def test_the_dashboard_cookie_is_secure_over_https(example):
