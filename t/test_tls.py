@@ -274,11 +274,11 @@ def test_a_share_link_opens_its_camera_until_it_expires(example, publish,
     assert camera.psnr(r.content, frame_meta(r)["pts"]) >= 30
     r = requests.get(link + "latest.jpg?width=320", verify=CA, timeout=5)
     assert r.status_code == 200
-    r = requests.get(link + "live.mjpg?fps=5", verify=CA, stream=True,
-                     timeout=5)
-    assert r.status_code == 200
-    assert r.headers["Content-Type"].startswith("multipart/x-mixed-replace")
-    r.close()
+    mjpeg = requests.get(link + "live.mjpg?fps=5", verify=CA, stream=True,
+                         timeout=5)
+    assert mjpeg.status_code == 200
+    assert mjpeg.headers["Content-Type"].startswith(
+        "multipart/x-mixed-replace")
 
     # nothing else: another camera, another endpoint, the API itself
     base = link.rstrip("/").rsplit("/", 2)[0] + "/"
@@ -317,6 +317,11 @@ def test_a_share_link_opens_its_camera_until_it_expires(example, publish,
         r = requests.get(link + what, verify=CA, timeout=5)
         assert r.status_code == 410, r.text
         assert r.json() == {"error": "this link has expired"}
+    # and the live stream opened before ends (chrys_mjpeg_until)
+    body = mjpeg.raw.read()
+    assert body.count(b"Content-Type: image/jpeg") >= 5 * seconds / 2
+    assert body.endswith(b"--chrysframe--\r\n")
+    mjpeg.close()
 
 
 def test_no_log_holds_a_key_a_token_or_a_link(make_example, publish, camera):
