@@ -4,9 +4,9 @@
 #
 #   scripts/share-link.sh APP/NAME SECONDS
 #
-# prints the camera's latest.jpg and live.mjpg (MJPEG: a live picture in
-# a browser) links, good for SECONDS from now; both take the endpoints'
-# own parameters (?width=640&fps=5 ...).  nginx checks them with its
+# prints three links, good for SECONDS from now: a page with the camera's
+# live picture, for a browser; its latest.jpg and its live.mjpg (MJPEG),
+# which take the endpoints' own parameters (?width=640&fps=5 ...).  nginx checks them with its
 # secure_link module ("location ~ ^/share/" of the configuration): the
 # MD5 of "EXPIRES/APP/NAME SECRET", the secret being the configuration's
 # $chrys_share_secret.  Changing the secret ends every link given so far.
@@ -62,5 +62,6 @@ signature=$(printf '%s' "$expires/$stream $secret" \
             | openssl md5 -binary | openssl base64 -A | tr '+/' '-_' \
             | tr -d '=')
 
+echo "$url/share/$expires/$signature/$stream/"
 echo "$url/share/$expires/$signature/$stream/latest.jpg"
 echo "$url/share/$expires/$signature/$stream/live.mjpg"

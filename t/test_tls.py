@@ -252,9 +252,9 @@ def share_link(nginx, stream, seconds):
         check=True, timeout=30,
         env=dict(os.environ, CHRYS_CONF=nginx.conf,
                  CHRYS_URL="https://127.0.0.1:%d" % nginx.https_port))
-    jpg, mjpg = out.stdout.split()
-    assert jpg.endswith("/latest.jpg") and mjpg.endswith("/live.mjpg")
-    return jpg[:-len("latest.jpg")]
+    page, jpg, mjpg = out.stdout.split()
+    assert jpg == page + "latest.jpg" and mjpg == page + "live.mjpg"
+    return page
 
 
 def test_a_share_link_opens_its_camera_until_it_expires(example, publish,
@@ -267,6 +267,13 @@ def test_a_share_link_opens_its_camera_until_it_expires(example, publish,
     seconds = int(8 * SLOW)
     link = share_link(example, "live/cam1", seconds)
     given = time.time()
+
+    # a page for a browser: the camera's live picture, and nothing else
+    r = requests.get(link, verify=CA, timeout=5)
+    assert r.status_code == 200
+    assert r.headers["Content-Type"] == "text/html"
+    assert '<img src="live.mjpg?fps=10"' in r.text
+    assert "default-src 'none'" in r.headers["Content-Security-Policy"]
 
     # its camera's pictures, with their parameters, no token needed
     r = requests.get(link + "latest.jpg", verify=CA, timeout=5)
@@ -285,7 +292,7 @@ def test_a_share_link_opens_its_camera_until_it_expires(example, publish,
     for url in [base + "live/cam2/latest.jpg", base + "live/cam2/live.mjpg",
                 base + "live/cam1/status", base + "live/cam1/frame.jpg",
                 base + "live/cam1/images", base + "live/cam1/clip.mp4",
-                base + "live/cam1/latest.raw", base + "live/cam1/",
+                base + "live/cam1/latest.raw", base + "live/cam2/",
                 base + "streams", base + "metrics",
                 base + "live/cam1/../cam2/latest.jpg",
                 base + "live/cam1/latest.jpg/x",
@@ -317,6 +324,7 @@ def test_a_share_link_opens_its_camera_until_it_expires(example, publish,
         r = requests.get(link + what, verify=CA, timeout=5)
         assert r.status_code == 410, r.text
         assert r.json() == {"error": "this link has expired"}
+    assert requests.get(link, verify=CA, timeout=5).status_code == 410
     # and the live stream opened before ends (chrys_mjpeg_until)
     body = mjpeg.raw.read()
     assert body.count(b"Content-Type: image/jpeg") >= 5 * seconds / 2
