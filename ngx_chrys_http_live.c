@@ -76,6 +76,11 @@ typedef struct {
 } ngx_http_chrys_mjpeg_t;
 
 
+/* whether the response's chrys_mjpeg_until time has come */
+#define ngx_http_chrys_mjpeg_over(mj)                                        \
+    ((mj)->until && ngx_time() >= (mj)->until)
+
+
 static time_t ngx_http_chrys_mjpeg_until(ngx_http_request_t *r);
 static ngx_int_t ngx_http_chrys_mjpeg_start(ngx_http_request_t *r,
     ngx_http_chrys_ctx_t *ctx);
@@ -163,6 +168,13 @@ ngx_http_chrys_live(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
         }
     }
 
+    mj = ctx->mjpeg;
+
+    if (mj && ngx_http_chrys_mjpeg_over(mj) && !mj->sending) {
+        /* the time the location gave it is over (a share link's) */
+        return ngx_http_chrys_mjpeg_end(r, ctx);
+    }
+
     if (ngx_http_chrys_stale(ctx)) {
         /*
          * a newer picture was decoded while nobody looked: it comes with
@@ -186,10 +198,6 @@ ngx_http_chrys_live(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
             return ngx_http_chrys_mjpeg_end(r, ctx);
         }
 
-        if (mj->until && ngx_time() >= mj->until) {
-            /* the time the location gave it is over (a share link's) */
-            return ngx_http_chrys_mjpeg_end(r, ctx);
-        }
 
         if (seq == mj->cursor
             || (ngx_msec_int_t) (mj->next - ngx_current_msec) > 0)
@@ -1113,6 +1121,13 @@ ngx_http_chrys_ready(ngx_http_chrys_ctx_t *ctx)
     ngx_http_chrys_mjpeg_t  *mj;
 
     if (ngx_exiting || ngx_terminate) {
+        return 1;
+    }
+
+    mj = ctx->mjpeg;
+
+    if (mj && ngx_http_chrys_mjpeg_over(mj)) {
+        /* ends, whether the stream has new pictures or not */
         return 1;
     }
 
