@@ -27,6 +27,9 @@
 #define NGX_CHRYS_QUEUE_MAX       512
 #define NGX_CHRYS_QUEUE_BYTES     (64 * 1024 * 1024)
 
+/* how often sleeping decoders look whether they were asked for */
+#define NGX_CHRYS_DOZE            5
+
 
 typedef struct {
     ngx_uint_t                seq;
@@ -34,6 +37,16 @@ typedef struct {
     uint64_t                  time;
     ngx_uint_t                keyframe;
 } ngx_chrys_meta_t;
+
+
+/* a chain of access units, and what it holds */
+
+typedef struct {
+    ngx_chrys_au_t           *head;
+    ngx_chrys_au_t          **last;
+    ngx_uint_t                n;
+    size_t                    bytes;
+} ngx_chrys_aus_t;
 
 
 struct ngx_chrys_decoder_s {
@@ -47,18 +60,22 @@ struct ngx_chrys_decoder_s {
     ngx_uint_t                claim;          /* the publish it decodes */
     ngx_uint_t                max_width;      /* chrys_max_picture */
     ngx_uint_t                max_height;
+    ngx_msec_t                idle;           /* 0: decoded always */
+    ngx_uint_t                asked;          /* the zone's, last seen */
+    ngx_chrys_au_t           *config;         /* on demand: the newest */
+
+    /* on demand, awake: the decoded access units since the newest IDR */
+    ngx_chrys_aus_t           gop;
 
     /* event loop side */
-    ngx_chrys_au_t           *head;
-    ngx_chrys_au_t          **last;
-    ngx_uint_t                queued;
-    size_t                    queued_bytes;
+    ngx_chrys_aus_t           queued;
     size_t                    size_hint;      /* bytes a picture needs */
     unsigned                  running:1;
     unsigned                  closed:1;
     unsigned                  wait_idr:1;
     unsigned                  gap:1;
     unsigned                  zone_full:1;
+    unsigned                  asleep:1;
 
     /* task side: touched only by the running task */
     ngx_chrys_au_t           *batch;
@@ -103,6 +120,21 @@ static void ngx_chrys_decoder_flush(ngx_chrys_decoder_t *dec);
 static void ngx_chrys_decoder_end(ngx_chrys_decoder_t *dec);
 static void ngx_chrys_decoder_free(ngx_chrys_decoder_t *dec);
 static void ngx_chrys_published_none(ngx_chrys_stream_t *st);
+static void ngx_chrys_decoder_doze(ngx_chrys_decoder_t *dec);
+static void ngx_chrys_decoder_sleep(ngx_chrys_decoder_t *dec);
+static void ngx_chrys_decoder_wake(ngx_chrys_decoder_t *dec);
+static void ngx_chrys_decoder_keep(ngx_chrys_decoder_t *dec,
+    ngx_chrys_au_t *au);
+static void ngx_chrys_decoder_remember(ngx_chrys_decoder_t *dec,
+    ngx_chrys_au_t *au);
+static void ngx_chrys_decoder_gop_add(ngx_chrys_decoder_t *dec,
+    ngx_chrys_au_t *au);
+static void ngx_chrys_aus_init(ngx_chrys_aus_t *aus);
+static void ngx_chrys_aus_add(ngx_chrys_aus_t *aus, ngx_chrys_au_t *au);
+static ngx_uint_t ngx_chrys_aus_full(ngx_chrys_aus_t *aus,
+    ngx_chrys_au_t *au);
+static void ngx_chrys_aus_free(ngx_chrys_aus_t *aus);
+static void ngx_chrys_decoder_tick(ngx_event_t *ev);
 
 
 /* who hears of a new picture in the zone: listeners chain in */
@@ -112,11 +144,14 @@ ngx_chrys_published_pt  ngx_chrys_published = ngx_chrys_published_none;
 static ngx_queue_t  ngx_chrys_decoders = { &ngx_chrys_decoders,
                                            &ngx_chrys_decoders };
 
+/* sleeping decoders of this worker, and the timer that looks at them */
+static ngx_uint_t   ngx_chrys_sleepers;
+static ngx_event_t  ngx_chrys_doze_timer;
+
 
 ngx_chrys_decoder_t *
 ngx_chrys_decoder_create(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
-    ngx_uint_t claim, ngx_thread_pool_t *tp, ngx_uint_t max_width,
-    ngx_uint_t max_height, ngx_log_t *log)
+    ngx_uint_t claim, ngx_chrys_decoder_conf_t *conf, ngx_log_t *log)
 {
     ngx_chrys_decoder_t  *dec;
 
@@ -139,12 +174,16 @@ ngx_chrys_decoder_create(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
     dec->zone = zone;
     dec->st = st;
     dec->claim = claim;
-    dec->pool = tp;
-    dec->max_width = max_width;
-    dec->max_height = max_height;
+    dec->pool = conf->pool;
+    dec->max_width = conf->max_width;
+    dec->max_height = conf->max_height;
+    dec->idle = conf->idle;
+    dec->asked = zone->sh->asked;
     dec->log = ngx_cycle->log;
-    dec->last = &dec->head;
     dec->slot = -1;
+
+    ngx_chrys_aus_init(&dec->queued);
+    ngx_chrys_aus_init(&dec->gop);
 
     dec->codec.handler = ngx_chrys_decoder_picture;
     dec->codec.data = dec;
@@ -213,6 +252,19 @@ ngx_chrys_decoder_hint(ngx_chrys_decoder_t *dec, ngx_uint_t width,
 void
 ngx_chrys_decoder_push(ngx_chrys_decoder_t *dec, ngx_chrys_au_t *au)
 {
+    if (dec->idle) {
+        if (au->seq == 0) {
+            ngx_chrys_decoder_remember(dec, au);
+        }
+
+        ngx_chrys_decoder_doze(dec);
+
+        if (dec->asleep) {
+            ngx_chrys_decoder_keep(dec, au);
+            return;
+        }
+    }
+
     if (au->seq) {
 
         if (dec->wait_idr) {
@@ -225,19 +277,17 @@ ngx_chrys_decoder_push(ngx_chrys_decoder_t *dec, ngx_chrys_au_t *au)
             dec->wait_idr = 0;
         }
 
-        if ((au->flags & NGX_CHRYS_AU_IDR) && dec->head
-            && au->time - dec->head->time > NGX_CHRYS_MAX_LAG)
+        if ((au->flags & NGX_CHRYS_AU_IDR) && dec->queued.head
+            && au->time - dec->queued.head->time > NGX_CHRYS_MAX_LAG)
         {
             ngx_chrys_decoder_trim(dec, 0);
         }
 
-        if (dec->queued >= NGX_CHRYS_QUEUE_MAX
-            || dec->queued_bytes + au->len > NGX_CHRYS_QUEUE_BYTES)
-        {
+        if (ngx_chrys_aus_full(&dec->queued, au)) {
             ngx_log_error(NGX_LOG_WARN, dec->log, 0,
                           "chrys: decoding of \"%V\" is %ui packets behind, "
                           "skipping to the next IDR",
-                          &dec->st->key, dec->queued);
+                          &dec->st->key, dec->queued.n);
 
             ngx_chrys_decoder_trim(dec, !(au->flags & NGX_CHRYS_AU_IDR));
 
@@ -254,10 +304,7 @@ ngx_chrys_decoder_push(ngx_chrys_decoder_t *dec, ngx_chrys_au_t *au)
         }
     }
 
-    *dec->last = au;
-    dec->last = &au->next;
-    dec->queued++;
-    dec->queued_bytes += au->len;
+    ngx_chrys_aus_add(&dec->queued, au);
 
     if (!dec->running) {
         (void) ngx_chrys_decoder_run(dec);
@@ -284,9 +331,9 @@ ngx_chrys_decoder_trim(ngx_chrys_decoder_t *dec, ngx_uint_t wait_idr)
     ngx_chrys_au_t  *au, *next, **last;
 
     n = 0;
-    last = &dec->head;
+    last = &dec->queued.head;
 
-    for (au = dec->head; au; au = next) {
+    for (au = dec->queued.head; au; au = next) {
         next = au->next;
 
         if (au->seq == 0) {
@@ -295,14 +342,14 @@ ngx_chrys_decoder_trim(ngx_chrys_decoder_t *dec, ngx_uint_t wait_idr)
             continue;
         }
 
-        dec->queued--;
-        dec->queued_bytes -= au->len;
+        dec->queued.n--;
+        dec->queued.bytes -= au->len;
         ngx_chrys_au_free(au);
         n++;
     }
 
     *last = NULL;
-    dec->last = last;
+    dec->queued.last = last;
 
     if (n) {
         ngx_chrys_stream_add(dec->st, skipped, n);
@@ -319,7 +366,7 @@ ngx_chrys_decoder_trim(ngx_chrys_decoder_t *dec, ngx_uint_t wait_idr)
 static ngx_int_t
 ngx_chrys_decoder_run(ngx_chrys_decoder_t *dec)
 {
-    if (dec->head == NULL) {
+    if (dec->queued.head == NULL) {
         return NGX_OK;
     }
 
@@ -336,11 +383,8 @@ ngx_chrys_decoder_run(ngx_chrys_decoder_t *dec)
         ngx_chrys_decoder_reserve(dec);
     }
 
-    dec->batch = dec->head;
-    dec->head = NULL;
-    dec->last = &dec->head;
-    dec->queued = 0;
-    dec->queued_bytes = 0;
+    dec->batch = dec->queued.head;
+    ngx_chrys_aus_init(&dec->queued);
 
     if (ngx_thread_task_post(dec->pool, dec->task) != NGX_OK) {
         /* the pool's queue is full: these access units are lost */
@@ -655,7 +699,14 @@ ngx_chrys_decoder_done(ngx_event_t *ev)
 
     for (au = dec->batch; au; au = next) {
         next = au->next;
-        ngx_chrys_au_free(au);
+
+        if (dec->idle && au->seq) {
+            /* what the decoder would catch up with, should it sleep */
+            ngx_chrys_decoder_gop_add(dec, au);
+
+        } else {
+            ngx_chrys_au_free(au);
+        }
     }
 
     dec->batch = NULL;
@@ -753,6 +804,11 @@ ngx_chrys_decoder_flush(ngx_chrys_decoder_t *dec)
 void
 ngx_chrys_decoder_close(ngx_chrys_decoder_t *dec)
 {
+    if (dec->asleep) {
+        /* what it kept is decoded now: the last picture stays */
+        ngx_chrys_decoder_wake(dec);
+    }
+
     if (dec->running) {
         /* the completion handler ends it */
         ngx_chrys_stream_closing(dec->zone, dec->st, dec->claim);
@@ -776,15 +832,19 @@ ngx_chrys_decoder_end(ngx_chrys_decoder_t *dec)
 static void
 ngx_chrys_decoder_free(ngx_chrys_decoder_t *dec)
 {
-    ngx_chrys_au_t  *au, *next;
-
-    for (au = dec->head; au; au = next) {
-        next = au->next;
-        ngx_chrys_au_free(au);
-    }
+    ngx_chrys_aus_free(&dec->queued);
+    ngx_chrys_aus_free(&dec->gop);
 
     if (dec->queue.next) {
         ngx_queue_remove(&dec->queue);
+    }
+
+    if (dec->asleep) {
+        ngx_chrys_sleepers--;
+    }
+
+    if (dec->config) {
+        ngx_chrys_au_free(dec->config);
     }
 
     ngx_chrys_codec_free(&dec->codec);
@@ -819,4 +879,277 @@ ngx_chrys_decoder_exit_process(void)
 static void
 ngx_chrys_published_none(ngx_chrys_stream_t *st)
 {
+}
+
+
+/*
+ * On demand: a decoder nobody asked pictures of for "idle" ms goes to
+ * sleep once its task is over; one asked for wakes.
+ */
+
+static void
+ngx_chrys_decoder_doze(ngx_chrys_decoder_t *dec)
+{
+    ngx_uint_t  asked;
+
+    asked = ngx_chrys_stream_asked(dec->st, dec->idle);
+
+    if (dec->asleep) {
+        if (asked) {
+            ngx_chrys_decoder_wake(dec);
+        }
+
+        return;
+    }
+
+    if (!asked && !dec->running && !dec->closed) {
+        ngx_chrys_decoder_sleep(dec);
+    }
+}
+
+
+static void
+ngx_chrys_decoder_sleep(ngx_chrys_decoder_t *dec)
+{
+    ngx_log_debug1(NGX_LOG_DEBUG_CORE, dec->log, 0,
+                   "chrys: stream \"%V\" sleeps", &dec->st->key);
+
+    /* it keeps the GOP decoded so far, and goes on with it */
+
+    ngx_chrys_aus_free(&dec->queued);
+
+    dec->queued = dec->gop;
+
+    if (dec->queued.head == NULL) {
+        dec->queued.last = &dec->queued.head;
+    }
+
+    ngx_chrys_aus_init(&dec->gop);
+
+    /* the codec's pictures go back to the heap, the zone's to the zone */
+
+    ngx_chrys_codec_close(&dec->codec);
+    av_frame_unref(dec->best);
+
+    dec->held = 0;
+    dec->clean_from = 0;
+    dec->asleep = 1;
+
+    /* what it keeps begins at an IDR */
+    dec->wait_idr = (dec->queued.head == NULL);
+    dec->gap = 0;
+
+    ngx_chrys_stream_sleep(dec->zone, dec->st, dec->claim);
+
+    ngx_chrys_sleepers++;
+
+    if (!ngx_chrys_doze_timer.timer_set) {
+        ngx_chrys_doze_timer.handler = ngx_chrys_decoder_tick;
+        ngx_chrys_doze_timer.log = ngx_cycle->log;
+        ngx_chrys_doze_timer.data = (void *) ngx_cycle;
+        ngx_chrys_doze_timer.cancelable = 1;
+
+        ngx_add_timer(&ngx_chrys_doze_timer, NGX_CHRYS_DOZE);
+    }
+}
+
+
+/*
+ * Decodes what the sleeping decoder kept, from the newest IDR through the
+ * newest access unit, behind the newest codec configuration: the first
+ * picture asked for is the newest one.
+ */
+
+static void
+ngx_chrys_decoder_wake(ngx_chrys_decoder_t *dec)
+{
+    ngx_chrys_au_t  *au;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_CORE, dec->log, 0,
+                   "chrys: stream \"%V\" wakes", &dec->st->key);
+
+    dec->asleep = 0;
+    ngx_chrys_sleepers--;
+
+    if (dec->config) {
+        au = ngx_chrys_au_alloc(dec->config->len, dec->log);
+
+        if (au == NULL) {
+            /* the next sequence header configures the codec */
+            ngx_chrys_aus_free(&dec->queued);
+            dec->wait_idr = 1;
+            return;
+        }
+
+        ngx_memcpy(au->data, dec->config->data, au->len);
+
+        /* first in the queue */
+
+        au->next = dec->queued.head;
+        dec->queued.head = au;
+
+        if (au->next == NULL) {
+            dec->queued.last = &au->next;
+        }
+
+        dec->queued.n++;
+        dec->queued.bytes += au->len;
+    }
+
+    if (!dec->running) {
+        (void) ngx_chrys_decoder_run(dec);
+    }
+}
+
+
+/* a sleeping decoder keeps the access units since the newest IDR */
+
+static void
+ngx_chrys_decoder_keep(ngx_chrys_decoder_t *dec, ngx_chrys_au_t *au)
+{
+    if (au->seq == 0) {
+        /* remembered: it goes first when the decoder wakes */
+        ngx_chrys_au_free(au);
+        return;
+    }
+
+    if (au->flags & NGX_CHRYS_AU_IDR) {
+        ngx_chrys_aus_free(&dec->queued);
+        dec->wait_idr = 0;
+
+    } else if (dec->wait_idr) {
+        ngx_chrys_au_free(au);
+        return;
+    }
+
+    if (ngx_chrys_aus_full(&dec->queued, au)) {
+        /* a GOP too long to keep: waking waits for the next IDR */
+        ngx_chrys_aus_free(&dec->queued);
+        ngx_chrys_au_free(au);
+        dec->wait_idr = 1;
+        return;
+    }
+
+    ngx_chrys_aus_add(&dec->queued, au);
+}
+
+
+/*
+ * On demand, awake: a decoded access unit joins the GOP kept for a sleep
+ * to come; an IDR starts a new one, a gap or a GOP too long ends it.
+ */
+
+static void
+ngx_chrys_decoder_gop_add(ngx_chrys_decoder_t *dec, ngx_chrys_au_t *au)
+{
+    if (au->flags & NGX_CHRYS_AU_IDR) {
+        ngx_chrys_aus_free(&dec->gop);
+
+    } else if (dec->gop.head == NULL || (au->flags & NGX_CHRYS_AU_GAP)
+               || ngx_chrys_aus_full(&dec->gop, au))
+    {
+        ngx_chrys_aus_free(&dec->gop);
+        ngx_chrys_au_free(au);
+        return;
+    }
+
+    ngx_chrys_aus_add(&dec->gop, au);
+}
+
+
+/* a copy of the newest codec configuration, to reopen the codec with */
+
+static void
+ngx_chrys_decoder_remember(ngx_chrys_decoder_t *dec, ngx_chrys_au_t *au)
+{
+    ngx_chrys_au_t  *copy;
+
+    copy = ngx_chrys_au_alloc(au->len, dec->log);
+    if (copy == NULL) {
+        return;
+    }
+
+    ngx_memcpy(copy->data, au->data, au->len);
+
+    if (dec->config) {
+        ngx_chrys_au_free(dec->config);
+    }
+
+    dec->config = copy;
+}
+
+
+static void
+ngx_chrys_aus_init(ngx_chrys_aus_t *aus)
+{
+    aus->head = NULL;
+    aus->last = &aus->head;
+    aus->n = 0;
+    aus->bytes = 0;
+}
+
+
+static void
+ngx_chrys_aus_add(ngx_chrys_aus_t *aus, ngx_chrys_au_t *au)
+{
+    au->next = NULL;
+    *aus->last = au;
+    aus->last = &au->next;
+    aus->n++;
+    aus->bytes += au->len;
+}
+
+
+/* whether the chain has no room for one more: the decoder's bounds */
+
+static ngx_uint_t
+ngx_chrys_aus_full(ngx_chrys_aus_t *aus, ngx_chrys_au_t *au)
+{
+    return aus->n >= NGX_CHRYS_QUEUE_MAX
+           || aus->bytes + au->len > NGX_CHRYS_QUEUE_BYTES;
+}
+
+
+static void
+ngx_chrys_aus_free(ngx_chrys_aus_t *aus)
+{
+    ngx_chrys_au_t  *au, *next;
+
+    for (au = aus->head; au; au = next) {
+        next = au->next;
+        ngx_chrys_au_free(au);
+    }
+
+    ngx_chrys_aus_init(aus);
+}
+
+
+/*
+ * Every NGX_CHRYS_DOZE ms while some decoder of this worker sleeps: when
+ * a sleeping stream of a zone was asked for, its decoder looks whether it
+ * is the one, without waiting for its next packet.
+ */
+
+static void
+ngx_chrys_decoder_tick(ngx_event_t *ev)
+{
+    ngx_queue_t          *q;
+    ngx_chrys_decoder_t  *dec;
+
+    for (q = ngx_queue_head(&ngx_chrys_decoders);
+         q != ngx_queue_sentinel(&ngx_chrys_decoders);
+         q = ngx_queue_next(q))
+    {
+        dec = ngx_queue_data(q, ngx_chrys_decoder_t, queue);
+
+        if (dec->asleep && ngx_chrys_zone_asked(dec->zone, &dec->asked)
+            && ngx_chrys_stream_asked(dec->st, dec->idle))
+        {
+            ngx_chrys_decoder_wake(dec);
+        }
+    }
+
+    if (ngx_chrys_sleepers) {
+        ngx_add_timer(ev, NGX_CHRYS_DOZE);
+    }
 }

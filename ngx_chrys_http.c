@@ -216,6 +216,14 @@ static ngx_http_chrys_route_t  ngx_http_chrys_routes[] = {
     { ngx_string("*/*/events/#/clip.mp4"), NGX_HTTP_CHRYS_GET,
       NGX_HTTP_CHRYS_CLIP, ngx_http_chrys_clip },
 
+    { ngx_string("*/*/events/#/frame.jpg"), NGX_HTTP_CHRYS_GET,
+      NGX_HTTP_CHRYS_FRAME_JPG, ngx_http_chrys_frame },
+
+    /* last: the endpoints of a stream whose app is "ui" come first */
+
+    { ngx_string("ui/*/*"), NGX_HTTP_CHRYS_GET,
+      NGX_HTTP_CHRYS_CAMERA, ngx_http_chrys_camera },
+
     { ngx_null_string, 0, 0, NULL }
 };
 
@@ -688,6 +696,7 @@ ngx_http_chrys_parse_args(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
                        ? ctx->args[NGX_HTTP_CHRYS_ARG_TIMEOUT]
                        : NGX_HTTP_CHRYS_TIMEOUT);
     ctx->fresh = ngx_current_msec + NGX_HTTP_CHRYS_FRESH;
+    ctx->wake = ngx_current_msec + NGX_HTTP_CHRYS_WAKE;
 
     return NGX_DECLINED;
 }
@@ -1590,7 +1599,7 @@ static size_t
 ngx_http_chrys_json_len(ngx_chrys_snapshot_t *snap)
 {
     return sizeof("{\"app\":\"\",\"name\":\"\",\"publishing\":false,"
-                  "\"codec\":\"\",\"width\":,\"height\":,\"profile\":,"
+                  "\"decoding\":false,\"codec\":\"\",\"width\":,\"height\":,\"profile\":,"
                   "\"level\":,\"fps\":.00,\"bitrate\":,"
                   "\"frames_received\":,\"frames_decoded\":,"
                   "\"frames_skipped\":,\"decode_errors\":,"
@@ -1621,11 +1630,12 @@ ngx_http_chrys_json(u_char *p, ngx_chrys_snapshot_t *snap)
     p = ngx_cpymem(p, "\",\"name\":\"", 10);
     p = (u_char *) ngx_escape_json(p, snap->name.data, snap->name.len);
 
-    p = ngx_sprintf(p, "\",\"publishing\":%s,\"codec\":\"%s\","
-                    "\"width\":%ui,\"height\":%ui,"
+    p = ngx_sprintf(p, "\",\"publishing\":%s,\"decoding\":%s,"
+                    "\"codec\":\"%s\",\"width\":%ui,\"height\":%ui,"
                     "\"profile\":%ui,\"level\":%ui,"
                     "\"fps\":%ui.%02ui,\"bitrate\":%ui,",
                     snap->publishing ? "true" : "false",
+                    snap->decoding ? "true" : "false",
                     v->codec ? ngx_chrys_flv_codec_name(v->codec) : "",
                     v->width, v->height, v->profile, v->level,
                     snap->fps / 100, snap->fps % 100, snap->bitrate);

@@ -38,6 +38,7 @@
 #define NGX_HTTP_CHRYS_MJPEG           11
 #define NGX_HTTP_CHRYS_METRICS         12
 #define NGX_HTTP_CHRYS_UI              13
+#define NGX_HTTP_CHRYS_CAMERA          14
 
 /* query parameters */
 #define NGX_HTTP_CHRYS_ARG_QUALITY     0
@@ -66,6 +67,7 @@
 #define NGX_HTTP_CHRYS_TIMEOUT         5000
 #define NGX_HTTP_CHRYS_MAX_TIMEOUT     60000
 #define NGX_HTTP_CHRYS_FRESH           1000
+#define NGX_HTTP_CHRYS_WAKE            10000
 
 #define ngx_http_chrys_has(ctx, a)     ((ctx)->has_arg & (1 << (a)))
 
@@ -162,6 +164,7 @@ struct ngx_http_chrys_ctx_s {
     ngx_chrys_look_t              look;       /* format, quality, size */
     ngx_msec_t                    deadline;
     ngx_msec_t                    fresh;      /* waits for a newer picture */
+    ngx_msec_t                    wake;       /* waits for a decoder */
     ngx_uint_t                    tries;
 
     ngx_queue_t                   wait;
@@ -249,6 +252,8 @@ void ngx_http_chrys_live_cleanup(ngx_http_chrys_ctx_t *ctx);
 ngx_int_t ngx_http_chrys_metrics(ngx_http_request_t *r,
     ngx_http_chrys_ctx_t *ctx);
 ngx_int_t ngx_http_chrys_ui(ngx_http_request_t *r,
+    ngx_http_chrys_ctx_t *ctx);
+ngx_int_t ngx_http_chrys_camera(ngx_http_request_t *r,
     ngx_http_chrys_ctx_t *ctx);
 
 

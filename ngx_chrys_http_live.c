@@ -116,6 +116,7 @@ static void ngx_http_chrys_wait(ngx_http_request_t *r,
     ngx_http_chrys_ctx_t *ctx);
 static ngx_uint_t ngx_http_chrys_ready(ngx_http_chrys_ctx_t *ctx);
 static ngx_uint_t ngx_http_chrys_stale(ngx_http_chrys_ctx_t *ctx);
+static ngx_uint_t ngx_http_chrys_waking(ngx_http_chrys_ctx_t *ctx);
 static void ngx_http_chrys_tick(ngx_event_t *ev);
 static void ngx_http_chrys_resume(ngx_http_request_t *r,
     ngx_http_chrys_ctx_t *ctx);
@@ -157,7 +158,7 @@ ngx_http_chrys_live(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
     seq = st->pictures.latest_seq;
 
     /* pictures are copied into the zone while somebody asks */
-    ngx_chrys_stream_want(st);
+    ngx_chrys_stream_want(ctx->zone, st);
 
     if (ctx->endpoint == NGX_HTTP_CHRYS_MJPEG && ctx->mjpeg == NULL) {
         rc = ngx_http_chrys_mjpeg_start(r, ctx);
@@ -173,6 +174,16 @@ ngx_http_chrys_live(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
     if (mj && ngx_http_chrys_mjpeg_over(mj) && !mj->sending) {
         /* the time the location gave it is over (a share link's) */
         return ngx_http_chrys_mjpeg_end(r, ctx);
+    }
+
+    if (ngx_http_chrys_waking(ctx)) {
+        /*
+         * a stream decoded on demand that nobody asked for: its decoder
+         * wakes and decodes from the newest keyframe to the newest frame
+         */
+
+        ngx_http_chrys_wait(r, ctx);
+        return NGX_DONE;
     }
 
     if (ngx_http_chrys_stale(ctx)) {
@@ -1139,7 +1150,7 @@ ngx_http_chrys_ready(ngx_http_chrys_ctx_t *ctx)
         return 1;
     }
 
-    if (ngx_http_chrys_stale(ctx)) {
+    if (ngx_http_chrys_waking(ctx) || ngx_http_chrys_stale(ctx)) {
         return 0;
     }
 
@@ -1177,6 +1188,16 @@ ngx_http_chrys_stale(ngx_http_chrys_ctx_t *ctx)
 }
 
 
+/* whether the stream's decoder sleeps, and is worth waiting for */
+
+static ngx_uint_t
+ngx_http_chrys_waking(ngx_http_chrys_ctx_t *ctx)
+{
+    return ngx_chrys_stream_asleep(ctx->stream)
+           && (ngx_msec_int_t) (ctx->wake - ngx_current_msec) > 0;
+}
+
+
 static void
 ngx_http_chrys_tick(ngx_event_t *ev)
 {
@@ -1196,7 +1217,7 @@ ngx_http_chrys_tick(ngx_event_t *ev)
         q = ngx_queue_next(q);
 
         /* who waits for pictures asks for them all along */
-        ngx_chrys_stream_want(ctx->stream);
+        ngx_chrys_stream_want(ctx->zone, ctx->stream);
 
         if (!ngx_http_chrys_ready(ctx)) {
             continue;

@@ -30,6 +30,9 @@
 #define NGX_CHRYS_EVENT_BUDGET    (64 * 1024 * 1024)
 #define NGX_CHRYS_STREAM_IDLE     (10 * 60 * 1000)
 #define NGX_CHRYS_MAX_PICTURE     4096
+/* chrys_decode on_demand: not asked for this long, a stream sleeps */
+#define NGX_CHRYS_DECODE_IDLE     10000
+#define NGX_CHRYS_DECODE_IDLE_MAX (24 * 60 * 60 * 1000)
 #define NGX_CHRYS_MALLOC_ARENAS   2
 #define NGX_CHRYS_SWEEP           1000
 
@@ -49,6 +52,7 @@ typedef struct {
     ngx_msec_t                idle;           /* 0: off */
     ngx_uint_t                max_width;
     ngx_uint_t                max_height;
+    ngx_msec_t                decode_idle;    /* 0: always */
     ngx_thread_pool_t        *thread_pool;
 } ngx_rtmp_chrys_app_conf_t;
 
@@ -89,6 +93,8 @@ static char *ngx_rtmp_chrys_buffer(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_rtmp_chrys_stream_idle(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_rtmp_chrys_max_picture(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_rtmp_chrys_decode(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static void ngx_rtmp_chrys_sweep(ngx_event_t *ev);
 static void ngx_rtmp_chrys_attach(ngx_chrys_zone_t *zone, ngx_log_t *log);
@@ -182,6 +188,14 @@ static ngx_command_t  ngx_rtmp_chrys_commands[] = {
     { ngx_string("chrys_max_picture"),
       NGX_RTMP_MAIN_CONF|NGX_RTMP_SRV_CONF|NGX_RTMP_APP_CONF|NGX_CONF_TAKE1,
       ngx_rtmp_chrys_max_picture,
+      NGX_RTMP_APP_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("chrys_decode"),
+      NGX_RTMP_MAIN_CONF|NGX_RTMP_SRV_CONF|NGX_RTMP_APP_CONF
+      |NGX_CONF_TAKE12,
+      ngx_rtmp_chrys_decode,
       NGX_RTMP_APP_CONF_OFFSET,
       0,
       NULL },
@@ -330,6 +344,7 @@ ngx_rtmp_chrys_create_app_conf(ngx_conf_t *cf)
     cacf->idle = NGX_CONF_UNSET_MSEC;
     cacf->max_width = NGX_CONF_UNSET_UINT;
     cacf->max_height = NGX_CONF_UNSET_UINT;
+    cacf->decode_idle = NGX_CONF_UNSET_MSEC;
 
     return cacf;
 }
@@ -351,6 +366,7 @@ ngx_rtmp_chrys_merge_app_conf(ngx_conf_t *cf, void *parent, void *child)
                               NGX_CHRYS_MAX_PICTURE);
     ngx_conf_merge_uint_value(conf->max_height, prev->max_height,
                               NGX_CHRYS_MAX_PICTURE);
+    ngx_conf_merge_msec_value(conf->decode_idle, prev->decode_idle, 0);
 
     if (conf->thread_pool == NULL) {
         conf->thread_pool = prev->thread_pool;
@@ -477,6 +493,55 @@ ngx_rtmp_chrys_stream_idle(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     cacf->idle = idle;
+
+    return NGX_CONF_OK;
+}
+
+
+/* chrys_decode always | on_demand [IDLE] */
+
+static char *
+ngx_rtmp_chrys_decode(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_rtmp_chrys_app_conf_t  *cacf = conf;
+
+    ngx_int_t   idle;
+    ngx_str_t  *value;
+
+    if (cacf->decode_idle != NGX_CONF_UNSET_MSEC) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "always") == 0 && cf->args->nelts == 2) {
+        cacf->decode_idle = 0;
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_strcmp(value[1].data, "on_demand") != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"chrys_decode\" takes \"always\" or "
+                           "\"on_demand [IDLE]\", not \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (cf->args->nelts == 2) {
+        cacf->decode_idle = NGX_CHRYS_DECODE_IDLE;
+        return NGX_CONF_OK;
+    }
+
+    idle = ngx_parse_time(&value[2], 0);
+
+    if (idle == NGX_ERROR || idle == 0 || idle > NGX_CHRYS_DECODE_IDLE_MAX) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"chrys_decode\" idle time \"%V\" is invalid, "
+                           "e.g. \"chrys_decode on_demand 10s;\" (1 ms to "
+                           "24 h)", &value[2]);
+        return NGX_CONF_ERROR;
+    }
+
+    cacf->decode_idle = idle;
 
     return NGX_CONF_OK;
 }
@@ -718,6 +783,7 @@ ngx_rtmp_chrys_start(ngx_rtmp_session_t *s)
     ngx_int_t                    rc;
     ngx_str_t                    name, *app;
     ngx_chrys_stream_conf_t      sc;
+    ngx_chrys_decoder_conf_t     dc;
     ngx_rtmp_chrys_ctx_t        *ctx;
     ngx_chrys_zone_t            *zone;
     ngx_chrys_stream_t          *st;
@@ -789,10 +855,12 @@ ngx_rtmp_chrys_start(ngx_rtmp_session_t *s)
         return ctx;
     }
 
-    ctx->decoder = ngx_chrys_decoder_create(zone, st, ctx->claim,
-                                            cacf->thread_pool,
-                                            cacf->max_width,
-                                            cacf->max_height,
+    dc.pool = cacf->thread_pool;
+    dc.max_width = cacf->max_width;
+    dc.max_height = cacf->max_height;
+    dc.idle = cacf->decode_idle;
+
+    ctx->decoder = ngx_chrys_decoder_create(zone, st, ctx->claim, &dc,
                                             s->connection->log);
     if (ctx->decoder == NULL) {
         ngx_chrys_stream_release(zone, st, ctx->claim);
@@ -805,7 +873,8 @@ ngx_rtmp_chrys_start(ngx_rtmp_session_t *s)
     ctx->started = 1;
 
     ngx_log_error(NGX_LOG_INFO, s->connection->log, 0,
-                  "chrys: decoding \"%V/%V\"", app, &name);
+                  "chrys: decoding \"%V/%V\"%s", app, &name,
+                  dc.idle ? " on demand" : "");
 
     codec = ngx_rtmp_get_module_ctx(s, ngx_rtmp_codec_module);
 
@@ -894,6 +963,7 @@ ngx_rtmp_chrys_video(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h,
     size_t                      n;
     ngx_rtmp_chrys_ctx_t       *ctx;
     ngx_chrys_stream_t         *st;
+    ngx_chrys_video_t           video;
     ngx_rtmp_chrys_app_conf_t  *cacf;
     ngx_chrys_flv_video_t       v;
 
@@ -924,7 +994,11 @@ ngx_rtmp_chrys_video(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h,
 
     if (ctx->codec != v.codec) {
         ctx->codec = v.codec;
-        ngx_chrys_stream_set_video(ctx->zone, st, v.codec, 0, 0);
+
+        ngx_memzero(&video, sizeof(ngx_chrys_video_t));
+        video.codec = v.codec;
+
+        ngx_chrys_stream_set_video(ctx->zone, st, &video);
     }
 
     if (v.codec != NGX_CHRYS_FLV_AVC) {
@@ -982,6 +1056,7 @@ ngx_rtmp_chrys_sequence_header(ngx_rtmp_session_t *s,
     ngx_chain_t           *cl;
     ngx_chrys_au_t        *au;
     ngx_chrys_avcc_t       avcc;
+    ngx_chrys_video_t      video;
     ngx_chrys_stream_t    *st;
     ngx_rtmp_codec_ctx_t  *codec;
 
@@ -1016,10 +1091,15 @@ ngx_rtmp_chrys_sequence_header(ngx_rtmp_session_t *s,
         return;
     }
 
-    ngx_chrys_stream_set_video(ctx->zone, st, NGX_CHRYS_FLV_AVC,
-                               avcc.profile, avcc.level);
-
     codec = ngx_rtmp_get_module_ctx(s, ngx_rtmp_codec_module);
+
+    video.codec = NGX_CHRYS_FLV_AVC;
+    video.profile = avcc.profile;
+    video.level = avcc.level;
+    video.width = codec ? codec->width : 0;
+    video.height = codec ? codec->height : 0;
+
+    ngx_chrys_stream_set_video(ctx->zone, st, &video);
 
     if (codec && ngx_rtmp_chrys_too_big(s, ctx, codec->width, codec->height))
     {

@@ -608,6 +608,7 @@ ngx_chrys_stream_claim(ngx_chrys_zone_t *zone, ngx_str_t *app,
     st->idle = conf->idle;
     st->used = ngx_current_msec;
 
+    st->pictures.asleep = 0;
     st->publisher.owner = ngx_pid;
     st->publisher.publishing = 1;
     st->publisher.closing = 0;
@@ -659,6 +660,7 @@ ngx_chrys_stream_release(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
         st->publisher.owner = 0;
         st->publisher.publishing = 0;
         st->publisher.closing = 0;
+        st->pictures.asleep = 0;
         st->rate.fps = 0;
         st->rate.bitrate = 0;
         st->used = ngx_current_msec;
@@ -779,17 +781,28 @@ ngx_chrys_stream_set_error(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
 }
 
 
+/*
+ * What the codec headers say of the video.  The picture size they give
+ * stands until a picture is published (a stream decoded on demand may
+ * have none for long); pictures set it from then on.
+ */
+
 void
 ngx_chrys_stream_set_video(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
-    ngx_uint_t codec, ngx_uint_t profile, ngx_uint_t level)
+    ngx_chrys_video_t *video)
 {
     ngx_chrys_zone_lock(zone);
 
-    st->video.codec = codec;
+    st->video.codec = video->codec;
 
-    if (profile) {
-        st->video.profile = profile;
-        st->video.level = level;
+    if (video->profile) {
+        st->video.profile = video->profile;
+        st->video.level = video->level;
+    }
+
+    if (st->video.width == 0 && video->width && video->height) {
+        st->video.width = video->width;
+        st->video.height = video->height;
     }
 
     ngx_chrys_zone_unlock(zone);
@@ -849,9 +862,81 @@ ngx_chrys_stream_decoded(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
 /* somebody asks for pictures of the stream now */
 
 void
-ngx_chrys_stream_want(ngx_chrys_stream_t *st)
+ngx_chrys_stream_want(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st)
 {
     st->pictures.wanted = ngx_current_msec;
+
+    if (st->pictures.asleep) {
+        /* its decoder looks at the stream at its next tick */
+        (void) ngx_atomic_fetch_add(&zone->sh->asked, 1);
+    }
+}
+
+
+/* whether pictures were asked for in the last "idle" ms */
+
+ngx_uint_t
+ngx_chrys_stream_asked(ngx_chrys_stream_t *st, ngx_msec_t idle)
+{
+    return ngx_current_msec - st->pictures.wanted < idle;
+}
+
+
+/* whether a sleeping stream was asked for since "seen", which it updates */
+
+ngx_uint_t
+ngx_chrys_zone_asked(ngx_chrys_zone_t *zone, ngx_uint_t *seen)
+{
+    ngx_uint_t  asked;
+
+    asked = zone->sh->asked;
+
+    if (asked == *seen) {
+        return 0;
+    }
+
+    *seen = asked;
+
+    return 1;
+}
+
+
+/*
+ * The decoder of claim "claim" stops decoding until pictures are asked
+ * for: the stream's pictures and JPEGs go back to the zone (a slot being
+ * read stays until its reader lets go), and readers wait for the picture
+ * that waking up decodes.
+ */
+
+void
+ngx_chrys_stream_sleep(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
+    ngx_uint_t claim)
+{
+    ngx_chrys_pictures_t  *pics;
+
+    ngx_chrys_zone_lock(zone);
+
+    if (ngx_chrys_stream_current(st, claim)) {
+        pics = &st->pictures;
+
+        pics->asleep = 1;
+        pics->latest_seq = 0;
+        pics->decoded_seq = 0;
+        pics->decoded_time = 0;
+
+        ngx_chrys_stream_spare_locked(zone, st);
+    }
+
+    ngx_chrys_zone_unlock(zone);
+}
+
+
+/* whether the stream is published but not decoded now */
+
+ngx_uint_t
+ngx_chrys_stream_asleep(ngx_chrys_stream_t *st)
+{
+    return st->pictures.asleep && ngx_chrys_stream_publishing(st);
 }
 
 
@@ -1070,6 +1155,7 @@ ngx_chrys_snapshot_locked(ngx_chrys_stream_t *st, ngx_chrys_snapshot_t *snap,
     snap->name.len = st->name.len;
 
     snap->publishing = ngx_chrys_stream_publishing(st);
+    snap->decoding = snap->publishing && !pics->asleep;
     snap->video = st->video;
     snap->fps = st->rate.fps;
     snap->bitrate = st->rate.bitrate;
@@ -1460,6 +1546,7 @@ ngx_chrys_slot_publish(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
 
     pics->latest = n;
     pics->latest_seq = frame->seq;
+    pics->asleep = 0;
     st->video.width = frame->width;
     st->video.height = frame->height;
 

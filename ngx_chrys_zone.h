@@ -155,6 +155,7 @@ typedef struct {
     ngx_atomic_t                  decoded_seq; /* newest decoded */
     uint64_t                      decoded_time;
     ngx_msec_t                    wanted;     /* pictures last asked for */
+    ngx_uint_t                    asleep;     /* on demand: not decoded */
     ngx_chrys_slot_t              slots[NGX_CHRYS_SLOTS];
     ngx_chrys_jpeg_t              jpegs[NGX_CHRYS_JPEGS];
 } ngx_chrys_pictures_t;
@@ -218,6 +219,9 @@ typedef struct {
     ngx_atomic_t                  lock_max_usec;
     ngx_atomic_t                  lock_slow;
 
+    /* moves when a sleeping stream is asked for: its decoder wakes */
+    ngx_atomic_t                  asked;
+
     ngx_chrys_worker_t            workers[NGX_CHRYS_WORKERS];
 } ngx_chrys_sh_t;
 
@@ -249,6 +253,7 @@ typedef struct {
     ngx_str_t                     app;
     ngx_str_t                     name;
     ngx_uint_t                    publishing;
+    ngx_uint_t                    decoding;
     ngx_chrys_video_t             video;
     ngx_uint_t                    fps;
     ngx_uint_t                    bitrate;
@@ -350,13 +355,17 @@ ngx_uint_t ngx_chrys_stream_current(ngx_chrys_stream_t *st,
 void ngx_chrys_stream_set_error(ngx_chrys_zone_t *zone,
     ngx_chrys_stream_t *st, const char *fmt, ...);
 void ngx_chrys_stream_set_video(ngx_chrys_zone_t *zone,
-    ngx_chrys_stream_t *st, ngx_uint_t codec, ngx_uint_t profile,
-    ngx_uint_t level);
+    ngx_chrys_stream_t *st, ngx_chrys_video_t *video);
 void ngx_chrys_stream_count(ngx_chrys_stream_t *st, size_t len);
 void ngx_chrys_stream_decoded(ngx_chrys_zone_t *zone,
     ngx_chrys_stream_t *st, ngx_uint_t claim, ngx_uint_t seq, uint64_t time);
-void ngx_chrys_stream_want(ngx_chrys_stream_t *st);
+void ngx_chrys_stream_want(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st);
 ngx_uint_t ngx_chrys_stream_wanted(ngx_chrys_stream_t *st);
+ngx_uint_t ngx_chrys_stream_asked(ngx_chrys_stream_t *st, ngx_msec_t idle);
+ngx_uint_t ngx_chrys_zone_asked(ngx_chrys_zone_t *zone, ngx_uint_t *seen);
+void ngx_chrys_stream_sleep(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
+    ngx_uint_t claim);
+ngx_uint_t ngx_chrys_stream_asleep(ngx_chrys_stream_t *st);
 void ngx_chrys_stream_snapshot(ngx_chrys_zone_t *zone,
     ngx_chrys_stream_t *st, ngx_chrys_snapshot_t *snap);
 ngx_int_t ngx_chrys_stream_latest(ngx_chrys_zone_t *zone,

@@ -23,12 +23,14 @@ The report goes to stdout, the same figures as JSON to objs/bench.json.
    pixels, scaling.
 6. the zone's lock: the longest hold while clips, image series and an
    event of the largest sizes run against a 4 Mbit/s stream.
+8. a node's capacity (t/bench_capacity.py): 720p30 cameras always-on and
+   with chrys_decode on_demand, and the first picture of a sleeping one.
 7. the Python client (python/chrys, "t/bench.py client"): frames/s and
    CPU a frame of a loop on cam.frames() against the same loop written on
    raw HTTP; the age of the frames a consumer doing 500 ms of work per
    frame gets from cam.frames() and from OpenCV's VideoCapture on the
    rtmp:// URL, side by side.
-8. TLS ("t/bench.py tls"), nginx.conf.example as written (1 worker):
+9. TLS ("t/bench.py tls"), nginx.conf.example as written (1 worker):
    latest.jpg over HTTPS (keep-alive, HTTP/1.1) against over HTTP, wrk
    alternately; and the server's CPU for one 720p30 publisher over RTMPS
    (stream module + nginx-rtmp) against over RTMP, chrys off so that only
@@ -54,6 +56,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from chrys import (MODULE, TOP, Nginx, Publisher, frame_meta,  # noqa: E402
                    testsrc_file, wait_for)
+import bench_capacity  # noqa: E402
 
 STREAM = dict(name="bench-1280x720-30-nob", width=1280, height=720, rate=30,
               seconds=30, gop=30, extra=["-bf", "0"])
@@ -1062,9 +1065,9 @@ def bench_lock(procs):
     return res
 
 
-# ---------------------------------------------------------------- part 8
+# ---------------------------------------------------------------- part 9
 
-TLS_INGEST = 10     # s, part 8, each CPU window of a publisher
+TLS_INGEST = 10     # s, part 9, each CPU window of a publisher
 
 
 def example_nginx(procs, **kw):
@@ -1080,10 +1083,10 @@ def nginx_ticks(n):
 
 
 def bench_tls(procs, source):
-    """8. HTTPS against HTTP for latest.jpg; the server's CPU for an RTMPS
+    """9. HTTPS against HTTP for latest.jpg; the server's CPU for an RTMPS
     publisher against an RTMP one."""
     from test_security import KEY, TOKEN
-    print("8. TLS: latest.jpg over HTTPS / over HTTP (wrk -t2 -c64, "
+    print("9. TLS: latest.jpg over HTTPS / over HTTP (wrk -t2 -c64, "
           "keep-alive, 1 worker); RTMPS / RTMP ingest CPU",
           file=sys.stderr, flush=True)
     n = example_nginx(procs, workers=1)
@@ -1258,7 +1261,7 @@ def report(res):
     x = res.get("tls")
     if x:
         lines.append(
-            "8. latest.jpg over HTTPS (keep-alive) / over HTTP:   %5.2f   "
+            "9. latest.jpg over HTTPS (keep-alive) / over HTTP:   %5.2f   "
             "[%s/s vs %s/s]"
             % (x["https_ratio"], kfmt(x["https_rps"]), kfmt(x["http_rps"])))
         lines.append(
@@ -1269,6 +1272,8 @@ def report(res):
                else "?", x["rtmps_nginx_cpu_pct"], x["rtmp_nginx_cpu_pct"],
                x["rtmps_nginx_cpu_pct"] - x["rtmp_nginx_cpu_pct"],
                x["rtmps_publisher_cpu_pct"], x["rtmp_publisher_cpu_pct"]))
+    if res.get("capacity"):
+        lines += bench_capacity.report(res["capacity"])
     for e in res.get("errors", []):
         lines.append("error: " + e)
     for c in res.get("crashes", []):
@@ -1312,7 +1317,7 @@ def main():
     procs = Procs(module)
     # "t/bench.py buffer age" runs only those parts
     parts = sys.argv[1:] or ["decode", "throughput", "age", "buffer", "live",
-                             "lock", "client", "tls"]
+                             "lock", "client", "capacity", "tls"]
     try:
         a = None
         if "decode" in parts or "throughput" in parts:
@@ -1361,6 +1366,13 @@ def main():
                 res["tls"] = bench_tls(procs, source)
             except Exception as e:
                 res["errors"].append("tls: %r" % e)
+        procs.stop_all()
+        if "capacity" in parts:
+            try:
+                res["capacity"] = bench_capacity.bench_capacity(
+                    procs, sys.modules[__name__], source, STREAM)
+            except Exception as e:
+                res["errors"].append("capacity: %r" % e)
     finally:
         procs.stop_all()
         shutil.rmtree(tmp, ignore_errors=True)

@@ -172,3 +172,32 @@ def test_dashboard_dom(two_streams):
             assert 'src="blob:' in dom, path
         assert dom.count("live \u00b7 h264 640x360 \u00b7 ") == 2, dom
         assert '<div id="empty" hidden="">' in dom
+
+
+def test_keyframe_thumbnails_leave_on_demand_streams_asleep(make_nginx,
+                                                            publish, camera,
+                                                            tmp_path):
+    """chrys_decode on_demand: the dashboard's ?thumbs=keyframe shows each
+    stream's newest keyframe from its buffer, and says the stream is live
+    but not decoded, without waking it."""
+    nginx = make_nginx(rtmp_main="chrys_decode on_demand 1s;")
+    publish(nginx.rtmp("cam"), camera.path)
+
+    def asleep():
+        r = nginx.get("live/cam/status")
+        return r.status_code == 200 and r.json()["publishing"] \
+            and not r.json()["decoding"]
+
+    wait_for(asleep, timeout=15, what="the stream to sleep")
+    time.sleep(1.5)
+
+    shot = str(tmp_path / "keyframes.png")
+    chromium(nginx.url("ui/?thumbs=keyframe"), "--screenshot=" + shot)
+    pixels = np.asarray(Image.open(shot).convert("RGB"))
+    spans = pictures(pixels)
+    assert len(spans) == 1, spans
+
+    dom = chromium(nginx.url("ui/?thumbs=keyframe"), "--dump-dom").decode()
+    assert "live, not decoded \u00b7 h264 640x360" in dom, dom[:2000]
+    assert asleep()
+    assert nginx.status("cam")["frames_decoded"] == 0

@@ -934,7 +934,7 @@ LONG = "y" * 300
 
 # the metrics every stream has, one sample each
 STREAM_METRICS = [
-    "chrys_publishing", "chrys_frames_received_total",
+    "chrys_publishing", "chrys_decoding", "chrys_frames_received_total",
     "chrys_frames_decoded_total", "chrys_frames_skipped_total",
     "chrys_decode_errors_total", "chrys_decode_seconds_total",
     "chrys_jpeg_encodes_total", "chrys_jpeg_cache_hits_total",

@@ -56,6 +56,7 @@ static ngx_int_t ngx_unit_worker_reap(ngx_pid_t pid, ngx_uint_t kill_it);
 static void test_sweep_takes_out_idle_streams(void);
 static void test_sweep_ignores_references_of_dead_workers(void);
 static void test_release_gives_back_pictures(void);
+static void test_sleep_gives_back_pictures_and_wakes(void);
 static void test_reclaim_takes_out_least_recently_used(void);
 
 
@@ -862,6 +863,7 @@ test_stream_snapshot_copies_names_and_counters(void)
     ngx_pool_t            *pool;
     ngx_array_t            streams;
     ngx_chrys_zone_t      *zone;
+    ngx_chrys_video_t      video;
     ngx_chrys_stream_t    *st, *os;
     ngx_chrys_snapshot_t   snap, *snaps;
 
@@ -898,7 +900,13 @@ test_stream_snapshot_copies_names_and_counters(void)
     ngx_chrys_stream_add(st, encode_usec, 7000);
     ngx_chrys_stream_add(st, cache_hits, 8);
 
-    ngx_chrys_stream_set_video(zone, st, 7, 100, 40);
+    video.codec = 7;
+    video.profile = 100;
+    video.level = 40;
+    video.width = 0;
+    video.height = 0;
+
+    ngx_chrys_stream_set_video(zone, st, &video);
     ngx_chrys_stream_set_error(zone, st, "decoding: %s", "bad slice");
 
     (void) ngx_unit_decode(zone, st, claim, 3, NGX_UNIT_WIDTH,
@@ -2997,6 +3005,108 @@ test_release_gives_back_pictures(void)
 
 
 /*
+ * A stream decoded on demand that nobody asks for sleeps: every picture
+ * and JPEG goes back (one being read stays until its reader lets go), it
+ * shows as not decoding, and asking for it moves the zone's "asked"
+ * counter until a picture is published again.  The sleep of a publish
+ * that was taken over changes nothing.
+ */
+
+static void
+test_sleep_gives_back_pictures_and_wakes(void)
+{
+    ngx_int_t              latest;
+    ngx_uint_t             i, claim, pfree, slots, seen;
+    ngx_chrys_zone_t      *zone;
+    ngx_chrys_stream_t    *st;
+    ngx_chrys_snapshot_t   snap;
+
+    zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
+
+    ngx_unit_check(ngx_unit_claim(zone, "cam1", &st, &claim) == NGX_OK);
+
+    ngx_current_msec = 100000;
+
+    for (i = 1; i <= 3; i++) {
+        latest = ngx_unit_decode(zone, st, claim, i, 320, 240);
+    }
+
+    ngx_unit_check(latest >= 0);
+    ngx_unit_check(ngx_unit_jpeg_cache(zone, st, 80, 20000) == NGX_OK);
+
+    seen = zone->sh->asked;
+
+    /* asking for an awake stream wakes nobody */
+
+    ngx_chrys_stream_want(zone, st);
+    ngx_unit_check(!ngx_chrys_zone_asked(zone, &seen));
+    ngx_unit_check(ngx_chrys_stream_asked(st, 10000));
+
+    ngx_current_msec += 10000;
+    ngx_unit_check(!ngx_chrys_stream_asked(st, 10000));
+
+    /* a reader holds the latest slot while the stream goes to sleep */
+
+    st->pictures.slots[latest].readers++;
+
+    pfree = zone->shpool->pfree;
+
+    ngx_chrys_stream_sleep(zone, st, claim);
+
+    ngx_unit_check(ngx_chrys_stream_asleep(st));
+    ngx_unit_check(st->pictures.latest_seq == 0);
+    ngx_unit_check(st->pictures.decoded_seq == 0);
+    ngx_unit_check(ngx_unit_jpeg_find(st, 3, 80) == NULL);
+    ngx_unit_check(st->pictures.slots[latest].data != NULL);
+    ngx_unit_check(zone->shpool->pfree
+                   >= pfree + 2 * ngx_unit_pages(
+                          ngx_chrys_frame_size(NGX_CHRYS_YUV420, 320, 240)));
+
+    ngx_chrys_stream_snapshot(zone, st, &snap);
+    ngx_unit_check(snap.publishing && !snap.decoding);
+
+    /* its reader lets go: the next sleep gives that slot back too */
+
+    st->pictures.slots[latest].readers--;
+    ngx_chrys_stream_sleep(zone, st, claim);
+
+    slots = 0;
+
+    for (i = 0; i < NGX_CHRYS_SLOTS; i++) {
+        slots += (st->pictures.slots[i].data != NULL);
+    }
+
+    ngx_unit_check(slots == 0);
+
+    /* asking moves the counter, once for whoever looks */
+
+    ngx_chrys_stream_want(zone, st);
+    ngx_unit_check(ngx_chrys_stream_asked(st, 10000));
+    ngx_unit_check(ngx_chrys_zone_asked(zone, &seen));
+    ngx_unit_check(!ngx_chrys_zone_asked(zone, &seen));
+
+    /* the picture that waking decodes ends the sleep */
+
+    ngx_unit_check(ngx_unit_decode(zone, st, claim, 9, 320, 240) >= 0);
+    ngx_unit_check(!ngx_chrys_stream_asleep(st));
+    ngx_unit_check(st->pictures.latest_seq == 9);
+
+    ngx_chrys_stream_snapshot(zone, st, &snap);
+    ngx_unit_check(snap.publishing && snap.decoding);
+
+    /* the sleep of a claim taken over does nothing */
+
+    ngx_chrys_stream_sleep(zone, st, claim + 1);
+    ngx_unit_check(!ngx_chrys_stream_asleep(st));
+    ngx_unit_check(st->pictures.latest_seq == 9);
+
+    ngx_unit_check(ngx_unit_log_crit == 0);
+
+    ngx_unit_zone_destroy(zone);
+}
+
+
+/*
  * A zone short of room takes out the streams nobody holds, the least
  * recently used first: a hundred streams with their pictures, through a
  * zone that holds a score of them, are all admitted; a publisher's stream
@@ -3566,6 +3676,7 @@ main(void)
     ngx_unit_run(test_sweep_takes_out_idle_streams);
     ngx_unit_run(test_sweep_ignores_references_of_dead_workers);
     ngx_unit_run(test_release_gives_back_pictures);
+    ngx_unit_run(test_sleep_gives_back_pictures_and_wakes);
     ngx_unit_run(test_reclaim_takes_out_least_recently_used);
 
     /* the slab allocator found nothing wrong */
