@@ -1078,8 +1078,22 @@ def example_nginx(procs, **kw):
     return n.start()
 
 
-def nginx_ticks(n):
-    return sum(cpu_ticks(pid) for pid in [n.master_pid()] + n.worker_pids())
+def cpu_ns(pid):
+    """CPU time of a process, all its threads, in nanoseconds (schedstat:
+    finer than clock ticks, for loads of a few tenths of a percent)."""
+    total = 0
+    base = "/proc/%d/task" % pid
+    for tid in os.listdir(base):
+        try:
+            with open("%s/%s/schedstat" % (base, tid)) as f:
+                total += int(f.read().split()[0])
+        except OSError:
+            pass
+    return total
+
+
+def nginx_ns(n):
+    return sum(cpu_ns(pid) for pid in [n.master_pid()] + n.worker_pids())
 
 
 def bench_tls(procs, source):
@@ -1121,14 +1135,14 @@ def bench_tls(procs, source):
                             % (kind, port, KEY), source)
         time.sleep(3)
         check_running(p)
-        t0, p0, c0 = time.monotonic(), nginx_ticks(n), cpu_ticks(p.proc.pid)
+        t0, p0, c0 = time.monotonic(), nginx_ns(n), cpu_ns(p.proc.pid)
         time.sleep(TLS_INGEST)
         check_running(p)
         dt = time.monotonic() - t0
-        ingest[kind].append(percent(nginx_ticks(n) - p0, dt))
-        publisher[kind].append(percent(cpu_ticks(p.proc.pid) - c0, dt))
+        ingest[kind].append(100.0 * (nginx_ns(n) - p0) / 1e9 / dt)
+        publisher[kind].append(100.0 * (cpu_ns(p.proc.pid) - c0) / 1e9 / dt)
         procs.stop(p)
-        log("%-6s nginx %.1f%% CPU, ffmpeg publisher %.1f%%"
+        log("%-6s nginx %.2f%% CPU, ffmpeg publisher %.2f%%"
             % (kind, ingest[kind][-1], publisher[kind][-1]))
         time.sleep(1)
 
@@ -1266,8 +1280,8 @@ def report(res):
             % (x["https_ratio"], kfmt(x["https_rps"]), kfmt(x["http_rps"])))
         lines.append(
             "   server CPU of a 720p30 publisher, RTMPS / RTMP (ingest "
-            "only, chrys off): %s   [%.1f%% vs %.1f%% of a core, TLS "
-            "%+.1f%%; the ffmpeg publisher %.1f%% vs %.1f%%]"
+            "only, chrys off): %s   [%.2f%% vs %.2f%% of a core, TLS "
+            "%+.2f%%; the ffmpeg publisher %.2f%% vs %.2f%%]"
             % ("%.2f" % x["rtmps_cpu_ratio"] if x["rtmps_cpu_ratio"]
                else "?", x["rtmps_nginx_cpu_pct"], x["rtmp_nginx_cpu_pct"],
                x["rtmps_nginx_cpu_pct"] - x["rtmp_nginx_cpu_pct"],
