@@ -2,7 +2,8 @@
 #
 #   make          build objs/ngx_chrys_module.so (installs build deps)
 #   make run      build, then run nginx in the foreground with
-#                 nginx.conf.example (RTMP :1935, HTTP :8080)
+#                 nginx.conf.example (RTMPS :1936, HTTPS :8443, RTMP :1935,
+#                 HTTP :8080; a certificate of its own in objs/run/tls)
 #   make demo     publish an ffmpeg test pattern to the running server
 #   make test     install test deps, build, run the C unit tests and t/
 #   make bench    the performance figures of the README

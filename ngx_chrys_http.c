@@ -112,6 +112,13 @@ static ngx_command_t  ngx_http_chrys_commands[] = {
       offsetof(ngx_http_chrys_loc_conf_t, request_memory),
       NULL },
 
+    { ngx_string("chrys_mjpeg_until"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_chrys_loc_conf_t, mjpeg_until),
+      NULL },
+
     { ngx_string("chrys_worker_cache"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_size_slot,
@@ -1713,6 +1720,7 @@ ngx_http_chrys_create_loc_conf(ngx_conf_t *cf)
      *
      *     conf->shm_zone = NULL;
      *     conf->thread_pool = NULL;
+     *     conf->mjpeg_until = NULL;
      */
 
     conf->quality = NGX_CONF_UNSET_UINT;
@@ -1737,6 +1745,10 @@ ngx_http_chrys_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     if (conf->thread_pool == NULL) {
         conf->thread_pool = prev->thread_pool;
+    }
+
+    if (conf->mjpeg_until == NULL) {
+        conf->mjpeg_until = prev->mjpeg_until;
     }
 
     if (conf->shm_zone && conf->thread_pool == NULL) {

@@ -103,6 +103,7 @@ typedef struct {
     ngx_uint_t                    quality;
     ngx_uint_t                    max_replays;    /* per worker */
     size_t                        request_memory;
+    ngx_http_complex_value_t     *mjpeg_until;    /* a Unix time */
 } ngx_http_chrys_loc_conf_t;
 
 

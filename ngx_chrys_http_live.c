@@ -71,10 +71,17 @@ typedef struct {
     ngx_uint_t                    cursor;     /* seq of the last part */
     ngx_msec_t                    next;       /* no part before that */
     ngx_msec_t                    interval;
+    time_t                        until;      /* chrys_mjpeg_until, or 0 */
     unsigned                      sending:1;
 } ngx_http_chrys_mjpeg_t;
 
 
+/* whether the response's chrys_mjpeg_until time has come */
+#define ngx_http_chrys_mjpeg_over(mj)                                        \
+    ((mj)->until && ngx_time() >= (mj)->until)
+
+
+static time_t ngx_http_chrys_mjpeg_until(ngx_http_request_t *r);
 static ngx_int_t ngx_http_chrys_mjpeg_start(ngx_http_request_t *r,
     ngx_http_chrys_ctx_t *ctx);
 static ngx_int_t ngx_http_chrys_picture(ngx_http_request_t *r,
@@ -162,6 +169,13 @@ ngx_http_chrys_live(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
         }
     }
 
+    mj = ctx->mjpeg;
+
+    if (mj && ngx_http_chrys_mjpeg_over(mj) && !mj->sending) {
+        /* the time the location gave it is over (a share link's) */
+        return ngx_http_chrys_mjpeg_end(r, ctx);
+    }
+
     if (ngx_http_chrys_waking(ctx)) {
         /*
          * a stream decoded on demand that nobody asked for: its decoder
@@ -194,6 +208,7 @@ ngx_http_chrys_live(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
             /* a reload: the client reconnects to a new worker */
             return ngx_http_chrys_mjpeg_end(r, ctx);
         }
+
 
         if (seq == mj->cursor
             || (ngx_msec_int_t) (mj->next - ngx_current_msec) > 0)
@@ -281,6 +296,11 @@ ngx_http_chrys_mjpeg_start(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
 
     mj->interval = ngx_http_chrys_has(ctx, NGX_HTTP_CHRYS_ARG_FPS)
                    ? 1000 / ctx->args[NGX_HTTP_CHRYS_ARG_FPS] : 0;
+
+    mj->until = ngx_http_chrys_mjpeg_until(r);
+    if (mj->until == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     /* the part's buffers are used again for every part */
 
@@ -736,6 +756,35 @@ ngx_http_chrys_send_raw(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx,
 
 
 /*
+ * The Unix time at which the location's chrys_mjpeg_until ends a live.mjpg
+ * response, 0 for none.  A value that is no time ends it at once: a
+ * mistake there must not leave a stream open for ever.
+ */
+
+static time_t
+ngx_http_chrys_mjpeg_until(ngx_http_request_t *r)
+{
+    time_t                      until;
+    ngx_str_t                   v;
+    ngx_http_chrys_loc_conf_t  *ccf;
+
+    ccf = ngx_http_get_module_loc_conf(r, ngx_http_chrys_module);
+
+    if (ccf->mjpeg_until == NULL) {
+        return 0;
+    }
+
+    if (ngx_http_complex_value(r, ccf->mjpeg_until, &v) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    until = ngx_atotm(v.data, v.len);
+
+    return (until > 0) ? until : 1;
+}
+
+
+/*
  * One part of live.mjpg, copied into the response's own buffer; the next
  * waits until the client took it, and then is the newest frame.
  */
@@ -1083,6 +1132,13 @@ ngx_http_chrys_ready(ngx_http_chrys_ctx_t *ctx)
     ngx_http_chrys_mjpeg_t  *mj;
 
     if (ngx_exiting || ngx_terminate) {
+        return 1;
+    }
+
+    mj = ctx->mjpeg;
+
+    if (mj && ngx_http_chrys_mjpeg_over(mj)) {
+        /* ends, whether the stream has new pictures or not */
         return 1;
     }
 

@@ -12,13 +12,21 @@ secret() {
     sed -n "s/.*if (\$$1 != \"\\([^\"]*\\)\").*/\\1/p" "$conf" | head -n 1
 }
 
-key=${CHRYS_KEY:-$(secret arg_key)}
+# the default publish key: that of cameras without their own
+default_key() {
+    sed -n '/map \$arg_name \$chrys_publish_key/,/}/s/.*default *"\([^"]*\)".*/\1/p' \
+        "$conf" | head -n 1
+}
+
+key=${CHRYS_KEY:-$(default_key)}
 token=${CHRYS_TOKEN:-$(secret chrys_token)}
-url=${CHRYS_RTMP:-rtmp://127.0.0.1:1935/live/demo}
+url=${CHRYS_RTMP:-rtmps://127.0.0.1:1936/live/demo}
 
 echo "chrys: publishing a test pattern to $url"
-echo "chrys: open http://127.0.0.1:8080/chrys/live/demo/latest.jpg?token=$token"
-echo "chrys: or the dashboard, http://127.0.0.1:8080/chrys/?token=$token"
+echo "chrys: open https://127.0.0.1:8443/chrys/live/demo/latest.jpg?token=$token"
+echo "chrys: or the dashboard, https://127.0.0.1:8443/chrys/?token=$token"
+echo "chrys: (the browser warns about the certificate unless it trusts"
+echo "chrys: objs/run/tls/ca.crt; curl --cacert objs/run/tls/ca.crt)"
 
 exec ffmpeg -hide_banner -loglevel warning -re \
     -f lavfi -i "testsrc2=size=1280x720:rate=30" \

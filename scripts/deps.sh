@@ -14,7 +14,8 @@
 
 set -eu
 
-build="nginx nginx-dev libnginx-mod-rtmp ffmpeg pkg-config dpkg-dev xz-utils
+build="nginx nginx-dev libnginx-mod-rtmp libnginx-mod-stream openssl ffmpeg
+       pkg-config dpkg-dev xz-utils
        libavcodec-dev libavformat-dev libavutil-dev libswscale-dev
        libturbojpeg0-dev make gcc"
 

@@ -30,6 +30,11 @@ The report goes to stdout, the same figures as JSON to objs/bench.json.
    raw HTTP; the age of the frames a consumer doing 500 ms of work per
    frame gets from cam.frames() and from OpenCV's VideoCapture on the
    rtmp:// URL, side by side.
+9. TLS ("t/bench.py tls"), nginx.conf.example as written (1 worker):
+   latest.jpg over HTTPS (keep-alive, HTTP/1.1) against over HTTP, wrk
+   alternately; and the server's CPU for one 720p30 publisher over RTMPS
+   (stream module + nginx-rtmp) against over RTMP, chrys off so that only
+   the ingest is measured, alternately.
 """
 
 import json
@@ -160,11 +165,12 @@ def pctl(values, p):
 WRK_UNITS = {"": 1, "k": 1e3, "K": 1e3, "M": 1e6}
 
 
-def wrk(url, threads, conns, seconds, procs):
+def wrk(url, threads, conns, seconds, procs, headers=()):
     """Runs wrk and returns its figures: requests/s, latency percentiles,
     errors."""
     p = procs.popen(["wrk", "-t%d" % threads, "-c%d" % conns,
-                     "-d%ds" % seconds, "--latency", url],
+                     "-d%ds" % seconds, "--latency", url]
+                    + [a for h in headers for a in ("-H", h)],
                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                     text=True)
     out, _ = p.communicate(timeout=seconds + 30)
@@ -1060,6 +1066,107 @@ def bench_lock(procs):
     return res
 
 
+# ---------------------------------------------------------------- part 9
+
+TLS_INGEST = 10     # s, part 9, each CPU window of a publisher
+
+
+def example_nginx(procs, **kw):
+    """nginx.conf.example as the tests run it (t/test_security.py)."""
+    from test_security import ExampleNginx
+    n = ExampleNginx(module=procs.module, **kw)
+    procs.items.append(n)
+    return n.start()
+
+
+def cpu_ns(pid):
+    """CPU time of a process, all its threads, in nanoseconds (schedstat:
+    finer than clock ticks, for loads of a few tenths of a percent)."""
+    total = 0
+    base = "/proc/%d/task" % pid
+    for tid in os.listdir(base):
+        try:
+            with open("%s/%s/schedstat" % (base, tid)) as f:
+                total += int(f.read().split()[0])
+        except OSError:
+            pass
+    return total
+
+
+def nginx_ns(n):
+    return sum(cpu_ns(pid) for pid in [n.master_pid()] + n.worker_pids())
+
+
+def bench_tls(procs, source):
+    """9. HTTPS against HTTP for latest.jpg; the server's CPU for an RTMPS
+    publisher against an RTMP one."""
+    from test_security import KEY, TOKEN
+    print("9. TLS: latest.jpg over HTTPS / over HTTP (wrk -t2 -c64, "
+          "keep-alive, 1 worker); RTMPS / RTMP ingest CPU",
+          file=sys.stderr, flush=True)
+    n = example_nginx(procs, workers=1)
+    procs.publisher(n.rtmp("cam?key=" + KEY), source)
+    wait_for(lambda: n.api("live/cam/latest.jpg").status_code == 200,
+             timeout=30, what="a picture")
+    urls = {"http": n.url("live/cam/latest.jpg"),
+            "https": "https://127.0.0.1:%d/chrys/live/cam/latest.jpg"
+                     % n.https_port}
+    auth = ["Authorization: Bearer " + TOKEN]
+    runs = {"http": [], "https": []}
+    for kind in ("http", "https", "http", "https"):
+        w = wrk(urls[kind], 2, 64, WRK_RUN, procs, headers=auth)
+        runs[kind].append(w)
+        log("%-6s %8.0f req/s  p50 %s ms p99 %s ms  non-2xx %d"
+            % (kind, w["rps"], w.get("latency_p50_ms"),
+               w.get("latency_p99_ms"), w["non_2xx"]))
+    procs.stop_all()
+
+    def mean(kind):
+        return sum(w["rps"] for w in runs[kind]) / len(runs[kind])
+
+    # ingest only: chrys off, so the decoder's CPU does not hide TLS's
+    n = example_nginx(procs, workers=1, changes=[
+        ("    live on;\n            chrys on;",
+         "    live on;\n            chrys off;")])
+    ingest = {"rtmp": [], "rtmps": []}
+    publisher = {"rtmp": [], "rtmps": []}
+    for kind in ("rtmp", "rtmps", "rtmp", "rtmps"):
+        port = n.rtmp_port if kind == "rtmp" else n.rtmps_port
+        p = procs.publisher("%s://127.0.0.1:%d/live/cam?key=%s"
+                            % (kind, port, KEY), source)
+        time.sleep(3)
+        check_running(p)
+        t0, p0, c0 = time.monotonic(), nginx_ns(n), cpu_ns(p.proc.pid)
+        time.sleep(TLS_INGEST)
+        check_running(p)
+        dt = time.monotonic() - t0
+        ingest[kind].append(100.0 * (nginx_ns(n) - p0) / 1e9 / dt)
+        publisher[kind].append(100.0 * (cpu_ns(p.proc.pid) - c0) / 1e9 / dt)
+        procs.stop(p)
+        log("%-6s nginx %.2f%% CPU, ffmpeg publisher %.2f%%"
+            % (kind, ingest[kind][-1], publisher[kind][-1]))
+        time.sleep(1)
+
+    def avg(values):
+        return sum(values) / len(values)
+
+    rtmp_cpu, rtmps_cpu = avg(ingest["rtmp"]), avg(ingest["rtmps"])
+    return {
+        "https_ratio": round(mean("https") / mean("http"), 3),
+        "https_rps": round(mean("https"), 1),
+        "http_rps": round(mean("http"), 1),
+        "wrk": "wrk -t2 -c64 -d%ds --latency, Bearer header" % WRK_RUN,
+        "runs": runs,
+        "rtmps_cpu_ratio": round(rtmps_cpu / rtmp_cpu, 2) if rtmp_cpu
+        else None,
+        "rtmp_nginx_cpu_pct": round(rtmp_cpu, 2),
+        "rtmps_nginx_cpu_pct": round(rtmps_cpu, 2),
+        "rtmp_publisher_cpu_pct": round(avg(publisher["rtmp"]), 2),
+        "rtmps_publisher_cpu_pct": round(avg(publisher["rtmps"]), 2),
+        "ingest_seconds": TLS_INGEST,
+    }
+
+
 def report(res):
     d, t, g = res.get("decode"), res.get("throughput"), res.get("age")
     b = res.get("buffer")
@@ -1166,6 +1273,20 @@ def report(res):
                c["opencv"]["p50_ms"], c["opencv"]["p99_ms"],
                c["client"]["n"], c["opencv"]["n"], c["client"]["max_ms"],
                c["opencv"]["max_ms"]))
+    x = res.get("tls")
+    if x:
+        lines.append(
+            "9. latest.jpg over HTTPS (keep-alive) / over HTTP:   %5.2f   "
+            "[%s/s vs %s/s]"
+            % (x["https_ratio"], kfmt(x["https_rps"]), kfmt(x["http_rps"])))
+        lines.append(
+            "   server CPU of a 720p30 publisher, RTMPS / RTMP (ingest "
+            "only, chrys off): %s   [%.2f%% vs %.2f%% of a core, TLS "
+            "%+.2f%%; the ffmpeg publisher %.2f%% vs %.2f%%]"
+            % ("%.2f" % x["rtmps_cpu_ratio"] if x["rtmps_cpu_ratio"]
+               else "?", x["rtmps_nginx_cpu_pct"], x["rtmp_nginx_cpu_pct"],
+               x["rtmps_nginx_cpu_pct"] - x["rtmp_nginx_cpu_pct"],
+               x["rtmps_publisher_cpu_pct"], x["rtmp_publisher_cpu_pct"]))
     if res.get("capacity"):
         lines += bench_capacity.report(res["capacity"])
     for e in res.get("errors", []):
@@ -1211,7 +1332,7 @@ def main():
     procs = Procs(module)
     # "t/bench.py buffer age" runs only those parts
     parts = sys.argv[1:] or ["decode", "throughput", "age", "buffer", "live",
-                             "lock", "client", "capacity"]
+                             "lock", "client", "capacity", "tls"]
     try:
         a = None
         if "decode" in parts or "throughput" in parts:
@@ -1254,6 +1375,12 @@ def main():
                 res["client"] = bench_client(procs, source)
             except Exception as e:
                 res["errors"].append("client: %r" % e)
+        procs.stop_all()
+        if "tls" in parts:
+            try:
+                res["tls"] = bench_tls(procs, source)
+            except Exception as e:
+                res["errors"].append("tls: %r" % e)
         procs.stop_all()
         if "capacity" in parts:
             try:

@@ -115,13 +115,17 @@ class Reader:
             return mtype, got
 
 
-async def publish(url, name, tags, loops=1, nodelay=True, on_start=None):
-    """Publishes the tags under "name" at url (rtmp://host:port/app), in
-    real time; returns the number of video messages sent."""
-    rest = url[len("rtmp://"):]
+async def publish(url, name, tags, loops=1, nodelay=True, on_start=None,
+                  ssl=None, local_addr=None):
+    """Publishes the tags under "name" at url (rtmp://host:port/app, or
+    rtmps:// with ssl, an SSLContext), in real time, from local_addr
+    (host, port) if given; returns the number of video messages sent."""
+    rest = url.split("://", 1)[1]
     hostport, app = rest.split("/", 1)
     host, port = hostport.split(":") if ":" in hostport else (hostport, 1935)
-    reader, writer = await asyncio.open_connection(host, int(port))
+    reader, writer = await asyncio.open_connection(
+        host, int(port), ssl=ssl, local_addr=local_addr,
+        server_hostname=host if ssl else None)
     sock = writer.get_extra_info("socket")
     if nodelay:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

@@ -1,6 +1,7 @@
 """The security setup of nginx.conf.example, tested as written: a stream
 key checked by nginx-rtmp's on_publish against a local location, an API
-token on the chrys_api location, RTMP playback for this host only.
+token on the chrys_api location, RTMP playback for this host only.  The
+TLS side (RTMPS, HTTPS, keys per camera, share links) is t/test_tls.py's.
 
 The configuration is the example file itself, with only what a test must
 change substituted (ports, paths, the worker count): each substitution
@@ -9,6 +10,7 @@ must match exactly once, so that this test notices the example changing.
 
 import os
 import re
+import shutil
 import socket
 import subprocess
 import time
@@ -16,9 +18,13 @@ import time
 import pytest
 import requests
 
-from chrys import RTMP_MODULE, TOP, Nginx, Servers, frame_meta, wait_for
+from chrys import (CACHE, RTMP_MODULE, TOP, Nginx, Servers, free_port,
+                   frame_meta, wait_for)
 
 EXAMPLE = os.path.join(TOP, "nginx.conf.example")
+STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so"
+# a CA and a server certificate, made once by the script "make run" uses
+TLS = os.path.join(CACHE, "tls")
 
 
 def example_text():
@@ -33,17 +39,45 @@ def secret(variable):
     return m[0]
 
 
-KEY = secret("arg_key")
+def default_key():
+    """The key of cameras without their own (the map's default)."""
+    m = re.findall(r'map \$arg_name \$chrys_publish_key \{\s*'
+                   r'default\s+"([^"]*)";', example_text())
+    assert len(m) == 1, m
+    return m[0]
+
+
+def share_secret():
+    m = re.findall(r'set \$chrys_share_secret "([^"]+)";', example_text())
+    assert len(m) == 1, m
+    return m[0]
+
+
+KEY = default_key()
 TOKEN = secret("chrys_token")
+SHARE_SECRET = share_secret()
+
+
+def make_tls():
+    """The CA and certificate of scripts/tls-cert.sh, in t/.cache/tls."""
+    subprocess.run([os.path.join(TOP, "scripts", "tls-cert.sh"), TLS],
+                   check=True, timeout=60)
+    return os.path.join(TLS, "ca.crt")
 
 
 class ExampleNginx(Nginx):
     """nginx running nginx.conf.example, on free ports, under the test's
     prefix."""
 
-    def __init__(self, workers=2, changes=(), log_level="info", **kw):
+    def __init__(self, workers=2, changes=(), log_level="info", keys="",
+                 **kw):
         self.changes = list(changes)
         self.log_level = log_level
+        self.keys = keys
+        self.rtmps_port = free_port()
+        self.proxied_port = free_port()
+        self.https_port = free_port()
+        make_tls()
         super().__init__(workers=workers, **kw)
 
     def write_conf(self, **changes):
@@ -54,6 +88,8 @@ class ExampleNginx(Nginx):
         for old, new in [
             ("load_module modules/ngx_rtmp_module.so;",
              "load_module %s;" % RTMP_MODULE),
+            ("load_module modules/ngx_stream_module.so;",
+             "load_module %s;" % STREAM_MODULE),
             ("load_module modules/ngx_chrys_module.so;",
              "load_module %s;" % self.module),
             ("worker_processes auto;",
@@ -63,6 +99,13 @@ class ExampleNginx(Nginx):
             ("pid logs/nginx.pid;", "pid %s/logs/nginx.pid;" % p),
             ("listen 1935;", "listen 127.0.0.1:%d;" % self.rtmp_port),
             ("listen 8080;", "listen 127.0.0.1:%d;" % self.http_port),
+            ("listen 8443 ssl http2;",
+             "listen 127.0.0.1:%d ssl http2;" % self.https_port),
+            ("listen 1936 ssl;", "listen 127.0.0.1:%d ssl;" % self.rtmps_port),
+            ("listen 127.0.0.1:1937 proxy_protocol;",
+             "listen 127.0.0.1:%d proxy_protocol;" % self.proxied_port),
+            ("proxy_pass 127.0.0.1:1937;",
+             "proxy_pass 127.0.0.1:%d;" % self.proxied_port),
             ("on_publish http://127.0.0.1:8080/auth/publish;",
              "on_publish http://127.0.0.1:%d/auth/publish;" % self.http_port),
             ("http {",
@@ -77,6 +120,18 @@ class ExampleNginx(Nginx):
             text = text.replace(old, new)
         with open(self.conf, "w") as f:
             f.write(text)
+        # what the example finds next to itself: the certificate and the
+        # keys of the cameras
+        tls = os.path.join(self.prefix, "tls")
+        if not os.path.exists(tls):
+            shutil.copytree(TLS, tls)
+        self.write_keys(self.keys)
+
+    def write_keys(self, keys):
+        """The file of camera keys: "NAME KEY;" lines."""
+        self.keys = keys
+        with open(os.path.join(self.prefix, "chrys-keys.map"), "w") as f:
+            f.write(keys)
 
     def _answers(self):
         # without the token: a 403 says it is up
@@ -121,6 +176,7 @@ def wait_picture(nginx, name):
 def test_the_example_has_placeholders_to_change():
     text = example_text()
     assert "change-me" in KEY and "change-me" in TOKEN
+    assert "change-me" in SHARE_SECRET
     assert "CHANGE" in text and "openssl rand -hex 16" in text
 
 
@@ -435,8 +491,9 @@ def test_chrys_log_lines_carry_no_query_string(make_example, publish,
     query string (here an MJPEG reader that stopped reading, let go after
     send_timeout), as nginx's own would not."""
     example = make_example(changes=[(
-        "chrys_thread_pool chrys_http;",
-        "chrys_thread_pool chrys_http;\n            send_timeout 1s;")])
+        "add_header Set-Cookie $chrys_token_cookie;",
+        "add_header Set-Cookie $chrys_token_cookie;\n"
+        "            send_timeout 1s;")])
     publish(example.rtmp("cam?key=" + KEY), camera.path)
     wait_picture(example, "cam")
 
