@@ -209,7 +209,6 @@ ngx_http_chrys_live(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
             return ngx_http_chrys_mjpeg_end(r, ctx);
         }
 
-
         if (seq == mj->cursor
             || (ngx_msec_int_t) (mj->next - ngx_current_msec) > 0)
         {
