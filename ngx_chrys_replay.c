@@ -19,6 +19,8 @@
 
 
 #define NGX_CHRYS_MUX_IO          (64 * 1024)
+/* ms between frames until the clip has seen two (30 fps) */
+#define NGX_CHRYS_MUX_STEP        33
 
 
 /* a replay under way, as the codec's handler sees it */
@@ -36,6 +38,7 @@ static ngx_chrys_au_t *ngx_chrys_replay_au(ngx_chrys_gop_t *gop,
 static ngx_uint_t ngx_chrys_replay_wanted(ngx_chrys_replay_t *rp,
     ngx_uint_t seq);
 static ngx_int_t ngx_chrys_mux_start(ngx_chrys_mux_t *mux);
+static void ngx_chrys_mux_time(ngx_chrys_mux_t *mux, ngx_chrys_au_t *au);
 static int ngx_chrys_mux_write(void *opaque, uint8_t *buf, int size);
 
 
@@ -280,6 +283,8 @@ ngx_chrys_mux_handler(void *data, ngx_log_t *log)
             continue;
         }
 
+        ngx_chrys_mux_time(mux, au);
+
         pkt->data = au->data;
         pkt->size = au->len;
         pkt->pts = au->pts - mux->offset;
@@ -316,6 +321,32 @@ ngx_chrys_mux_handler(void *data, ngx_log_t *log)
     }
 
     av_packet_free(&pkt);
+}
+
+
+/*
+ * The clip's time goes on where the stream's goes back: a publisher that
+ * came back starts its timestamps again, and MP4 takes only increasing
+ * ones.  Such an access unit comes a frame after the one before it.
+ */
+
+static void
+ngx_chrys_mux_time(ngx_chrys_mux_t *mux, ngx_chrys_au_t *au)
+{
+    int64_t  dts;
+
+    dts = au->dts - mux->offset;
+
+    if (mux->frames && dts <= mux->last_dts) {
+        dts = mux->last_dts + mux->step;
+        mux->offset = au->dts - dts;
+    }
+
+    if (mux->frames) {
+        mux->step = dts - mux->last_dts;
+    }
+
+    mux->last_dts = dts;
 }
 
 
@@ -378,6 +409,7 @@ ngx_chrys_mux_start(ngx_chrys_mux_t *mux)
 
     /* the first access unit after the configuration sets time 0 */
     mux->offset = (mux->gop->naus > 1) ? mux->gop->aus[1].dts : 0;
+    mux->step = NGX_CHRYS_MUX_STEP;
 
     opts = NULL;
     av_dict_set(&opts, "movflags",

@@ -38,7 +38,9 @@ typedef struct {
 typedef struct {
     ngx_chrys_gop_t              *gop;
     void                         *fmt;        /* AVFormatContext */
-    int64_t                       offset;     /* ms, first dts */
+    int64_t                       offset;     /* ms, stream to clip time */
+    int64_t                       last_dts;   /* ms, clip time */
+    int64_t                       step;       /* ms, the last frame's */
     unsigned                      started:1;
     unsigned                      last:1;
     ngx_int_t                     rc;

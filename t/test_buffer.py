@@ -272,6 +272,42 @@ def test_clip_plays_with_the_expected_duration(nginx, publish, source):
     assert 2.9 <= duration <= 4.1
 
 
+def test_a_clip_across_a_reconnect_is_whole(nginx, publish, camera):
+    """The camera leaves and comes back: its timestamps start again, the
+    buffer goes on.  A clip over both publishes has every frame of them,
+    in order, and plays to its end (MP4 takes only increasing times)."""
+    first = publish(nginx.rtmp("cam"), camera.path)
+    nginx.wait_frame("cam")
+    time.sleep(2)
+    first.stop()
+    wait_for(lambda: not nginx.status("cam")["publishing"],
+             timeout=10, what="the publisher to leave")
+    publish(nginx.rtmp("cam"), camera.path)
+    wait_for(lambda: nginx.status("cam")["publishes"] == 2
+             and nginx.status("cam")["publishing"], timeout=10,
+             what="the camera to come back")
+    time.sleep(2)
+
+    frames = index(nginx)["index"]
+    t0, t1 = frames[0]["time"], frames[-1]["time"]
+    r = nginx.get("live/cam/clip.mp4?from=%d&to=%d" % (t0, t1))
+    assert r.status_code == 200
+
+    with tempfile.NamedTemporaryFile(suffix=".mp4") as f:
+        f.write(r.content)
+        f.flush()
+        stream, duration = ffprobe(f.name)
+        decoded = subprocess.run(["ffmpeg", "-v", "error", "-i", f.name,
+                                  "-f", "null", "-"], capture_output=True,
+                                 text=True)
+
+    assert decoded.returncode == 0 and decoded.stderr == "", decoded.stderr
+    in_range = [f for f in frames if t0 <= f["time"] <= t1]
+    assert int(stream["nb_read_frames"]) == len(in_range)
+    # both publishes' frames, one after the other: about as long as they
+    assert duration >= 0.9 * len(in_range) / 30.0, (duration, len(in_range))
+
+
 def test_an_event_keeps_its_frames_after_the_window_moved_on(
         make_nginx, publish, camera):
     source = camera
