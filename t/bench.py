@@ -1333,7 +1333,19 @@ def main():
     # "t/bench.py buffer age" runs only those parts
     parts = sys.argv[1:] or ["decode", "throughput", "age", "buffer", "live",
                              "lock", "client", "capacity", "tls"]
+    # the parts after the first two, each run alone, in this order
+    alone = [
+        ("age", lambda: bench_age(procs, source)),
+        ("buffer", lambda: bench_buffer(procs, source)),
+        ("live", lambda: bench_live(procs, source)),
+        ("lock", lambda: bench_lock(procs)),
+        ("client", lambda: bench_client(procs, source)),
+        ("tls", lambda: bench_tls(procs, source)),
+        ("capacity", lambda: bench_capacity.bench_capacity(
+            procs, sys.modules[__name__], source, STREAM)),
+    ]
     try:
+        # throughput runs against part 1's nginx
         a = None
         if "decode" in parts or "throughput" in parts:
             try:
@@ -1345,49 +1357,14 @@ def main():
                 res["throughput"] = bench_throughput(procs, a)
             except Exception as e:
                 res["errors"].append("throughput: %r" % e)
-        procs.stop_all()
-        if "age" in parts:
+        for name, run in alone:
+            procs.stop_all()
+            if name not in parts:
+                continue
             try:
-                res["age"] = bench_age(procs, source)
+                res[name] = run()
             except Exception as e:
-                res["errors"].append("age: %r" % e)
-        procs.stop_all()
-        if "buffer" in parts:
-            try:
-                res["buffer"] = bench_buffer(procs, source)
-            except Exception as e:
-                res["errors"].append("buffer: %r" % e)
-        procs.stop_all()
-        if "live" in parts:
-            try:
-                res["live"] = bench_live(procs, source)
-            except Exception as e:
-                res["errors"].append("live: %r" % e)
-        procs.stop_all()
-        if "lock" in parts:
-            try:
-                res["lock"] = bench_lock(procs)
-            except Exception as e:
-                res["errors"].append("lock: %r" % e)
-        procs.stop_all()
-        if "client" in parts:
-            try:
-                res["client"] = bench_client(procs, source)
-            except Exception as e:
-                res["errors"].append("client: %r" % e)
-        procs.stop_all()
-        if "tls" in parts:
-            try:
-                res["tls"] = bench_tls(procs, source)
-            except Exception as e:
-                res["errors"].append("tls: %r" % e)
-        procs.stop_all()
-        if "capacity" in parts:
-            try:
-                res["capacity"] = bench_capacity.bench_capacity(
-                    procs, sys.modules[__name__], source, STREAM)
-            except Exception as e:
-                res["errors"].append("capacity: %r" % e)
+                res["errors"].append("%s: %r" % (name, e))
     finally:
         procs.stop_all()
         shutil.rmtree(tmp, ignore_errors=True)

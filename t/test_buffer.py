@@ -2,7 +2,6 @@
 memory; clips and image series of a time range; events that keep them."""
 
 import json
-import os
 import re
 import socket
 import subprocess
@@ -11,7 +10,7 @@ import time
 
 import requests
 
-from chrys import SLOW, decode_jpeg, frame_meta, psnr, wait_for
+from chrys import SLOW, frame_meta, wait_for
 
 
 def multipart(r):
@@ -50,6 +49,20 @@ def ffprobe(path):
          "-of", "json", path], capture_output=True, text=True, check=True)
     info = json.loads(out.stdout)
     return info["streams"][0], float(info["format"]["duration"])
+
+
+def probe_clip(body):
+    """A clip as ffprobe sees it, (stream, duration), once ffmpeg decoded
+    the whole of it without a word."""
+    with tempfile.NamedTemporaryFile(suffix=".mp4") as f:
+        f.write(body)
+        f.flush()
+        stream, duration = ffprobe(f.name)
+        decoded = subprocess.run(["ffmpeg", "-v", "error", "-i", f.name,
+                                  "-f", "null", "-"], capture_output=True,
+                                 text=True)
+    assert decoded.returncode == 0 and decoded.stderr == "", decoded.stderr
+    return stream, duration
 
 
 def test_index_describes_the_buffer(nginx, publish, source):
@@ -254,15 +267,7 @@ def test_clip_plays_with_the_expected_duration(nginx, publish, source):
     assert r.status_code == 200
     assert r.headers["Content-Type"] == "video/mp4"
 
-    with tempfile.NamedTemporaryFile(suffix=".mp4") as f:
-        f.write(r.content)
-        f.flush()
-        stream, duration = ffprobe(f.name)
-        decoded = subprocess.run(["ffmpeg", "-v", "error", "-i", f.name,
-                                  "-f", "null", "-"], capture_output=True,
-                                 text=True)
-
-    assert decoded.returncode == 0 and decoded.stderr == ""
+    stream, duration = probe_clip(r.content)
     assert stream["codec_name"] == "h264"
     assert (stream["width"], stream["height"]) == (640, 360)
     # from the keyframe at or before "from": at most one GOP (30) more
@@ -293,15 +298,7 @@ def test_a_clip_across_a_reconnect_is_whole(nginx, publish, camera):
     r = nginx.get("live/cam/clip.mp4?from=%d&to=%d" % (t0, t1))
     assert r.status_code == 200
 
-    with tempfile.NamedTemporaryFile(suffix=".mp4") as f:
-        f.write(r.content)
-        f.flush()
-        stream, duration = ffprobe(f.name)
-        decoded = subprocess.run(["ffmpeg", "-v", "error", "-i", f.name,
-                                  "-f", "null", "-"], capture_output=True,
-                                 text=True)
-
-    assert decoded.returncode == 0 and decoded.stderr == "", decoded.stderr
+    stream, duration = probe_clip(r.content)
     in_range = [f for f in frames if t0 <= f["time"] <= t1]
     assert int(stream["nb_read_frames"]) == len(in_range)
     # both publishes' frames, one after the other: about as long as they
