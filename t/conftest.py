@@ -107,3 +107,13 @@ def publish():
 
     for p in procs:
         p.kill()
+
+
+@pytest.fixture
+def make_example():
+    """nginx.conf.example as written (t/test_security.py's ExampleNginx):
+    starts such servers; checks at teardown that no worker crashed."""
+    from test_security import ExampleNginx
+    servers = Servers(ExampleNginx)
+    yield servers
+    servers.finish()

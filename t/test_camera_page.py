@@ -18,7 +18,7 @@ import pytest
 from browser import Browser
 from chrys import SLOW, TOP, assert_blocks, wait_for
 from test_dashboard import BARS, bar_mask
-from test_security import KEY, TOKEN, make_example, wait_picture  # noqa: F401
+from test_security import KEY, TOKEN, wait_picture
 
 DOCS_PNG = os.path.join(TOP, "docs", "camera-page.png")
 

@@ -18,8 +18,8 @@ import time
 import pytest
 import requests
 
-from chrys import (CACHE, RTMP_MODULE, TOP, Nginx, Servers, free_port,
-                   frame_meta, wait_for)
+from chrys import (CACHE, RTMP_MODULE, TOP, Nginx, free_port, frame_meta,
+                   wait_for)
 
 EXAMPLE = os.path.join(TOP, "nginx.conf.example")
 STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so"
@@ -151,13 +151,6 @@ class ExampleNginx(Nginx):
         r = self.api("streams")
         assert r.status_code == 200, r.text
         return [s["name"] for s in r.json()["streams"]]
-
-
-@pytest.fixture
-def make_example():
-    servers = Servers(ExampleNginx)
-    yield servers
-    servers.finish()
 
 
 @pytest.fixture

@@ -18,10 +18,10 @@ import pytest
 import requests
 
 import rtmp
-from chrys import SLOW, TOP, Servers, frame_meta, psnr, wait_for
+from chrys import SLOW, TOP, frame_meta, psnr, wait_for
 from python_client import client
-from test_security import (KEY, SHARE_SECRET, TLS, TOKEN, ExampleNginx,
-                           assert_forbidden, make_tls)
+from test_security import (KEY, SHARE_SECRET, TLS, TOKEN, assert_forbidden,
+                           make_tls)
 
 CA = os.path.join(TLS, "ca.crt")
 SHARE_LINK = os.path.join(TOP, "scripts", "share-link.sh")
@@ -82,13 +82,6 @@ def assert_refused(nginx, publisher, name, before=0):
         raise AssertionError("%s is still publishing" % name)
     assert code != 0, name
     assert publishes(nginx, name) == before, name
-
-
-@pytest.fixture
-def make_example():
-    servers = Servers(ExampleNginx)
-    yield servers
-    servers.finish()
 
 
 @pytest.fixture
