@@ -165,9 +165,14 @@ ngx_http_chrys_metrics(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
                        "# HELP chrys_zone_lock_slow_total Holds of the "
                        "zone's lock over 1 ms.\n"
                        "# TYPE chrys_zone_lock_slow_total counter\n"
-                       "chrys_zone_lock_slow_total %ui\n",
+                       "chrys_zone_lock_slow_total %ui\n"
+                       "# HELP chrys_zone_lock_max_cpu_seconds The most CPU "
+                       "time a hold of the zone's lock took.\n"
+                       "# TYPE chrys_zone_lock_max_cpu_seconds gauge\n"
+                       "chrys_zone_lock_max_cpu_seconds %ui.%06ui\n",
                        zs.lock_max_usec / 1000000, zs.lock_max_usec % 1000000,
-                       zs.lock_slow);
+                       zs.lock_slow, zs.lock_max_cpu_usec / 1000000,
+                       zs.lock_max_cpu_usec % 1000000);
 
     last = ngx_sprintf(last,
                        "# HELP chrys_http_clients HTTP clients now, by "

@@ -28,7 +28,7 @@ static void ngx_chrys_rbtree_insert_value(ngx_rbtree_node_t *temp,
 static ngx_int_t ngx_chrys_zone_check(ngx_shm_zone_t *shm_zone,
     ngx_chrys_zone_t *zone);
 static uint64_t ngx_chrys_zone_layout(void);
-static uint64_t ngx_chrys_monotonic_usec(void);
+static uint64_t ngx_chrys_usec(clockid_t clock);
 static ngx_uint_t ngx_chrys_pid_alive(ngx_pid_t pid);
 static void ngx_chrys_worker_clear_locked(ngx_chrys_zone_t *zone,
     ngx_uint_t w);
@@ -293,19 +293,25 @@ ngx_chrys_zone_lock(ngx_chrys_zone_t *zone)
 {
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    zone->locked = ngx_chrys_monotonic_usec();
+    zone->locked = ngx_chrys_usec(CLOCK_MONOTONIC);
+    zone->locked_cpu = ngx_chrys_usec(CLOCK_THREAD_CPUTIME_ID);
 }
 
 
 void
 ngx_chrys_zone_unlock(ngx_chrys_zone_t *zone)
 {
-    uint64_t  held;
+    uint64_t  held, cpu;
 
-    held = ngx_chrys_monotonic_usec() - zone->locked;
+    held = ngx_chrys_usec(CLOCK_MONOTONIC) - zone->locked;
+    cpu = ngx_chrys_usec(CLOCK_THREAD_CPUTIME_ID) - zone->locked_cpu;
 
     if (held > zone->sh->lock_max_usec) {
         zone->sh->lock_max_usec = held;
+    }
+
+    if (cpu > zone->sh->lock_max_cpu_usec) {
+        zone->sh->lock_max_cpu_usec = cpu;
     }
 
     if (held > NGX_CHRYS_LOCK_SLOW) {
@@ -317,11 +323,11 @@ ngx_chrys_zone_unlock(ngx_chrys_zone_t *zone)
 
 
 static uint64_t
-ngx_chrys_monotonic_usec(void)
+ngx_chrys_usec(clockid_t clock)
 {
     struct timespec  ts;
 
-    (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+    (void) clock_gettime(clock, &ts);
 
     return (uint64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
@@ -1269,6 +1275,7 @@ ngx_chrys_zone_stats(ngx_chrys_zone_t *zone, ngx_chrys_zone_stats_t *stats)
     stats->event_budget = sh->event_budget;
     stats->lock_max_usec = sh->lock_max_usec;
     stats->lock_slow = sh->lock_slow;
+    stats->lock_max_cpu_usec = sh->lock_max_cpu_usec;
 
     /* the gauges of the workers alive */
 

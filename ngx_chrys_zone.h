@@ -215,9 +215,14 @@ typedef struct {
     size_t                        event_bytes;
     size_t                        event_budget;
 
-    /* the longest a worker held the lock, and holds over 1 ms */
+    /*
+     * the longest a worker held the lock, and holds over 1 ms, by the
+     * clock; and the most CPU time a hold took (the clock counts too the
+     * times the kernel ran something else meanwhile)
+     */
     ngx_atomic_t                  lock_max_usec;
     ngx_atomic_t                  lock_slow;
+    ngx_atomic_t                  lock_max_cpu_usec;
 
     /* moves when a sleeping stream is asked for: its decoder wakes */
     ngx_atomic_t                  asked;
@@ -235,6 +240,7 @@ struct ngx_chrys_zone_s {
     size_t                        event_budget;
     ngx_uint_t                    worker;     /* this process's place */
     uint64_t                      locked;     /* when it took the lock, us */
+    uint64_t                      locked_cpu; /* its thread's CPU time then */
 };
 
 
@@ -290,6 +296,7 @@ typedef struct {
     ngx_uint_t                    clients_walking;
     ngx_uint_t                    lock_max_usec;
     ngx_uint_t                    lock_slow;
+    ngx_uint_t                    lock_max_cpu_usec;
 } ngx_chrys_zone_stats_t;
 
 

@@ -347,11 +347,13 @@ def test_metrics_are_prometheus_text_and_move(nginx, publish, camera):
         assert types[name] == "counter"
     for name in ("chrys_publishing", "chrys_fps", "chrys_buffer_bytes",
                  "chrys_last_frame_age_seconds", "chrys_zone_free_bytes",
-                 "chrys_http_clients", "chrys_zone_lock_max_seconds"):
+                 "chrys_http_clients", "chrys_zone_lock_max_seconds",
+                 "chrys_zone_lock_max_cpu_seconds"):
         assert types[name] == "gauge"
     assert types["chrys_zone_lock_slow_total"] == "counter"
     # the lock was taken and let go, and not for long
     assert 0 < v1["chrys_zone_lock_max_seconds"] < 1
+    assert v1["chrys_zone_lock_max_cpu_seconds"] < 1
     assert v1["chrys_publishing" + label] == 1
 
     for _ in range(5):

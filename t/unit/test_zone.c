@@ -56,6 +56,7 @@ static ngx_int_t ngx_unit_worker_reap(ngx_pid_t pid, ngx_uint_t kill_it);
 static void test_sweep_takes_out_idle_streams(void);
 static void test_sweep_ignores_references_of_dead_workers(void);
 static void test_release_gives_back_pictures(void);
+static void ngx_unit_spin_usec(uint64_t usec);
 static void test_sleep_gives_back_pictures_and_wakes(void);
 static void test_reclaim_takes_out_least_recently_used(void);
 
@@ -1022,7 +1023,39 @@ test_zone_stats_measure_lock_holds(void)
     ngx_unit_check(stats.lock_max_usec >= 3000);
     ngx_unit_check(stats.lock_slow >= slow + 1);
 
+    /* it slept: the clock counts it, the CPU time does not */
+
+    ngx_unit_check(stats.lock_max_cpu_usec < 2000);
+
+    /* a hold that works 2 ms of CPU */
+
+    ngx_chrys_zone_lock(zone);
+    ngx_unit_spin_usec(2000);
+    ngx_chrys_zone_unlock(zone);
+
+    ngx_chrys_zone_stats(zone, &stats);
+
+    ngx_unit_check(stats.lock_max_cpu_usec >= 2000);
+
     ngx_unit_zone_destroy(zone);
+}
+
+
+/* works "usec" microseconds of this thread's CPU time */
+
+static void
+ngx_unit_spin_usec(uint64_t usec)
+{
+    uint64_t         start, now;
+    struct timespec  ts;
+
+    (void) clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    start = (uint64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+
+    do {
+        (void) clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+        now = (uint64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    } while (now - start < usec);
 }
 
 
