@@ -280,7 +280,7 @@ ngx_http_chrys_handler(ngx_http_request_t *r)
 {
     ngx_int_t                   rc;
     ngx_str_t                   seg[NGX_HTTP_CHRYS_MAX_SEGMENTS];
-    ngx_uint_t                  n;
+    ngx_uint_t                  i, n;
     ngx_chrys_zone_t           *zone;
     ngx_pool_cleanup_t         *cln;
     ngx_http_chrys_ctx_t       *ctx;
@@ -347,8 +347,11 @@ ngx_http_chrys_handler(ngx_http_request_t *r)
     ctx->route = rt;
 
     if (n >= 2) {
-        ctx->app = seg[0];
-        ctx->name = seg[1];
+        /* the stream's names; a camera's page has them after "ui" */
+        i = (rt->endpoint == NGX_HTTP_CHRYS_CAMERA) ? 1 : 0;
+
+        ctx->app = seg[i];
+        ctx->name = seg[i + 1];
     }
 
     if (r->method != NGX_HTTP_POST) {

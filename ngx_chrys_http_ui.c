@@ -13,6 +13,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 #include "ngx_chrys_http.h"
+#include "ngx_chrys_query.h"
 
 
 #define NGX_HTTP_CHRYS_COUNTER         0
@@ -1065,9 +1066,18 @@ static u_char  ngx_http_chrys_camera_page[] =
 "</html>\n";
 
 
+/* ui/{app}/{name}: the page of a camera, one that may publish later too */
+
 ngx_int_t
 ngx_http_chrys_camera(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
 {
+    if (ngx_chrys_valid_name(&ctx->app) != NGX_OK
+        || ngx_chrys_valid_name(&ctx->name) != NGX_OK)
+    {
+        return ngx_http_chrys_error(r, NGX_HTTP_NOT_FOUND,
+                                    "no such stream name");
+    }
+
     return ngx_http_chrys_send(r, NGX_HTTP_OK, &ngx_http_chrys_html_type,
                                ngx_http_chrys_camera_page,
                                sizeof(ngx_http_chrys_camera_page) - 1);
