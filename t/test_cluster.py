@@ -170,6 +170,25 @@ def owners(nodes):
     return found
 
 
+def metric_lines(front):
+    """{sample: value} of the front's /chrys/metrics; fails unless each
+    family is in one piece, its # HELP and # TYPE once (Prometheus)."""
+    r = front.get("metrics")
+    assert r.status_code == 200
+    assert r.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    samples, families, current = {}, [], None
+    for line in r.text.splitlines():
+        if line.startswith("# HELP "):
+            current = line.split()[2]
+            assert current not in families, "%s twice" % current
+            families.append(current)
+        elif line and not line.startswith("#"):
+            key, value = line.rsplit(" ", 1)
+            assert key.split("{")[0] == current, line
+            samples[key] = value
+    return samples
+
+
 def assert_right_picture(front, camera, name):
     r = front.get("live/%s/latest.jpg" % name)
     assert r.status_code == 200, "%s: %d %s" % (name, r.status_code, r.text)
@@ -193,6 +212,22 @@ def test_each_camera_is_decoded_on_one_node_and_read_through_the_front(
         # and the front's answer is the owner's stream: its status too
         st = front.get("live/%s/status" % name).json()
         assert st["publishing"] is True and st["name"] == name
+
+    # the front's one view: every camera once, with its node; every node up
+    view = front.get("streams").json()
+    addr = ["127.0.0.1:%d" % n.http_port for n in nodes]
+    assert sorted(st["name"] for st in view["streams"]) == CAMERAS
+    for st in view["streams"]:
+        assert st["node"] == addr[found[st["name"]][0]], st
+    assert view["nodes"] == [{"node": a, "up": True, "status": 200}
+                             for a in addr]
+    metrics = metric_lines(front)
+    for name in CAMERAS:
+        node = addr[found[name][0]]
+        assert metrics['chrys_publishing{node="%s",app="live",name="%s"}'
+                       % (node, name)] == "1"
+    for a in addr:
+        assert metrics['chrys_node_up{node="%s"}' % a] == "1"
 
     # a long poll, MJPEG and the buffer stream through the front
     r = front.get("live/cam00/latest.jpg")
@@ -293,6 +328,16 @@ def test_a_dead_nodes_cameras_come_back_on_the_others(cluster, camera):
     print("the dead node's %d cameras back through the front after %.1f s"
           % (len(lost), took))
 
+    # the front's view says which node is down, and lists the cameras
+    # where they are now
+    addr = ["127.0.0.1:%d" % n.http_port for n in nodes]
+    view = front.get("streams").json()
+    assert [n["up"] for n in view["nodes"]] == [i != victim for i in range(3)]
+    assert sorted(st["name"] for st in view["streams"]
+                  if st["publishing"]) == CAMERAS
+    assert metric_lines(front)['chrys_node_up{node="%s"}'
+                               % addr[victim]] == "0"
+
     alive = [n for i, n in enumerate(nodes) if i != victim]
     found = owners(alive)
     assert sorted(found) == CAMERAS, found
@@ -314,6 +359,8 @@ def test_a_dead_nodes_cameras_come_back_on_the_others(cluster, camera):
     time.sleep(12 * SLOW)      # past the front's fail_timeout
     for name in CAMERAS:
         assert_right_picture(front, camera, name)
+    view = front.get("streams").json()
+    assert all(n["up"] for n in view["nodes"]), view["nodes"]
 
     for r in readers:
         r.stopping = True
