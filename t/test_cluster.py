@@ -229,6 +229,11 @@ def test_each_camera_is_decoded_on_one_node_and_read_through_the_front(
     for a in addr:
         assert metrics['chrys_node_up{node="%s"}' % a] == "1"
 
+    # the dashboard, from a node, through the front
+    r = front.http.get("http://127.0.0.1:%d/chrys/" % front.http_port,
+                       timeout=10)
+    assert r.status_code == 200 and "text/html" in r.headers["Content-Type"]
+
     # a long poll, MJPEG and the buffer stream through the front
     r = front.get("live/cam00/latest.jpg")
     seq = frame_meta(r)["seq"]
