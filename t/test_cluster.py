@@ -367,6 +367,15 @@ def test_a_dead_nodes_cameras_come_back_on_the_others(cluster, camera):
     view = front.get("streams").json()
     assert all(n["up"] for n in view["nodes"]), view["nodes"]
 
+    # a camera of that node publishes again: it goes back to its own node
+    name = lost[0]
+    cams[CAMERAS.index(name)].proc.kill()
+    wait_for(lambda: name in nodes[victim].publishing(), timeout=20 * SLOW,
+             interval=0.2, what="%s back on its own node" % name)
+    assert all(name not in n.publishing() for n in alive)
+    front.wait_frame(name, timeout=10 * SLOW)
+    assert_right_picture(front, camera, name)
+
     for r in readers:
         r.stopping = True
     for r in readers:
