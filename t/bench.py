@@ -30,17 +30,17 @@ The report goes to stdout, the same figures as JSON to objs/bench.json.
    raw HTTP; the age of the frames a consumer doing 500 ms of work per
    frame gets from cam.frames() and from OpenCV's VideoCapture on the
    rtmp:// URL, side by side.
+9. TLS ("t/bench.py tls"), nginx.conf.example as written (1 worker):
+   latest.jpg over HTTPS (keep-alive, HTTP/1.1) against over HTTP, wrk
+   alternately; and the server's CPU for one 720p30 publisher over RTMPS
+   (stream module + nginx-rtmp) against over RTMP, chrys off so that only
+   the ingest is measured, alternately.
 10. a cluster ("t/bench.py cluster"), examples/cluster/ as written (a
    front and two nodes, 1 worker each): latest.jpg through the front
    against from the owner node directly, wrk alternately; and the relay
    hop's extra latency: the front keeps its own buffer of the camera
    (chrys on, decoding on demand, i.e. never), so each frame's arrival at
    the front and at the node (index.json's "time", by pts) are compared.
-9. TLS ("t/bench.py tls"), nginx.conf.example as written (1 worker):
-   latest.jpg over HTTPS (keep-alive, HTTP/1.1) against over HTTP, wrk
-   alternately; and the server's CPU for one 720p30 publisher over RTMPS
-   (stream module + nginx-rtmp) against over RTMP, chrys off so that only
-   the ingest is measured, alternately.
 """
 
 import json

@@ -14,7 +14,7 @@ import time
 import pytest
 import requests
 
-from chrys import (MODULE, RTMP_MODULE, SLOW, TOP, Nginx, Servers,
+from chrys import (RTMP_MODULE, SLOW, TOP, Nginx, Servers,
                    frame_meta, wait_for)
 
 EXAMPLES = os.path.join(TOP, "examples", "cluster")
