@@ -254,6 +254,30 @@ def test_each_camera_is_decoded_on_one_node_and_read_through_the_front(
     assert requests.get(nodes[0].url("streams"), timeout=5).status_code == 403
 
 
+def test_fronts_with_the_same_files_agree_on_every_owner(cluster, camera):
+    """A second front, started later, asks each camera's pictures of the
+    node the first front relayed it to, at once (its access log names the
+    one node it asked)."""
+    front, nodes, _ = cluster
+    found = owners(nodes)
+    servers = Servers(ClusterNginx)
+    try:
+        other = servers(role="front", nodes=nodes)
+        for name in CAMERAS:
+            assert_right_picture(other, camera, name)
+        with open(os.path.join(other.prefix, "logs", "access.log")) as f:
+            asked = {}
+            for line in f:
+                if "latest.jpg" in line:
+                    name = line.split("/chrys/live/")[1].split("/")[0]
+                    asked[name] = line.split()[-1]
+        for name in CAMERAS:
+            assert asked[name] == "127.0.0.1:%d" \
+                % nodes[found[name][0]].http_port, (name, asked[name])
+    finally:
+        servers.finish()
+
+
 def test_a_publisher_without_its_key_is_refused_at_the_front(cluster):
     front, nodes, _ = cluster
     r = subprocess.run(
