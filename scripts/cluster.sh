@@ -48,7 +48,8 @@ while [ "$k" -le "$n" ]; do
         >> "$base/cluster-nodes.conf"
     nginx -p "$p" -c "$p/nginx.conf" -g "daemon off;" &
     pids="$pids $!"
-    echo "chrys: node $k: RTMP 127.0.0.1:$((19350 + k)), HTTP 127.0.0.1:$((18080 + k))"
+    echo "chrys: node $k: RTMP 127.0.0.1:$((19350 + k))," \
+         "HTTP 127.0.0.1:$((18080 + k))"
     k=$((k + 1))
 done
 
@@ -58,8 +59,9 @@ prefix "$p"
 cp "$examples/front.conf" "$p/nginx.conf"
 cp "$base/cluster-nodes.conf" "$p/cluster-nodes.conf"
 
-echo "chrys: front: publish to rtmp://127.0.0.1:1935/live/<name>?key=change-me-publish-key"
-echo "chrys:   (make demo), read http://127.0.0.1:8080/chrys/live/<name>/latest.jpg"
+echo "chrys: front: publish to rtmp://127.0.0.1:1935/live/<name>?key=..."
+echo "chrys:   (CHRYS_RTMP=rtmp://127.0.0.1:1935/live/demo make demo),"
+echo "chrys:   read http://127.0.0.1:8080/chrys/live/<name>/latest.jpg"
 echo "chrys:   with \"Authorization: Bearer change-me-api-token\""
 
 nginx -p "$p" -c "$p/nginx.conf" -g "daemon off;" &
