@@ -5,6 +5,9 @@
 #                 nginx.conf.example (RTMPS :1936, HTTPS :8443, RTMP :1935,
 #                 HTTP :8080; a certificate of its own in objs/run/tls)
 #   make demo     publish an ffmpeg test pattern to the running server
+#   make cluster N=3  a front (RTMP :1935, HTTP :8080) and N nodes (node K:
+#                 RTMP :19350+K, HTTP :18080+K) on loopback, in the
+#                 foreground, from examples/cluster/ (see README, Cluster)
 #   make test     install test deps, build, run the C unit tests and t/
 #   make bench    the performance figures of the README
 #   make soak     8 publishers and SOAK_CLIENTS HTTP clients for SOAK_SECONDS
@@ -24,6 +27,7 @@
 #                 (DOCKER_FROM_SOURCE=1: the image builds the package)
 
 PYTHON    = /usr/bin/python3
+N         = 3
 FUZZ_SECONDS = 60
 SOAK_SECONDS = 60
 SOAK_CLIENTS = 500
@@ -31,7 +35,7 @@ VERSION   := $(shell cat VERSION)
 DEB       = objs/libnginx-mod-chrys_$(VERSION)_$(shell dpkg --print-architecture).deb
 SOURCES   = config $(wildcard ngx_chrys*.h ngx_chrys*.c)
 
-.PHONY: all deps test-deps fuzz-deps asan-deps run demo test unit bench soak \
+.PHONY: all deps test-deps fuzz-deps asan-deps run cluster demo test unit bench soak \
         fuzz test-asan install deb test-deb test-docker clean
 
 all: objs/ngx_chrys_module.so
@@ -54,6 +58,9 @@ objs/ngx_chrys_module.so: $(SOURCES) scripts/build.sh
 
 run: all
 	scripts/run.sh
+
+cluster: all
+	scripts/cluster.sh $(N)
 
 demo:
 	scripts/demo.sh

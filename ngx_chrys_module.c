@@ -14,6 +14,7 @@
 #include <ngx_rtmp_cmd_module.h>
 #include <ngx_rtmp_codec_module.h>
 #include <ngx_rtmp_live_module.h>
+#include <ngx_rtmp_relay_module.h>
 #include "ngx_chrys_zone.h"
 #include "ngx_chrys_decoder.h"
 #include "ngx_chrys_avc.h"
@@ -53,6 +54,7 @@ typedef struct {
     ngx_uint_t                max_width;
     ngx_uint_t                max_height;
     ngx_msec_t                decode_idle;    /* 0: always */
+    ngx_flag_t                relay_drop;
     ngx_thread_pool_t        *thread_pool;
 } ngx_rtmp_chrys_app_conf_t;
 
@@ -111,6 +113,8 @@ static ngx_int_t ngx_rtmp_chrys_publish(ngx_rtmp_session_t *s,
     ngx_rtmp_publish_t *v);
 static ngx_int_t ngx_rtmp_chrys_close_stream(ngx_rtmp_session_t *s,
     ngx_rtmp_close_stream_t *v);
+static ngx_int_t ngx_rtmp_chrys_delete_stream(ngx_rtmp_session_t *s,
+    ngx_rtmp_delete_stream_t *v);
 static ngx_int_t ngx_rtmp_chrys_video(ngx_rtmp_session_t *s,
     ngx_rtmp_header_t *h, ngx_chain_t *in);
 static ngx_rtmp_chrys_ctx_t *ngx_rtmp_chrys_start(ngx_rtmp_session_t *s);
@@ -138,6 +142,7 @@ static size_t ngx_rtmp_chrys_chain_copy(ngx_chain_t *in, size_t skip,
 static ngx_rtmp_publish_pt       next_publish;
 static ngx_event_t               ngx_rtmp_chrys_sweeper;
 static ngx_rtmp_close_stream_pt  next_close_stream;
+static ngx_rtmp_delete_stream_pt next_delete_stream;
 
 
 static ngx_command_t  ngx_rtmp_chrys_commands[] = {
@@ -198,6 +203,13 @@ static ngx_command_t  ngx_rtmp_chrys_commands[] = {
       ngx_rtmp_chrys_decode,
       NGX_RTMP_APP_CONF_OFFSET,
       0,
+      NULL },
+
+    { ngx_string("chrys_relay_drop"),
+      NGX_RTMP_MAIN_CONF|NGX_RTMP_SRV_CONF|NGX_RTMP_APP_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_RTMP_APP_CONF_OFFSET,
+      offsetof(ngx_rtmp_chrys_app_conf_t, relay_drop),
       NULL },
 
       ngx_null_command
@@ -345,6 +357,7 @@ ngx_rtmp_chrys_create_app_conf(ngx_conf_t *cf)
     cacf->max_width = NGX_CONF_UNSET_UINT;
     cacf->max_height = NGX_CONF_UNSET_UINT;
     cacf->decode_idle = NGX_CONF_UNSET_MSEC;
+    cacf->relay_drop = NGX_CONF_UNSET;
 
     return cacf;
 }
@@ -367,6 +380,7 @@ ngx_rtmp_chrys_merge_app_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_uint_value(conf->max_height, prev->max_height,
                               NGX_CHRYS_MAX_PICTURE);
     ngx_conf_merge_msec_value(conf->decode_idle, prev->decode_idle, 0);
+    ngx_conf_merge_value(conf->relay_drop, prev->relay_drop, 0);
 
     if (conf->thread_pool == NULL) {
         conf->thread_pool = prev->thread_pool;
@@ -606,6 +620,9 @@ ngx_rtmp_chrys_postconfiguration(ngx_conf_t *cf)
     next_close_stream = ngx_rtmp_close_stream;
     ngx_rtmp_close_stream = ngx_rtmp_chrys_close_stream;
 
+    next_delete_stream = ngx_rtmp_delete_stream;
+    ngx_rtmp_delete_stream = ngx_rtmp_chrys_delete_stream;
+
     return NGX_OK;
 }
 
@@ -774,6 +791,59 @@ ngx_rtmp_chrys_close_stream(ngx_rtmp_session_t *s, ngx_rtmp_close_stream_t *v)
     ngx_rtmp_chrys_stop(s);
 
     return next_close_stream(s, v);
+}
+
+
+/*
+ * chrys_relay_drop on: a push that on_publish's redirect started (a
+ * cluster's front relaying a camera to its node) went down, e.g. its node
+ * died.  nginx-rtmp starts such a push again only when it is configured
+ * ("push" directives), so the camera would go on publishing into nothing;
+ * dropping the publisher makes it connect again, and on_publish route it
+ * anew.  Runs before nginx-rtmp's relay module forgets the publisher
+ * (chrys is loaded after it, so its hook is called first).
+ */
+
+static ngx_int_t
+ngx_rtmp_chrys_delete_stream(ngx_rtmp_session_t *s,
+    ngx_rtmp_delete_stream_t *v)
+{
+    ngx_rtmp_session_t         *publisher;
+    ngx_rtmp_relay_ctx_t       *rctx;
+    ngx_rtmp_chrys_app_conf_t  *cacf;
+
+    cacf = ngx_rtmp_get_module_app_conf(s, ngx_chrys_module);
+
+    if (cacf == NULL || !cacf->relay_drop || !s->relay) {
+        return next_delete_stream(s, v);
+    }
+
+    rctx = ngx_rtmp_get_module_ctx(s, ngx_rtmp_relay_module);
+
+    /* only the outgoing side of a push that nothing else starts again */
+
+    if (rctx == NULL
+        || rctx->publish == NULL
+        || rctx->publish == rctx
+        || rctx->tag == &ngx_rtmp_relay_module)
+    {
+        return next_delete_stream(s, v);
+    }
+
+    publisher = rctx->publish->session;
+
+    if (publisher == NULL || publisher->relay) {
+        return next_delete_stream(s, v);
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, publisher->connection->log, 0,
+                  "chrys: the relay of \"%V\" to \"%V\" went down, "
+                  "dropping its publisher so that it publishes again",
+                  &rctx->name, &rctx->url);
+
+    ngx_rtmp_finalize_session(publisher);
+
+    return next_delete_stream(s, v);
 }
 
 

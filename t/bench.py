@@ -35,6 +35,12 @@ The report goes to stdout, the same figures as JSON to objs/bench.json.
    alternately; and the server's CPU for one 720p30 publisher over RTMPS
    (stream module + nginx-rtmp) against over RTMP, chrys off so that only
    the ingest is measured, alternately.
+10. a cluster ("t/bench.py cluster"), examples/cluster/ as written (a
+   front and two nodes, 1 worker each): latest.jpg through the front
+   against from the owner node directly, wrk alternately; and the relay
+   hop's extra latency: the front keeps its own buffer of the camera
+   (chrys on, decoding on demand, i.e. never), so each frame's arrival at
+   the front and at the node (index.json's "time", by pts) are compared.
 """
 
 import json
@@ -1171,6 +1177,98 @@ def bench_tls(procs, source):
     }
 
 
+CLUSTER_HOP = 20    # s, part 10, of frames compared at front and node
+
+
+def bench_cluster(procs, source):
+    """10. latest.jpg through a cluster's front / from its node; the
+    relay hop's latency."""
+    from test_cluster import KEY, TOKEN, ClusterNginx
+    print("10. cluster: latest.jpg through the front / from the node (wrk "
+          "-t2 -c64, 1 worker each); the relay hop's latency",
+          file=sys.stderr, flush=True)
+
+    def start(n):
+        procs.items.append(n)
+        return n.start()
+
+    nodes = [start(ClusterNginx("node", workers=1, module=procs.module))
+             for _ in range(2)]
+    # the front keeps a buffer of its own, only to time the frames' arrival
+    front = ClusterNginx("front", nodes=nodes, workers=1,
+                         module=procs.module)
+    front.write_conf = _front_with_buffer(front.write_conf, front)
+    front.write_conf()
+    start(front)
+
+    procs.publisher(front.rtmp("cam") + "?key=" + KEY, source)
+    wait_for(lambda: front.get("live/cam/latest.jpg").status_code == 200,
+             timeout=30, what="a picture through the front")
+    owner = [n for n in nodes if "cam" in n.publishing()][0]
+
+    auth = ["Authorization: Bearer " + TOKEN]
+    urls = {"front": front.url("live/cam/latest.jpg"),
+            "node": owner.url("live/cam/latest.jpg")}
+    runs = {"front": [], "node": []}
+    for kind in ("node", "front", "node", "front"):
+        w = wrk(urls[kind], 2, 64, WRK_RUN, procs, headers=auth)
+        runs[kind].append(w)
+        log("%-6s %8.0f req/s  p50 %s ms p99 %s ms  non-2xx %d"
+            % (kind, w["rps"], w.get("latency_p50_ms"),
+               w.get("latency_p99_ms"), w["non_2xx"]))
+
+    def mean(kind):
+        return sum(w["rps"] for w in runs[kind]) / len(runs[kind])
+
+    time.sleep(CLUSTER_HOP)
+    at_front = front.http.get("http://127.0.0.1:%d/front-buffer/live/cam/"
+                              "index.json?from=-%d"
+                              % (front.http_port, CLUSTER_HOP * 1000),
+                              timeout=10).json()["index"]
+    at_node = owner.get("live/cam/index.json?from=-%d"
+                        % (CLUSTER_HOP * 1000)).json()["index"]
+    arrived = {f["pts"]: f["time"] for f in at_front}
+    hops = [f["time"] - arrived[f["pts"]] for f in at_node
+            if f["pts"] in arrived]
+    log("relay hop: %d frames, p50 %s ms, p99 %s ms"
+        % (len(hops), pctl(hops, 50), pctl(hops, 99)))
+    return {
+        "ratio": round(mean("front") / mean("node"), 3),
+        "front_rps": round(mean("front"), 1),
+        "node_rps": round(mean("node"), 1),
+        "runs": runs,
+        "hop_frames": len(hops),
+        "hop_p50_ms": pctl(hops, 50),
+        "hop_p99_ms": pctl(hops, 99),
+        "hop_max_ms": max(hops) if hops else None,
+    }
+
+
+def _front_with_buffer(write_conf, front):
+    """front.conf with a buffer of the camera on the front itself and its
+    index at /front-buffer/: for timing, not for a real front."""
+    def write(**changes):
+        write_conf(**changes)
+        with open(front.conf) as f:
+            text = f.read()
+        for old, new in [
+                ("chrys_zone chrys 4m;", "chrys_zone chrys 64m;"),
+                ("chrys_relay_drop on;",
+                 "chrys_relay_drop on;\n"
+                 "            chrys on;\n"
+                 "            chrys_decode on_demand 1h;"),
+                ("        location = /cluster/publish {",
+                 "        location /front-buffer/ {\n"
+                 "            chrys_api;\n"
+                 "        }\n\n"
+                 "        location = /cluster/publish {")]:
+            assert text.count(old) == 1, old
+            text = text.replace(old, new)
+        with open(front.conf, "w") as f:
+            f.write(text)
+    return write
+
+
 def report(res):
     d, t, g = res.get("decode"), res.get("throughput"), res.get("age")
     b = res.get("buffer")
@@ -1292,6 +1390,17 @@ def report(res):
                else "?", x["rtmps_nginx_cpu_pct"], x["rtmp_nginx_cpu_pct"],
                x["rtmps_nginx_cpu_pct"] - x["rtmp_nginx_cpu_pct"],
                x["rtmps_publisher_cpu_pct"], x["rtmp_publisher_cpu_pct"]))
+    x = res.get("cluster")
+    if x:
+        lines.append(
+            "10. latest.jpg through a cluster's front / from the node "
+            "(target >= 0.8): %5.2f   [%s/s vs %s/s]"
+            % (x["ratio"], kfmt(x["front_rps"]), kfmt(x["node_rps"])))
+        lines.append(
+            "   the relay hop, front to node, a frame: p50 %s ms, p99 %s ms"
+            "   [%d frames, max %s ms]"
+            % (x["hop_p50_ms"], x["hop_p99_ms"], x["hop_frames"],
+               x["hop_max_ms"]))
     if res.get("capacity"):
         lines += bench_capacity.report(res["capacity"])
     for e in res.get("errors", []):
@@ -1337,7 +1446,8 @@ def main():
     procs = Procs(module)
     # "t/bench.py buffer age" runs only those parts
     parts = sys.argv[1:] or ["decode", "throughput", "age", "buffer", "live",
-                             "lock", "client", "capacity", "tls"]
+                             "lock", "client", "capacity", "tls",
+                             "cluster"]
     # the parts after the first two, each run alone, in this order
     alone = [
         ("age", lambda: bench_age(procs, source)),
@@ -1346,6 +1456,7 @@ def main():
         ("lock", lambda: bench_lock(procs)),
         ("client", lambda: bench_client(procs, source)),
         ("tls", lambda: bench_tls(procs, source)),
+        ("cluster", lambda: bench_cluster(procs, source)),
         ("capacity", lambda: bench_capacity.bench_capacity(
             procs, sys.modules[__name__], source, STREAM)),
     ]
