@@ -258,7 +258,8 @@ static ngx_chrys_arg_t  ngx_http_chrys_args[] = {
     { ngx_string("height"), 1, NGX_CHRYS_MAX_HEIGHT, NULL },
     { ngx_string("fit"), 0, 0, ngx_http_chrys_fits },
     { ngx_string("format"), 0, 0, ngx_http_chrys_formats },
-    { ngx_string("fps"), 1, 60, NULL }
+    { ngx_string("fps"), 1, 60, NULL },
+    { ngx_string("audio"), 0, 1, NULL }
 };
 
 
@@ -1605,8 +1606,10 @@ ngx_http_chrys_json_len(ngx_chrys_snapshot_t *snap)
                   "\"frames_skipped\":,\"decode_errors\":,"
                   "\"jpeg_encodes\":,\"jpeg_cache_hits\":,"
                   "\"last_seq\":,\"last_time\":,\"last_age\":,"
-                  "\"publish_start\":,\"publishes\":,\"error\":\"\"}")
-           + 20 * NGX_INT64_LEN + 16
+                  "\"publish_start\":,\"publishes\":,\"error\":\"\","
+                  "\"audio\":{\"codec\":\"nellymoser16\",\"rate\":,"
+                  "\"channels\":,\"kept\":false}}")
+           + 22 * NGX_INT64_LEN + 16
            + 6 * (snap->app.len + snap->name.len)
            + 6 * NGX_CHRYS_ERROR_LEN;
 }
@@ -1639,6 +1642,18 @@ ngx_http_chrys_json(u_char *p, ngx_chrys_snapshot_t *snap)
                     v->codec ? ngx_chrys_flv_codec_name(v->codec) : "",
                     v->width, v->height, v->profile, v->level,
                     snap->fps / 100, snap->fps % 100, snap->bitrate);
+
+    if (snap->audio.codec) {
+        p = ngx_sprintf(p, "\"audio\":{\"codec\":\"%s\",\"rate\":%ui,"
+                        "\"channels\":%ui,\"kept\":%s},",
+                        ngx_chrys_flv_sound_name(snap->audio.codec - 1),
+                        snap->audio.rate, snap->audio.channels,
+                        (snap->audio.codec == NGX_CHRYS_FLV_AAC + 1
+                         && snap->audio.rate) ? "true" : "false");
+
+    } else {
+        p = ngx_cpymem(p, "\"audio\":null,", 13);
+    }
 
     p = ngx_sprintf(p, "\"frames_received\":%ui,\"frames_decoded\":%ui,"
                     "\"frames_skipped\":%ui,\"decode_errors\":%ui,"

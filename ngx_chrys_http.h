@@ -56,7 +56,8 @@
 #define NGX_HTTP_CHRYS_ARG_FIT         12
 #define NGX_HTTP_CHRYS_ARG_FORMAT      13
 #define NGX_HTTP_CHRYS_ARG_FPS         14
-#define NGX_HTTP_CHRYS_NARGS           15
+#define NGX_HTTP_CHRYS_ARG_AUDIO       15
+#define NGX_HTTP_CHRYS_NARGS           16
 
 /* fit= */
 #define NGX_HTTP_CHRYS_FIT_CONTAIN     0
@@ -135,6 +136,7 @@ typedef struct {
     ngx_chrys_walk_t              frames;     /* images: the wanted ones */
     ngx_uint_t                    next;       /* clip: the next seq */
     ngx_uint_t                    last;       /* clip: its last seq */
+    ngx_uint_t                    audio_next; /* clip: audio seq taken */
     ngx_uint_t                    steps;      /* steps started */
     ngx_uint_t                    sent;       /* steps sent */
     ngx_http_chrys_lane_t         lanes[NGX_HTTP_CHRYS_LANES];
@@ -145,6 +147,7 @@ typedef struct {
     size_t                        image_bytes;    /* of the images made */
     ngx_uint_t                    images;
     unsigned                      done:1;
+    unsigned                      no_audio:1; /* clip: audio=0 */
 } ngx_http_chrys_walk_t;
 
 

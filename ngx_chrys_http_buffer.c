@@ -61,6 +61,8 @@ static void ngx_http_chrys_images_writer(ngx_http_request_t *r);
 static ngx_int_t ngx_http_chrys_clip_step(ngx_http_request_t *r,
     ngx_http_chrys_ctx_t *ctx);
 static void ngx_http_chrys_clip_done(ngx_event_t *ev);
+static ngx_chrys_gop_t *ngx_http_chrys_clip_audio(ngx_http_request_t *r,
+    ngx_http_chrys_ctx_t *ctx, ngx_chrys_gop_t *gop, ngx_uint_t done);
 static ngx_int_t ngx_http_chrys_walk_output(ngx_http_request_t *r,
     ngx_http_chrys_ctx_t *ctx, ngx_chain_t *out);
 static void ngx_http_chrys_walk_writer(ngx_http_request_t *r);
@@ -251,9 +253,20 @@ ngx_http_chrys_index_send(ngx_http_request_t *r, ngx_chrys_stream_t *st,
                        fps % 100, ix->bytes, ix->window, ix->max_bytes);
 
     last = ngx_sprintf(last, "\"codec\":{\"name\":\"h264\",\"width\":%ui,"
-                       "\"height\":%ui,\"profile\":%ui,\"level\":%ui},"
-                       "\"from\":%uL,\"to\":%uL,\"index\":[",
-                       ix->width, ix->height, ix->profile, ix->level,
+                       "\"height\":%ui,\"profile\":%ui,\"level\":%ui},",
+                       ix->width, ix->height, ix->profile, ix->level);
+
+    if (ix->audio_rate) {
+        last = ngx_sprintf(last, "\"audio\":{\"name\":\"aac\",\"rate\":%ui,"
+                           "\"channels\":%ui,\"frames\":%ui},",
+                           ix->audio_rate, ix->audio_channels,
+                           ix->audio_frames);
+
+    } else {
+        last = ngx_cpymem(last, "\"audio\":null,", 13);
+    }
+
+    last = ngx_sprintf(last, "\"from\":%uL,\"to\":%uL,\"index\":[",
                        from, to == (uint64_t) -1 ? ix->range.end : to);
 
     for (i = 0; i < ix->n; i++) {
@@ -521,6 +534,10 @@ ngx_http_chrys_clip(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
     ctx->walk = walk;
 
     ngx_http_chrys_range_args(ctx, &from, &to);
+
+    walk->no_audio = (ctx->has_arg & (1 << NGX_HTTP_CHRYS_ARG_AUDIO))
+                     && ctx->args[NGX_HTTP_CHRYS_ARG_AUDIO] == 0;
+    walk->mux.audio_index = -1;
 
     if (ngx_chrys_ring_span(ctx->zone, ctx->stream, ctx->event, from, to,
                             &walk->next, &walk->last, &range)
@@ -1046,6 +1063,11 @@ ngx_http_chrys_clip_step(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
     mux->last = done;
     mux->len = 0;
 
+    if (gop && !walk->no_audio && (!mux->started || mux->audio_index >= 0))
+    {
+        mux->audio = ngx_http_chrys_clip_audio(r, ctx, gop, done);
+    }
+
     task = ngx_http_chrys_task(r, 0, ngx_chrys_mux_handler,
                                ngx_http_chrys_clip_done);
     if (task == NULL) {
@@ -1059,6 +1081,57 @@ ngx_http_chrys_clip_step(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
     }
 
     return NGX_DONE;
+}
+
+
+/*
+ * The AAC frames that go with a step's GOP: by stream time, from its
+ * first frame (for the first step) to its last one, and a frame's
+ * duration past it for the last step.  The first step decides whether
+ * the clip has an audio track.
+ */
+
+static ngx_chrys_gop_t *
+ngx_http_chrys_clip_audio(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx,
+    ngx_chrys_gop_t *gop, ngx_uint_t done)
+{
+    int64_t                 from, to, step;
+    ngx_uint_t              i;
+    ngx_chrys_au_t         *first, *last;
+    ngx_http_chrys_walk_t  *walk;
+
+    walk = ctx->walk;
+
+    first = NULL;
+    last = NULL;
+    step = 0;
+
+    for (i = 0; i < gop->naus; i++) {
+        if (gop->aus[i].flags & NGX_CHRYS_AU_CONFIG) {
+            continue;
+        }
+
+        if (last) {
+            step = gop->aus[i].dts - last->dts;
+        }
+
+        if (first == NULL) {
+            first = &gop->aus[i];
+        }
+
+        last = &gop->aus[i];
+    }
+
+    if (first == NULL) {
+        return NULL;
+    }
+
+    from = walk->mux.started ? INT64_MIN : first->dts;
+    to = done ? last->dts + (step > 0 ? step : 1) : last->dts + 1;
+
+    return ngx_chrys_ring_audio(ctx->zone, ctx->stream, ctx->event,
+                                &walk->audio_next, from, to, 0,
+                                r->connection->log);
 }
 
 
@@ -1086,6 +1159,11 @@ ngx_http_chrys_clip_done(ngx_event_t *ev)
     if (mux->gop) {
         ngx_chrys_gop_free(mux->gop);
         mux->gop = NULL;
+    }
+
+    if (mux->audio) {
+        ngx_chrys_gop_free(mux->audio);
+        mux->audio = NULL;
     }
 
     if (c->error || mux->rc != NGX_OK) {
@@ -1559,7 +1637,8 @@ ngx_http_chrys_event_json(u_char *p, ngx_chrys_event_info_t *ev)
                     "\"frames\":%ui,\"bytes\":%uz,\"start\":%uL,"
                     "\"end\":%uL,\"meta\":",
                     ev->time, ev->pre, ev->post, ev->from, ev->to,
-                    ngx_chrys_unix_msec() >= ev->to ? "true" : "false",
+                    ngx_chrys_unix_msec() >= ev->to + NGX_CHRYS_AUDIO_LATE
+                    ? "true" : "false",
                     ev->truncated ? "true" : "false",
                     ev->frames, ev->bytes, ev->start, ev->end);
 

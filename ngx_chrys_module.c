@@ -4,7 +4,7 @@
  *
  * The RTMP side of chrys: directives, the shared zone, and the hooks into
  * nginx-rtmp-module that feed published H.264 video to the stream's ring
- * and to its decoder.  Named ngx_rtmp_chrys_*, as nginx-rtmp's own parts.
+ * and to its decoder, and AAC audio to the ring.  Named ngx_rtmp_chrys_*, as nginx-rtmp's own parts.
  */
 
 
@@ -68,6 +68,7 @@ typedef struct {
     ngx_chrys_sps_t           sps;
     ngx_uint_t                frame_num;      /* of the last reference */
     ngx_uint_t                codec;          /* FLV codec id seen */
+    ngx_uint_t                sound;          /* FLV sound format + 1 */
     unsigned                  started:1;
     unsigned                  refused:1;
     unsigned                  too_big:1;      /* over chrys_max_picture */
@@ -113,6 +114,14 @@ static ngx_int_t ngx_rtmp_chrys_close_stream(ngx_rtmp_session_t *s,
     ngx_rtmp_close_stream_t *v);
 static ngx_int_t ngx_rtmp_chrys_video(ngx_rtmp_session_t *s,
     ngx_rtmp_header_t *h, ngx_chain_t *in);
+static ngx_int_t ngx_rtmp_chrys_audio(ngx_rtmp_session_t *s,
+    ngx_rtmp_header_t *h, ngx_chain_t *in);
+static void ngx_rtmp_chrys_sound(ngx_rtmp_session_t *s,
+    ngx_rtmp_chrys_ctx_t *ctx, ngx_uint_t format);
+static void ngx_rtmp_chrys_aac_header(ngx_rtmp_session_t *s,
+    ngx_rtmp_chrys_ctx_t *ctx, ngx_chain_t *in);
+static void ngx_rtmp_chrys_aac_frame(ngx_rtmp_session_t *s,
+    ngx_rtmp_chrys_ctx_t *ctx, ngx_rtmp_header_t *h, ngx_chain_t *in);
 static ngx_rtmp_chrys_ctx_t *ngx_rtmp_chrys_start(ngx_rtmp_session_t *s);
 static void ngx_rtmp_chrys_refuse_name(ngx_rtmp_session_t *s, ngx_str_t *app,
     ngx_str_t *name);
@@ -600,6 +609,13 @@ ngx_rtmp_chrys_postconfiguration(ngx_conf_t *cf)
 
     *h = ngx_rtmp_chrys_video;
 
+    h = ngx_array_push(&cmcf->events[NGX_RTMP_MSG_AUDIO]);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_rtmp_chrys_audio;
+
     next_publish = ngx_rtmp_publish;
     ngx_rtmp_publish = ngx_rtmp_chrys_publish;
 
@@ -881,6 +897,11 @@ ngx_rtmp_chrys_start(ngx_rtmp_session_t *s)
     if (codec && codec->avc_header) {
         /* the sequence header arrived before publishing was accepted */
         ngx_rtmp_chrys_sequence_header(s, ctx, NULL, codec->avc_header);
+    }
+
+    if (codec && codec->aac_header) {
+        ngx_rtmp_chrys_sound(s, ctx, NGX_CHRYS_FLV_AAC);
+        ngx_rtmp_chrys_aac_header(s, ctx, codec->aac_header);
     }
 
     return ctx;
@@ -1294,6 +1315,150 @@ ngx_rtmp_chrys_picture(ngx_rtmp_session_t *s, ngx_rtmp_chrys_ctx_t *ctx,
 
     ngx_chrys_ring_push(ctx->zone, st, au, s->connection->log);
     ngx_chrys_decoder_push(ctx->decoder, au);
+}
+
+
+/*
+ * Every audio message of a publisher passes here: AAC goes into the
+ * stream's ring with the video, other codecs are only named in status.
+ * The answer is NGX_OK, as for video.
+ */
+
+static ngx_int_t
+ngx_rtmp_chrys_audio(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h,
+    ngx_chain_t *in)
+{
+    u_char                      hdr[2];
+    size_t                      n;
+    ngx_rtmp_chrys_ctx_t       *ctx;
+    ngx_rtmp_chrys_app_conf_t  *cacf;
+
+    cacf = ngx_rtmp_get_module_app_conf(s, ngx_chrys_module);
+
+    if (cacf == NULL || !cacf->enable || in == NULL || h->mlen == 0) {
+        return NGX_OK;
+    }
+
+    /* decoding starts with the video; audio alone keeps nothing */
+
+    ctx = ngx_rtmp_get_module_ctx(s, ngx_chrys_module);
+
+    if (ctx == NULL || !ctx->started) {
+        return NGX_OK;
+    }
+
+    n = ngx_rtmp_chrys_chain_copy(in, 0, hdr, sizeof(hdr));
+
+    ngx_rtmp_chrys_sound(s, ctx, hdr[0] >> 4);
+
+    if ((hdr[0] >> 4) != NGX_CHRYS_FLV_AAC || n < 2) {
+        return NGX_OK;
+    }
+
+    if (hdr[1] == NGX_CHRYS_AAC_HEADER) {
+        ngx_rtmp_chrys_aac_header(s, ctx, in);
+
+    } else if (hdr[1] == NGX_CHRYS_AAC_RAW) {
+        ngx_rtmp_chrys_aac_frame(s, ctx, h, in);
+    }
+
+    return NGX_OK;
+}
+
+
+/* the sound format of the stream, for status; only AAC is kept */
+
+static void
+ngx_rtmp_chrys_sound(ngx_rtmp_session_t *s, ngx_rtmp_chrys_ctx_t *ctx,
+    ngx_uint_t format)
+{
+    ngx_chrys_audio_t  audio;
+
+    if (ctx->sound == format + 1) {
+        return;
+    }
+
+    ctx->sound = format + 1;
+
+    ngx_memzero(&audio, sizeof(ngx_chrys_audio_t));
+    audio.codec = format + 1;
+
+    ngx_chrys_stream_set_audio(ctx->zone, ctx->stream, &audio);
+
+    if (format != NGX_CHRYS_FLV_AAC) {
+        ngx_log_error(NGX_LOG_WARN, s->connection->log, 0,
+                      "chrys: stream \"%V\" has audio codec \"%s\", "
+                      "only AAC is kept in its buffer",
+                      &ctx->stream->key, ngx_chrys_flv_sound_name(format));
+    }
+}
+
+
+/* an AAC sequence header (FLV tag included): for the frames after it */
+
+static void
+ngx_rtmp_chrys_aac_header(ngx_rtmp_session_t *s, ngx_rtmp_chrys_ctx_t *ctx,
+    ngx_chain_t *in)
+{
+    u_char              buf[64];
+    size_t              len;
+    ngx_chrys_audio_t   audio;
+
+    len = ngx_rtmp_chrys_chain_copy(in, 2, buf, sizeof(buf));
+
+    ngx_memzero(&audio, sizeof(ngx_chrys_audio_t));
+    audio.codec = NGX_CHRYS_FLV_AAC + 1;
+
+    if (ngx_chrys_aac_config_parse(buf, len, &audio.rate, &audio.channels)
+        != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, s->connection->log, 0,
+                      "chrys: stream \"%V\" sent an AAC sequence header "
+                      "chrys does not read: its audio is not kept",
+                      &ctx->stream->key);
+
+        ngx_chrys_stream_set_audio(ctx->zone, ctx->stream, &audio);
+        return;
+    }
+
+    ngx_chrys_stream_set_audio(ctx->zone, ctx->stream, &audio);
+
+    if (ngx_chrys_ring_audio_configure(ctx->zone, ctx->stream, buf, len,
+                                       audio.rate, audio.channels)
+        == NGX_ERROR)
+    {
+        ngx_log_error(NGX_LOG_ERR, s->connection->log, 0,
+                      "chrys: zone \"%V\" is full, the audio of \"%V\" "
+                      "is not kept; raise the size in \"chrys_zone\"",
+                      &ctx->zone->shm_zone->shm.name, &ctx->stream->key);
+    }
+}
+
+
+static void
+ngx_rtmp_chrys_aac_frame(ngx_rtmp_session_t *s, ngx_rtmp_chrys_ctx_t *ctx,
+    ngx_rtmp_header_t *h, ngx_chain_t *in)
+{
+    ngx_chrys_au_t  *au;
+
+    if (h->mlen <= 2) {
+        return;
+    }
+
+    au = ngx_chrys_au_alloc(h->mlen - 2, s->connection->log);
+    if (au == NULL) {
+        return;
+    }
+
+    au->len = ngx_rtmp_chrys_chain_copy(in, 2, au->data, au->len);
+    au->dts = h->timestamp;
+    au->pts = h->timestamp;
+    au->time = ngx_chrys_unix_msec();
+
+    ngx_chrys_ring_push_audio(ctx->zone, ctx->stream, au,
+                              s->connection->log);
+
+    ngx_chrys_au_free(au);
 }
 
 

@@ -34,6 +34,7 @@ typedef struct {
     size_t                        size;
     ngx_uint_t                    width;
     ngx_uint_t                    height;
+    ngx_uint_t                    audio;      /* of the ring's audio ring */
 } ngx_chrys_plan_t;
 
 
@@ -45,6 +46,11 @@ static void ngx_chrys_ring_drop_head_locked(ngx_chrys_zone_t *zone,
     ngx_chrys_ring_t *ring);
 static void ngx_chrys_ring_trim_locked(ngx_chrys_zone_t *zone,
     ngx_chrys_ring_t *ring);
+static void ngx_chrys_ring_audio_trim_locked(ngx_chrys_zone_t *zone,
+    ngx_chrys_ring_t *ring);
+static ngx_int_t ngx_chrys_ring_audio_setup_locked(ngx_chrys_zone_t *zone,
+    ngx_chrys_ring_t *ring, ngx_chrys_ring_t *audio, ngx_msec_t span,
+    u_char *data, size_t len, ngx_uint_t rate, ngx_uint_t channels);
 static u_char *ngx_chrys_ring_room_locked(ngx_chrys_zone_t *zone,
     ngx_chrys_ring_t *ring, size_t len);
 static ngx_int_t ngx_chrys_ring_find(ngx_chrys_ring_t *ring, uint64_t value,
@@ -73,8 +79,13 @@ static ngx_int_t ngx_chrys_event_fill(ngx_chrys_zone_t *zone,
     ngx_chrys_stream_t *st, ngx_uint_t id);
 static ngx_int_t ngx_chrys_event_fill_locked(ngx_chrys_zone_t *zone,
     ngx_chrys_stream_t *st, ngx_chrys_event_t *ev);
+static ngx_int_t ngx_chrys_event_audio_locked(ngx_chrys_zone_t *zone,
+    ngx_chrys_event_t *ev, ngx_chrys_config_t *config);
+static void ngx_chrys_event_audio_fill_locked(ngx_chrys_zone_t *zone,
+    ngx_chrys_stream_t *st, ngx_chrys_event_t *ev, size_t *slice);
 static ngx_int_t ngx_chrys_event_append_locked(ngx_chrys_zone_t *zone,
-    ngx_chrys_event_t *ev, ngx_chrys_entry_t *e, u_char *data);
+    ngx_chrys_event_t *ev, ngx_chrys_ring_t *ring, ngx_chrys_entry_t *e,
+    u_char *data);
 static void ngx_chrys_event_info_locked(ngx_chrys_event_t *ev,
     ngx_chrys_event_info_t *info, u_char *p);
 static void ngx_chrys_event_free_locked(ngx_chrys_zone_t *zone,
@@ -131,6 +142,11 @@ ngx_chrys_ring_setup_locked(ngx_chrys_zone_t *zone, ngx_chrys_ring_t *ring,
 void
 ngx_chrys_ring_free_locked(ngx_chrys_zone_t *zone, ngx_chrys_ring_t *ring)
 {
+    if (ring->audio) {
+        ngx_chrys_ring_free_locked(zone, ring->audio);
+        ring->audio = NULL;
+    }
+
     while (ring->count) {
         ngx_chrys_ring_drop_head_locked(zone, ring);
     }
@@ -146,6 +162,15 @@ ngx_chrys_ring_free_locked(ngx_chrys_zone_t *zone, ngx_chrys_ring_t *ring)
     }
 
     ngx_memzero(ring, sizeof(ngx_chrys_ring_t));
+}
+
+
+/* what a ring takes of the zone, its audio included */
+
+size_t
+ngx_chrys_ring_bytes(ngx_chrys_ring_t *ring)
+{
+    return ring->bytes + (ring->audio ? ring->audio->bytes : 0);
 }
 
 
@@ -267,13 +292,13 @@ ngx_chrys_ring_append_locked(ngx_chrys_zone_t *zone, ngx_chrys_ring_t *ring,
 
     ring->count++;
 
-    while (ring->bytes > ring->max_bytes
+    while (ngx_chrys_ring_bytes(ring) > ring->max_bytes
            || (ring->window
                && last->time - ring->entries[ring->head].time > ring->window))
     {
         if (!ngx_chrys_ring_evict_gop_locked(zone, ring)) {
 
-            if (ring->bytes > ring->max_bytes) {
+            if (ngx_chrys_ring_bytes(ring) > ring->max_bytes) {
                 /* the GOP alone is over the cap: cut it short here */
                 ring->skip = 1;
             }
@@ -351,6 +376,7 @@ ngx_chrys_ring_clear_locked(ngx_chrys_zone_t *zone, ngx_chrys_ring_t *ring)
     }
 
     ngx_chrys_ring_trim_locked(zone, ring);
+    ngx_chrys_ring_audio_trim_locked(zone, ring);
 }
 
 
@@ -380,8 +406,61 @@ ngx_chrys_ring_evict_gop_locked(ngx_chrys_zone_t *zone,
     }
 
     ngx_chrys_ring_trim_locked(zone, ring);
+    ngx_chrys_ring_audio_trim_locked(zone, ring);
 
     return 1;
+}
+
+
+/* the audio that arrived before the oldest video left goes with it */
+
+static void
+ngx_chrys_ring_audio_trim_locked(ngx_chrys_zone_t *zone,
+    ngx_chrys_ring_t *ring)
+{
+    uint64_t           oldest;
+    ngx_chrys_ring_t  *audio;
+
+    audio = ring->audio;
+
+    if (audio == NULL || audio->count == 0) {
+        return;
+    }
+
+    oldest = ring->count ? ngx_chrys_ring_entry(ring, 0)->time : (uint64_t) -1;
+
+    while (audio->count && audio->entries[audio->head].time < oldest) {
+        ngx_chrys_ring_drop_head_locked(zone, audio);
+    }
+
+    ngx_chrys_ring_trim_locked(zone, audio);
+}
+
+
+/*
+ * Gives a video ring its audio ring, if it has none, with the video
+ * ring's limits and an index for "span" ms of AAC frames; then the AAC
+ * configuration for the frames that follow.
+ */
+
+static ngx_int_t
+ngx_chrys_ring_audio_setup_locked(ngx_chrys_zone_t *zone,
+    ngx_chrys_ring_t *ring, ngx_chrys_ring_t *audio, ngx_msec_t span,
+    u_char *data, size_t len, ngx_uint_t rate, ngx_uint_t channels)
+{
+    if (ring->audio == NULL) {
+        if (ngx_chrys_ring_setup_locked(zone, audio, ring->window,
+                                        ring->max_bytes, span)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        ring->audio = audio;
+    }
+
+    return ngx_chrys_ring_config_locked(zone, audio, data, len, rate,
+                                        channels);
 }
 
 
@@ -642,7 +721,8 @@ ngx_chrys_ring_push(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
             continue;
         }
 
-        (void) ngx_chrys_event_append_locked(zone, ev, &e, au->data);
+        (void) ngx_chrys_event_append_locked(zone, ev, &ev->ring, &e,
+                                             au->data);
     }
 
     ngx_chrys_zone_unlock(zone);
@@ -670,6 +750,108 @@ ngx_chrys_ring_gap(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st)
     {
         ev = ngx_queue_data(q, ngx_chrys_event_t, queue);
         ev->ring.skip = 1;
+    }
+
+    ngx_chrys_zone_unlock(zone);
+}
+
+
+/*
+ * A new AAC sequence header of the stream: its frames that follow are
+ * kept in the ring's audio ring, made now if need be.  NGX_ERROR: no
+ * room, audio is not kept until the next header that fits.
+ */
+
+ngx_int_t
+ngx_chrys_ring_audio_configure(ngx_chrys_zone_t *zone,
+    ngx_chrys_stream_t *st, u_char *data, size_t len, ngx_uint_t rate,
+    ngx_uint_t channels)
+{
+    ngx_int_t  rc;
+
+    rc = NGX_DECLINED;
+
+    ngx_chrys_zone_lock(zone);
+
+    if (st->ring.entries) {
+        rc = ngx_chrys_ring_audio_setup_locked(zone, &st->ring,
+                                               &st->audio_ring,
+                                               st->ring.window, data, len,
+                                               rate, channels);
+    }
+
+    ngx_chrys_zone_unlock(zone);
+
+    return rc;
+}
+
+
+/*
+ * An AAC frame of the stream: into the ring's audio ring, if the ring has
+ * video it can go with, and into the events whose window is open.  Its
+ * bytes count in the ring's cap: over it, the oldest GOPs go, and the
+ * audio with them.
+ */
+
+void
+ngx_chrys_ring_push_audio(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
+    ngx_chrys_au_t *au, ngx_log_t *log)
+{
+    ngx_queue_t        *q;
+    ngx_chrys_ring_t   *ring, *audio;
+    ngx_chrys_entry_t   e;
+    ngx_chrys_event_t  *ev;
+    ngx_chrys_config_t *config;
+
+    ngx_memzero(&e, sizeof(ngx_chrys_entry_t));
+
+    e.pts = au->pts;
+    e.dts = au->dts;
+    e.time = au->time;
+    e.size = au->len;
+    e.flags = NGX_CHRYS_AU_AUDIO|NGX_CHRYS_AU_KEY|NGX_CHRYS_AU_IDR;
+
+    ngx_chrys_zone_lock(zone);
+
+    ring = &st->ring;
+    audio = ring->audio;
+
+    if (audio == NULL || audio->config == NULL || ring->count == 0) {
+        ngx_chrys_zone_unlock(zone);
+        return;
+    }
+
+    config = audio->config;
+    e.seq = ++audio->seq;
+
+    if (ngx_chrys_ring_append_locked(zone, audio, &e, au->data) == NGX_OK) {
+        while (ngx_chrys_ring_bytes(ring) > ring->max_bytes
+               && ngx_chrys_ring_evict_gop_locked(zone, ring))
+        {
+            /* void */
+        }
+    }
+
+    for (q = ngx_queue_head(&st->events);
+         q != ngx_queue_sentinel(&st->events);
+         q = ngx_queue_next(q))
+    {
+        ev = ngx_queue_data(q, ngx_chrys_event_t, queue);
+
+        if (ev->filling || e.time > ev->to + NGX_CHRYS_AUDIO_LATE
+            || ev->truncated || ev->ring.count == 0)
+        {
+            /* an event being filled takes it from the stream's ring */
+            continue;
+        }
+
+        if (ngx_chrys_event_audio_locked(zone, ev, config) != NGX_OK) {
+            continue;
+        }
+
+        (void) ngx_chrys_event_append_locked(zone, ev, &ev->audio, &e,
+                                             au->data);
+        ev->audio_filled = e.seq;
     }
 
     ngx_chrys_zone_unlock(zone);
@@ -807,6 +989,14 @@ ngx_chrys_ring_index(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
     ix->profile = st->video.profile;
     ix->level = st->video.level;
 
+    if (ring->audio && ring->audio->config) {
+        ix->audio_rate = ring->audio->config->width;
+        ix->audio_channels = ring->audio->config->height;
+        ix->audio_frames = ring->audio->count;
+    }
+
+    ix->bytes = ngx_chrys_ring_bytes(ring);
+
     ngx_chrys_zone_unlock(zone);
 
     ix->entries = ngx_palloc(pool, ngx_max(n, 1) * sizeof(ngx_chrys_entry_t));
@@ -873,6 +1063,7 @@ ngx_chrys_ring_plan_locked(ngx_chrys_ring_t *ring, ngx_uint_t from,
     plan->height = ngx_chrys_ring_entry(ring, from)->config->height;
     plan->naus = 0;
     plan->size = sizeof(ngx_chrys_gop_t);
+    plan->audio = 0;
 
     config = NULL;
 
@@ -934,6 +1125,11 @@ ngx_chrys_ring_copy(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
         ngx_chrys_zone_lock(zone);
 
         ring = ngx_chrys_ring_source_locked(st, event, &ev);
+
+        if (ring && plan->audio) {
+            ring = ring->audio;
+        }
+
         i = ring ? ngx_chrys_ring_find_seq(ring, seq) : -1;
 
         if (i < 0 || ngx_chrys_ring_entry(ring, i)->seq != seq) {
@@ -1461,6 +1657,71 @@ ngx_chrys_ring_gop(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
 }
 
 
+/*
+ * The AAC frames of a clip's step: those after seq *next with a stream
+ * time in [from, to), the configuration first.  *next is then the last
+ * one looked at.  NULL when there are none, or no audio.
+ */
+
+ngx_chrys_gop_t *
+ngx_chrys_ring_audio(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
+    ngx_uint_t event, ngx_uint_t *next, int64_t from, int64_t to,
+    size_t pad, ngx_log_t *log)
+{
+    ngx_int_t           i, j;
+    ngx_uint_t          found;
+    ngx_chrys_plan_t    plan;
+    ngx_chrys_ring_t   *ring;
+    ngx_chrys_entry_t  *e;
+    ngx_chrys_event_t  *ev;
+
+    found = 0;
+
+    ngx_chrys_zone_lock(zone);
+
+    ring = ngx_chrys_ring_source_locked(st, event, &ev);
+    ring = ring ? ring->audio : NULL;
+
+    if (ring && ring->count) {
+        i = ngx_chrys_ring_find_seq(ring, *next) + 1;
+
+        for ( /* void */ ; (ngx_uint_t) i < ring->count; i++) {
+            e = ngx_chrys_ring_entry(ring, i);
+
+            if (e->dts >= from) {
+                break;
+            }
+
+            *next = e->seq;
+        }
+
+        for (j = i; (ngx_uint_t) j < ring->count; j++) {
+            e = ngx_chrys_ring_entry(ring, j);
+
+            if (e->dts >= to) {
+                break;
+            }
+
+            *next = e->seq;
+        }
+
+        if (j > i) {
+            ngx_chrys_ring_plan_locked(ring, i, j - 1, pad, &plan);
+            plan.audio = 1;
+            found = 1;
+        }
+    }
+
+    ngx_chrys_zone_unlock(zone);
+
+    if (!found) {
+        return NULL;
+    }
+
+    return ngx_chrys_ring_copy(zone, st, event, &plan, pad, log);
+}
+
+
 static ngx_chrys_event_t *
 ngx_chrys_event_find_locked(ngx_chrys_stream_t *st, ngx_uint_t id)
 {
@@ -1706,10 +1967,19 @@ ngx_chrys_event_fill_locked(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
             continue;
         }
 
-        (void) ngx_chrys_event_append_locked(zone, ev, e, e->data);
+        (void) ngx_chrys_event_append_locked(zone, ev, &ev->ring, e,
+                                             e->data);
     }
 
     if ((ngx_uint_t) i < ring->count) {
+        return NGX_AGAIN;
+    }
+
+    /* the video caught up: the audio that goes with it */
+
+    ngx_chrys_event_audio_fill_locked(zone, st, ev, &slice);
+
+    if (slice >= NGX_CHRYS_SLICE) {
         return NGX_AGAIN;
     }
 
@@ -1719,22 +1989,93 @@ ngx_chrys_event_fill_locked(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
 }
 
 
+/*
+ * The stream's AAC frames after the one an event copied last, from the
+ * arrival of its first video, a slice at a time ("slice" reaches
+ * NGX_CHRYS_SLICE if there is more).
+ */
+
+static void
+ngx_chrys_event_audio_fill_locked(ngx_chrys_zone_t *zone,
+    ngx_chrys_stream_t *st, ngx_chrys_event_t *ev, size_t *slice)
+{
+    ngx_int_t           i;
+    ngx_chrys_ring_t   *audio;
+    ngx_chrys_entry_t  *e;
+
+    audio = st->ring.audio;
+
+    if (audio == NULL || audio->count == 0 || ev->ring.count == 0) {
+        return;
+    }
+
+    i = ngx_chrys_ring_find_seq(audio, ev->audio_filled) + 1;
+
+    while ((ngx_uint_t) i < audio->count) {
+
+        if (*slice >= NGX_CHRYS_SLICE) {
+            return;
+        }
+
+        e = ngx_chrys_ring_entry(audio, i++);
+
+        ev->audio_filled = e->seq;
+        *slice += e->size;
+
+        if (e->time < ngx_chrys_ring_entry(&ev->ring, 0)->time
+            || e->time > ev->to + NGX_CHRYS_AUDIO_LATE || ev->truncated)
+        {
+            continue;
+        }
+
+        if (ngx_chrys_event_audio_locked(zone, ev, e->config) != NGX_OK) {
+            continue;
+        }
+
+        (void) ngx_chrys_event_append_locked(zone, ev, &ev->audio, e,
+                                             e->data);
+    }
+}
+
+
+/* an event's audio ring, for frames of the AAC configuration "config" */
+
+static ngx_int_t
+ngx_chrys_event_audio_locked(ngx_chrys_zone_t *zone, ngx_chrys_event_t *ev,
+    ngx_chrys_config_t *config)
+{
+    size_t     before;
+    ngx_int_t  rc;
+
+    before = ngx_chrys_ring_bytes(&ev->ring);
+
+    rc = ngx_chrys_ring_audio_setup_locked(zone, &ev->ring, &ev->audio,
+                                           ev->pre + ev->post + 10000,
+                                           config->data, config->len,
+                                           config->width, config->height);
+
+    zone->sh->event_bytes += ngx_chrys_ring_bytes(&ev->ring) - before;
+
+    return rc;
+}
+
+
 /* an access unit into an event's ring, within the zone's event budget */
 
 static ngx_int_t
 ngx_chrys_event_append_locked(ngx_chrys_zone_t *zone, ngx_chrys_event_t *ev,
-    ngx_chrys_entry_t *e, u_char *data)
+    ngx_chrys_ring_t *ring, ngx_chrys_entry_t *e, u_char *data)
 {
     size_t              before, need;
     ngx_int_t           rc;
     ngx_chrys_chunk_t  *chunk;
 
-    before = ev->ring.bytes;
+    before = ngx_chrys_ring_bytes(&ev->ring);
     rc = NGX_ERROR;
 
     /* what a new chunk takes, if it does not fit in the last one */
 
-    chunk = ev->ring.last;
+    chunk = ring->last;
     need = 0;
 
     if (chunk == NULL || chunk->size - chunk->used < e->size) {
@@ -1742,14 +2083,14 @@ ngx_chrys_event_append_locked(ngx_chrys_zone_t *zone, ngx_chrys_event_t *ev,
     }
 
     if (zone->sh->event_bytes + need <= zone->sh->event_budget) {
-        rc = ngx_chrys_ring_append_locked(zone, &ev->ring, e, data);
+        rc = ngx_chrys_ring_append_locked(zone, ring, e, data);
     }
 
     if (rc == NGX_ERROR) {
         ev->truncated = 1;
     }
 
-    zone->sh->event_bytes += ev->ring.bytes - before;
+    zone->sh->event_bytes += ngx_chrys_ring_bytes(&ev->ring) - before;
 
     return rc;
 }
@@ -1771,7 +2112,7 @@ ngx_chrys_event_info_locked(ngx_chrys_event_t *ev,
     info->post = ev->post;
     info->truncated = ev->truncated;
     info->frames = ev->ring.count;
-    info->bytes = ev->ring.bytes;
+    info->bytes = ngx_chrys_ring_bytes(&ev->ring);
     info->start = range.start;
     info->end = range.end;
 
@@ -1892,7 +2233,7 @@ static void
 ngx_chrys_event_free_locked(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
     ngx_chrys_event_t *ev)
 {
-    zone->sh->event_bytes -= ev->ring.bytes;
+    zone->sh->event_bytes -= ngx_chrys_ring_bytes(&ev->ring);
 
     ngx_queue_remove(&ev->queue);
     st->nevents--;

@@ -1,0 +1,188 @@
+"""Sound in the buffer: a stream's AAC audio kept with its video, in clips
+and event clips in sync, its tone intact; other audio codecs named, not
+kept."""
+
+import json
+import os
+import subprocess
+import tempfile
+import time
+
+import numpy as np
+import pytest
+import requests
+
+from chrys import CACHE, SLOW, ffmpeg, wait_for
+
+TONE = 1000                 # Hz
+RATE = 44100
+AAC_FRAME = 1024 / RATE     # s
+
+
+def media_file(name, audio):
+    """testsrc2 640x360 at 30 fps, GOP 30, 20 s, with a sine tone in
+    "audio" (ffmpeg encoder arguments), as FLV; cached in t/.cache."""
+    os.makedirs(CACHE, exist_ok=True)
+    path = os.path.join(CACHE, name + ".flv")
+    if not os.path.exists(path):
+        ffmpeg("-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30",
+               "-f", "lavfi", "-i", "sine=frequency=%d:sample_rate=%d"
+               % (TONE, RATE), "-t", "20", "-c:v", "libx264", "-preset",
+               "veryfast", "-g", "30", "-keyint_min", "30", "-bf", "0",
+               "-pix_fmt", "yuv420p", *audio, "-f", "flv", path + ".part")
+        os.replace(path + ".part", path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def aac_file():
+    return media_file("testsrc2-aac-sine", ["-c:a", "aac", "-b:a", "96k"])
+
+
+def probe(body):
+    """Per stream of an MP4: codec, and the time its packets cover (s)."""
+    with tempfile.NamedTemporaryFile(suffix=".mp4") as f:
+        f.write(body)
+        f.flush()
+        out = subprocess.run(
+            ["ffprobe", "-v", "error", "-show_entries",
+             "stream=index,codec_type,codec_name,sample_rate,channels:"
+             "packet=stream_index,pts_time,duration_time", "-of", "json",
+             f.name], capture_output=True, text=True, check=True)
+    info = json.loads(out.stdout)
+    streams = {}
+    for s in info["streams"]:
+        pkts = [p for p in info["packets"]
+                if p["stream_index"] == s["index"]]
+        pts = sorted(float(p["pts_time"]) for p in pkts)
+        # the last one lasts as long as those before it, if it does not say
+        last = float(pkts[-1].get("duration_time")
+                     or np.median(np.diff(pts)))
+        start, end = pts[0], pts[-1] + last
+        streams[s["codec_type"]] = dict(s, start=start, end=end,
+                                        packets=len(pkts))
+    return streams
+
+
+def tone_of(body):
+    """The dominant frequency of a clip's audio, decoded by ffmpeg."""
+    with tempfile.NamedTemporaryFile(suffix=".mp4") as f:
+        f.write(body)
+        f.flush()
+        pcm = subprocess.run(
+            ["ffmpeg", "-v", "error", "-i", f.name, "-vn", "-f", "s16le",
+             "-ac", "1", "-ar", str(RATE), "-"], capture_output=True,
+            check=True).stdout
+    samples = np.frombuffer(pcm, dtype=np.int16).astype(np.float64)
+    assert len(samples) > RATE // 2
+    spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples))))
+    return np.argmax(spectrum) * RATE / len(samples)
+
+
+def assert_in_sync(streams):
+    v, a = streams["video"], streams["audio"]
+    assert a["codec_name"] == "aac"
+    assert int(a["sample_rate"]) == RATE and int(a["channels"]) == 1
+    assert abs((a["end"] - a["start"]) - (v["end"] - v["start"])) \
+        <= AAC_FRAME + 0.001, (a, v)
+    assert abs(a["start"] - v["start"]) <= AAC_FRAME + 0.001, (a, v)
+
+
+def test_clip_carries_the_sound_in_sync(nginx, publish, aac_file):
+    publish(nginx.rtmp("cam"), aac_file)
+    nginx.wait_frame("cam")
+    time.sleep(4 * SLOW)
+
+    ix = nginx.get("live/cam/index.json").json()
+    assert ix["audio"]["name"] == "aac"
+    assert ix["audio"]["rate"] == RATE and ix["audio"]["channels"] == 1
+    # about 43 AAC frames a second of the buffer
+    assert ix["audio"]["frames"] >= 30 * ix["duration"] / 1000
+
+    st = nginx.status("cam")
+    assert st["audio"] == {"codec": "aac", "rate": RATE, "channels": 1,
+                           "kept": True}
+
+    t0 = ix["start"] + 500
+    t1 = ix["start"] + 2500
+    r = nginx.get("live/cam/clip.mp4?from=%d&to=%d" % (t0, t1))
+    assert r.status_code == 200
+    streams = probe(r.content)
+    assert_in_sync(streams)
+    assert streams["video"]["end"] - streams["video"]["start"] >= 1.9
+    assert abs(tone_of(r.content) - TONE) < 5
+
+    # without the sound, on request
+    r = nginx.get("live/cam/clip.mp4?from=%d&to=%d&audio=0" % (t0, t1))
+    assert r.status_code == 200
+    assert list(probe(r.content)) == ["video"]
+
+
+def test_event_clip_has_its_sound(nginx, publish, aac_file):
+    publish(nginx.rtmp("cam"), aac_file)
+    nginx.wait_frame("cam")
+    time.sleep(2.5 * SLOW)
+
+    r = requests.post(nginx.url("live/cam/events"),
+                      json={"label": "glass", "pre": 1500, "post": 1500},
+                      timeout=5)
+    assert r.status_code == 201, r.text
+    ev = r.json()
+
+    def complete():
+        return nginx.get("live/cam/events/%d" % ev["id"]).json()["complete"]
+    wait_for(complete, timeout=10 * SLOW, what="the event's window")
+
+    r = nginx.get("live/cam/events/%d/clip.mp4" % ev["id"])
+    assert r.status_code == 200
+    streams = probe(r.content)
+    assert_in_sync(streams)
+    assert streams["video"]["end"] - streams["video"]["start"] >= 2.9
+    assert abs(tone_of(r.content) - TONE) < 5
+
+    # the frames are still right with the sound alongside
+    r = nginx.get("live/cam/events/%d/frame.jpg?time=%d"
+                  % (ev["id"], ev["time"]))
+    assert r.status_code == 200
+    assert r.headers["Content-Type"] == "image/jpeg"
+
+
+def test_audio_leaves_the_buffer_with_its_video(make_nginx, publish,
+                                                aac_file):
+    nginx = make_nginx(rtmp_extra="""
+        application short {
+            live on;
+            chrys on;
+            chrys_buffer 2s;
+        }
+    """)
+    publish(nginx.rtmp("cam", app="short"), aac_file)
+    nginx.wait_frame("cam", app="short")
+    time.sleep(5 * SLOW)
+
+    ix = nginx.get("short/cam/index.json").json()
+    video = sum(f["size"] for f in ix["index"])
+    # 2 s and a GOP at most, at 43 AAC frames a second
+    assert 40 <= ix["audio"]["frames"] <= 3.5 * 44
+    # the buffer's bytes count the audio too
+    assert ix["bytes"] > video + ix["audio"]["frames"] * 100
+
+
+def test_another_audio_codec_is_named_not_kept(nginx, publish):
+    path = media_file("testsrc2-adpcm-sine",
+                      ["-c:a", "adpcm_swf", "-ar", "44100"])
+    publish(nginx.rtmp("cam"), path)
+    nginx.wait_frame("cam")
+    time.sleep(2 * SLOW)
+
+    st = nginx.status("cam")
+    assert st["audio"]["codec"] == "adpcm"
+    assert st["audio"]["kept"] is False
+    assert nginx.get("live/cam/index.json").json()["audio"] is None
+
+    ix = nginx.get("live/cam/index.json").json()
+    r = nginx.get("live/cam/clip.mp4?from=%d&to=%d"
+                  % (ix["start"], ix["start"] + 1000))
+    assert r.status_code == 200
+    assert list(probe(r.content)) == ["video"]
+    assert "audio codec \"adpcm\"" in nginx.error_log()
