@@ -204,6 +204,12 @@ static ngx_http_chrys_route_t  ngx_http_chrys_routes[] = {
     { ngx_string("*/*/clip.mp4"), NGX_HTTP_CHRYS_GET,
       NGX_HTTP_CHRYS_CLIP, ngx_http_chrys_clip },
 
+    { ngx_string("*/*/data.json"), NGX_HTTP_CHRYS_GET,
+      NGX_HTTP_CHRYS_DATA, ngx_http_chrys_data },
+
+    { ngx_string("*/*/data"), NGX_HTTP_POST,
+      NGX_HTTP_CHRYS_DATA, ngx_http_chrys_data },
+
     { ngx_string("*/*/events"), NGX_HTTP_CHRYS_GET|NGX_HTTP_POST,
       NGX_HTTP_CHRYS_EVENTS, ngx_http_chrys_events },
 
@@ -215,6 +221,9 @@ static ngx_http_chrys_route_t  ngx_http_chrys_routes[] = {
 
     { ngx_string("*/*/events/#/clip.mp4"), NGX_HTTP_CHRYS_GET,
       NGX_HTTP_CHRYS_CLIP, ngx_http_chrys_clip },
+
+    { ngx_string("*/*/events/#/data.json"), NGX_HTTP_CHRYS_GET,
+      NGX_HTTP_CHRYS_DATA, ngx_http_chrys_data },
 
     { ngx_string("*/*/events/#/frame.jpg"), NGX_HTTP_CHRYS_GET,
       NGX_HTTP_CHRYS_FRAME_JPG, ngx_http_chrys_frame },
@@ -1169,12 +1178,19 @@ ngx_http_chrys_frame_fields(u_char *p, ngx_chrys_frame_t *f)
         age = 0;
     }
 
-    return ngx_sprintf(p, "X-Chrys-Seq: %uA\r\nX-Chrys-Pts: %L\r\n"
-                       "X-Chrys-Time: %uL\r\nX-Chrys-Age: %L\r\n"
-                       "X-Chrys-Keyframe: %ui\r\nX-Chrys-Width: %ui\r\n"
-                       "X-Chrys-Height: %ui\r\n",
-                       f->seq, f->pts, f->time, age,
-                       (ngx_uint_t) f->keyframe, f->width, f->height);
+    p = ngx_sprintf(p, "X-Chrys-Seq: %uA\r\nX-Chrys-Pts: %L\r\n"
+                    "X-Chrys-Time: %uL\r\nX-Chrys-Age: %L\r\n"
+                    "X-Chrys-Keyframe: %ui\r\nX-Chrys-Width: %ui\r\n"
+                    "X-Chrys-Height: %ui\r\n",
+                    f->seq, f->pts, f->time, age,
+                    (ngx_uint_t) f->keyframe, f->width, f->height);
+
+    if (f->data_time) {
+        /* the timed data known when the frame came: data.json?to= it */
+        p = ngx_sprintf(p, "X-Chrys-Data-Time: %uL\r\n", f->data_time);
+    }
+
+    return p;
 }
 
 

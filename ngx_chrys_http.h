@@ -39,6 +39,7 @@
 #define NGX_HTTP_CHRYS_METRICS         12
 #define NGX_HTTP_CHRYS_UI              13
 #define NGX_HTTP_CHRYS_CAMERA          14
+#define NGX_HTTP_CHRYS_DATA            15
 
 /* query parameters */
 #define NGX_HTTP_CHRYS_ARG_QUALITY     0
@@ -237,7 +238,8 @@ ngx_int_t ngx_http_chrys_status(ngx_http_request_t *r,
 #define NGX_HTTP_CHRYS_FRAME_FIELDS_LEN                                       \
     (sizeof("X-Chrys-Seq: \r\nX-Chrys-Pts: \r\nX-Chrys-Time: \r\n"           \
             "X-Chrys-Age: \r\nX-Chrys-Keyframe: \r\nX-Chrys-Width: \r\n"      \
-            "X-Chrys-Height: \r\n") + 7 * NGX_INT64_LEN)
+            "X-Chrys-Height: \r\nX-Chrys-Data-Time: \r\n")                   \
+     + 8 * NGX_INT64_LEN)
 
 
 /* ngx_chrys_http_live.c: the newest picture, MJPEG, long polls */
@@ -269,6 +271,8 @@ ngx_int_t ngx_http_chrys_frame(ngx_http_request_t *r,
 ngx_int_t ngx_http_chrys_images(ngx_http_request_t *r,
     ngx_http_chrys_ctx_t *ctx);
 ngx_int_t ngx_http_chrys_clip(ngx_http_request_t *r,
+    ngx_http_chrys_ctx_t *ctx);
+ngx_int_t ngx_http_chrys_data(ngx_http_request_t *r,
     ngx_http_chrys_ctx_t *ctx);
 ngx_int_t ngx_http_chrys_events(ngx_http_request_t *r,
     ngx_http_chrys_ctx_t *ctx);

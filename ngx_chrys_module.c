@@ -4,7 +4,8 @@
  *
  * The RTMP side of chrys: directives, the shared zone, and the hooks into
  * nginx-rtmp-module that feed published H.264 video to the stream's ring
- * and to its decoder, and AAC audio to the ring.  Named ngx_rtmp_chrys_*, as nginx-rtmp's own parts.
+ * and to its decoder, AAC audio and data messages to the ring.  Named
+ * ngx_rtmp_chrys_*, as nginx-rtmp's own parts.
  */
 
 
@@ -18,6 +19,7 @@
 #include "ngx_chrys_decoder.h"
 #include "ngx_chrys_avc.h"
 #include "ngx_chrys_query.h"
+#include "ngx_chrys_amf.h"
 
 #include <libavutil/log.h>
 #if (NGX_LINUX)
@@ -35,6 +37,8 @@
 #define NGX_CHRYS_DECODE_IDLE_MAX (24 * 60 * 60 * 1000)
 #define NGX_CHRYS_MALLOC_ARENAS   2
 #define NGX_CHRYS_SWEEP           1000
+/* the most of a data message read */
+#define NGX_CHRYS_DATA_IN         8192
 
 
 typedef struct {
@@ -76,6 +80,7 @@ typedef struct {
     unsigned                  unringed:1;     /* no room for the header */
     unsigned                  frame_num_known:1;
     unsigned                  codec_logged:1;
+    unsigned                  data_logged:1;
 } ngx_rtmp_chrys_ctx_t;
 
 
@@ -122,6 +127,14 @@ static void ngx_rtmp_chrys_aac_header(ngx_rtmp_session_t *s,
     ngx_rtmp_chrys_ctx_t *ctx, ngx_chain_t *in);
 static void ngx_rtmp_chrys_aac_frame(ngx_rtmp_session_t *s,
     ngx_rtmp_chrys_ctx_t *ctx, ngx_rtmp_header_t *h, ngx_chain_t *in);
+static ngx_int_t ngx_rtmp_chrys_text_data(ngx_rtmp_session_t *s,
+    ngx_rtmp_header_t *h, ngx_chain_t *in);
+static ngx_int_t ngx_rtmp_chrys_cue_point(ngx_rtmp_session_t *s,
+    ngx_rtmp_header_t *h, ngx_chain_t *in);
+static ngx_int_t ngx_rtmp_chrys_set_data_frame(ngx_rtmp_session_t *s,
+    ngx_rtmp_header_t *h, ngx_chain_t *in);
+static void ngx_rtmp_chrys_data(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h,
+    ngx_str_t *type, u_char *p, u_char *last);
 static ngx_rtmp_chrys_ctx_t *ngx_rtmp_chrys_start(ngx_rtmp_session_t *s);
 static void ngx_rtmp_chrys_refuse_name(ngx_rtmp_session_t *s, ngx_str_t *app,
     ngx_str_t *name);
@@ -597,8 +610,16 @@ ngx_rtmp_chrys_max_picture(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static ngx_int_t
 ngx_rtmp_chrys_postconfiguration(ngx_conf_t *cf)
 {
+    ngx_uint_t                  i;
     ngx_rtmp_handler_pt        *h;
+    ngx_rtmp_amf_handler_t     *ch;
     ngx_rtmp_core_main_conf_t  *cmcf;
+
+    static ngx_rtmp_amf_handler_t  data[] = {
+        { ngx_string("onTextData"), ngx_rtmp_chrys_text_data },
+        { ngx_string("onCuePoint"), ngx_rtmp_chrys_cue_point },
+        { ngx_string("@setDataFrame"), ngx_rtmp_chrys_set_data_frame }
+    };
 
     cmcf = ngx_rtmp_conf_get_module_main_conf(cf, ngx_rtmp_core_module);
 
@@ -615,6 +636,18 @@ ngx_rtmp_chrys_postconfiguration(ngx_conf_t *cf)
     }
 
     *h = ngx_rtmp_chrys_audio;
+
+    /* data messages, by their name (nginx-rtmp reads the name first) */
+
+    for (i = 0; i < sizeof(data) / sizeof(data[0]); i++) {
+        ch = ngx_array_push(&cmcf->amf);
+        if (ch == NULL) {
+            return NGX_ERROR;
+        }
+
+        ch->name = data[i].name;
+        ch->handler = data[i].handler;
+    }
 
     next_publish = ngx_rtmp_publish;
     ngx_rtmp_publish = ngx_rtmp_chrys_publish;
@@ -1459,6 +1492,136 @@ ngx_rtmp_chrys_aac_frame(ngx_rtmp_session_t *s, ngx_rtmp_chrys_ctx_t *ctx,
                               s->connection->log);
 
     ngx_chrys_au_free(au);
+}
+
+
+/*
+ * Data messages: the payload after the name (which nginx-rtmp has read)
+ * is copied, up to NGX_CHRYS_DATA_IN bytes, and kept as JSON.
+ */
+
+static ngx_int_t
+ngx_rtmp_chrys_text_data(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h,
+    ngx_chain_t *in)
+{
+    size_t     n;
+    ngx_str_t  type;
+    u_char     buf[NGX_CHRYS_DATA_IN];
+
+    ngx_str_set(&type, "onTextData");
+
+    n = ngx_rtmp_chrys_chain_copy(in, 0, buf, sizeof(buf));
+
+    ngx_rtmp_chrys_data(s, h, &type, buf, buf + n);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_rtmp_chrys_cue_point(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h,
+    ngx_chain_t *in)
+{
+    size_t     n;
+    ngx_str_t  type;
+    u_char     buf[NGX_CHRYS_DATA_IN];
+
+    ngx_str_set(&type, "onCuePoint");
+
+    n = ngx_rtmp_chrys_chain_copy(in, 0, buf, sizeof(buf));
+
+    ngx_rtmp_chrys_data(s, h, &type, buf, buf + n);
+
+    return NGX_OK;
+}
+
+
+/* "@setDataFrame" names what it sets: all but the stream's onMetaData */
+
+static ngx_int_t
+ngx_rtmp_chrys_set_data_frame(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h,
+    ngx_chain_t *in)
+{
+    size_t     n;
+    u_char    *p;
+    ngx_str_t  type;
+    u_char     buf[NGX_CHRYS_DATA_IN];
+
+    n = ngx_rtmp_chrys_chain_copy(in, 0, buf, sizeof(buf));
+
+    p = ngx_chrys_amf_string(buf, buf + n, &type);
+
+    if (p == NULL || type.len == 0
+        || (type.len == sizeof("onMetaData") - 1
+            && ngx_strncmp(type.data, "onMetaData", type.len) == 0))
+    {
+        return NGX_OK;
+    }
+
+    ngx_rtmp_chrys_data(s, h, &type, p, buf + n);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_rtmp_chrys_data(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h,
+    ngx_str_t *type, u_char *p, u_char *last)
+{
+    u_char                *q, *end;
+    size_t                 len;
+    ngx_uint_t             count;
+    ngx_rtmp_chrys_ctx_t  *ctx;
+    u_char                 json[NGX_CHRYS_DATA_MAX];
+
+    ctx = ngx_rtmp_get_module_ctx(s, ngx_chrys_module);
+
+    if (ctx == NULL || !ctx->started) {
+        return;
+    }
+
+    /* "type":"...","data": and the values, one alone or an array */
+
+    end = json + sizeof(json);
+    q = ngx_cpymem(json, "\"type\":\"", 8);
+    q = ngx_chrys_json_utf8(q, end - 16, type->data,
+                            ngx_min(type->len, 128));
+
+    if (q != NULL) {
+        q = ngx_cpymem(q, "\",\"data\":", 9);
+
+        if (ngx_chrys_amf_json(p, last, q, end - q, &len, &count) == NULL
+            || h->mlen > NGX_CHRYS_DATA_IN)
+        {
+            q = NULL;
+
+        } else if (count == 1) {
+            /* the value alone, out of its array */
+            ngx_memmove(q, q + 1, len - 2);
+            q += len - 2;
+
+        } else {
+            q += len;
+        }
+    }
+
+    if (q == NULL) {
+        ngx_chrys_stream_add(ctx->stream, errors, 1);
+
+        if (!ctx->data_logged) {
+            ctx->data_logged = 1;
+
+            ngx_log_error(NGX_LOG_WARN, s->connection->log, 0,
+                          "chrys: stream \"%V\" sent a data message that "
+                          "is malformed, too deep or over %d bytes as JSON: "
+                          "not kept", &ctx->stream->key, NGX_CHRYS_DATA_MAX);
+        }
+
+        return;
+    }
+
+    (void) ngx_chrys_data_push(ctx->zone, ctx->stream, ngx_chrys_unix_msec(),
+                               h->timestamp, 0, json, q - json);
 }
 
 

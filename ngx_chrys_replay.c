@@ -342,12 +342,14 @@ ngx_chrys_mux_audio(ngx_chrys_mux_t *mux, AVPacket *pkt)
     int               rc;
     int64_t           dts;
     AVStream         *st;
+    AVRational        samples;
     ngx_uint_t        i;
     ngx_chrys_au_t   *au;
     AVFormatContext  *fmt;
 
     fmt = mux->fmt;
     st = fmt->streams[mux->audio_index];
+    samples = (AVRational) { 1, st->codecpar->sample_rate };
 
     for (i = 0; i < mux->audio->naus; i++) {
         au = &mux->audio->aus[i];
@@ -375,10 +377,8 @@ ngx_chrys_mux_audio(ngx_chrys_mux_t *mux, AVPacket *pkt)
 
         av_packet_rescale_ts(pkt, (AVRational) { 1, 1000 }, st->time_base);
 
-        pkt->duration = av_rescale_q(1024,
-                                     (AVRational) { 1,
-                                                    st->codecpar->sample_rate },
-                                     st->time_base);
+        /* an AAC frame is 1024 samples */
+        pkt->duration = av_rescale_q(1024, samples, st->time_base);
 
         rc = av_write_frame(fmt, pkt);
         if (rc < 0) {

@@ -79,6 +79,12 @@ static ngx_int_t ngx_chrys_event_fill(ngx_chrys_zone_t *zone,
     ngx_chrys_stream_t *st, ngx_uint_t id);
 static ngx_int_t ngx_chrys_event_fill_locked(ngx_chrys_zone_t *zone,
     ngx_chrys_stream_t *st, ngx_chrys_event_t *ev);
+static ngx_chrys_ring_t *ngx_chrys_data_source_locked(
+    ngx_chrys_stream_t *st, ngx_uint_t event);
+static void ngx_chrys_event_data_fill_locked(ngx_chrys_zone_t *zone,
+    ngx_chrys_stream_t *st, ngx_chrys_event_t *ev, size_t *slice);
+static void ngx_chrys_event_data_locked(ngx_chrys_zone_t *zone,
+    ngx_chrys_event_t *ev, ngx_chrys_entry_t *e, u_char *data);
 static ngx_int_t ngx_chrys_event_audio_locked(ngx_chrys_zone_t *zone,
     ngx_chrys_event_t *ev, ngx_chrys_config_t *config);
 static void ngx_chrys_event_audio_fill_locked(ngx_chrys_zone_t *zone,
@@ -855,6 +861,256 @@ ngx_chrys_ring_push_audio(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
     }
 
     ngx_chrys_zone_unlock(zone);
+}
+
+
+/*
+ * A data message of the stream ("data" is JSON members: its type and
+ * payload) into its data ring, under the buffer's time window and
+ * NGX_CHRYS_DATA_BYTES.  NGX_DECLINED: the stream keeps no buffer.
+ */
+
+ngx_int_t
+ngx_chrys_data_push(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
+    uint64_t time, int64_t pts, ngx_uint_t posted, u_char *data, size_t len)
+{
+    ngx_int_t           rc;
+    ngx_queue_t        *q;
+    ngx_chrys_ring_t   *ring;
+    ngx_chrys_entry_t   e;
+    ngx_chrys_event_t  *ev;
+
+    ngx_memzero(&e, sizeof(ngx_chrys_entry_t));
+
+    e.pts = pts;
+    e.dts = pts;
+    e.time = time;
+    e.size = len;
+    e.flags = NGX_CHRYS_AU_DATA|NGX_CHRYS_AU_KEY|NGX_CHRYS_AU_IDR
+              | (posted ? NGX_CHRYS_AU_POSTED : 0);
+
+    ngx_chrys_zone_lock(zone);
+
+    ring = &st->data_ring;
+
+    if (st->ring.entries == NULL) {
+        ngx_chrys_zone_unlock(zone);
+        return NGX_DECLINED;
+    }
+
+    if (ring->entries == NULL
+        && (ngx_chrys_ring_setup_locked(zone, ring, st->ring.window,
+                                        NGX_CHRYS_DATA_BYTES,
+                                        st->ring.window)
+            != NGX_OK
+            || ngx_chrys_ring_config_locked(zone, ring, (u_char *) "json",
+                                            4, 0, 0)
+               != NGX_OK))
+    {
+        ngx_chrys_ring_free_locked(zone, ring);
+        ngx_chrys_zone_unlock(zone);
+        return NGX_ERROR;
+    }
+
+    /* a clock that went back: the message comes right after the last one */
+
+    if (ring->count
+        && e.time < ngx_chrys_ring_entry(ring, ring->count - 1)->time)
+    {
+        e.time = ngx_chrys_ring_entry(ring, ring->count - 1)->time;
+    }
+
+    e.seq = ++ring->seq;
+
+    rc = ngx_chrys_ring_append_locked(zone, ring, &e, data);
+
+    /* and into the events whose window it is in */
+
+    for (q = ngx_queue_head(&st->events);
+         q != ngx_queue_sentinel(&st->events);
+         q = ngx_queue_next(q))
+    {
+        ev = ngx_queue_data(q, ngx_chrys_event_t, queue);
+
+        if (!ev->filling && e.time >= ev->from && e.time <= ev->to) {
+            ngx_chrys_event_data_locked(zone, ev, &e, data);
+            ev->data_filled = e.seq;
+        }
+    }
+
+    ngx_chrys_zone_unlock(zone);
+
+    return rc;
+}
+
+
+/*
+ * The data messages that arrived in [from, to] with a seq over "after",
+ * as the members of a JSON array in "out", at most NGX_CHRYS_DATA_ANSWER
+ * bytes of them; *n of them, the seq of the last in *last.  Planned under
+ * the lock, then copied under it again from the seq it found.
+ */
+
+ngx_int_t
+ngx_chrys_data_list(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
+    ngx_uint_t event, uint64_t from, uint64_t to, ngx_uint_t after,
+    ngx_pool_t *pool, ngx_str_t *out, ngx_uint_t *n, ngx_uint_t *last)
+{
+    u_char             *p, *end;
+    size_t              size, one;
+    ngx_int_t           i;
+    ngx_uint_t          first;
+    ngx_chrys_ring_t   *ring;
+    ngx_chrys_entry_t  *e;
+
+    static size_t  head = sizeof("{\"seq\":,\"time\":,\"pts\":,"
+                                 "\"source\":\"rtmp\",},")
+                          + 3 * NGX_INT64_LEN;
+
+    *n = 0;
+    *last = after;
+    out->len = 0;
+    size = 0;
+    first = 0;
+
+    ngx_chrys_zone_lock(zone);
+
+    ring = ngx_chrys_data_source_locked(st, event);
+
+    if (ring == NULL) {
+        ngx_chrys_zone_unlock(zone);
+        return NGX_DECLINED;
+    }
+
+    i = (from == 0) ? 0 : ngx_chrys_ring_find_time(ring, from - 1) + 1;
+
+    for ( /* void */ ; (ngx_uint_t) i < ring->count; i++) {
+        e = ngx_chrys_ring_entry(ring, i);
+
+        if (e->time > to) {
+            break;
+        }
+
+        if (e->seq <= after) {
+            continue;
+        }
+
+        one = head + e->size;
+
+        if (size + one > NGX_CHRYS_DATA_ANSWER) {
+            break;
+        }
+
+        if (first == 0) {
+            first = e->seq;
+        }
+
+        size += one;
+    }
+
+    ngx_chrys_zone_unlock(zone);
+
+    if (size == 0) {
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(pool, size);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    out->data = p;
+    end = p + size;
+
+    ngx_chrys_zone_lock(zone);
+
+    ring = ngx_chrys_data_source_locked(st, event);
+    i = ring ? ngx_chrys_ring_find_seq(ring, first - 1) + 1 : 0;
+
+    if (ring == NULL) {
+        /* the event was deleted meanwhile */
+        ngx_chrys_zone_unlock(zone);
+        out->len = 0;
+        return NGX_OK;
+    }
+
+    for ( /* void */ ; (ngx_uint_t) i < ring->count; i++) {
+        e = ngx_chrys_ring_entry(ring, i);
+
+        if (e->time > to || (size_t) (end - p) < head + e->size) {
+            break;
+        }
+
+        if (*n) {
+            *p++ = ',';
+        }
+
+        p = ngx_sprintf(p, "{\"seq\":%ui,\"time\":%uL,", e->seq, e->time);
+
+        if (e->flags & NGX_CHRYS_AU_POSTED) {
+            p = ngx_cpymem(p, "\"pts\":null,\"source\":\"http\",",
+                           sizeof("\"pts\":null,\"source\":\"http\",") - 1);
+
+        } else {
+            p = ngx_sprintf(p, "\"pts\":%L,\"source\":\"rtmp\",", e->pts);
+        }
+
+        p = ngx_cpymem(p, e->data, e->size);
+        *p++ = '}';
+
+        *last = e->seq;
+        (*n)++;
+    }
+
+    ngx_chrys_zone_unlock(zone);
+
+    out->len = p - out->data;
+
+    return NGX_OK;
+}
+
+
+/* the arrival of the last data message at or before "time", or 0 */
+
+uint64_t
+ngx_chrys_data_before(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
+    ngx_uint_t event, uint64_t time)
+{
+    uint64_t           t;
+    ngx_int_t          i;
+    ngx_chrys_ring_t  *ring;
+
+    t = 0;
+
+    ngx_chrys_zone_lock(zone);
+
+    ring = ngx_chrys_data_source_locked(st, event);
+    i = ring ? ngx_chrys_ring_find_time(ring, time) : -1;
+
+    if (i >= 0) {
+        t = ngx_chrys_ring_entry(ring, i)->time;
+    }
+
+    ngx_chrys_zone_unlock(zone);
+
+    return t;
+}
+
+
+/* the data a request reads: the stream's, or one of its events' */
+
+static ngx_chrys_ring_t *
+ngx_chrys_data_source_locked(ngx_chrys_stream_t *st, ngx_uint_t event)
+{
+    ngx_chrys_event_t  *ev;
+
+    if (event == 0) {
+        return &st->data_ring;
+    }
+
+    ev = ngx_chrys_event_find_locked(st, event);
+
+    return ev ? &ev->data : NULL;
 }
 
 
@@ -1978,6 +2234,7 @@ ngx_chrys_event_fill_locked(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
     /* the video caught up: the audio that goes with it */
 
     ngx_chrys_event_audio_fill_locked(zone, st, ev, &slice);
+    ngx_chrys_event_data_fill_locked(zone, st, ev, &slice);
 
     if (slice >= NGX_CHRYS_SLICE) {
         return NGX_AGAIN;
@@ -2035,6 +2292,81 @@ ngx_chrys_event_audio_fill_locked(ngx_chrys_zone_t *zone,
         (void) ngx_chrys_event_append_locked(zone, ev, &ev->audio, e,
                                              e->data);
     }
+}
+
+
+/*
+ * The stream's data messages of an event's window after the one it
+ * copied last, a slice at a time, as its audio.
+ */
+
+static void
+ngx_chrys_event_data_fill_locked(ngx_chrys_zone_t *zone,
+    ngx_chrys_stream_t *st, ngx_chrys_event_t *ev, size_t *slice)
+{
+    ngx_int_t           i;
+    ngx_chrys_ring_t   *ring;
+    ngx_chrys_entry_t  *e;
+
+    ring = &st->data_ring;
+
+    i = ngx_chrys_ring_find_seq(ring, ev->data_filled) + 1;
+
+    while ((ngx_uint_t) i < ring->count && *slice < NGX_CHRYS_SLICE) {
+        e = ngx_chrys_ring_entry(ring, i++);
+
+        ev->data_filled = e->seq;
+        *slice += e->size;
+
+        if (e->time >= ev->from && e->time <= ev->to) {
+            ngx_chrys_event_data_locked(zone, ev, e, e->data);
+        }
+    }
+}
+
+
+/*
+ * A data message into an event's data ring, made when the first comes:
+ * within NGX_CHRYS_DATA_BYTES, counted in the zone's event budget.
+ */
+
+static void
+ngx_chrys_event_data_locked(ngx_chrys_zone_t *zone, ngx_chrys_event_t *ev,
+    ngx_chrys_entry_t *e, u_char *data)
+{
+    size_t              before, need;
+    ngx_chrys_ring_t   *ring;
+    ngx_chrys_chunk_t  *chunk;
+
+    ring = &ev->data;
+    before = ring->bytes;
+
+    if (ring->entries == NULL
+        && (ngx_chrys_ring_setup_locked(zone, ring, 0, NGX_CHRYS_DATA_BYTES,
+                                        ev->pre + ev->post + 10000)
+            != NGX_OK
+            || ngx_chrys_ring_config_locked(zone, ring, (u_char *) "json",
+                                            4, 0, 0)
+               != NGX_OK))
+    {
+        ngx_chrys_ring_free_locked(zone, ring);
+        return;
+    }
+
+    /* what a new chunk takes, if it does not fit in the last one */
+
+    chunk = ring->last;
+    need = 0;
+
+    if (chunk == NULL || chunk->size - chunk->used < e->size) {
+        need = ngx_max(sizeof(ngx_chrys_chunk_t) + e->size, NGX_CHRYS_CHUNK);
+    }
+
+    if (zone->sh->event_bytes + need <= zone->sh->event_budget) {
+        (void) ngx_chrys_ring_append_locked(zone, ring, e, data);
+    }
+
+    zone->sh->event_bytes += ring->bytes - before;
 }
 
 
@@ -2233,12 +2565,13 @@ static void
 ngx_chrys_event_free_locked(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
     ngx_chrys_event_t *ev)
 {
-    zone->sh->event_bytes -= ngx_chrys_ring_bytes(&ev->ring);
+    zone->sh->event_bytes -= ngx_chrys_ring_bytes(&ev->ring) + ev->data.bytes;
 
     ngx_queue_remove(&ev->queue);
     st->nevents--;
 
     ngx_chrys_ring_free_locked(zone, &ev->ring);
+    ngx_chrys_ring_free_locked(zone, &ev->data);
 
     if (ev->meta) {
         ngx_slab_free_locked(zone->shpool, ev->meta);

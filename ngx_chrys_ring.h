@@ -32,6 +32,14 @@
 #define NGX_CHRYS_AU_CONFIG       0x04    /* an AVC sequence header */
 #define NGX_CHRYS_AU_GAP          0x08    /* access units were lost before */
 #define NGX_CHRYS_AU_AUDIO        0x10    /* an AAC frame */
+#define NGX_CHRYS_AU_DATA         0x20    /* a data message, as JSON */
+#define NGX_CHRYS_AU_POSTED       0x40    /* data that came over HTTP */
+
+/* timed data: a stream keeps this much of it, a message this much */
+#define NGX_CHRYS_DATA_BYTES      (1024 * 1024)
+#define NGX_CHRYS_DATA_MAX        4096
+/* and one answer lists this much of it */
+#define NGX_CHRYS_DATA_ANSWER     (64 * 1024)
 
 #define NGX_CHRYS_EVENTS_MAX      64
 #define NGX_CHRYS_LABEL_LEN       128
@@ -132,12 +140,14 @@ typedef struct {
     unsigned                      filling:1;  /* the pre window is copied */
     ngx_uint_t                    filled;     /* seq copied last */
     ngx_uint_t                    audio_filled;
+    ngx_uint_t                    data_filled;
     size_t                        label_len;
     u_char                        label[NGX_CHRYS_LABEL_LEN];
     size_t                        meta_len;
     u_char                       *meta;
     ngx_chrys_ring_t              ring;
     ngx_chrys_ring_t              audio;
+    ngx_chrys_ring_t              data;       /* timed data of its window */
 } ngx_chrys_event_t;
 
 
@@ -291,6 +301,14 @@ ngx_int_t ngx_chrys_ring_span(ngx_chrys_zone_t *zone,
 ngx_chrys_gop_t *ngx_chrys_ring_gop(ngx_chrys_zone_t *zone,
     ngx_chrys_stream_t *st, ngx_uint_t event, ngx_uint_t *next,
     ngx_uint_t last, size_t pad, ngx_uint_t *done, ngx_log_t *log);
+ngx_int_t ngx_chrys_data_push(ngx_chrys_zone_t *zone,
+    ngx_chrys_stream_t *st, uint64_t time, int64_t pts, ngx_uint_t posted,
+    u_char *data, size_t len);
+ngx_int_t ngx_chrys_data_list(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
+    ngx_uint_t event, uint64_t from, uint64_t to, ngx_uint_t after,
+    ngx_pool_t *pool, ngx_str_t *out, ngx_uint_t *n, ngx_uint_t *last);
+uint64_t ngx_chrys_data_before(ngx_chrys_zone_t *zone,
+    ngx_chrys_stream_t *st, ngx_uint_t event, uint64_t time);
 ngx_chrys_gop_t *ngx_chrys_ring_audio(ngx_chrys_zone_t *zone,
     ngx_chrys_stream_t *st, ngx_uint_t event, ngx_uint_t *next,
     int64_t from, int64_t to, size_t pad, ngx_log_t *log);

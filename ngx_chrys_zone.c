@@ -1135,6 +1135,7 @@ ngx_chrys_stream_strip_locked(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st)
     pics = &st->pictures;
 
     ngx_chrys_ring_free_locked(zone, &st->ring);
+    ngx_chrys_ring_free_locked(zone, &st->data_ring);
 
     for (i = 0; i < NGX_CHRYS_JPEGS; i++) {
         ngx_chrys_jpeg_free_locked(zone, &pics->jpegs[i]);

@@ -152,7 +152,7 @@ typedef struct {
 /* what the publisher's audio is; only AAC is kept */
 
 typedef struct {
-    ngx_uint_t                    codec;      /* FLV sound format + 1, 0: none */
+    ngx_uint_t                    codec;      /* FLV SoundFormat + 1 */
     ngx_uint_t                    rate;
     ngx_uint_t                    channels;
 } ngx_chrys_audio_t;
@@ -194,6 +194,7 @@ struct ngx_chrys_stream_s {
 
     ngx_chrys_ring_t              ring;
     ngx_chrys_ring_t              audio_ring; /* the ring's, when AAC came */
+    ngx_chrys_ring_t              data_ring;  /* timed data, as JSON */
     unsigned                      ring_full:1;
     ngx_queue_t                   events;
     ngx_uint_t                    nevents;

@@ -186,3 +186,180 @@ def test_another_audio_codec_is_named_not_kept(nginx, publish):
     assert r.status_code == 200
     assert list(probe(r.content)) == ["video"]
     assert "audio codec \"adpcm\"" in nginx.error_log()
+
+
+# ---- timed data ----------------------------------------------------------
+
+def srt_file(seconds=20):
+    """A subtitle every second, "cue N" from N s to N s + 0.5 s."""
+    path = os.path.join(CACHE, "cues.srt")
+    with open(path, "w") as f:
+        for n in range(1, seconds):
+            f.write("%d\n00:00:%02d,000 --> 00:00:%02d,500\ncue %d\n\n"
+                    % (n, n, n, n))
+    return path
+
+
+def publish_with_text(publish, url, media):
+    """The media file with a text track, which FLV carries as onTextData."""
+    return publish(url, args=["-i", media, "-i", srt_file(), "-map", "0",
+                              "-map", "1", "-c:v", "copy", "-c:a", "copy",
+                              "-c:s", "text"])
+
+
+def data(nginx, query="", name="cam"):
+    r = nginx.get("live/%s/data.json%s" % (name, query))
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_text_track_comes_back_at_its_time(nginx, publish, aac_file):
+    publish_with_text(publish, nginx.rtmp("cam"), aac_file)
+    nginx.wait_frame("cam")
+    start = nginx.get("live/cam/index.json").json()["start"]
+    time.sleep(5 * SLOW)
+
+    got = data(nginx)["data"]
+    texts = [d for d in got if d["type"] == "onTextData"]
+    assert len(texts) >= 3, got
+    for d in texts:
+        n = int(d["data"]["text"].split()[1])
+        assert d["data"] == {"type": "Text", "text": "cue %d" % n}
+        assert d["source"] == "rtmp"
+        # at its time in the stream, and arrived about then
+        assert abs(d["pts"] - n * 1000) <= 100, d
+    pts = [d["pts"] for d in texts]
+    assert pts == sorted(pts) and len(set(pts)) == len(pts)
+    ns = [int(d["data"]["text"].split()[1]) for d in texts]
+    assert ns == list(range(ns[0], ns[0] + len(ns)))
+
+    # by time
+    mid = texts[len(texts) // 2]
+    only = data(nginx, "?from=%d&to=%d" % (mid["time"], mid["time"]))
+    assert [d["seq"] for d in only["data"]] == [mid["seq"]]
+    assert start > 0
+
+
+def test_posted_data_comes_back_in_order(nginx, publish, aac_file):
+    publish(nginx.rtmp("cam"), aac_file)
+    nginx.wait_frame("cam")
+
+    sent = [{"sensor": "door", "open": i % 2 == 0, "n": i,
+             "note": "caf\u00e9 \"quoted\" \\ <tag>"} for i in range(20)]
+    times = []
+    for body in sent:
+        r = requests.post(nginx.url("live/cam/data"), json=body, timeout=5)
+        assert r.status_code == 201, r.text
+        times.append(r.json()["time"])
+
+    got = data(nginx)
+    posted = [d for d in got["data"] if d["source"] == "http"]
+    assert [d["data"] for d in posted] == sent
+    assert [d["time"] for d in posted] == times
+    assert all(d["type"] == "http" and d["pts"] is None for d in posted)
+
+    # after= gives what came since
+    later = data(nginx, "?after=%d" % posted[9]["seq"])
+    assert [d["data"]["n"] for d in later["data"]] == list(range(10, 20))
+    assert later["last"] == posted[-1]["seq"]
+
+
+HOSTILE = [
+    b"[" * 100 + b"]" * 100,                       # too deep
+    b'{"a":' * 40 + b"1" + b"}" * 40,
+    b'"' + b"x" * 5000 + b'"',                     # over a message
+    b'{"s":"\xff\xfe"}',                           # not UTF-8
+    b'{"s":"\xc0\xaf"}',                           # overlong
+    b'{"s":"\xed\xa0\x80"}',                       # a surrogate
+    b"",
+    b"{",
+    b'{"a":1} {"b":2}',
+    b"\x00",
+    b'{"a":"\x01"}',
+    b"[1,]",
+]
+
+
+def test_hostile_data_bodies_are_refused_and_harm_nothing(nginx, publish,
+                                                          aac_file):
+    publish(nginx.rtmp("cam"), aac_file)
+    nginx.wait_frame("cam")
+
+    for body in HOSTILE:
+        r = requests.post(nginx.url("live/cam/data"), data=body,
+                          headers={"Content-Type": "application/json"},
+                          timeout=5)
+        assert r.status_code == 400, (body[:40], r.status_code, r.text)
+        assert r.json()["error"]
+
+    r = requests.post(nginx.url("live/cam/data"), data=b"x" * 9000,
+                      timeout=5)
+    assert r.status_code == 413
+
+    assert data(nginx)["data"] == []
+    r = requests.post(nginx.url("live/cam/data"), json={"ok": True},
+                      timeout=5)
+    assert r.status_code == 201
+    assert [d["data"] for d in data(nginx)["data"]] == [{"ok": True}]
+    assert nginx.wait_frame("cam").status_code == 200
+
+
+def test_an_event_keeps_the_data_of_its_window(nginx, publish, aac_file):
+    publish_with_text(publish, nginx.rtmp("cam"), aac_file)
+    nginx.wait_frame("cam")
+    time.sleep(2.5 * SLOW)
+
+    def post(n):
+        r = requests.post(nginx.url("live/cam/data"), json={"n": n},
+                          timeout=5)
+        assert r.status_code == 201, r.text
+        return r.json()["time"]
+
+    before = post(1)
+    time.sleep(0.3)
+    r = requests.post(nginx.url("live/cam/events"),
+                      json={"pre": 1000, "post": 1000}, timeout=5)
+    assert r.status_code == 201, r.text
+    ev = r.json()
+    post(2)
+    post(3)
+    time.sleep(1.5 * SLOW)
+    post(4)                                    # after the window
+
+    got = nginx.get("live/cam/events/%d/data.json" % ev["id"]).json()["data"]
+    assert all(ev["from"] <= d["time"] <= ev["to"] for d in got), got
+    posted = [d["data"]["n"] for d in got if d["source"] == "http"]
+    assert posted == ([1, 2, 3] if before >= ev["from"] else [2, 3])
+    texts = [d for d in got if d["type"] == "onTextData"]
+    assert 1 <= len(texts) <= 3, got
+
+    assert nginx.get("live/cam/events/999/data.json").status_code == 404
+
+
+def test_a_picture_tells_the_data_known_then(nginx, publish, aac_file):
+    publish(nginx.rtmp("cam"), aac_file)
+    nginx.wait_frame("cam")
+    time.sleep(1)
+
+    r = nginx.get("live/cam/frame.jpg?time=-100")
+    assert r.status_code == 200 and "X-Chrys-Data-Time" not in r.headers
+
+    r = requests.post(nginx.url("live/cam/data"), json={"door": "open"},
+                      timeout=5)
+    sent = r.json()["time"]
+    time.sleep(1 * SLOW)
+
+    r = nginx.get("live/cam/frame.jpg?time=%d" % (sent + 500))
+    assert r.status_code == 200
+    assert int(r.headers["X-Chrys-Data-Time"]) == sent
+    known = data(nginx, "?to=%s" % r.headers["X-Chrys-Data-Time"])["data"]
+    assert known[-1]["data"] == {"door": "open"}
+
+    r = nginx.get("live/cam/frame.jpg?time=%d" % (sent - 300))
+    assert r.status_code == 200 and "X-Chrys-Data-Time" not in r.headers
+
+    r = nginx.get("live/cam/images?from=%d&to=%d" % (sent - 300, sent + 300))
+    assert r.status_code == 200
+    body = r.content
+    assert body.count(b"X-Chrys-Data-Time: %d\r\n" % sent) >= 5
+
