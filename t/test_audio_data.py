@@ -363,3 +363,25 @@ def test_a_picture_tells_the_data_known_then(nginx, publish, aac_file):
     body = r.content
     assert body.count(b"X-Chrys-Data-Time: %d\r\n" % sent) >= 5
 
+
+def test_python_client_reads_and_posts_data(nginx, publish, aac_file):
+    from python_client import client
+
+    publish(nginx.rtmp("cam"), aac_file)
+    nginx.wait_frame("cam")
+    cam = client.connect(nginx.url("")).stream("live/cam")
+
+    times = [cam.post_data({"n": i}) for i in range(3)]
+    got = cam.data()
+    assert [d["data"] for d in got] == [{"n": 0}, {"n": 1}, {"n": 2}]
+    assert [d["time"] for d in got] == times
+    assert [d["data"] for d in cam.data(after=got[0]["seq"])] == \
+        [{"n": 1}, {"n": 2}]
+
+    ev = cam.event(pre="1s", post="0s")
+    ev.wait()
+    assert [d["data"] for d in ev.data()] == [{"n": 0}, {"n": 1}, {"n": 2}]
+
+    with tempfile.NamedTemporaryFile(suffix=".mp4") as f:
+        cam.clip(f.name, start="-1s", audio=False)
+        assert list(probe(open(f.name, "rb").read())) == ["video"]
