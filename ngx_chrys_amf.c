@@ -303,7 +303,8 @@ ngx_chrys_amf_number(u_char *p, u_char *last, ngx_chrys_amf_out_t *o)
         n = 4;
         ngx_memcpy(buf, "null", 4);
 
-    } else if (d == (double) (int64_t) d && fabs(d) < 9007199254740992.0) {
+    } else if (fabs(d) < 9007199254740992.0 && d == (double) (int64_t) d) {
+        /* within 2^53 first: a cast of a bigger one is undefined */
         n = ngx_sprintf(buf, "%L", (int64_t) d) - buf;
 
     } else {
