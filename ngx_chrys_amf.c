@@ -130,7 +130,7 @@ ngx_chrys_amf_value(u_char *p, u_char *last, ngx_chrys_amf_out_t *o,
     size_t      n;
     ngx_uint_t  i, type;
 
-    if (p == last || depth >= NGX_CHRYS_AMF_DEPTH) {
+    if (p == last || depth > NGX_CHRYS_AMF_DEPTH) {
         return NULL;
     }
 
