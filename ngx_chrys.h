@@ -61,6 +61,7 @@ typedef struct {
     ngx_uint_t                    width;
     ngx_uint_t                    height;
     ngx_uint_t                    layout;     /* NGX_CHRYS_YUV420... */
+    uint64_t                      data_time;  /* timed data before, 0: none */
     unsigned                      keyframe:1;
     unsigned                      full_range:1;
 } ngx_chrys_frame_t;

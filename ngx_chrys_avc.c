@@ -241,6 +241,65 @@ ngx_chrys_flv_codec_name(ngx_uint_t codec)
 }
 
 
+/* an FLV audio tag's SoundFormat */
+
+const char *
+ngx_chrys_flv_sound_name(ngx_uint_t format)
+{
+    static const char  *names[] = {
+        "pcm", "adpcm", "mp3", "pcm_le", "nellymoser16", "nellymoser8",
+        "nellymoser", "g711a", "g711u", "unknown", "aac", "speex",
+        "unknown", "unknown", "mp3_8k", "device"
+    };
+
+    return names[format & 0x0f];
+}
+
+
+/*
+ * The sample rate and channels of an AAC AudioSpecificConfig (ISO/IEC
+ * 14496-3, 1.6.2.1): 5 bits of object type (not an escaped one), 4 of
+ * rate index (or 24 of rate), 4 of channel configuration.
+ */
+
+ngx_int_t
+ngx_chrys_aac_config_parse(u_char *p, size_t len, ngx_uint_t *rate,
+    ngx_uint_t *channels)
+{
+    ngx_uint_t  index;
+
+    static ngx_uint_t  rates[] = {
+        96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000,
+        12000, 11025, 8000, 7350
+    };
+
+    if (len < 2 || (p[0] >> 3) == 0 || (p[0] >> 3) == 31) {
+        return NGX_ERROR;
+    }
+
+    index = ((p[0] & 0x07) << 1) | (p[1] >> 7);
+
+    if (index == 15) {
+        if (len < 5) {
+            return NGX_ERROR;
+        }
+
+        *rate = ((ngx_uint_t) (p[1] & 0x7f) << 17) | (p[2] << 9)
+                | (p[3] << 1) | (p[4] >> 7);
+        *channels = (p[4] >> 3) & 0x0f;
+
+    } else if (index < sizeof(rates) / sizeof(rates[0])) {
+        *rate = rates[index];
+        *channels = (p[1] >> 3) & 0x0f;
+
+    } else {
+        return NGX_ERROR;
+    }
+
+    return (*rate && *channels) ? NGX_OK : NGX_ERROR;
+}
+
+
 /*
  * Sequence parameter set (ISO/IEC 14496-10, 7.3.2.1.1), up to what slice
  * headers need: the size of frame_num, whether gaps in it are allowed, and

@@ -21,6 +21,10 @@
 #define NGX_CHRYS_FLV_H263          2
 #define NGX_CHRYS_FLV_AVC           7
 
+#define NGX_CHRYS_FLV_AAC           10
+#define NGX_CHRYS_AAC_HEADER        0
+#define NGX_CHRYS_AAC_RAW           1
+
 #define NGX_CHRYS_AVC_HEADER        0
 #define NGX_CHRYS_AVC_NALU          1
 #define NGX_CHRYS_AVC_EOS           2
@@ -77,6 +81,9 @@ ngx_int_t ngx_chrys_avcc_parse(ngx_chrys_avcc_t *avcc, u_char *p,
 ngx_int_t ngx_chrys_avc_scan(u_char *p, size_t len,
     ngx_uint_t nal_length_size, ngx_uint_t *flags);
 const char *ngx_chrys_flv_codec_name(ngx_uint_t codec);
+const char *ngx_chrys_flv_sound_name(ngx_uint_t format);
+ngx_int_t ngx_chrys_aac_config_parse(u_char *p, size_t len, ngx_uint_t *rate,
+    ngx_uint_t *channels);
 ngx_int_t ngx_chrys_sps_parse(ngx_chrys_sps_t *sps, u_char *nal, size_t len);
 ngx_int_t ngx_chrys_avcc_sps(ngx_chrys_sps_t *sps, u_char *p, size_t len);
 ngx_int_t ngx_chrys_avc_slice(u_char *p, size_t len,

@@ -204,6 +204,12 @@ static ngx_http_chrys_route_t  ngx_http_chrys_routes[] = {
     { ngx_string("*/*/clip.mp4"), NGX_HTTP_CHRYS_GET,
       NGX_HTTP_CHRYS_CLIP, ngx_http_chrys_clip },
 
+    { ngx_string("*/*/data.json"), NGX_HTTP_CHRYS_GET,
+      NGX_HTTP_CHRYS_DATA, ngx_http_chrys_data },
+
+    { ngx_string("*/*/data"), NGX_HTTP_POST,
+      NGX_HTTP_CHRYS_DATA, ngx_http_chrys_data },
+
     { ngx_string("*/*/events"), NGX_HTTP_CHRYS_GET|NGX_HTTP_POST,
       NGX_HTTP_CHRYS_EVENTS, ngx_http_chrys_events },
 
@@ -215,6 +221,9 @@ static ngx_http_chrys_route_t  ngx_http_chrys_routes[] = {
 
     { ngx_string("*/*/events/#/clip.mp4"), NGX_HTTP_CHRYS_GET,
       NGX_HTTP_CHRYS_CLIP, ngx_http_chrys_clip },
+
+    { ngx_string("*/*/events/#/data.json"), NGX_HTTP_CHRYS_GET,
+      NGX_HTTP_CHRYS_DATA, ngx_http_chrys_data },
 
     { ngx_string("*/*/events/#/frame.jpg"), NGX_HTTP_CHRYS_GET,
       NGX_HTTP_CHRYS_FRAME_JPG, ngx_http_chrys_frame },
@@ -258,7 +267,8 @@ static ngx_chrys_arg_t  ngx_http_chrys_args[] = {
     { ngx_string("height"), 1, NGX_CHRYS_MAX_HEIGHT, NULL },
     { ngx_string("fit"), 0, 0, ngx_http_chrys_fits },
     { ngx_string("format"), 0, 0, ngx_http_chrys_formats },
-    { ngx_string("fps"), 1, 60, NULL }
+    { ngx_string("fps"), 1, 60, NULL },
+    { ngx_string("audio"), 0, 1, NULL }
 };
 
 
@@ -1171,12 +1181,19 @@ ngx_http_chrys_frame_fields(u_char *p, ngx_chrys_frame_t *f)
         age = 0;
     }
 
-    return ngx_sprintf(p, "X-Chrys-Seq: %uA\r\nX-Chrys-Pts: %L\r\n"
-                       "X-Chrys-Time: %uL\r\nX-Chrys-Age: %L\r\n"
-                       "X-Chrys-Keyframe: %ui\r\nX-Chrys-Width: %ui\r\n"
-                       "X-Chrys-Height: %ui\r\n",
-                       f->seq, f->pts, f->time, age,
-                       (ngx_uint_t) f->keyframe, f->width, f->height);
+    p = ngx_sprintf(p, "X-Chrys-Seq: %uA\r\nX-Chrys-Pts: %L\r\n"
+                    "X-Chrys-Time: %uL\r\nX-Chrys-Age: %L\r\n"
+                    "X-Chrys-Keyframe: %ui\r\nX-Chrys-Width: %ui\r\n"
+                    "X-Chrys-Height: %ui\r\n",
+                    f->seq, f->pts, f->time, age,
+                    (ngx_uint_t) f->keyframe, f->width, f->height);
+
+    if (f->data_time) {
+        /* the timed data known when the frame came: data.json?to= it */
+        p = ngx_sprintf(p, "X-Chrys-Data-Time: %uL\r\n", f->data_time);
+    }
+
+    return p;
 }
 
 
@@ -1608,8 +1625,10 @@ ngx_http_chrys_json_len(ngx_chrys_snapshot_t *snap)
                   "\"frames_skipped\":,\"decode_errors\":,"
                   "\"jpeg_encodes\":,\"jpeg_cache_hits\":,"
                   "\"last_seq\":,\"last_time\":,\"last_age\":,"
-                  "\"publish_start\":,\"publishes\":,\"error\":\"\"}")
-           + 20 * NGX_INT64_LEN + 16
+                  "\"publish_start\":,\"publishes\":,\"error\":\"\","
+                  "\"audio\":{\"codec\":\"nellymoser16\",\"rate\":,"
+                  "\"channels\":,\"kept\":false}}")
+           + 22 * NGX_INT64_LEN + 16
            + 6 * (snap->app.len + snap->name.len)
            + 6 * NGX_CHRYS_ERROR_LEN;
 }
@@ -1642,6 +1661,18 @@ ngx_http_chrys_json(u_char *p, ngx_chrys_snapshot_t *snap)
                     v->codec ? ngx_chrys_flv_codec_name(v->codec) : "",
                     v->width, v->height, v->profile, v->level,
                     snap->fps / 100, snap->fps % 100, snap->bitrate);
+
+    if (snap->audio.codec) {
+        p = ngx_sprintf(p, "\"audio\":{\"codec\":\"%s\",\"rate\":%ui,"
+                        "\"channels\":%ui,\"kept\":%s},",
+                        ngx_chrys_flv_sound_name(snap->audio.codec - 1),
+                        snap->audio.rate, snap->audio.channels,
+                        (snap->audio.codec == NGX_CHRYS_FLV_AAC + 1
+                         && snap->audio.rate) ? "true" : "false");
+
+    } else {
+        p = ngx_cpymem(p, "\"audio\":null,", 13);
+    }
 
     p = ngx_sprintf(p, "\"frames_received\":%ui,\"frames_decoded\":%ui,"
                     "\"frames_skipped\":%ui,\"decode_errors\":%ui,"

@@ -39,6 +39,7 @@
 #define NGX_HTTP_CHRYS_METRICS         12
 #define NGX_HTTP_CHRYS_UI              13
 #define NGX_HTTP_CHRYS_CAMERA          14
+#define NGX_HTTP_CHRYS_DATA            15
 
 /* query parameters */
 #define NGX_HTTP_CHRYS_ARG_QUALITY     0
@@ -56,7 +57,8 @@
 #define NGX_HTTP_CHRYS_ARG_FIT         12
 #define NGX_HTTP_CHRYS_ARG_FORMAT      13
 #define NGX_HTTP_CHRYS_ARG_FPS         14
-#define NGX_HTTP_CHRYS_NARGS           15
+#define NGX_HTTP_CHRYS_ARG_AUDIO       15
+#define NGX_HTTP_CHRYS_NARGS           16
 
 /* fit= */
 #define NGX_HTTP_CHRYS_FIT_CONTAIN     0
@@ -135,6 +137,7 @@ typedef struct {
     ngx_chrys_walk_t              frames;     /* images: the wanted ones */
     ngx_uint_t                    next;       /* clip: the next seq */
     ngx_uint_t                    last;       /* clip: its last seq */
+    ngx_uint_t                    audio_next; /* clip: audio seq taken */
     ngx_uint_t                    steps;      /* steps started */
     ngx_uint_t                    sent;       /* steps sent */
     ngx_http_chrys_lane_t         lanes[NGX_HTTP_CHRYS_LANES];
@@ -145,6 +148,7 @@ typedef struct {
     size_t                        image_bytes;    /* of the images made */
     ngx_uint_t                    images;
     unsigned                      done:1;
+    unsigned                      no_audio:1; /* clip: audio=0 */
 } ngx_http_chrys_walk_t;
 
 
@@ -234,7 +238,8 @@ ngx_int_t ngx_http_chrys_status(ngx_http_request_t *r,
 #define NGX_HTTP_CHRYS_FRAME_FIELDS_LEN                                       \
     (sizeof("X-Chrys-Seq: \r\nX-Chrys-Pts: \r\nX-Chrys-Time: \r\n"           \
             "X-Chrys-Age: \r\nX-Chrys-Keyframe: \r\nX-Chrys-Width: \r\n"      \
-            "X-Chrys-Height: \r\n") + 7 * NGX_INT64_LEN)
+            "X-Chrys-Height: \r\nX-Chrys-Data-Time: \r\n")                   \
+     + 8 * NGX_INT64_LEN)
 
 
 /* ngx_chrys_http_live.c: the newest picture, MJPEG, long polls */
@@ -266,6 +271,8 @@ ngx_int_t ngx_http_chrys_frame(ngx_http_request_t *r,
 ngx_int_t ngx_http_chrys_images(ngx_http_request_t *r,
     ngx_http_chrys_ctx_t *ctx);
 ngx_int_t ngx_http_chrys_clip(ngx_http_request_t *r,
+    ngx_http_chrys_ctx_t *ctx);
+ngx_int_t ngx_http_chrys_data(ngx_http_request_t *r,
     ngx_http_chrys_ctx_t *ctx);
 ngx_int_t ngx_http_chrys_events(ngx_http_request_t *r,
     ngx_http_chrys_ctx_t *ctx);

@@ -55,12 +55,16 @@ static ngx_int_t ngx_http_chrys_images_step(ngx_http_request_t *r,
 static ngx_uint_t ngx_http_chrys_images_room(ngx_http_chrys_walk_t *walk);
 static ngx_uint_t ngx_http_chrys_images_per_step(ngx_http_chrys_walk_t *walk);
 static void ngx_http_chrys_images_done(ngx_event_t *ev);
-static ngx_chain_t *ngx_http_chrys_images_parts(ngx_http_chrys_walk_t *walk,
+static ngx_chain_t *ngx_http_chrys_images_parts(ngx_http_chrys_ctx_t *ctx,
     ngx_http_chrys_lane_t *lane);
 static void ngx_http_chrys_images_writer(ngx_http_request_t *r);
+static ngx_int_t ngx_http_chrys_data_new(ngx_http_request_t *r,
+    ngx_http_chrys_ctx_t *ctx);
 static ngx_int_t ngx_http_chrys_clip_step(ngx_http_request_t *r,
     ngx_http_chrys_ctx_t *ctx);
 static void ngx_http_chrys_clip_done(ngx_event_t *ev);
+static ngx_chrys_gop_t *ngx_http_chrys_clip_audio(ngx_http_request_t *r,
+    ngx_http_chrys_ctx_t *ctx, ngx_chrys_gop_t *gop, ngx_uint_t done);
 static ngx_int_t ngx_http_chrys_walk_output(ngx_http_request_t *r,
     ngx_http_chrys_ctx_t *ctx, ngx_chain_t *out);
 static void ngx_http_chrys_walk_writer(ngx_http_request_t *r);
@@ -187,6 +191,146 @@ ngx_http_chrys_range_args(ngx_http_chrys_ctx_t *ctx, uint64_t *from,
 }
 
 
+/*
+ * data.json?from=&to=&after=: the stream's timed data in a range (after
+ * seq "after"); POST data: a JSON value, kept at "now".
+ */
+
+ngx_int_t
+ngx_http_chrys_data(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
+{
+    u_char      *p, *last;
+    uint64_t     from, to;
+    ngx_int_t    rc;
+    ngx_str_t    out;
+    ngx_uint_t   n, after, seq;
+
+    if (r->method == NGX_HTTP_POST) {
+        return ngx_http_chrys_data_new(r, ctx);
+    }
+
+    ngx_http_chrys_range_args(ctx, &from, &to);
+
+    after = ngx_http_chrys_has(ctx, NGX_HTTP_CHRYS_ARG_AFTER)
+            ? (ngx_uint_t) ctx->args[NGX_HTTP_CHRYS_ARG_AFTER] : 0;
+
+    rc = ngx_chrys_data_list(ctx->zone, ctx->stream, ctx->event, from, to,
+                             after, r->pool, &out, &n, &seq);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_chrys_no_source(r, ctx);
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_pnalloc(r->pool, out.len + sizeof("{\"data\":[],\"last\":}\n")
+                             + NGX_INT64_LEN);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    last = ngx_cpymem(p, "{\"data\":[", 9);
+    last = ngx_cpymem(last, out.data, out.len);
+    last = ngx_sprintf(last, "],\"last\":%ui}\n", seq);
+
+    return ngx_http_chrys_send_json(r, NGX_HTTP_OK, p, last - p);
+}
+
+
+/*
+ * A POSTed data value: JSON (RFC 8259, at most NGX_CHRYS_JSON_DEPTH deep)
+ * of UTF-8, that fits in a data message.
+ */
+
+static ngx_int_t
+ngx_http_chrys_data_new(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
+{
+    u_char     *p, *last, *q, *start, *json;
+    uint32_t    c;
+    uint64_t    now;
+    ngx_int_t   rc;
+
+    rc = ngx_http_chrys_body_text(r, &p, &last);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    start = ngx_chrys_json_ws(p, last);
+    q = start ? ngx_chrys_json_value(start, last, 0) : NULL;
+    q = q ? ngx_chrys_json_ws(q, last) : NULL;
+
+    if (q == NULL || q != last) {
+        return ngx_http_chrys_error(r, NGX_HTTP_BAD_REQUEST,
+                                    "the body must be one JSON value, at "
+                                    "most %d deep", NGX_CHRYS_JSON_DEPTH);
+    }
+
+    for (q = start; q < last; /* void */) {
+        if (*q < 0x80) {
+            q++;
+            continue;
+        }
+
+        c = ngx_utf8_decode(&q, last - q);
+
+        if (c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) {
+            return ngx_http_chrys_error(r, NGX_HTTP_BAD_REQUEST,
+                                        "the body is not UTF-8");
+        }
+    }
+
+    /* trailing white space off, what it says kept as it came */
+
+    while (last > start && (last[-1] == ' ' || last[-1] == '\t'
+                            || last[-1] == '\r' || last[-1] == '\n'))
+    {
+        last--;
+    }
+
+    if (last - start > NGX_CHRYS_DATA_MAX - 32) {
+        return ngx_http_chrys_error(r, NGX_HTTP_BAD_REQUEST,
+                                    "data is at most %d bytes",
+                                    NGX_CHRYS_DATA_MAX - 32);
+    }
+
+    json = ngx_pnalloc(r->pool, (last - start) + 32);
+    if (json == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    q = ngx_cpymem(json, "\"type\":\"http\",\"data\":", 21);
+    q = ngx_cpymem(q, start, last - start);
+
+    now = ngx_chrys_unix_msec();
+
+    rc = ngx_chrys_data_push(ctx->zone, ctx->stream, now, 0, 1, json,
+                             q - json);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_chrys_error(r, NGX_HTTP_NOT_FOUND,
+                                    "the stream has no buffer "
+                                    "(\"chrys_buffer off\")");
+    }
+
+    if (rc != NGX_OK) {
+        return ngx_http_chrys_error(r, NGX_HTTP_INSUFFICIENT_STORAGE,
+                                    "no room for data in the zone; raise "
+                                    "the size in \"chrys_zone\"");
+    }
+
+    p = ngx_pnalloc(r->pool, sizeof("{\"time\":}\n") + NGX_INT64_LEN);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    last = ngx_sprintf(p, "{\"time\":%uL}\n", now);
+
+    return ngx_http_chrys_send_json(r, NGX_HTTP_CREATED, p, last - p);
+}
+
+
 /* index.json: what the ring holds, and its frames in a range */
 
 ngx_int_t
@@ -251,9 +395,20 @@ ngx_http_chrys_index_send(ngx_http_request_t *r, ngx_chrys_stream_t *st,
                        fps % 100, ix->bytes, ix->window, ix->max_bytes);
 
     last = ngx_sprintf(last, "\"codec\":{\"name\":\"h264\",\"width\":%ui,"
-                       "\"height\":%ui,\"profile\":%ui,\"level\":%ui},"
-                       "\"from\":%uL,\"to\":%uL,\"index\":[",
-                       ix->width, ix->height, ix->profile, ix->level,
+                       "\"height\":%ui,\"profile\":%ui,\"level\":%ui},",
+                       ix->width, ix->height, ix->profile, ix->level);
+
+    if (ix->audio_rate) {
+        last = ngx_sprintf(last, "\"audio\":{\"name\":\"aac\",\"rate\":%ui,"
+                           "\"channels\":%ui,\"frames\":%ui},",
+                           ix->audio_rate, ix->audio_channels,
+                           ix->audio_frames);
+
+    } else {
+        last = ngx_cpymem(last, "\"audio\":null,", 13);
+    }
+
+    last = ngx_sprintf(last, "\"from\":%uL,\"to\":%uL,\"index\":[",
                        from, to == (uint64_t) -1 ? ix->range.end : to);
 
     for (i = 0; i < ix->n; i++) {
@@ -399,6 +554,10 @@ ngx_http_chrys_frame_done(ngx_event_t *ev)
                                       "cleanly (damaged stream)",
                                       ctx->frame.seq);
         } else {
+            rp->images[0].frame.data_time =
+                ngx_chrys_data_before(ctx->zone, ctx->stream, ctx->event,
+                                      rp->images[0].frame.time);
+
             rc = ngx_http_chrys_send_jpeg(r, ctx, &rp->images[0].frame,
                                           rp->images[0].data,
                                           rp->images[0].len);
@@ -521,6 +680,10 @@ ngx_http_chrys_clip(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
     ctx->walk = walk;
 
     ngx_http_chrys_range_args(ctx, &from, &to);
+
+    walk->no_audio = (ctx->has_arg & (1 << NGX_HTTP_CHRYS_ARG_AUDIO))
+                     && ctx->args[NGX_HTTP_CHRYS_ARG_AUDIO] == 0;
+    walk->mux.audio_index = -1;
 
     if (ngx_chrys_ring_span(ctx->zone, ctx->stream, ctx->event, from, to,
                             &walk->next, &walk->last, &range)
@@ -692,7 +855,7 @@ ngx_http_chrys_images_pump(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
             } else if (lane->state == NGX_HTTP_CHRYS_LANE_READY
                        && lane->step == walk->sent)
             {
-                out = ngx_http_chrys_images_parts(walk, lane);
+                out = ngx_http_chrys_images_parts(ctx, lane);
 
                 if (out == NULL) {
                     return NGX_ERROR;
@@ -943,15 +1106,17 @@ ngx_http_chrys_images_done(ngx_event_t *ev)
 /* a step's images as parts of the multipart response */
 
 static ngx_chain_t *
-ngx_http_chrys_images_parts(ngx_http_chrys_walk_t *walk,
+ngx_http_chrys_images_parts(ngx_http_chrys_ctx_t *ctx,
     ngx_http_chrys_lane_t *lane)
 {
-    u_char              *p, *end;
-    ngx_uint_t           i;
-    ngx_chain_t         *out, **last;
-    ngx_chrys_image_t   *img;
-    ngx_chrys_replay_t  *rp;
+    u_char                 *p, *end;
+    ngx_uint_t              i;
+    ngx_chain_t            *out, **last;
+    ngx_chrys_image_t      *img;
+    ngx_chrys_replay_t     *rp;
+    ngx_http_chrys_walk_t  *walk;
 
+    walk = ctx->walk;
     rp = &lane->replay;
     out = NULL;
     last = &out;
@@ -970,6 +1135,10 @@ ngx_http_chrys_images_parts(ngx_http_chrys_walk_t *walk,
         end = ngx_sprintf(p, "--%V\r\nContent-Type: image/jpeg\r\n"
                           "Content-Length: %uz\r\n",
                           &walk->boundary, img->len);
+        img->frame.data_time = ngx_chrys_data_before(ctx->zone, ctx->stream,
+                                                     ctx->event,
+                                                     img->frame.time);
+
         end = ngx_http_chrys_frame_fields(end, &img->frame);
         end = ngx_cpymem(end, "\r\n", 2);
 
@@ -1046,6 +1215,11 @@ ngx_http_chrys_clip_step(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
     mux->last = done;
     mux->len = 0;
 
+    if (gop && !walk->no_audio && (!mux->started || mux->audio_index >= 0))
+    {
+        mux->audio = ngx_http_chrys_clip_audio(r, ctx, gop, done);
+    }
+
     task = ngx_http_chrys_task(r, 0, ngx_chrys_mux_handler,
                                ngx_http_chrys_clip_done);
     if (task == NULL) {
@@ -1059,6 +1233,57 @@ ngx_http_chrys_clip_step(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
     }
 
     return NGX_DONE;
+}
+
+
+/*
+ * The AAC frames that go with a step's GOP: by stream time, from its
+ * first frame (for the first step) to its last one, and a frame's
+ * duration past it for the last step.  The first step decides whether
+ * the clip has an audio track.
+ */
+
+static ngx_chrys_gop_t *
+ngx_http_chrys_clip_audio(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx,
+    ngx_chrys_gop_t *gop, ngx_uint_t done)
+{
+    int64_t                 from, to, step;
+    ngx_uint_t              i;
+    ngx_chrys_au_t         *first, *last;
+    ngx_http_chrys_walk_t  *walk;
+
+    walk = ctx->walk;
+
+    first = NULL;
+    last = NULL;
+    step = 0;
+
+    for (i = 0; i < gop->naus; i++) {
+        if (gop->aus[i].flags & NGX_CHRYS_AU_CONFIG) {
+            continue;
+        }
+
+        if (last) {
+            step = gop->aus[i].dts - last->dts;
+        }
+
+        if (first == NULL) {
+            first = &gop->aus[i];
+        }
+
+        last = &gop->aus[i];
+    }
+
+    if (first == NULL) {
+        return NULL;
+    }
+
+    from = walk->mux.started ? INT64_MIN : first->dts;
+    to = done ? last->dts + (step > 0 ? step : 1) : last->dts + 1;
+
+    return ngx_chrys_ring_audio(ctx->zone, ctx->stream, ctx->event,
+                                &walk->audio_next, from, to, 0,
+                                r->connection->log);
 }
 
 
@@ -1086,6 +1311,11 @@ ngx_http_chrys_clip_done(ngx_event_t *ev)
     if (mux->gop) {
         ngx_chrys_gop_free(mux->gop);
         mux->gop = NULL;
+    }
+
+    if (mux->audio) {
+        ngx_chrys_gop_free(mux->audio);
+        mux->audio = NULL;
     }
 
     if (c->error || mux->rc != NGX_OK) {
@@ -1559,7 +1789,8 @@ ngx_http_chrys_event_json(u_char *p, ngx_chrys_event_info_t *ev)
                     "\"frames\":%ui,\"bytes\":%uz,\"start\":%uL,"
                     "\"end\":%uL,\"meta\":",
                     ev->time, ev->pre, ev->post, ev->from, ev->to,
-                    ngx_chrys_unix_msec() >= ev->to ? "true" : "false",
+                    ngx_chrys_unix_msec() >= ev->to + NGX_CHRYS_AUDIO_LATE
+                    ? "true" : "false",
                     ev->truncated ? "true" : "false",
                     ev->frames, ev->bytes, ev->start, ev->end);
 

@@ -4,7 +4,8 @@
  *
  * The RTMP side of chrys: directives, the shared zone, and the hooks into
  * nginx-rtmp-module that feed published H.264 video to the stream's ring
- * and to its decoder.  Named ngx_rtmp_chrys_*, as nginx-rtmp's own parts.
+ * and to its decoder, AAC audio and data messages to the ring.  Named
+ * ngx_rtmp_chrys_*, as nginx-rtmp's own parts.
  */
 
 
@@ -19,6 +20,7 @@
 #include "ngx_chrys_decoder.h"
 #include "ngx_chrys_avc.h"
 #include "ngx_chrys_query.h"
+#include "ngx_chrys_amf.h"
 
 #include <libavutil/log.h>
 #if (NGX_LINUX)
@@ -36,6 +38,8 @@
 #define NGX_CHRYS_DECODE_IDLE_MAX (24 * 60 * 60 * 1000)
 #define NGX_CHRYS_MALLOC_ARENAS   2
 #define NGX_CHRYS_SWEEP           1000
+/* the most of a data message read */
+#define NGX_CHRYS_DATA_IN         8192
 
 
 typedef struct {
@@ -70,6 +74,7 @@ typedef struct {
     ngx_chrys_sps_t           sps;
     ngx_uint_t                frame_num;      /* of the last reference */
     ngx_uint_t                codec;          /* FLV codec id seen */
+    ngx_uint_t                sound;          /* FLV sound format + 1 */
     unsigned                  started:1;
     unsigned                  refused:1;
     unsigned                  too_big:1;      /* over chrys_max_picture */
@@ -77,6 +82,7 @@ typedef struct {
     unsigned                  unringed:1;     /* no room for the header */
     unsigned                  frame_num_known:1;
     unsigned                  codec_logged:1;
+    unsigned                  data_logged:1;
 } ngx_rtmp_chrys_ctx_t;
 
 
@@ -117,6 +123,22 @@ static ngx_int_t ngx_rtmp_chrys_delete_stream(ngx_rtmp_session_t *s,
     ngx_rtmp_delete_stream_t *v);
 static ngx_int_t ngx_rtmp_chrys_video(ngx_rtmp_session_t *s,
     ngx_rtmp_header_t *h, ngx_chain_t *in);
+static ngx_int_t ngx_rtmp_chrys_audio(ngx_rtmp_session_t *s,
+    ngx_rtmp_header_t *h, ngx_chain_t *in);
+static void ngx_rtmp_chrys_sound(ngx_rtmp_session_t *s,
+    ngx_rtmp_chrys_ctx_t *ctx, ngx_uint_t format);
+static void ngx_rtmp_chrys_aac_header(ngx_rtmp_session_t *s,
+    ngx_rtmp_chrys_ctx_t *ctx, ngx_chain_t *in);
+static void ngx_rtmp_chrys_aac_frame(ngx_rtmp_session_t *s,
+    ngx_rtmp_chrys_ctx_t *ctx, ngx_rtmp_header_t *h, ngx_chain_t *in);
+static ngx_int_t ngx_rtmp_chrys_text_data(ngx_rtmp_session_t *s,
+    ngx_rtmp_header_t *h, ngx_chain_t *in);
+static ngx_int_t ngx_rtmp_chrys_cue_point(ngx_rtmp_session_t *s,
+    ngx_rtmp_header_t *h, ngx_chain_t *in);
+static ngx_int_t ngx_rtmp_chrys_set_data_frame(ngx_rtmp_session_t *s,
+    ngx_rtmp_header_t *h, ngx_chain_t *in);
+static void ngx_rtmp_chrys_data(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h,
+    ngx_str_t *type, u_char *p, u_char *last);
 static ngx_rtmp_chrys_ctx_t *ngx_rtmp_chrys_start(ngx_rtmp_session_t *s);
 static void ngx_rtmp_chrys_refuse_name(ngx_rtmp_session_t *s, ngx_str_t *app,
     ngx_str_t *name);
@@ -602,8 +624,16 @@ ngx_rtmp_chrys_max_picture(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static ngx_int_t
 ngx_rtmp_chrys_postconfiguration(ngx_conf_t *cf)
 {
+    ngx_uint_t                  i;
     ngx_rtmp_handler_pt        *h;
+    ngx_rtmp_amf_handler_t     *ch;
     ngx_rtmp_core_main_conf_t  *cmcf;
+
+    static ngx_rtmp_amf_handler_t  data[] = {
+        { ngx_string("onTextData"), ngx_rtmp_chrys_text_data },
+        { ngx_string("onCuePoint"), ngx_rtmp_chrys_cue_point },
+        { ngx_string("@setDataFrame"), ngx_rtmp_chrys_set_data_frame }
+    };
 
     cmcf = ngx_rtmp_conf_get_module_main_conf(cf, ngx_rtmp_core_module);
 
@@ -613,6 +643,25 @@ ngx_rtmp_chrys_postconfiguration(ngx_conf_t *cf)
     }
 
     *h = ngx_rtmp_chrys_video;
+
+    h = ngx_array_push(&cmcf->events[NGX_RTMP_MSG_AUDIO]);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_rtmp_chrys_audio;
+
+    /* data messages, by their name (nginx-rtmp reads the name first) */
+
+    for (i = 0; i < sizeof(data) / sizeof(data[0]); i++) {
+        ch = ngx_array_push(&cmcf->amf);
+        if (ch == NULL) {
+            return NGX_ERROR;
+        }
+
+        ch->name = data[i].name;
+        ch->handler = data[i].handler;
+    }
 
     next_publish = ngx_rtmp_publish;
     ngx_rtmp_publish = ngx_rtmp_chrys_publish;
@@ -951,6 +1000,11 @@ ngx_rtmp_chrys_start(ngx_rtmp_session_t *s)
     if (codec && codec->avc_header) {
         /* the sequence header arrived before publishing was accepted */
         ngx_rtmp_chrys_sequence_header(s, ctx, NULL, codec->avc_header);
+    }
+
+    if (codec && codec->aac_header) {
+        ngx_rtmp_chrys_sound(s, ctx, NGX_CHRYS_FLV_AAC);
+        ngx_rtmp_chrys_aac_header(s, ctx, codec->aac_header);
     }
 
     return ctx;
@@ -1364,6 +1418,280 @@ ngx_rtmp_chrys_picture(ngx_rtmp_session_t *s, ngx_rtmp_chrys_ctx_t *ctx,
 
     ngx_chrys_ring_push(ctx->zone, st, au, s->connection->log);
     ngx_chrys_decoder_push(ctx->decoder, au);
+}
+
+
+/*
+ * Every audio message of a publisher passes here: AAC goes into the
+ * stream's ring with the video, other codecs are only named in status.
+ * The answer is NGX_OK, as for video.
+ */
+
+static ngx_int_t
+ngx_rtmp_chrys_audio(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h,
+    ngx_chain_t *in)
+{
+    u_char                      hdr[2];
+    size_t                      n;
+    ngx_rtmp_chrys_ctx_t       *ctx;
+    ngx_rtmp_chrys_app_conf_t  *cacf;
+
+    cacf = ngx_rtmp_get_module_app_conf(s, ngx_chrys_module);
+
+    if (cacf == NULL || !cacf->enable || in == NULL || h->mlen == 0) {
+        return NGX_OK;
+    }
+
+    /* decoding starts with the video; audio alone keeps nothing */
+
+    ctx = ngx_rtmp_get_module_ctx(s, ngx_chrys_module);
+
+    if (ctx == NULL || !ctx->started) {
+        return NGX_OK;
+    }
+
+    n = ngx_rtmp_chrys_chain_copy(in, 0, hdr, sizeof(hdr));
+
+    ngx_rtmp_chrys_sound(s, ctx, hdr[0] >> 4);
+
+    if ((hdr[0] >> 4) != NGX_CHRYS_FLV_AAC || n < 2) {
+        return NGX_OK;
+    }
+
+    if (hdr[1] == NGX_CHRYS_AAC_HEADER) {
+        ngx_rtmp_chrys_aac_header(s, ctx, in);
+
+    } else if (hdr[1] == NGX_CHRYS_AAC_RAW) {
+        ngx_rtmp_chrys_aac_frame(s, ctx, h, in);
+    }
+
+    return NGX_OK;
+}
+
+
+/* the sound format of the stream, for status; only AAC is kept */
+
+static void
+ngx_rtmp_chrys_sound(ngx_rtmp_session_t *s, ngx_rtmp_chrys_ctx_t *ctx,
+    ngx_uint_t format)
+{
+    ngx_chrys_audio_t  audio;
+
+    if (ctx->sound == format + 1) {
+        return;
+    }
+
+    ctx->sound = format + 1;
+
+    ngx_memzero(&audio, sizeof(ngx_chrys_audio_t));
+    audio.codec = format + 1;
+
+    ngx_chrys_stream_set_audio(ctx->zone, ctx->stream, &audio);
+
+    if (format != NGX_CHRYS_FLV_AAC) {
+        ngx_log_error(NGX_LOG_WARN, s->connection->log, 0,
+                      "chrys: stream \"%V\" has audio codec \"%s\", "
+                      "only AAC is kept in its buffer",
+                      &ctx->stream->key, ngx_chrys_flv_sound_name(format));
+    }
+}
+
+
+/* an AAC sequence header (FLV tag included): for the frames after it */
+
+static void
+ngx_rtmp_chrys_aac_header(ngx_rtmp_session_t *s, ngx_rtmp_chrys_ctx_t *ctx,
+    ngx_chain_t *in)
+{
+    u_char              buf[64];
+    size_t              len;
+    ngx_chrys_audio_t   audio;
+
+    len = ngx_rtmp_chrys_chain_copy(in, 2, buf, sizeof(buf));
+
+    ngx_memzero(&audio, sizeof(ngx_chrys_audio_t));
+    audio.codec = NGX_CHRYS_FLV_AAC + 1;
+
+    if (ngx_chrys_aac_config_parse(buf, len, &audio.rate, &audio.channels)
+        != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, s->connection->log, 0,
+                      "chrys: stream \"%V\" sent an AAC sequence header "
+                      "chrys does not read: its audio is not kept",
+                      &ctx->stream->key);
+
+        ngx_chrys_stream_set_audio(ctx->zone, ctx->stream, &audio);
+        return;
+    }
+
+    ngx_chrys_stream_set_audio(ctx->zone, ctx->stream, &audio);
+
+    if (ngx_chrys_ring_audio_configure(ctx->zone, ctx->stream, buf, len,
+                                       audio.rate, audio.channels)
+        == NGX_ERROR)
+    {
+        ngx_log_error(NGX_LOG_ERR, s->connection->log, 0,
+                      "chrys: zone \"%V\" is full, the audio of \"%V\" "
+                      "is not kept; raise the size in \"chrys_zone\"",
+                      &ctx->zone->shm_zone->shm.name, &ctx->stream->key);
+    }
+}
+
+
+static void
+ngx_rtmp_chrys_aac_frame(ngx_rtmp_session_t *s, ngx_rtmp_chrys_ctx_t *ctx,
+    ngx_rtmp_header_t *h, ngx_chain_t *in)
+{
+    ngx_chrys_au_t  *au;
+
+    if (h->mlen <= 2) {
+        return;
+    }
+
+    au = ngx_chrys_au_alloc(h->mlen - 2, s->connection->log);
+    if (au == NULL) {
+        return;
+    }
+
+    au->len = ngx_rtmp_chrys_chain_copy(in, 2, au->data, au->len);
+    au->dts = h->timestamp;
+    au->pts = h->timestamp;
+    au->time = ngx_chrys_unix_msec();
+
+    ngx_chrys_ring_push_audio(ctx->zone, ctx->stream, au,
+                              s->connection->log);
+
+    ngx_chrys_au_free(au);
+}
+
+
+/*
+ * Data messages: the payload after the name (which nginx-rtmp has read)
+ * is copied, up to NGX_CHRYS_DATA_IN bytes, and kept as JSON.
+ */
+
+static ngx_int_t
+ngx_rtmp_chrys_text_data(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h,
+    ngx_chain_t *in)
+{
+    size_t     n;
+    ngx_str_t  type;
+    u_char     buf[NGX_CHRYS_DATA_IN];
+
+    ngx_str_set(&type, "onTextData");
+
+    n = ngx_rtmp_chrys_chain_copy(in, 0, buf, sizeof(buf));
+
+    ngx_rtmp_chrys_data(s, h, &type, buf, buf + n);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_rtmp_chrys_cue_point(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h,
+    ngx_chain_t *in)
+{
+    size_t     n;
+    ngx_str_t  type;
+    u_char     buf[NGX_CHRYS_DATA_IN];
+
+    ngx_str_set(&type, "onCuePoint");
+
+    n = ngx_rtmp_chrys_chain_copy(in, 0, buf, sizeof(buf));
+
+    ngx_rtmp_chrys_data(s, h, &type, buf, buf + n);
+
+    return NGX_OK;
+}
+
+
+/* "@setDataFrame" names what it sets: all but the stream's onMetaData */
+
+static ngx_int_t
+ngx_rtmp_chrys_set_data_frame(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h,
+    ngx_chain_t *in)
+{
+    size_t     n;
+    u_char    *p;
+    ngx_str_t  type;
+    u_char     buf[NGX_CHRYS_DATA_IN];
+
+    n = ngx_rtmp_chrys_chain_copy(in, 0, buf, sizeof(buf));
+
+    p = ngx_chrys_amf_string(buf, buf + n, &type);
+
+    if (p == NULL || type.len == 0
+        || (type.len == sizeof("onMetaData") - 1
+            && ngx_strncmp(type.data, "onMetaData", type.len) == 0))
+    {
+        return NGX_OK;
+    }
+
+    ngx_rtmp_chrys_data(s, h, &type, p, buf + n);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_rtmp_chrys_data(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h,
+    ngx_str_t *type, u_char *p, u_char *last)
+{
+    u_char                *q, *end;
+    size_t                 len;
+    ngx_uint_t             count;
+    ngx_rtmp_chrys_ctx_t  *ctx;
+    u_char                 json[NGX_CHRYS_DATA_MAX];
+
+    ctx = ngx_rtmp_get_module_ctx(s, ngx_chrys_module);
+
+    if (ctx == NULL || !ctx->started) {
+        return;
+    }
+
+    /* "type":"...","data": and the values, one alone or an array */
+
+    end = json + sizeof(json);
+    q = ngx_cpymem(json, "\"type\":\"", 8);
+    q = ngx_chrys_json_utf8(q, end - 16, type->data,
+                            ngx_min(type->len, 128));
+
+    if (q != NULL) {
+        q = ngx_cpymem(q, "\",\"data\":", 9);
+
+        if (ngx_chrys_amf_json(p, last, q, end - q, &len, &count) == NULL
+            || h->mlen > NGX_CHRYS_DATA_IN)
+        {
+            q = NULL;
+
+        } else if (count == 1) {
+            /* the value alone, out of its array */
+            ngx_memmove(q, q + 1, len - 2);
+            q += len - 2;
+
+        } else {
+            q += len;
+        }
+    }
+
+    if (q == NULL) {
+        ngx_chrys_stream_add(ctx->stream, errors, 1);
+
+        if (!ctx->data_logged) {
+            ctx->data_logged = 1;
+
+            ngx_log_error(NGX_LOG_WARN, s->connection->log, 0,
+                          "chrys: stream \"%V\" sent a data message that "
+                          "is malformed, too deep or over %d bytes as JSON: "
+                          "not kept", &ctx->stream->key, NGX_CHRYS_DATA_MAX);
+        }
+
+        return;
+    }
+
+    (void) ngx_chrys_data_push(ctx->zone, ctx->stream, ngx_chrys_unix_msec(),
+                               h->timestamp, 0, json, q - json);
 }
 
 

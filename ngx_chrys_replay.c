@@ -39,6 +39,8 @@ static ngx_uint_t ngx_chrys_replay_wanted(ngx_chrys_replay_t *rp,
     ngx_uint_t seq);
 static ngx_int_t ngx_chrys_mux_start(ngx_chrys_mux_t *mux);
 static void ngx_chrys_mux_time(ngx_chrys_mux_t *mux, ngx_chrys_au_t *au);
+static ngx_int_t ngx_chrys_mux_audio_stream(ngx_chrys_mux_t *mux);
+static int ngx_chrys_mux_audio(ngx_chrys_mux_t *mux, AVPacket *pkt);
 static int ngx_chrys_mux_write(void *opaque, uint8_t *buf, int size);
 
 
@@ -305,6 +307,10 @@ ngx_chrys_mux_handler(void *data, ngx_log_t *log)
         mux->frames++;
     }
 
+    if (rc >= 0 && mux->audio && mux->audio_index >= 0) {
+        rc = ngx_chrys_mux_audio(mux, pkt);
+    }
+
     if (rc >= 0) {
         /* close the fragment so that its bytes come out now */
         rc = mux->last ? av_write_trailer(fmt) : av_write_frame(fmt, NULL);
@@ -321,6 +327,66 @@ ngx_chrys_mux_handler(void *data, ngx_log_t *log)
     }
 
     av_packet_free(&pkt);
+}
+
+
+/*
+ * The AAC frames of the step, after its GOP, on the video's clock: both
+ * have the stream's timestamps.  A frame that would not come after the
+ * one before it (the publisher came back) is left out.
+ */
+
+static int
+ngx_chrys_mux_audio(ngx_chrys_mux_t *mux, AVPacket *pkt)
+{
+    int               rc;
+    int64_t           dts;
+    AVStream         *st;
+    AVRational        samples;
+    ngx_uint_t        i;
+    ngx_chrys_au_t   *au;
+    AVFormatContext  *fmt;
+
+    fmt = mux->fmt;
+    st = fmt->streams[mux->audio_index];
+    samples = (AVRational) { 1, st->codecpar->sample_rate };
+
+    for (i = 0; i < mux->audio->naus; i++) {
+        au = &mux->audio->aus[i];
+
+        if (au->flags & NGX_CHRYS_AU_CONFIG) {
+            continue;
+        }
+
+        dts = au->dts - mux->offset;
+
+        if (dts < 0 || dts <= mux->audio_dts) {
+            continue;
+        }
+
+        mux->audio_dts = dts;
+
+        av_packet_unref(pkt);
+
+        pkt->data = au->data;
+        pkt->size = au->len;
+        pkt->pts = dts;
+        pkt->dts = dts;
+        pkt->stream_index = mux->audio_index;
+        pkt->flags = AV_PKT_FLAG_KEY;
+
+        av_packet_rescale_ts(pkt, (AVRational) { 1, 1000 }, st->time_base);
+
+        /* an AAC frame is 1024 samples */
+        pkt->duration = av_rescale_q(1024, samples, st->time_base);
+
+        rc = av_write_frame(fmt, pkt);
+        if (rc < 0) {
+            return rc;
+        }
+    }
+
+    return 0;
 }
 
 
@@ -392,6 +458,10 @@ ngx_chrys_mux_start(ngx_chrys_mux_t *mux)
     ngx_memcpy(st->codecpar->extradata, config->data, config->len);
     st->codecpar->extradata_size = config->len;
 
+    if (ngx_chrys_mux_audio_stream(mux) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     io = av_malloc(NGX_CHRYS_MUX_IO);
     if (io == NULL) {
         return NGX_ERROR;
@@ -425,6 +495,56 @@ ngx_chrys_mux_start(ngx_chrys_mux_t *mux)
     av_dict_free(&opts);
 
     mux->started = 1;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The audio track, if the first step has AAC frames: its configuration
+ * (the AudioSpecificConfig) as the track's extradata.
+ */
+
+static ngx_int_t
+ngx_chrys_mux_audio_stream(ngx_chrys_mux_t *mux)
+{
+    AVStream        *st;
+    ngx_chrys_au_t  *config;
+
+    mux->audio_index = -1;
+    mux->audio_dts = -1;
+
+    if (mux->audio == NULL || mux->audio->naus < 2
+        || !(mux->audio->aus[0].flags & NGX_CHRYS_AU_CONFIG)
+        || mux->audio->width == 0 || mux->audio->height == 0)
+    {
+        return NGX_OK;
+    }
+
+    config = &mux->audio->aus[0];
+
+    st = avformat_new_stream(mux->fmt, NULL);
+    if (st == NULL) {
+        return NGX_ERROR;
+    }
+
+    st->time_base = (AVRational) { 1, mux->audio->width };
+    st->codecpar->codec_type = AVMEDIA_TYPE_AUDIO;
+    st->codecpar->codec_id = AV_CODEC_ID_AAC;
+    st->codecpar->sample_rate = mux->audio->width;
+    st->codecpar->frame_size = 1024;
+    av_channel_layout_default(&st->codecpar->ch_layout, mux->audio->height);
+
+    st->codecpar->extradata = av_mallocz(config->len
+                                         + AV_INPUT_BUFFER_PADDING_SIZE);
+    if (st->codecpar->extradata == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(st->codecpar->extradata, config->data, config->len);
+    st->codecpar->extradata_size = config->len;
+
+    mux->audio_index = st->index;
 
     return NGX_OK;
 }
@@ -483,5 +603,10 @@ ngx_chrys_mux_free(ngx_chrys_mux_t *mux)
     if (mux->gop) {
         ngx_chrys_gop_free(mux->gop);
         mux->gop = NULL;
+    }
+
+    if (mux->audio) {
+        ngx_chrys_gop_free(mux->audio);
+        mux->audio = NULL;
     }
 }

@@ -37,10 +37,13 @@ typedef struct {
 
 typedef struct {
     ngx_chrys_gop_t              *gop;
+    ngx_chrys_gop_t              *audio;      /* AAC frames of the step */
     void                         *fmt;        /* AVFormatContext */
     int64_t                       offset;     /* ms, stream to clip time */
     int64_t                       last_dts;   /* ms, clip time */
     int64_t                       step;       /* ms, the last frame's */
+    int64_t                       audio_dts;  /* ms, clip time, the last */
+    ngx_int_t                     audio_index;    /* -1: no audio track */
     unsigned                      started:1;
     unsigned                      last:1;
     ngx_int_t                     rc;

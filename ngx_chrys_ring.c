@@ -34,6 +34,7 @@ typedef struct {
     size_t                        size;
     ngx_uint_t                    width;
     ngx_uint_t                    height;
+    ngx_uint_t                    audio;      /* of the ring's audio ring */
 } ngx_chrys_plan_t;
 
 
@@ -45,6 +46,11 @@ static void ngx_chrys_ring_drop_head_locked(ngx_chrys_zone_t *zone,
     ngx_chrys_ring_t *ring);
 static void ngx_chrys_ring_trim_locked(ngx_chrys_zone_t *zone,
     ngx_chrys_ring_t *ring);
+static void ngx_chrys_ring_audio_trim_locked(ngx_chrys_zone_t *zone,
+    ngx_chrys_ring_t *ring);
+static ngx_int_t ngx_chrys_ring_audio_setup_locked(ngx_chrys_zone_t *zone,
+    ngx_chrys_ring_t *ring, ngx_chrys_ring_t *audio, ngx_msec_t span,
+    u_char *data, size_t len, ngx_uint_t rate, ngx_uint_t channels);
 static u_char *ngx_chrys_ring_room_locked(ngx_chrys_zone_t *zone,
     ngx_chrys_ring_t *ring, size_t len);
 static ngx_int_t ngx_chrys_ring_find(ngx_chrys_ring_t *ring, uint64_t value,
@@ -73,8 +79,19 @@ static ngx_int_t ngx_chrys_event_fill(ngx_chrys_zone_t *zone,
     ngx_chrys_stream_t *st, ngx_uint_t id);
 static ngx_int_t ngx_chrys_event_fill_locked(ngx_chrys_zone_t *zone,
     ngx_chrys_stream_t *st, ngx_chrys_event_t *ev);
-static ngx_int_t ngx_chrys_event_append_locked(ngx_chrys_zone_t *zone,
+static ngx_chrys_ring_t *ngx_chrys_data_source_locked(
+    ngx_chrys_stream_t *st, ngx_uint_t event);
+static void ngx_chrys_event_data_fill_locked(ngx_chrys_zone_t *zone,
+    ngx_chrys_stream_t *st, ngx_chrys_event_t *ev, size_t *slice);
+static void ngx_chrys_event_data_locked(ngx_chrys_zone_t *zone,
     ngx_chrys_event_t *ev, ngx_chrys_entry_t *e, u_char *data);
+static ngx_int_t ngx_chrys_event_audio_locked(ngx_chrys_zone_t *zone,
+    ngx_chrys_event_t *ev, ngx_chrys_config_t *config);
+static void ngx_chrys_event_audio_fill_locked(ngx_chrys_zone_t *zone,
+    ngx_chrys_stream_t *st, ngx_chrys_event_t *ev, size_t *slice);
+static ngx_int_t ngx_chrys_event_append_locked(ngx_chrys_zone_t *zone,
+    ngx_chrys_event_t *ev, ngx_chrys_ring_t *ring, ngx_chrys_entry_t *e,
+    u_char *data);
 static void ngx_chrys_event_info_locked(ngx_chrys_event_t *ev,
     ngx_chrys_event_info_t *info, u_char *p);
 static void ngx_chrys_event_free_locked(ngx_chrys_zone_t *zone,
@@ -131,6 +148,11 @@ ngx_chrys_ring_setup_locked(ngx_chrys_zone_t *zone, ngx_chrys_ring_t *ring,
 void
 ngx_chrys_ring_free_locked(ngx_chrys_zone_t *zone, ngx_chrys_ring_t *ring)
 {
+    if (ring->audio) {
+        ngx_chrys_ring_free_locked(zone, ring->audio);
+        ring->audio = NULL;
+    }
+
     while (ring->count) {
         ngx_chrys_ring_drop_head_locked(zone, ring);
     }
@@ -146,6 +168,15 @@ ngx_chrys_ring_free_locked(ngx_chrys_zone_t *zone, ngx_chrys_ring_t *ring)
     }
 
     ngx_memzero(ring, sizeof(ngx_chrys_ring_t));
+}
+
+
+/* what a ring takes of the zone, its audio included */
+
+size_t
+ngx_chrys_ring_bytes(ngx_chrys_ring_t *ring)
+{
+    return ring->bytes + (ring->audio ? ring->audio->bytes : 0);
 }
 
 
@@ -267,13 +298,13 @@ ngx_chrys_ring_append_locked(ngx_chrys_zone_t *zone, ngx_chrys_ring_t *ring,
 
     ring->count++;
 
-    while (ring->bytes > ring->max_bytes
+    while (ngx_chrys_ring_bytes(ring) > ring->max_bytes
            || (ring->window
                && last->time - ring->entries[ring->head].time > ring->window))
     {
         if (!ngx_chrys_ring_evict_gop_locked(zone, ring)) {
 
-            if (ring->bytes > ring->max_bytes) {
+            if (ngx_chrys_ring_bytes(ring) > ring->max_bytes) {
                 /* the GOP alone is over the cap: cut it short here */
                 ring->skip = 1;
             }
@@ -351,6 +382,7 @@ ngx_chrys_ring_clear_locked(ngx_chrys_zone_t *zone, ngx_chrys_ring_t *ring)
     }
 
     ngx_chrys_ring_trim_locked(zone, ring);
+    ngx_chrys_ring_audio_trim_locked(zone, ring);
 }
 
 
@@ -380,8 +412,61 @@ ngx_chrys_ring_evict_gop_locked(ngx_chrys_zone_t *zone,
     }
 
     ngx_chrys_ring_trim_locked(zone, ring);
+    ngx_chrys_ring_audio_trim_locked(zone, ring);
 
     return 1;
+}
+
+
+/* the audio that arrived before the oldest video left goes with it */
+
+static void
+ngx_chrys_ring_audio_trim_locked(ngx_chrys_zone_t *zone,
+    ngx_chrys_ring_t *ring)
+{
+    uint64_t           oldest;
+    ngx_chrys_ring_t  *audio;
+
+    audio = ring->audio;
+
+    if (audio == NULL || audio->count == 0) {
+        return;
+    }
+
+    oldest = ring->count ? ngx_chrys_ring_entry(ring, 0)->time : (uint64_t) -1;
+
+    while (audio->count && audio->entries[audio->head].time < oldest) {
+        ngx_chrys_ring_drop_head_locked(zone, audio);
+    }
+
+    ngx_chrys_ring_trim_locked(zone, audio);
+}
+
+
+/*
+ * Gives a video ring its audio ring, if it has none, with the video
+ * ring's limits and an index for "span" ms of AAC frames; then the AAC
+ * configuration for the frames that follow.
+ */
+
+static ngx_int_t
+ngx_chrys_ring_audio_setup_locked(ngx_chrys_zone_t *zone,
+    ngx_chrys_ring_t *ring, ngx_chrys_ring_t *audio, ngx_msec_t span,
+    u_char *data, size_t len, ngx_uint_t rate, ngx_uint_t channels)
+{
+    if (ring->audio == NULL) {
+        if (ngx_chrys_ring_setup_locked(zone, audio, ring->window,
+                                        ring->max_bytes, span)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        ring->audio = audio;
+    }
+
+    return ngx_chrys_ring_config_locked(zone, audio, data, len, rate,
+                                        channels);
 }
 
 
@@ -642,7 +727,8 @@ ngx_chrys_ring_push(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
             continue;
         }
 
-        (void) ngx_chrys_event_append_locked(zone, ev, &e, au->data);
+        (void) ngx_chrys_event_append_locked(zone, ev, &ev->ring, &e,
+                                             au->data);
     }
 
     ngx_chrys_zone_unlock(zone);
@@ -673,6 +759,358 @@ ngx_chrys_ring_gap(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st)
     }
 
     ngx_chrys_zone_unlock(zone);
+}
+
+
+/*
+ * A new AAC sequence header of the stream: its frames that follow are
+ * kept in the ring's audio ring, made now if need be.  NGX_ERROR: no
+ * room, audio is not kept until the next header that fits.
+ */
+
+ngx_int_t
+ngx_chrys_ring_audio_configure(ngx_chrys_zone_t *zone,
+    ngx_chrys_stream_t *st, u_char *data, size_t len, ngx_uint_t rate,
+    ngx_uint_t channels)
+{
+    ngx_int_t  rc;
+
+    rc = NGX_DECLINED;
+
+    ngx_chrys_zone_lock(zone);
+
+    if (st->ring.entries) {
+        rc = ngx_chrys_ring_audio_setup_locked(zone, &st->ring,
+                                               &st->audio_ring,
+                                               st->ring.window, data, len,
+                                               rate, channels);
+    }
+
+    ngx_chrys_zone_unlock(zone);
+
+    return rc;
+}
+
+
+/*
+ * An AAC frame of the stream: into the ring's audio ring, if the ring has
+ * video it can go with, and into the events whose window is open.  Its
+ * bytes count in the ring's cap: over it, the oldest GOPs go, and the
+ * audio with them.
+ */
+
+void
+ngx_chrys_ring_push_audio(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
+    ngx_chrys_au_t *au, ngx_log_t *log)
+{
+    ngx_queue_t        *q;
+    ngx_chrys_ring_t   *ring, *audio;
+    ngx_chrys_entry_t   e;
+    ngx_chrys_event_t  *ev;
+    ngx_chrys_config_t *config;
+
+    ngx_memzero(&e, sizeof(ngx_chrys_entry_t));
+
+    e.pts = au->pts;
+    e.dts = au->dts;
+    e.time = au->time;
+    e.size = au->len;
+    e.flags = NGX_CHRYS_AU_AUDIO|NGX_CHRYS_AU_KEY|NGX_CHRYS_AU_IDR;
+
+    ngx_chrys_zone_lock(zone);
+
+    ring = &st->ring;
+    audio = ring->audio;
+
+    if (audio == NULL || audio->config == NULL || ring->count == 0) {
+        ngx_chrys_zone_unlock(zone);
+        return;
+    }
+
+    config = audio->config;
+    e.seq = ++audio->seq;
+
+    if (ngx_chrys_ring_append_locked(zone, audio, &e, au->data) == NGX_OK) {
+        while (ngx_chrys_ring_bytes(ring) > ring->max_bytes
+               && ngx_chrys_ring_evict_gop_locked(zone, ring))
+        {
+            /* void */
+        }
+    }
+
+    for (q = ngx_queue_head(&st->events);
+         q != ngx_queue_sentinel(&st->events);
+         q = ngx_queue_next(q))
+    {
+        ev = ngx_queue_data(q, ngx_chrys_event_t, queue);
+
+        if (ev->filling || e.time > ev->to + NGX_CHRYS_AUDIO_LATE
+            || ev->truncated || ev->ring.count == 0)
+        {
+            /* an event being filled takes it from the stream's ring */
+            continue;
+        }
+
+        if (ngx_chrys_event_audio_locked(zone, ev, config) != NGX_OK) {
+            continue;
+        }
+
+        (void) ngx_chrys_event_append_locked(zone, ev, &ev->audio, &e,
+                                             au->data);
+        ev->audio_filled = e.seq;
+    }
+
+    ngx_chrys_zone_unlock(zone);
+}
+
+
+/*
+ * A data message of the stream ("data" is JSON members: its type and
+ * payload) into its data ring, under the buffer's time window and
+ * NGX_CHRYS_DATA_BYTES.  NGX_DECLINED: the stream keeps no buffer.
+ */
+
+ngx_int_t
+ngx_chrys_data_push(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
+    uint64_t time, int64_t pts, ngx_uint_t posted, u_char *data, size_t len)
+{
+    ngx_int_t           rc;
+    ngx_queue_t        *q;
+    ngx_chrys_ring_t   *ring;
+    ngx_chrys_entry_t   e;
+    ngx_chrys_event_t  *ev;
+
+    ngx_memzero(&e, sizeof(ngx_chrys_entry_t));
+
+    e.pts = pts;
+    e.dts = pts;
+    e.time = time;
+    e.size = len;
+    e.flags = NGX_CHRYS_AU_DATA|NGX_CHRYS_AU_KEY|NGX_CHRYS_AU_IDR
+              | (posted ? NGX_CHRYS_AU_POSTED : 0);
+
+    ngx_chrys_zone_lock(zone);
+
+    ring = &st->data_ring;
+
+    if (st->ring.entries == NULL) {
+        ngx_chrys_zone_unlock(zone);
+        return NGX_DECLINED;
+    }
+
+    if (ring->entries == NULL
+        && (ngx_chrys_ring_setup_locked(zone, ring, st->ring.window,
+                                        NGX_CHRYS_DATA_BYTES,
+                                        st->ring.window)
+            != NGX_OK
+            || ngx_chrys_ring_config_locked(zone, ring, (u_char *) "json",
+                                            4, 0, 0)
+               != NGX_OK))
+    {
+        ngx_chrys_ring_free_locked(zone, ring);
+        ngx_chrys_zone_unlock(zone);
+        return NGX_ERROR;
+    }
+
+    /* a clock that went back: the message comes right after the last one */
+
+    if (ring->count
+        && e.time < ngx_chrys_ring_entry(ring, ring->count - 1)->time)
+    {
+        e.time = ngx_chrys_ring_entry(ring, ring->count - 1)->time;
+    }
+
+    e.seq = ++ring->seq;
+
+    rc = ngx_chrys_ring_append_locked(zone, ring, &e, data);
+
+    /* and into the events whose window it is in */
+
+    for (q = ngx_queue_head(&st->events);
+         q != ngx_queue_sentinel(&st->events);
+         q = ngx_queue_next(q))
+    {
+        ev = ngx_queue_data(q, ngx_chrys_event_t, queue);
+
+        if (!ev->filling && e.time >= ev->from && e.time <= ev->to) {
+            ngx_chrys_event_data_locked(zone, ev, &e, data);
+            ev->data_filled = e.seq;
+        }
+    }
+
+    ngx_chrys_zone_unlock(zone);
+
+    return rc;
+}
+
+
+/*
+ * The data messages that arrived in [from, to] with a seq over "after",
+ * as the members of a JSON array in "out", at most NGX_CHRYS_DATA_ANSWER
+ * bytes of them; *n of them, the seq of the last in *last.  Planned under
+ * the lock, then copied under it again from the seq it found.
+ */
+
+ngx_int_t
+ngx_chrys_data_list(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
+    ngx_uint_t event, uint64_t from, uint64_t to, ngx_uint_t after,
+    ngx_pool_t *pool, ngx_str_t *out, ngx_uint_t *n, ngx_uint_t *last)
+{
+    u_char             *p, *end;
+    size_t              size, one;
+    ngx_int_t           i;
+    ngx_uint_t          first;
+    ngx_chrys_ring_t   *ring;
+    ngx_chrys_entry_t  *e;
+
+    static size_t  head = sizeof("{\"seq\":,\"time\":,\"pts\":,"
+                                 "\"source\":\"rtmp\",},")
+                          + 3 * NGX_INT64_LEN;
+
+    *n = 0;
+    *last = after;
+    out->len = 0;
+    size = 0;
+    first = 0;
+
+    ngx_chrys_zone_lock(zone);
+
+    ring = ngx_chrys_data_source_locked(st, event);
+
+    if (ring == NULL) {
+        ngx_chrys_zone_unlock(zone);
+        return NGX_DECLINED;
+    }
+
+    i = (from == 0) ? 0 : ngx_chrys_ring_find_time(ring, from - 1) + 1;
+
+    for ( /* void */ ; (ngx_uint_t) i < ring->count; i++) {
+        e = ngx_chrys_ring_entry(ring, i);
+
+        if (e->time > to) {
+            break;
+        }
+
+        if (e->seq <= after) {
+            continue;
+        }
+
+        one = head + e->size;
+
+        if (size + one > NGX_CHRYS_DATA_ANSWER) {
+            break;
+        }
+
+        if (first == 0) {
+            first = e->seq;
+        }
+
+        size += one;
+    }
+
+    ngx_chrys_zone_unlock(zone);
+
+    if (size == 0) {
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(pool, size);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    out->data = p;
+    end = p + size;
+
+    ngx_chrys_zone_lock(zone);
+
+    ring = ngx_chrys_data_source_locked(st, event);
+    i = ring ? ngx_chrys_ring_find_seq(ring, first - 1) + 1 : 0;
+
+    if (ring == NULL) {
+        /* the event was deleted meanwhile */
+        ngx_chrys_zone_unlock(zone);
+        out->len = 0;
+        return NGX_OK;
+    }
+
+    for ( /* void */ ; (ngx_uint_t) i < ring->count; i++) {
+        e = ngx_chrys_ring_entry(ring, i);
+
+        if (e->time > to || (size_t) (end - p) < head + e->size) {
+            break;
+        }
+
+        if (*n) {
+            *p++ = ',';
+        }
+
+        p = ngx_sprintf(p, "{\"seq\":%ui,\"time\":%uL,", e->seq, e->time);
+
+        if (e->flags & NGX_CHRYS_AU_POSTED) {
+            p = ngx_cpymem(p, "\"pts\":null,\"source\":\"http\",",
+                           sizeof("\"pts\":null,\"source\":\"http\",") - 1);
+
+        } else {
+            p = ngx_sprintf(p, "\"pts\":%L,\"source\":\"rtmp\",", e->pts);
+        }
+
+        p = ngx_cpymem(p, e->data, e->size);
+        *p++ = '}';
+
+        *last = e->seq;
+        (*n)++;
+    }
+
+    ngx_chrys_zone_unlock(zone);
+
+    out->len = p - out->data;
+
+    return NGX_OK;
+}
+
+
+/* the arrival of the last data message at or before "time", or 0 */
+
+uint64_t
+ngx_chrys_data_before(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
+    ngx_uint_t event, uint64_t time)
+{
+    uint64_t           t;
+    ngx_int_t          i;
+    ngx_chrys_ring_t  *ring;
+
+    t = 0;
+
+    ngx_chrys_zone_lock(zone);
+
+    ring = ngx_chrys_data_source_locked(st, event);
+    i = ring ? ngx_chrys_ring_find_time(ring, time) : -1;
+
+    if (i >= 0) {
+        t = ngx_chrys_ring_entry(ring, i)->time;
+    }
+
+    ngx_chrys_zone_unlock(zone);
+
+    return t;
+}
+
+
+/* the data a request reads: the stream's, or one of its events' */
+
+static ngx_chrys_ring_t *
+ngx_chrys_data_source_locked(ngx_chrys_stream_t *st, ngx_uint_t event)
+{
+    ngx_chrys_event_t  *ev;
+
+    if (event == 0) {
+        return &st->data_ring;
+    }
+
+    ev = ngx_chrys_event_find_locked(st, event);
+
+    return ev ? &ev->data : NULL;
 }
 
 
@@ -807,6 +1245,14 @@ ngx_chrys_ring_index(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
     ix->profile = st->video.profile;
     ix->level = st->video.level;
 
+    if (ring->audio && ring->audio->config) {
+        ix->audio_rate = ring->audio->config->width;
+        ix->audio_channels = ring->audio->config->height;
+        ix->audio_frames = ring->audio->count;
+    }
+
+    ix->bytes = ngx_chrys_ring_bytes(ring);
+
     ngx_chrys_zone_unlock(zone);
 
     ix->entries = ngx_palloc(pool, ngx_max(n, 1) * sizeof(ngx_chrys_entry_t));
@@ -873,6 +1319,7 @@ ngx_chrys_ring_plan_locked(ngx_chrys_ring_t *ring, ngx_uint_t from,
     plan->height = ngx_chrys_ring_entry(ring, from)->config->height;
     plan->naus = 0;
     plan->size = sizeof(ngx_chrys_gop_t);
+    plan->audio = 0;
 
     config = NULL;
 
@@ -934,6 +1381,11 @@ ngx_chrys_ring_copy(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
         ngx_chrys_zone_lock(zone);
 
         ring = ngx_chrys_ring_source_locked(st, event, &ev);
+
+        if (ring && plan->audio) {
+            ring = ring->audio;
+        }
+
         i = ring ? ngx_chrys_ring_find_seq(ring, seq) : -1;
 
         if (i < 0 || ngx_chrys_ring_entry(ring, i)->seq != seq) {
@@ -1461,6 +1913,71 @@ ngx_chrys_ring_gop(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
 }
 
 
+/*
+ * The AAC frames of a clip's step: those after seq *next with a stream
+ * time in [from, to), the configuration first.  *next is then the last
+ * one looked at.  NULL when there are none, or no audio.
+ */
+
+ngx_chrys_gop_t *
+ngx_chrys_ring_audio(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
+    ngx_uint_t event, ngx_uint_t *next, int64_t from, int64_t to,
+    size_t pad, ngx_log_t *log)
+{
+    ngx_int_t           i, j;
+    ngx_uint_t          found;
+    ngx_chrys_plan_t    plan;
+    ngx_chrys_ring_t   *ring;
+    ngx_chrys_entry_t  *e;
+    ngx_chrys_event_t  *ev;
+
+    found = 0;
+
+    ngx_chrys_zone_lock(zone);
+
+    ring = ngx_chrys_ring_source_locked(st, event, &ev);
+    ring = ring ? ring->audio : NULL;
+
+    if (ring && ring->count) {
+        i = ngx_chrys_ring_find_seq(ring, *next) + 1;
+
+        for ( /* void */ ; (ngx_uint_t) i < ring->count; i++) {
+            e = ngx_chrys_ring_entry(ring, i);
+
+            if (e->dts >= from) {
+                break;
+            }
+
+            *next = e->seq;
+        }
+
+        for (j = i; (ngx_uint_t) j < ring->count; j++) {
+            e = ngx_chrys_ring_entry(ring, j);
+
+            if (e->dts >= to) {
+                break;
+            }
+
+            *next = e->seq;
+        }
+
+        if (j > i) {
+            ngx_chrys_ring_plan_locked(ring, i, j - 1, pad, &plan);
+            plan.audio = 1;
+            found = 1;
+        }
+    }
+
+    ngx_chrys_zone_unlock(zone);
+
+    if (!found) {
+        return NULL;
+    }
+
+    return ngx_chrys_ring_copy(zone, st, event, &plan, pad, log);
+}
+
+
 static ngx_chrys_event_t *
 ngx_chrys_event_find_locked(ngx_chrys_stream_t *st, ngx_uint_t id)
 {
@@ -1706,10 +2223,20 @@ ngx_chrys_event_fill_locked(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
             continue;
         }
 
-        (void) ngx_chrys_event_append_locked(zone, ev, e, e->data);
+        (void) ngx_chrys_event_append_locked(zone, ev, &ev->ring, e,
+                                             e->data);
     }
 
     if ((ngx_uint_t) i < ring->count) {
+        return NGX_AGAIN;
+    }
+
+    /* the video caught up: the audio that goes with it */
+
+    ngx_chrys_event_audio_fill_locked(zone, st, ev, &slice);
+    ngx_chrys_event_data_fill_locked(zone, st, ev, &slice);
+
+    if (slice >= NGX_CHRYS_SLICE) {
         return NGX_AGAIN;
     }
 
@@ -1719,22 +2246,116 @@ ngx_chrys_event_fill_locked(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
 }
 
 
-/* an access unit into an event's ring, within the zone's event budget */
+/*
+ * The stream's AAC frames after the one an event copied last, from the
+ * arrival of its first video, a slice at a time ("slice" reaches
+ * NGX_CHRYS_SLICE if there is more).
+ */
 
-static ngx_int_t
-ngx_chrys_event_append_locked(ngx_chrys_zone_t *zone, ngx_chrys_event_t *ev,
+static void
+ngx_chrys_event_audio_fill_locked(ngx_chrys_zone_t *zone,
+    ngx_chrys_stream_t *st, ngx_chrys_event_t *ev, size_t *slice)
+{
+    ngx_int_t           i;
+    ngx_chrys_ring_t   *audio;
+    ngx_chrys_entry_t  *e;
+
+    audio = st->ring.audio;
+
+    if (audio == NULL || audio->count == 0 || ev->ring.count == 0) {
+        return;
+    }
+
+    i = ngx_chrys_ring_find_seq(audio, ev->audio_filled) + 1;
+
+    while ((ngx_uint_t) i < audio->count) {
+
+        if (*slice >= NGX_CHRYS_SLICE) {
+            return;
+        }
+
+        e = ngx_chrys_ring_entry(audio, i++);
+
+        ev->audio_filled = e->seq;
+        *slice += e->size;
+
+        if (e->time < ngx_chrys_ring_entry(&ev->ring, 0)->time
+            || e->time > ev->to + NGX_CHRYS_AUDIO_LATE || ev->truncated)
+        {
+            continue;
+        }
+
+        if (ngx_chrys_event_audio_locked(zone, ev, e->config) != NGX_OK) {
+            continue;
+        }
+
+        (void) ngx_chrys_event_append_locked(zone, ev, &ev->audio, e,
+                                             e->data);
+    }
+}
+
+
+/*
+ * The stream's data messages of an event's window after the one it
+ * copied last, a slice at a time, as its audio.
+ */
+
+static void
+ngx_chrys_event_data_fill_locked(ngx_chrys_zone_t *zone,
+    ngx_chrys_stream_t *st, ngx_chrys_event_t *ev, size_t *slice)
+{
+    ngx_int_t           i;
+    ngx_chrys_ring_t   *ring;
+    ngx_chrys_entry_t  *e;
+
+    ring = &st->data_ring;
+
+    i = ngx_chrys_ring_find_seq(ring, ev->data_filled) + 1;
+
+    while ((ngx_uint_t) i < ring->count && *slice < NGX_CHRYS_SLICE) {
+        e = ngx_chrys_ring_entry(ring, i++);
+
+        ev->data_filled = e->seq;
+        *slice += e->size;
+
+        if (e->time >= ev->from && e->time <= ev->to) {
+            ngx_chrys_event_data_locked(zone, ev, e, e->data);
+        }
+    }
+}
+
+
+/*
+ * A data message into an event's data ring, made when the first comes:
+ * within NGX_CHRYS_DATA_BYTES, counted in the zone's event budget.
+ */
+
+static void
+ngx_chrys_event_data_locked(ngx_chrys_zone_t *zone, ngx_chrys_event_t *ev,
     ngx_chrys_entry_t *e, u_char *data)
 {
     size_t              before, need;
-    ngx_int_t           rc;
+    ngx_chrys_ring_t   *ring;
     ngx_chrys_chunk_t  *chunk;
 
-    before = ev->ring.bytes;
-    rc = NGX_ERROR;
+    ring = &ev->data;
+    before = ring->bytes;
+
+    if (ring->entries == NULL
+        && (ngx_chrys_ring_setup_locked(zone, ring, 0, NGX_CHRYS_DATA_BYTES,
+                                        ev->pre + ev->post + 10000)
+            != NGX_OK
+            || ngx_chrys_ring_config_locked(zone, ring, (u_char *) "json",
+                                            4, 0, 0)
+               != NGX_OK))
+    {
+        ngx_chrys_ring_free_locked(zone, ring);
+        return;
+    }
 
     /* what a new chunk takes, if it does not fit in the last one */
 
-    chunk = ev->ring.last;
+    chunk = ring->last;
     need = 0;
 
     if (chunk == NULL || chunk->size - chunk->used < e->size) {
@@ -1742,14 +2363,66 @@ ngx_chrys_event_append_locked(ngx_chrys_zone_t *zone, ngx_chrys_event_t *ev,
     }
 
     if (zone->sh->event_bytes + need <= zone->sh->event_budget) {
-        rc = ngx_chrys_ring_append_locked(zone, &ev->ring, e, data);
+        (void) ngx_chrys_ring_append_locked(zone, ring, e, data);
+    }
+
+    zone->sh->event_bytes += ring->bytes - before;
+}
+
+
+/* an event's audio ring, for frames of the AAC configuration "config" */
+
+static ngx_int_t
+ngx_chrys_event_audio_locked(ngx_chrys_zone_t *zone, ngx_chrys_event_t *ev,
+    ngx_chrys_config_t *config)
+{
+    size_t     before;
+    ngx_int_t  rc;
+
+    before = ngx_chrys_ring_bytes(&ev->ring);
+
+    rc = ngx_chrys_ring_audio_setup_locked(zone, &ev->ring, &ev->audio,
+                                           ev->pre + ev->post + 10000,
+                                           config->data, config->len,
+                                           config->width, config->height);
+
+    zone->sh->event_bytes += ngx_chrys_ring_bytes(&ev->ring) - before;
+
+    return rc;
+}
+
+
+/* an access unit into an event's ring, within the zone's event budget */
+
+static ngx_int_t
+ngx_chrys_event_append_locked(ngx_chrys_zone_t *zone, ngx_chrys_event_t *ev,
+    ngx_chrys_ring_t *ring, ngx_chrys_entry_t *e, u_char *data)
+{
+    size_t              before, need;
+    ngx_int_t           rc;
+    ngx_chrys_chunk_t  *chunk;
+
+    before = ngx_chrys_ring_bytes(&ev->ring);
+    rc = NGX_ERROR;
+
+    /* what a new chunk takes, if it does not fit in the last one */
+
+    chunk = ring->last;
+    need = 0;
+
+    if (chunk == NULL || chunk->size - chunk->used < e->size) {
+        need = ngx_max(sizeof(ngx_chrys_chunk_t) + e->size, NGX_CHRYS_CHUNK);
+    }
+
+    if (zone->sh->event_bytes + need <= zone->sh->event_budget) {
+        rc = ngx_chrys_ring_append_locked(zone, ring, e, data);
     }
 
     if (rc == NGX_ERROR) {
         ev->truncated = 1;
     }
 
-    zone->sh->event_bytes += ev->ring.bytes - before;
+    zone->sh->event_bytes += ngx_chrys_ring_bytes(&ev->ring) - before;
 
     return rc;
 }
@@ -1771,7 +2444,7 @@ ngx_chrys_event_info_locked(ngx_chrys_event_t *ev,
     info->post = ev->post;
     info->truncated = ev->truncated;
     info->frames = ev->ring.count;
-    info->bytes = ev->ring.bytes;
+    info->bytes = ngx_chrys_ring_bytes(&ev->ring);
     info->start = range.start;
     info->end = range.end;
 
@@ -1892,12 +2565,13 @@ static void
 ngx_chrys_event_free_locked(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
     ngx_chrys_event_t *ev)
 {
-    zone->sh->event_bytes -= ev->ring.bytes;
+    zone->sh->event_bytes -= ngx_chrys_ring_bytes(&ev->ring) + ev->data.bytes;
 
     ngx_queue_remove(&ev->queue);
     st->nevents--;
 
     ngx_chrys_ring_free_locked(zone, &ev->ring);
+    ngx_chrys_ring_free_locked(zone, &ev->data);
 
     if (ev->meta) {
         ngx_slab_free_locked(zone->shpool, ev->meta);

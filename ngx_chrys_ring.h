@@ -35,10 +35,25 @@
 #define NGX_CHRYS_AU_IDR          0x02    /* holds an IDR picture */
 #define NGX_CHRYS_AU_CONFIG       0x04    /* an AVC sequence header */
 #define NGX_CHRYS_AU_GAP          0x08    /* access units were lost before */
+#define NGX_CHRYS_AU_AUDIO        0x10    /* an AAC frame */
+#define NGX_CHRYS_AU_DATA         0x20    /* a data message, as JSON */
+#define NGX_CHRYS_AU_POSTED       0x40    /* data that came over HTTP */
+
+/* timed data: a stream keeps this much of it, a message this much */
+#define NGX_CHRYS_DATA_BYTES      (1024 * 1024)
+#define NGX_CHRYS_DATA_MAX        4096
+/* and one answer lists this much of it */
+#define NGX_CHRYS_DATA_ANSWER     (64 * 1024)
 
 #define NGX_CHRYS_EVENTS_MAX      64
 #define NGX_CHRYS_LABEL_LEN       128
 #define NGX_CHRYS_META_MAX        4096
+
+/*
+ * how long after an event's window its audio is still taken (ms): the
+ * sound of its last frames arrives a little after them
+ */
+#define NGX_CHRYS_AUDIO_LATE      200
 
 /* what a range asked of a ring is */
 #define NGX_CHRYS_RANGE_OK        0
@@ -60,7 +75,11 @@ struct ngx_chrys_chunk_s {
 };
 
 
-/* an AVC sequence header (avcC) shared by the entries it applies to */
+/*
+ * An AVC sequence header (avcC) shared by the entries it applies to; for
+ * audio, an AAC AudioSpecificConfig, "width" its sample rate and "height"
+ * its channels.
+ */
 
 typedef struct {
     ngx_uint_t                    refs;
@@ -89,9 +108,14 @@ typedef struct {
  * Access units in arrival order: a ring of entries over a list of chunks
  * that fill in the same order, so that evicting from the head frees whole
  * chunks.  Eviction takes whole GOPs, oldest first, and never the newest.
+ * A video ring may have an audio ring: its AAC frames (each one a "GOP"
+ * of its own), which go when the video that arrived with them goes, and
+ * count in its byte cap.
  */
 
-typedef struct {
+typedef struct ngx_chrys_ring_s  ngx_chrys_ring_t;
+
+struct ngx_chrys_ring_s {
     ngx_chrys_entry_t            *entries;
     ngx_uint_t                    cap;
     ngx_uint_t                    head;
@@ -102,8 +126,10 @@ typedef struct {
     size_t                        bytes;      /* chunks and entries */
     size_t                        max_bytes;
     ngx_msec_t                    window;     /* 0: no time limit */
+    ngx_chrys_ring_t             *audio;      /* of a video ring, or NULL */
+    ngx_uint_t                    seq;        /* audio: the last appended */
     unsigned                      skip:1;     /* until the next IDR */
-} ngx_chrys_ring_t;
+};
 
 
 typedef struct {
@@ -117,11 +143,15 @@ typedef struct {
     unsigned                      truncated:1;
     unsigned                      filling:1;  /* the pre window is copied */
     ngx_uint_t                    filled;     /* seq copied last */
+    ngx_uint_t                    audio_filled;
+    ngx_uint_t                    data_filled;
     size_t                        label_len;
     u_char                        label[NGX_CHRYS_LABEL_LEN];
     size_t                        meta_len;
     u_char                       *meta;
     ngx_chrys_ring_t              ring;
+    ngx_chrys_ring_t              audio;
+    ngx_chrys_ring_t              data;       /* timed data of its window */
 } ngx_chrys_event_t;
 
 
@@ -177,6 +207,9 @@ typedef struct {
     ngx_uint_t                    height;
     ngx_uint_t                    profile;
     ngx_uint_t                    level;
+    ngx_uint_t                    audio_rate; /* 0: no audio kept */
+    ngx_uint_t                    audio_channels;
+    ngx_uint_t                    audio_frames;
     ngx_uint_t                    n;          /* entries in [from, to] */
     ngx_chrys_entry_t            *entries;    /* copies, data not kept */
 } ngx_chrys_index_t;
@@ -219,6 +252,7 @@ ngx_int_t ngx_chrys_ring_setup_locked(ngx_chrys_zone_t *zone,
     ngx_msec_t span);
 void ngx_chrys_ring_free_locked(ngx_chrys_zone_t *zone,
     ngx_chrys_ring_t *ring);
+size_t ngx_chrys_ring_bytes(ngx_chrys_ring_t *ring);
 ngx_int_t ngx_chrys_ring_config_locked(ngx_chrys_zone_t *zone,
     ngx_chrys_ring_t *ring, u_char *data, size_t len, ngx_uint_t width,
     ngx_uint_t height);
@@ -241,6 +275,11 @@ ngx_int_t ngx_chrys_ring_configure(ngx_chrys_zone_t *zone,
 void ngx_chrys_ring_push(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
     ngx_chrys_au_t *au, ngx_log_t *log);
 void ngx_chrys_ring_gap(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st);
+ngx_int_t ngx_chrys_ring_audio_configure(ngx_chrys_zone_t *zone,
+    ngx_chrys_stream_t *st, u_char *data, size_t len, ngx_uint_t rate,
+    ngx_uint_t channels);
+void ngx_chrys_ring_push_audio(ngx_chrys_zone_t *zone,
+    ngx_chrys_stream_t *st, ngx_chrys_au_t *au, ngx_log_t *log);
 
 
 /* reading a ring (event 0: the stream's, else that event's) */
@@ -266,6 +305,17 @@ ngx_int_t ngx_chrys_ring_span(ngx_chrys_zone_t *zone,
 ngx_chrys_gop_t *ngx_chrys_ring_gop(ngx_chrys_zone_t *zone,
     ngx_chrys_stream_t *st, ngx_uint_t event, ngx_uint_t *next,
     ngx_uint_t last, size_t pad, ngx_uint_t *done, ngx_log_t *log);
+ngx_int_t ngx_chrys_data_push(ngx_chrys_zone_t *zone,
+    ngx_chrys_stream_t *st, uint64_t time, int64_t pts, ngx_uint_t posted,
+    u_char *data, size_t len);
+ngx_int_t ngx_chrys_data_list(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
+    ngx_uint_t event, uint64_t from, uint64_t to, ngx_uint_t after,
+    ngx_pool_t *pool, ngx_str_t *out, ngx_uint_t *n, ngx_uint_t *last);
+uint64_t ngx_chrys_data_before(ngx_chrys_zone_t *zone,
+    ngx_chrys_stream_t *st, ngx_uint_t event, uint64_t time);
+ngx_chrys_gop_t *ngx_chrys_ring_audio(ngx_chrys_zone_t *zone,
+    ngx_chrys_stream_t *st, ngx_uint_t event, ngx_uint_t *next,
+    int64_t from, int64_t to, size_t pad, ngx_log_t *log);
 void ngx_chrys_gop_free(ngx_chrys_gop_t *gop);
 
 

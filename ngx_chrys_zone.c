@@ -815,6 +815,20 @@ ngx_chrys_stream_set_video(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
 }
 
 
+/* what the audio headers say; only the publisher's worker writes it */
+
+void
+ngx_chrys_stream_set_audio(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
+    ngx_chrys_audio_t *audio)
+{
+    ngx_chrys_zone_lock(zone);
+
+    st->audio = *audio;
+
+    ngx_chrys_zone_unlock(zone);
+}
+
+
 /*
  * Counts a received video frame: its seq, and the fps and bitrate window.
  * Only the publisher's worker writes these; readers take them as they
@@ -1127,6 +1141,7 @@ ngx_chrys_stream_strip_locked(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st)
     pics = &st->pictures;
 
     ngx_chrys_ring_free_locked(zone, &st->ring);
+    ngx_chrys_ring_free_locked(zone, &st->data_ring);
 
     for (i = 0; i < NGX_CHRYS_JPEGS; i++) {
         ngx_chrys_jpeg_free_locked(zone, &pics->jpegs[i]);
@@ -1163,6 +1178,7 @@ ngx_chrys_snapshot_locked(ngx_chrys_stream_t *st, ngx_chrys_snapshot_t *snap,
     snap->publishing = ngx_chrys_stream_publishing(st);
     snap->decoding = snap->publishing && !pics->asleep;
     snap->video = st->video;
+    snap->audio = st->audio;
     snap->fps = st->rate.fps;
     snap->bitrate = st->rate.bitrate;
 
@@ -1192,7 +1208,7 @@ ngx_chrys_snapshot_locked(ngx_chrys_stream_t *st, ngx_chrys_snapshot_t *snap,
 
     snap->publish_time = st->publisher.time;
     snap->publishes = st->publisher.claims;
-    snap->ring_bytes = ring->bytes;
+    snap->ring_bytes = ngx_chrys_ring_bytes(ring);
     snap->ring_span = ring->count
                       ? ngx_chrys_ring_entry(ring, ring->count - 1)->time
                         - ngx_chrys_ring_entry(ring, 0)->time

@@ -149,6 +149,15 @@ typedef struct {
 } ngx_chrys_video_t;
 
 
+/* what the publisher's audio is; only AAC is kept */
+
+typedef struct {
+    ngx_uint_t                    codec;      /* FLV SoundFormat + 1 */
+    ngx_uint_t                    rate;
+    ngx_uint_t                    channels;
+} ngx_chrys_audio_t;
+
+
 typedef struct {
     ngx_atomic_t                  latest_seq; /* newest published, 0: none */
     ngx_uint_t                    latest;     /* slot of latest_seq */
@@ -179,10 +188,13 @@ struct ngx_chrys_stream_s {
     ngx_chrys_counters_t          counters;
     ngx_chrys_rate_t              rate;
     ngx_chrys_video_t             video;
+    ngx_chrys_audio_t             audio;
     ngx_chrys_pictures_t          pictures;
     u_char                        error[NGX_CHRYS_ERROR_LEN];
 
     ngx_chrys_ring_t              ring;
+    ngx_chrys_ring_t              audio_ring; /* the ring's, when AAC came */
+    ngx_chrys_ring_t              data_ring;  /* timed data, as JSON */
     unsigned                      ring_full:1;
     ngx_queue_t                   events;
     ngx_uint_t                    nevents;
@@ -261,6 +273,7 @@ typedef struct {
     ngx_uint_t                    publishing;
     ngx_uint_t                    decoding;
     ngx_chrys_video_t             video;
+    ngx_chrys_audio_t             audio;
     ngx_uint_t                    fps;
     ngx_uint_t                    bitrate;
     ngx_uint_t                    received;
@@ -363,6 +376,8 @@ void ngx_chrys_stream_set_error(ngx_chrys_zone_t *zone,
     ngx_chrys_stream_t *st, const char *fmt, ...);
 void ngx_chrys_stream_set_video(ngx_chrys_zone_t *zone,
     ngx_chrys_stream_t *st, ngx_chrys_video_t *video);
+void ngx_chrys_stream_set_audio(ngx_chrys_zone_t *zone,
+    ngx_chrys_stream_t *st, ngx_chrys_audio_t *audio);
 void ngx_chrys_stream_count(ngx_chrys_stream_t *st, size_t len);
 void ngx_chrys_stream_decoded(ngx_chrys_zone_t *zone,
     ngx_chrys_stream_t *st, ngx_uint_t claim, ngx_uint_t seq, uint64_t time);

@@ -64,9 +64,14 @@ objs=""
 compile "$out" "" "$top/t/unit/test_ring.c"
 $cc $cflags -Wl,--wrap=ngx_chrys_zone_lock -o "$out/test_ring" $zone $objs
 
+objs=""
+compile "$out" "" "$top/t/unit/test_amf.c" "$top/ngx_chrys_amf.c" \
+    "$top/ngx_chrys_avc.c"
+$cc $cflags -o "$out/test_amf" $zone $objs -lm
+
 failed=0
 
-for t in test_avc test_zone test_ring; do
+for t in test_avc test_zone test_ring test_amf; do
     echo "chrys: $t"
     "$out/$t" || failed=1
 done

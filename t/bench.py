@@ -1268,10 +1268,70 @@ def _front_with_buffer(write_conf, front):
             f.write(text)
     return write
 
+def audio_source(source):
+    """The bench stream with AAC audio (a 1 kHz tone, 48 kHz stereo, 128
+    kbit/s, as a camera or OBS sends), cached next to it."""
+    path = source[:-len(".flv")] + "-aac.flv"
+    if not os.path.exists(path):
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", source, "-f",
+                        "lavfi", "-i", "sine=frequency=1000:sample_rate=48000",
+                        "-map", "0:v", "-map", "1:a", "-c:v", "copy", "-c:a",
+                        "aac", "-b:a", "128k", "-ac", "2", "-shortest", "-f",
+                        "flv", path + ".part"], check=True)
+        os.replace(path + ".part", path)
+    return path
+
+
+def bench_audio(procs, source):
+    """4b. audio in the buffer: zone bytes per second of buffer with AAC,
+    against the stream's own bytes per second (its video and audio
+    packets, as ffprobe reads them from the file)."""
+    path = audio_source(source)
+    out = subprocess.run(["ffprobe", "-v", "error", "-show_entries",
+                          "packet=size:format=duration", "-of", "json", path],
+                         capture_output=True, text=True, check=True).stdout
+    info = json.loads(out)
+    stream_rate = (sum(int(p["size"]) for p in info["packets"])
+                   / float(info["format"]["duration"]))
+
+    n = procs.nginx(workers=2, zone="256m", rtmp_extra="""
+        application buf {
+            live on;
+            chrys on;
+            chrys_buffer 30s 64m;
+        }
+    """)
+    pub = procs.publisher(n.rtmp("x", app="buf"), path)
+    log("audio: filling 30 s of buffer at 720p30 with AAC")
+    wait_for(lambda: n.get("buf/x/index.json").status_code == 200
+             and n.get("buf/x/index.json").json()["duration"] >= 29000,
+             timeout=60, interval=1, what="a full buffer")
+    check_running(pub)
+    ix = n.get("buf/x/index.json").json()
+    seconds = ix["duration"] / 1000.0
+    zone_rate = ix["bytes"] / seconds
+    res = {
+        "buffer_seconds": seconds,
+        "zone_bytes": ix["bytes"],
+        "zone_bytes_per_s": zone_rate,
+        "stream_bytes_per_s": stream_rate,
+        "audio_frames": ix["audio"]["frames"] if ix["audio"] else 0,
+        "memory_ratio": zone_rate / stream_rate,
+    }
+    log("audio: %.1f s, %d bytes in the zone (%.0f KB/s) for %.0f KB/s of "
+        "stream with audio, %d AAC frames" % (seconds, ix["bytes"],
+                                              zone_rate / 1024,
+                                              stream_rate / 1024,
+                                              res["audio_frames"]))
+    procs.stop(pub)
+    procs.stop(n)
+    return res
+
 
 def report(res):
     d, t, g = res.get("decode"), res.get("throughput"), res.get("age")
     b = res.get("buffer")
+    au = res.get("audio")
     v = res.get("live")
     lines = ["chrys bench (%d cores, loopback), %s"
              % (res["cpus"], res["date"])]
@@ -1323,6 +1383,13 @@ def report(res):
             "(%.1f MB, no re-encoding)"
             % (b["clip_ttfb_s"] * 1000, b["clip_total_s"] * 1000,
                b["clip_bytes"] / 1048576.0))
+    if au:
+        lines.append(
+            "4b. buffer with AAC audio: zone bytes per second / stream "
+            "bytes per second:  %5.2f  (target <= 1.10)   [%.1f s buffered, "
+            "%.1f MB, %d AAC frames]"
+            % (au["memory_ratio"], au["buffer_seconds"],
+               au["zone_bytes"] / 1048576.0, au["audio_frames"]))
     if v:
         lines.append(
             "5. MJPEG to 50 clients: %.2f JPEG encodes a frame (target 1), "
@@ -1445,13 +1512,14 @@ def main():
     started = time.monotonic()
     procs = Procs(module)
     # "t/bench.py buffer age" runs only those parts
-    parts = sys.argv[1:] or ["decode", "throughput", "age", "buffer", "live",
-                             "lock", "client", "capacity", "tls",
-                             "cluster"]
+    parts = sys.argv[1:] or ["decode", "throughput", "age", "buffer",
+                             "audio", "live", "lock", "client", "capacity",
+                             "tls", "cluster"]
     # the parts after the first two, each run alone, in this order
     alone = [
         ("age", lambda: bench_age(procs, source)),
         ("buffer", lambda: bench_buffer(procs, source)),
+        ("audio", lambda: bench_audio(procs, source)),
         ("live", lambda: bench_live(procs, source)),
         ("lock", lambda: bench_lock(procs)),
         ("client", lambda: bench_client(procs, source)),

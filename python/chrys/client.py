@@ -464,15 +464,35 @@ class Stream:
             params["to"] = time_param(end)
         return self.relay.get_json(self.path + "index.json", params=params)
 
-    def clip(self, out, start="-10s", end=None):
+    def clip(self, out, start="-10s", end=None, audio=True):
         """Writes the range as an MP4 file (fragmented, not re-encoded,
         from the keyframe at or before start) to out, a path or a binary
         file object; returns the number of bytes written.  start: default
-        10 s ago; end: default now."""
+        10 s ago; end: default now; audio=False leaves the sound out."""
         params = {"from": _now_param(start)}
         if time_param(end) is not None:
             params["to"] = time_param(end)
+        if not audio:
+            params["audio"] = 0
         return _download(self.relay, self.path + "clip.mp4", params, out)
+
+    # -- timed data
+
+    def data(self, start=None, end=None, after=None):
+        """The timed data of the range (data.json): a list of dicts with
+        seq, time (Unix ms), pts (stream ms, None for posted data),
+        source ("rtmp" or "http"), type and data, oldest first; after: only
+        those after that seq."""
+        return _data(self.relay, self.path + "data.json", start, end, after)
+
+    def post_data(self, value):
+        """Adds a JSON value to the stream's timed data at "now"; returns
+        its time (Unix ms)."""
+        r = self.relay.request("POST", self.path + "data",
+                               data=json.dumps(value),
+                               headers={"Content-Type": "application/json"},
+                               ok=(201,))
+        return r.json()["time"]
 
     # -- state
 
@@ -595,9 +615,32 @@ class Event:
         return _download(self.stream.relay, self.path + "/clip.mp4", {},
                          out)
 
+    def data(self):
+        """The timed data of the event's window, as Stream.data."""
+        return _data(self.stream.relay, self.path + "/data.json", None, None,
+                     None)
+
     def delete(self):
         """Lets go of the event's frames on the server."""
         self.stream.relay.request("DELETE", self.path, ok=(200, 204))
+
+
+def _data(relay, path, start, end, after):
+    """Every page of a data.json range: an answer holds at most 64 KB."""
+    params = {}
+    if time_param(start) is not None:
+        params["from"] = time_param(start)
+    if time_param(end) is not None:
+        params["to"] = time_param(end)
+    out = []
+    while True:
+        if after is not None:
+            params["after"] = after
+        page = relay.get_json(path, params=params)
+        if not page["data"]:
+            return out
+        out += page["data"]
+        after = page["last"]
 
 
 def _utc(ms):

@@ -67,6 +67,21 @@ BODIES = {
     'j-not-object': '[1, 2]',
     'j-cut': '{"label": "per',
     'j-utf8': '{"label": "caf\u00e9 \u4eba"}',
+    # bodies of POST {app}/{name}/data, any JSON value, and hostile ones
+    'j-data-sensor': '{"sensor": "door", "open": true, "t": 21.5}',
+    'j-data-string': '"a plain string"',
+    'j-data-number': '-12.5e3',
+    'j-data-nested-deep': '{"a":' * 17 + '1' + '}' * 17,
+    'j-data-long-string': '"' + 'x' * 1500 + '"',
+    'j-data-two-values': '{"a":1} {"b":2}',
+}
+
+# bytes that are not UTF-8, in strings: the data endpoint refuses them
+RAW_BODIES = {
+    'j-data-not-utf8': b'{"s":"\xff\xfe"}',
+    'j-data-overlong': b'{"s":"\xc0\xaf"}',
+    'j-data-surrogate': b'{"s":"\xed\xa0\x80"}',
+    'j-data-cut-utf8': b'"caf\xc3"',
 }
 
 
@@ -160,6 +175,9 @@ def main():
 
     for name, text in BODIES.items():
         write('json', name, text.encode())
+
+    for name, raw in RAW_BODIES.items():
+        write('json', name, raw)
 
 
 if __name__ == '__main__':

@@ -2688,6 +2688,95 @@ ngx_unit_now(void)
 }
 
 
+/*
+ * AAC frames go with the video they arrived with: out of the stream's
+ * ring when its GOP leaves, counted in its bytes, and into an event.
+ */
+
+static void
+test_audio_leaves_with_its_video(void)
+{
+    uint64_t             now, t;
+    ngx_uint_t           seq, id;
+    ngx_chrys_au_t       au;
+    ngx_chrys_zone_t    *zone;
+    ngx_chrys_event_t   *ev;
+    ngx_chrys_stream_t  *st;
+    u_char               frame[300];
+
+    zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
+    st = ngx_unit_ring(zone, "cam1", 2000, 32 * 1024 * 1024, NULL);
+
+    /* before a header, nothing is kept */
+
+    ngx_memzero(&au, sizeof(ngx_chrys_au_t));
+    ngx_memset(frame, 'a', sizeof(frame));
+    au.data = frame;
+    au.len = sizeof(frame);
+
+    now = ngx_unit_now() - 10000;
+
+    ngx_unit_au(zone, st, 1, now, NGX_UNIT_AU, 1);
+    au.time = now;
+    ngx_chrys_ring_push_audio(zone, st, &au, ngx_cycle->log);
+
+    ngx_unit_check(st->ring.audio == NULL);
+
+    ngx_unit_check(ngx_chrys_ring_audio_configure(zone, st,
+                                                  (u_char *) "\x12\x10", 2,
+                                                  44100, 2)
+                   == NGX_OK);
+    ngx_unit_check(st->ring.audio == &st->audio_ring);
+
+    /* video 40 ms apart, an AAC frame with each */
+
+    for (seq = 2; seq <= 200; seq++) {
+        t = now + (seq - 1) * NGX_UNIT_FRAME;
+
+        ngx_unit_au(zone, st, seq, t, NGX_UNIT_AU, ngx_unit_idr(seq));
+
+        au.time = t + 1;
+        au.dts = seq * NGX_UNIT_FRAME;
+        au.pts = au.dts;
+        ngx_chrys_ring_push_audio(zone, st, &au, ngx_cycle->log);
+    }
+
+    /* the 2 s window, whole GOPs: the audio starts where the video does */
+
+    ngx_unit_check(st->audio_ring.count > 0);
+    ngx_unit_check(st->audio_ring.count <= st->ring.count);
+    ngx_unit_check(ngx_chrys_ring_entry(&st->audio_ring, 0)->time
+                   >= ngx_chrys_ring_entry(&st->ring, 0)->time);
+    ngx_unit_check(ngx_chrys_ring_entry(&st->audio_ring, 0)->time
+                   <= ngx_chrys_ring_entry(&st->ring, 0)->time + 1);
+    ngx_unit_check(ngx_chrys_ring_entry(&st->audio_ring, 0)->flags
+                   & NGX_CHRYS_AU_AUDIO);
+    ngx_unit_check(ngx_chrys_ring_bytes(&st->ring)
+                   == st->ring.bytes + st->audio_ring.bytes);
+
+    /* an event takes the audio of its window */
+
+    ngx_unit_check(ngx_unit_event(zone, st, 1000, 0, &id) == NGX_OK);
+
+    ev = ngx_unit_event_find(st, id);
+    ngx_unit_check(ev != NULL);
+
+    if (ev) {
+        ngx_unit_check(ev->ring.audio == &ev->audio);
+        ngx_unit_check(ev->audio.count > 0);
+        ngx_unit_check(ngx_chrys_ring_entry(&ev->audio, 0)->time
+                       >= ngx_chrys_ring_entry(&ev->ring, 0)->time);
+        ngx_unit_check(zone->sh->event_bytes
+                       == ngx_chrys_ring_bytes(&ev->ring));
+
+        ngx_unit_check(ngx_chrys_event_delete(zone, st, id) == NGX_OK);
+        ngx_unit_check(zone->sh->event_bytes == 0);
+    }
+
+    ngx_unit_zone_destroy(zone);
+}
+
+
 int
 main(void)
 {
@@ -2733,6 +2822,7 @@ main(void)
     ngx_unit_run(test_event_takes_nothing_without_the_streams_header);
     ngx_unit_run(test_event_fill_copies_pre_window_in_slices);
     ngx_unit_run(test_event_fill_goes_on_at_next_idr);
+    ngx_unit_run(test_audio_leaves_with_its_video);
 
     /* the slab allocator found nothing wrong */
     ngx_unit_check(ngx_unit_log_crit == 0);

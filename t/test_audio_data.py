@@ -1,0 +1,387 @@
+"""Sound in the buffer: a stream's AAC audio kept with its video, in clips
+and event clips in sync, its tone intact; other audio codecs named, not
+kept."""
+
+import json
+import os
+import subprocess
+import tempfile
+import time
+
+import numpy as np
+import pytest
+import requests
+
+from chrys import CACHE, SLOW, ffmpeg, wait_for
+
+TONE = 1000                 # Hz
+RATE = 44100
+AAC_FRAME = 1024 / RATE     # s
+
+
+def media_file(name, audio):
+    """testsrc2 640x360 at 30 fps, GOP 30, 20 s, with a sine tone in
+    "audio" (ffmpeg encoder arguments), as FLV; cached in t/.cache."""
+    os.makedirs(CACHE, exist_ok=True)
+    path = os.path.join(CACHE, name + ".flv")
+    if not os.path.exists(path):
+        ffmpeg("-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30",
+               "-f", "lavfi", "-i", "sine=frequency=%d:sample_rate=%d"
+               % (TONE, RATE), "-t", "20", "-c:v", "libx264", "-preset",
+               "veryfast", "-g", "30", "-keyint_min", "30", "-bf", "0",
+               "-pix_fmt", "yuv420p", *audio, "-f", "flv", path + ".part")
+        os.replace(path + ".part", path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def aac_file():
+    return media_file("testsrc2-aac-sine", ["-c:a", "aac", "-b:a", "96k"])
+
+
+def probe(body):
+    """Per stream of an MP4: codec, and the time its packets cover (s)."""
+    with tempfile.NamedTemporaryFile(suffix=".mp4") as f:
+        f.write(body)
+        f.flush()
+        out = subprocess.run(
+            ["ffprobe", "-v", "error", "-show_entries",
+             "stream=index,codec_type,codec_name,sample_rate,channels:"
+             "packet=stream_index,pts_time,duration_time", "-of", "json",
+             f.name], capture_output=True, text=True, check=True)
+    info = json.loads(out.stdout)
+    streams = {}
+    for s in info["streams"]:
+        pkts = [p for p in info["packets"]
+                if p["stream_index"] == s["index"]]
+        pts = sorted(float(p["pts_time"]) for p in pkts)
+        # the last one lasts as long as those before it, if it does not say
+        last = float(pkts[-1].get("duration_time")
+                     or np.median(np.diff(pts)))
+        start, end = pts[0], pts[-1] + last
+        streams[s["codec_type"]] = dict(s, start=start, end=end,
+                                        packets=len(pkts))
+    return streams
+
+
+def tone_of(body):
+    """The dominant frequency of a clip's audio, decoded by ffmpeg."""
+    with tempfile.NamedTemporaryFile(suffix=".mp4") as f:
+        f.write(body)
+        f.flush()
+        pcm = subprocess.run(
+            ["ffmpeg", "-v", "error", "-i", f.name, "-vn", "-f", "s16le",
+             "-ac", "1", "-ar", str(RATE), "-"], capture_output=True,
+            check=True).stdout
+    samples = np.frombuffer(pcm, dtype=np.int16).astype(np.float64)
+    assert len(samples) > RATE // 2
+    spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples))))
+    return np.argmax(spectrum) * RATE / len(samples)
+
+
+def assert_in_sync(streams):
+    v, a = streams["video"], streams["audio"]
+    assert a["codec_name"] == "aac"
+    assert int(a["sample_rate"]) == RATE and int(a["channels"]) == 1
+    assert abs((a["end"] - a["start"]) - (v["end"] - v["start"])) \
+        <= AAC_FRAME + 0.001, (a, v)
+    assert abs(a["start"] - v["start"]) <= AAC_FRAME + 0.001, (a, v)
+
+
+def test_clip_carries_the_sound_in_sync(nginx, publish, aac_file):
+    publish(nginx.rtmp("cam"), aac_file)
+    nginx.wait_frame("cam")
+    time.sleep(4 * SLOW)
+
+    ix = nginx.get("live/cam/index.json").json()
+    assert ix["audio"]["name"] == "aac"
+    assert ix["audio"]["rate"] == RATE and ix["audio"]["channels"] == 1
+    # about 43 AAC frames a second of the buffer
+    assert ix["audio"]["frames"] >= 30 * ix["duration"] / 1000
+
+    st = nginx.status("cam")
+    assert st["audio"] == {"codec": "aac", "rate": RATE, "channels": 1,
+                           "kept": True}
+
+    t0 = ix["start"] + 500
+    t1 = ix["start"] + 2500
+    r = nginx.get("live/cam/clip.mp4?from=%d&to=%d" % (t0, t1))
+    assert r.status_code == 200
+    streams = probe(r.content)
+    assert_in_sync(streams)
+    assert streams["video"]["end"] - streams["video"]["start"] >= 1.9
+    assert abs(tone_of(r.content) - TONE) < 5
+
+    # without the sound, on request
+    r = nginx.get("live/cam/clip.mp4?from=%d&to=%d&audio=0" % (t0, t1))
+    assert r.status_code == 200
+    assert list(probe(r.content)) == ["video"]
+
+
+def test_event_clip_has_its_sound(nginx, publish, aac_file):
+    publish(nginx.rtmp("cam"), aac_file)
+    nginx.wait_frame("cam")
+    time.sleep(2.5 * SLOW)
+
+    r = requests.post(nginx.url("live/cam/events"),
+                      json={"label": "glass", "pre": 1500, "post": 1500},
+                      timeout=5)
+    assert r.status_code == 201, r.text
+    ev = r.json()
+
+    def complete():
+        return nginx.get("live/cam/events/%d" % ev["id"]).json()["complete"]
+    wait_for(complete, timeout=10 * SLOW, what="the event's window")
+
+    r = nginx.get("live/cam/events/%d/clip.mp4" % ev["id"])
+    assert r.status_code == 200
+    streams = probe(r.content)
+    assert_in_sync(streams)
+    assert streams["video"]["end"] - streams["video"]["start"] >= 2.9
+    assert abs(tone_of(r.content) - TONE) < 5
+
+    # the frames are still right with the sound alongside
+    r = nginx.get("live/cam/events/%d/frame.jpg?time=%d"
+                  % (ev["id"], ev["time"]))
+    assert r.status_code == 200
+    assert r.headers["Content-Type"] == "image/jpeg"
+
+
+def test_audio_leaves_the_buffer_with_its_video(make_nginx, publish,
+                                                aac_file):
+    nginx = make_nginx(rtmp_extra="""
+        application short {
+            live on;
+            chrys on;
+            chrys_buffer 2s;
+        }
+    """)
+    publish(nginx.rtmp("cam", app="short"), aac_file)
+    nginx.wait_frame("cam", app="short")
+    time.sleep(5 * SLOW)
+
+    ix = nginx.get("short/cam/index.json").json()
+    video = sum(f["size"] for f in ix["index"])
+    # 2 s and a GOP at most, at 43 AAC frames a second
+    assert 40 <= ix["audio"]["frames"] <= 3.5 * 44
+    # the buffer's bytes count the audio too
+    assert ix["bytes"] > video + ix["audio"]["frames"] * 100
+
+
+def test_another_audio_codec_is_named_not_kept(nginx, publish):
+    path = media_file("testsrc2-adpcm-sine",
+                      ["-c:a", "adpcm_swf", "-ar", "44100"])
+    publish(nginx.rtmp("cam"), path)
+    nginx.wait_frame("cam")
+    time.sleep(2 * SLOW)
+
+    st = nginx.status("cam")
+    assert st["audio"]["codec"] == "adpcm"
+    assert st["audio"]["kept"] is False
+    assert nginx.get("live/cam/index.json").json()["audio"] is None
+
+    ix = nginx.get("live/cam/index.json").json()
+    r = nginx.get("live/cam/clip.mp4?from=%d&to=%d"
+                  % (ix["start"], ix["start"] + 1000))
+    assert r.status_code == 200
+    assert list(probe(r.content)) == ["video"]
+    assert "audio codec \"adpcm\"" in nginx.error_log()
+
+
+# ---- timed data ----------------------------------------------------------
+
+def srt_file(seconds=20):
+    """A subtitle every second, "cue N" from N s to N s + 0.5 s."""
+    path = os.path.join(CACHE, "cues.srt")
+    with open(path, "w") as f:
+        for n in range(1, seconds):
+            f.write("%d\n00:00:%02d,000 --> 00:00:%02d,500\ncue %d\n\n"
+                    % (n, n, n, n))
+    return path
+
+
+def publish_with_text(publish, url, media):
+    """The media file with a text track, which FLV carries as onTextData."""
+    return publish(url, args=["-i", media, "-i", srt_file(), "-map", "0",
+                              "-map", "1", "-c:v", "copy", "-c:a", "copy",
+                              "-c:s", "text"])
+
+
+def data(nginx, query="", name="cam"):
+    r = nginx.get("live/%s/data.json%s" % (name, query))
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_text_track_comes_back_at_its_time(nginx, publish, aac_file):
+    publish_with_text(publish, nginx.rtmp("cam"), aac_file)
+    nginx.wait_frame("cam")
+    start = nginx.get("live/cam/index.json").json()["start"]
+    time.sleep(5 * SLOW)
+
+    got = data(nginx)["data"]
+    texts = [d for d in got if d["type"] == "onTextData"]
+    assert len(texts) >= 3, got
+    for d in texts:
+        n = int(d["data"]["text"].split()[1])
+        assert d["data"] == {"type": "Text", "text": "cue %d" % n}
+        assert d["source"] == "rtmp"
+        # at its time in the stream, and arrived about then
+        assert abs(d["pts"] - n * 1000) <= 100, d
+    pts = [d["pts"] for d in texts]
+    assert pts == sorted(pts) and len(set(pts)) == len(pts)
+    ns = [int(d["data"]["text"].split()[1]) for d in texts]
+    assert ns == list(range(ns[0], ns[0] + len(ns)))
+
+    # by time
+    mid = texts[len(texts) // 2]
+    only = data(nginx, "?from=%d&to=%d" % (mid["time"], mid["time"]))
+    assert [d["seq"] for d in only["data"]] == [mid["seq"]]
+    assert start > 0
+
+
+def test_posted_data_comes_back_in_order(nginx, publish, aac_file):
+    publish(nginx.rtmp("cam"), aac_file)
+    nginx.wait_frame("cam")
+
+    sent = [{"sensor": "door", "open": i % 2 == 0, "n": i,
+             "note": "caf\u00e9 \"quoted\" \\ <tag>"} for i in range(20)]
+    times = []
+    for body in sent:
+        r = requests.post(nginx.url("live/cam/data"), json=body, timeout=5)
+        assert r.status_code == 201, r.text
+        times.append(r.json()["time"])
+
+    got = data(nginx)
+    posted = [d for d in got["data"] if d["source"] == "http"]
+    assert [d["data"] for d in posted] == sent
+    assert [d["time"] for d in posted] == times
+    assert all(d["type"] == "http" and d["pts"] is None for d in posted)
+
+    # after= gives what came since
+    later = data(nginx, "?after=%d" % posted[9]["seq"])
+    assert [d["data"]["n"] for d in later["data"]] == list(range(10, 20))
+    assert later["last"] == posted[-1]["seq"]
+
+
+HOSTILE = [
+    b"[" * 100 + b"]" * 100,                       # too deep
+    b'{"a":' * 40 + b"1" + b"}" * 40,
+    b'"' + b"x" * 5000 + b'"',                     # over a message
+    b'{"s":"\xff\xfe"}',                           # not UTF-8
+    b'{"s":"\xc0\xaf"}',                           # overlong
+    b'{"s":"\xed\xa0\x80"}',                       # a surrogate
+    b"",
+    b"{",
+    b'{"a":1} {"b":2}',
+    b"\x00",
+    b'{"a":"\x01"}',
+    b"[1,]",
+]
+
+
+def test_hostile_data_bodies_are_refused_and_harm_nothing(nginx, publish,
+                                                          aac_file):
+    publish(nginx.rtmp("cam"), aac_file)
+    nginx.wait_frame("cam")
+
+    for body in HOSTILE:
+        r = requests.post(nginx.url("live/cam/data"), data=body,
+                          headers={"Content-Type": "application/json"},
+                          timeout=5)
+        assert r.status_code == 400, (body[:40], r.status_code, r.text)
+        assert r.json()["error"]
+
+    r = requests.post(nginx.url("live/cam/data"), data=b"x" * 9000,
+                      timeout=5)
+    assert r.status_code == 413
+
+    assert data(nginx)["data"] == []
+    r = requests.post(nginx.url("live/cam/data"), json={"ok": True},
+                      timeout=5)
+    assert r.status_code == 201
+    assert [d["data"] for d in data(nginx)["data"]] == [{"ok": True}]
+    assert nginx.wait_frame("cam").status_code == 200
+
+
+def test_an_event_keeps_the_data_of_its_window(nginx, publish, aac_file):
+    publish_with_text(publish, nginx.rtmp("cam"), aac_file)
+    nginx.wait_frame("cam")
+    time.sleep(2.5 * SLOW)
+
+    def post(n):
+        r = requests.post(nginx.url("live/cam/data"), json={"n": n},
+                          timeout=5)
+        assert r.status_code == 201, r.text
+        return r.json()["time"]
+
+    before = post(1)
+    time.sleep(0.3)
+    r = requests.post(nginx.url("live/cam/events"),
+                      json={"pre": 1000, "post": 1000}, timeout=5)
+    assert r.status_code == 201, r.text
+    ev = r.json()
+    post(2)
+    post(3)
+    time.sleep(1.5 * SLOW)
+    post(4)                                    # after the window
+
+    got = nginx.get("live/cam/events/%d/data.json" % ev["id"]).json()["data"]
+    assert all(ev["from"] <= d["time"] <= ev["to"] for d in got), got
+    posted = [d["data"]["n"] for d in got if d["source"] == "http"]
+    assert posted == ([1, 2, 3] if before >= ev["from"] else [2, 3])
+    texts = [d for d in got if d["type"] == "onTextData"]
+    assert 1 <= len(texts) <= 3, got
+
+    assert nginx.get("live/cam/events/999/data.json").status_code == 404
+
+
+def test_a_picture_tells_the_data_known_then(nginx, publish, aac_file):
+    publish(nginx.rtmp("cam"), aac_file)
+    nginx.wait_frame("cam")
+    time.sleep(1)
+
+    r = nginx.get("live/cam/frame.jpg?time=-100")
+    assert r.status_code == 200 and "X-Chrys-Data-Time" not in r.headers
+
+    r = requests.post(nginx.url("live/cam/data"), json={"door": "open"},
+                      timeout=5)
+    sent = r.json()["time"]
+    time.sleep(1 * SLOW)
+
+    r = nginx.get("live/cam/frame.jpg?time=%d" % (sent + 500))
+    assert r.status_code == 200
+    assert int(r.headers["X-Chrys-Data-Time"]) == sent
+    known = data(nginx, "?to=%s" % r.headers["X-Chrys-Data-Time"])["data"]
+    assert known[-1]["data"] == {"door": "open"}
+
+    r = nginx.get("live/cam/frame.jpg?time=%d" % (sent - 300))
+    assert r.status_code == 200 and "X-Chrys-Data-Time" not in r.headers
+
+    r = nginx.get("live/cam/images?from=%d&to=%d" % (sent - 300, sent + 300))
+    assert r.status_code == 200
+    body = r.content
+    assert body.count(b"X-Chrys-Data-Time: %d\r\n" % sent) >= 5
+
+
+def test_python_client_reads_and_posts_data(nginx, publish, aac_file):
+    from python_client import client
+
+    publish(nginx.rtmp("cam"), aac_file)
+    nginx.wait_frame("cam")
+    cam = client.connect(nginx.url("")).stream("live/cam")
+
+    times = [cam.post_data({"n": i}) for i in range(3)]
+    got = cam.data()
+    assert [d["data"] for d in got] == [{"n": 0}, {"n": 1}, {"n": 2}]
+    assert [d["time"] for d in got] == times
+    assert [d["data"] for d in cam.data(after=got[0]["seq"])] == \
+        [{"n": 1}, {"n": 2}]
+
+    ev = cam.event(pre="1s", post="0s")
+    ev.wait()
+    assert [d["data"] for d in ev.data()] == [{"n": 0}, {"n": 1}, {"n": 2}]
+
+    with tempfile.NamedTemporaryFile(suffix=".mp4") as f:
+        cam.clip(f.name, start="-1s", audio=False)
+        assert list(probe(open(f.name, "rb").read())) == ["video"]
