@@ -855,6 +855,12 @@ ngx_http_chrys_body_text(ngx_http_request_t *r, u_char **p, u_char **last)
     *last = *p;
 
     for (cl = r->request_body->bufs; cl; cl = cl->next) {
+
+        if (cl->buf->last == cl->buf->pos) {
+            /* an empty body's buffer may have no memory at all */
+            continue;
+        }
+
         *last = ngx_cpymem(*last, cl->buf->pos, cl->buf->last - cl->buf->pos);
     }
 
