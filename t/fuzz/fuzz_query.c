@@ -44,12 +44,12 @@ static ngx_str_t  ngx_fuzz_formats[] = {
 
 static ngx_chrys_arg_t  ngx_fuzz_args[] = {
     { ngx_string("quality"), 1, 100, NULL },
-    { ngx_string("after"), 0, NGX_MAX_INT_T_VALUE, NULL },
+    { ngx_string("after"), 0, 999999999999999999LL, NULL },
     { ngx_string("timeout"), 0, NGX_HTTP_CHRYS_MAX_TIMEOUT, NULL },
     { ngx_string("from"), -(1LL << 53), 1LL << 53, NULL },
     { ngx_string("to"), -(1LL << 53), 1LL << 53, NULL },
     { ngx_string("time"), -(1LL << 53), 1LL << 53, NULL },
-    { ngx_string("seq"), 1, NGX_MAX_INT_T_VALUE, NULL },
+    { ngx_string("seq"), 1, 999999999999999999LL, NULL },
     { ngx_string("keyframe"), 0, 1, NULL },
     { ngx_string("interval"), 0, 3600000, NULL },
     { ngx_string("limit"), 1, NGX_HTTP_CHRYS_IMAGES_MAX, NULL },
@@ -57,7 +57,8 @@ static ngx_chrys_arg_t  ngx_fuzz_args[] = {
     { ngx_string("height"), 1, NGX_CHRYS_MAX_HEIGHT, NULL },
     { ngx_string("fit"), 0, 0, ngx_fuzz_fits },
     { ngx_string("format"), 0, 0, ngx_fuzz_formats },
-    { ngx_string("fps"), 1, 60, NULL }
+    { ngx_string("fps"), 1, 60, NULL },
+    { ngx_string("audio"), 0, 1, NULL }
 };
 
 
