@@ -135,6 +135,8 @@ static ngx_int_t ngx_rtmp_chrys_text_data(ngx_rtmp_session_t *s,
     ngx_rtmp_header_t *h, ngx_chain_t *in);
 static ngx_int_t ngx_rtmp_chrys_cue_point(ngx_rtmp_session_t *s,
     ngx_rtmp_header_t *h, ngx_chain_t *in);
+static ngx_int_t ngx_rtmp_chrys_named_data(ngx_rtmp_session_t *s,
+    ngx_rtmp_header_t *h, ngx_chain_t *in, char *name);
 static ngx_int_t ngx_rtmp_chrys_set_data_frame(ngx_rtmp_session_t *s,
     ngx_rtmp_header_t *h, ngx_chain_t *in);
 static void ngx_rtmp_chrys_data(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h,
@@ -1574,17 +1576,7 @@ static ngx_int_t
 ngx_rtmp_chrys_text_data(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h,
     ngx_chain_t *in)
 {
-    size_t     n;
-    ngx_str_t  type;
-    u_char     buf[NGX_CHRYS_DATA_IN];
-
-    ngx_str_set(&type, "onTextData");
-
-    n = ngx_rtmp_chrys_chain_copy(in, 0, buf, sizeof(buf));
-
-    ngx_rtmp_chrys_data(s, h, &type, buf, buf + n);
-
-    return NGX_OK;
+    return ngx_rtmp_chrys_named_data(s, h, in, "onTextData");
 }
 
 
@@ -1592,11 +1584,22 @@ static ngx_int_t
 ngx_rtmp_chrys_cue_point(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h,
     ngx_chain_t *in)
 {
+    return ngx_rtmp_chrys_named_data(s, h, in, "onCuePoint");
+}
+
+
+/* a data message whose name is its type */
+
+static ngx_int_t
+ngx_rtmp_chrys_named_data(ngx_rtmp_session_t *s, ngx_rtmp_header_t *h,
+    ngx_chain_t *in, char *name)
+{
     size_t     n;
     ngx_str_t  type;
     u_char     buf[NGX_CHRYS_DATA_IN];
 
-    ngx_str_set(&type, "onCuePoint");
+    type.data = (u_char *) name;
+    type.len = ngx_strlen(name);
 
     n = ngx_rtmp_chrys_chain_copy(in, 0, buf, sizeof(buf));
 
