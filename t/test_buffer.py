@@ -444,8 +444,11 @@ def test_too_many_images_is_400_naming_the_cap(make_nginx, publish, camera):
              and index(nginx, app="long")["frames"] > 3100,
              what="3100 frames buffered")
     # a publisher this fast makes the buffer drop its oldest GOPs (its
-    # size) while a request reads them: the buffer stays as it is now
+    # size) while a request reads them: the buffer stays as it is once
+    # nginx has read what the publisher had sent before it was killed
     fast.kill()
+    wait_for(lambda: not nginx.status("cam", app="long")["publishing"],
+             what="the killed publisher's stream closed")
     r = nginx.get("long/cam/images")
     assert r.status_code == 400
     assert "3000" in r.json()["error"] and "limit" in r.json()["error"]
