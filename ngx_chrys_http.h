@@ -170,6 +170,8 @@ struct ngx_http_chrys_ctx_s {
     ngx_msec_t                    fresh;      /* waits for a newer picture */
     ngx_msec_t                    wake;       /* waits for a decoder */
     ngx_uint_t                    tries;
+    ngx_uint_t                    cursor;     /* data.json: the data seq
+                                                 it waits to pass */
 
     ngx_queue_t                   wait;
     unsigned                      waiting:1;
@@ -249,6 +251,7 @@ ngx_int_t ngx_http_chrys_live(ngx_http_request_t *r,
 void ngx_http_chrys_live_init(ngx_cycle_t *cycle);
 void ngx_http_chrys_keep_worker(void);
 void ngx_http_chrys_wake(void);
+void ngx_http_chrys_wait(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx);
 void ngx_http_chrys_live_cleanup(ngx_http_chrys_ctx_t *ctx);
 
 

@@ -60,6 +60,7 @@ static ngx_chain_t *ngx_http_chrys_images_parts(ngx_http_chrys_ctx_t *ctx,
 static void ngx_http_chrys_images_writer(ngx_http_request_t *r);
 static ngx_int_t ngx_http_chrys_data_new(ngx_http_request_t *r,
     ngx_http_chrys_ctx_t *ctx);
+static ngx_uint_t ngx_http_chrys_data_polls(ngx_http_chrys_ctx_t *ctx);
 static ngx_int_t ngx_http_chrys_clip_step(ngx_http_request_t *r,
     ngx_http_chrys_ctx_t *ctx);
 static void ngx_http_chrys_clip_done(ngx_event_t *ev);
@@ -193,7 +194,11 @@ ngx_http_chrys_range_args(ngx_http_chrys_ctx_t *ctx, uint64_t *from,
 
 /*
  * data.json?from=&to=&after=: the stream's timed data in a range (after
- * seq "after"); POST data: a JSON value, kept at "now".
+ * seq "after"); POST data: a JSON value, kept at "now".  A stream's
+ * data.json with "after" and no "to" waits (a long poll, like latest.jpg)
+ * for a message after it, for at most "timeout"; an empty answer's "last"
+ * is the newest message's seq, so that none is missed.  Returns NGX_DONE
+ * while it waits; every wait comes back here.
  */
 
 ngx_int_t
@@ -203,7 +208,7 @@ ngx_http_chrys_data(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
     uint64_t     from, to;
     ngx_int_t    rc;
     ngx_str_t    out;
-    ngx_uint_t   n, after, seq;
+    ngx_uint_t   n, after, seq, newest;
 
     if (r->method == NGX_HTTP_POST) {
         return ngx_http_chrys_data_new(r, ctx);
@@ -214,6 +219,17 @@ ngx_http_chrys_data(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
     after = ngx_http_chrys_has(ctx, NGX_HTTP_CHRYS_ARG_AFTER)
             ? (ngx_uint_t) ctx->args[NGX_HTTP_CHRYS_ARG_AFTER] : 0;
 
+    /* what arrives from now on is newer than what is listed now */
+    newest = ngx_chrys_data_seq(ctx->stream);
+
+    if (ctx->event == 0 && after > newest) {
+        /*
+         * a cursor that is no message's (the stream, or the zone, is new
+         * since): every message kept is new to whoever holds it
+         */
+        after = 0;
+    }
+
     rc = ngx_chrys_data_list(ctx->zone, ctx->stream, ctx->event, from, to,
                              after, r->pool, &out, &n, &seq);
 
@@ -223,6 +239,29 @@ ngx_http_chrys_data(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
 
     if (rc != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (n == 0 && ctx->event == 0) {
+
+        if (ngx_http_chrys_data_polls(ctx)
+            && (ngx_msec_int_t) (ctx->deadline - ngx_current_msec) > 0
+            && !ngx_exiting && !ngx_terminate)
+        {
+            if (ngx_http_chrys_has(ctx, NGX_HTTP_CHRYS_ARG_FROM)) {
+                /* a relative "from" keeps meaning the time it was asked */
+                ctx->args[NGX_HTTP_CHRYS_ARG_FROM] = (int64_t) from;
+            }
+
+            ctx->cursor = newest;
+            ngx_http_chrys_wait(r, ctx);
+            return NGX_DONE;
+        }
+
+        /*
+         * none up to the newest message is for this question: the next
+         * one asked "after" it misses nothing
+         */
+        seq = ngx_max(after, newest);
     }
 
     p = ngx_pnalloc(r->pool, out.len + sizeof("{\"data\":[],\"last\":}\n")
@@ -236,6 +275,17 @@ ngx_http_chrys_data(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
     last = ngx_sprintf(last, "],\"last\":%ui}\n", seq);
 
     return ngx_http_chrys_send_json(r, NGX_HTTP_OK, p, last - p);
+}
+
+
+/* whether data.json waits for the next message: a stream's, "after" */
+
+static ngx_uint_t
+ngx_http_chrys_data_polls(ngx_http_chrys_ctx_t *ctx)
+{
+    return ctx->event == 0
+           && ngx_http_chrys_has(ctx, NGX_HTTP_CHRYS_ARG_AFTER)
+           && !ngx_http_chrys_has(ctx, NGX_HTTP_CHRYS_ARG_TO);
 }
 
 
@@ -319,6 +369,9 @@ ngx_http_chrys_data_new(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
                                     "no room for data in the zone; raise "
                                     "the size in \"chrys_zone\"");
     }
+
+    /* this worker's long polls of data.json look at once */
+    ngx_http_chrys_wake();
 
     p = ngx_pnalloc(r->pool, sizeof("{\"time\":}\n") + NGX_INT64_LEN);
     if (p == NULL) {

@@ -112,8 +112,6 @@ static void ngx_http_chrys_local_drop(ngx_http_chrys_local_t *local);
 static void ngx_http_chrys_local_release(void *data);
 static void ngx_http_chrys_free_image(void *data);
 static void ngx_http_chrys_free_copy(void *data);
-static void ngx_http_chrys_wait(ngx_http_request_t *r,
-    ngx_http_chrys_ctx_t *ctx);
 static ngx_uint_t ngx_http_chrys_ready(ngx_http_chrys_ctx_t *ctx);
 static ngx_uint_t ngx_http_chrys_stale(ngx_http_chrys_ctx_t *ctx);
 static ngx_uint_t ngx_http_chrys_waking(ngx_http_chrys_ctx_t *ctx);
@@ -1089,7 +1087,13 @@ ngx_http_chrys_free_copy(void *data)
 }
 
 
-static void
+/*
+ * The request waits in this worker's queue: the tick looks at it every
+ * NGX_HTTP_CHRYS_POLL ms (at once after a picture of this worker), and
+ * runs its route's handler again when it has something to do.
+ */
+
+void
 ngx_http_chrys_wait(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
 {
     ngx_queue_insert_tail(&ngx_http_chrys_waiters, &ctx->wait);
@@ -1132,6 +1136,11 @@ ngx_http_chrys_ready(ngx_http_chrys_ctx_t *ctx)
 
     if (ngx_exiting || ngx_terminate) {
         return 1;
+    }
+
+    if (ctx->endpoint == NGX_HTTP_CHRYS_DATA) {
+        return ngx_chrys_data_seq(ctx->stream) != ctx->cursor
+               || (ngx_msec_int_t) (ctx->deadline - ngx_current_msec) <= 0;
     }
 
     mj = ctx->mjpeg;
@@ -1215,8 +1224,10 @@ ngx_http_chrys_tick(ngx_event_t *ev)
         ctx = ngx_queue_data(q, ngx_http_chrys_ctx_t, wait);
         q = ngx_queue_next(q);
 
-        /* who waits for pictures asks for them all along */
-        ngx_chrys_stream_want(ctx->zone, ctx->stream);
+        if (ctx->endpoint != NGX_HTTP_CHRYS_DATA) {
+            /* who waits for pictures asks for them all along */
+            ngx_chrys_stream_want(ctx->zone, ctx->stream);
+        }
 
         if (!ngx_http_chrys_ready(ctx)) {
             continue;
@@ -1273,7 +1284,7 @@ ngx_http_chrys_resume(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
 
     r->read_event_handler = ngx_http_block_reading;
 
-    rc = ngx_http_chrys_live(r, ctx);
+    rc = ctx->route->handler(r, ctx);
 
     if (rc != NGX_DONE) {
         ngx_http_finalize_request(r, rc);

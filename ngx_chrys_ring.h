@@ -305,6 +305,10 @@ ngx_int_t ngx_chrys_ring_span(ngx_chrys_zone_t *zone,
 ngx_chrys_gop_t *ngx_chrys_ring_gop(ngx_chrys_zone_t *zone,
     ngx_chrys_stream_t *st, ngx_uint_t event, ngx_uint_t *next,
     ngx_uint_t last, size_t pad, ngx_uint_t *done, ngx_log_t *log);
+/* the seq of a stream's newest data message, read without the lock */
+#define ngx_chrys_data_seq(st)                                              \
+    (*(volatile ngx_uint_t *) &(st)->data_ring.seq)
+
 ngx_int_t ngx_chrys_data_push(ngx_chrys_zone_t *zone,
     ngx_chrys_stream_t *st, uint64_t time, int64_t pts, ngx_uint_t posted,
     u_char *data, size_t len);

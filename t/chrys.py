@@ -68,6 +68,14 @@ def wait_for(check, timeout=10.0, interval=0.05, what="condition"):
         time.sleep(interval)
 
 
+def waiting_clients(nginx):
+    """The requests that wait (long polls), from the metrics."""
+    for line in nginx.get("metrics").text.splitlines():
+        if line.startswith('chrys_http_clients{kind="waiting"} '):
+            return int(line.split()[-1])
+    raise AssertionError("no waiting client gauge in metrics")
+
+
 def psnr(a, b):
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)

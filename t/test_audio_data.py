@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import requests
 
-from chrys import CACHE, SLOW, ffmpeg, wait_for
+from chrys import CACHE, SLOW, ffmpeg, wait_for, waiting_clients
 
 TONE = 1000                 # Hz
 RATE = 44100
@@ -385,3 +385,107 @@ def test_python_client_reads_and_posts_data(nginx, publish, aac_file):
     with tempfile.NamedTemporaryFile(suffix=".mp4") as f:
         cam.clip(f.name, start="-1s", audio=False)
         assert list(probe(open(f.name, "rb").read())) == ["video"]
+
+
+def test_data_long_poll_waits_for_the_next_message(nginx, publish,
+                                                   aac_file):
+    from concurrent.futures import ThreadPoolExecutor
+
+    publish(nginx.rtmp("cam"), aac_file)
+    nginx.wait_frame("cam")
+
+    def post(n):
+        r = requests.post(nginx.url("live/cam/data"), json={"n": n},
+                          timeout=5)
+        assert r.status_code == 201, r.text
+
+    def poll(query, timeout=60):
+        r = requests.get(nginx.url("live/cam/data.json" + query),
+                         timeout=timeout)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    post(0)
+    first = data(nginx)["data"][0]["seq"]
+
+    # nothing newer, no time to wait: at once, the cursor where it was
+    assert poll("?after=%d&timeout=0" % first) == {"data": [],
+                                                   "last": first}
+
+    # 20 requests wait (in both workers) for the next message, well
+    # within their timeout; one POST answers them all with it
+    with ThreadPoolExecutor(20) as pool:
+        polls = [pool.submit(poll, "?after=%d&timeout=30000" % first)
+                 for _ in range(20)]
+        wait_for(lambda: waiting_clients(nginx) == 20, what="20 polls waiting")
+        assert not any(p.done() for p in polls)
+        post(1)
+        answers = [p.result(timeout=10 * SLOW) for p in polls]
+    for a in answers:
+        assert [d["data"] for d in a["data"]] == [{"n": 1}]
+        assert a["last"] == first + 1
+    assert waiting_clients(nginx) == 0
+
+    # none came within the timeout: empty, and the cursor is the newest
+    assert poll("?after=%d&timeout=200" % (first + 1)) == \
+        {"data": [], "last": first + 1}
+    # a question about a range that ends does not wait
+    future = int(time.time() * 1000) + 600000
+    assert poll("?after=%d&to=%d&timeout=30000" % (first + 1, future),
+                timeout=5) == {"data": [], "last": first + 1}
+    # a cursor that is no message's (a restarted relay): all that is kept
+    got = poll("?after=%d&timeout=0" % (first + 10 ** 6))
+    assert [d["data"] for d in got["data"]] == [{"n": 0}, {"n": 1}]
+
+    # "from" relative to now keeps the time it was asked: the message
+    # that comes while it waits is after it, the older ones are not
+    with ThreadPoolExecutor(1) as pool:
+        p = pool.submit(poll, "?from=-1&after=0&timeout=30000")
+        wait_for(lambda: waiting_clients(nginx) == 1, what="the poll waiting")
+        time.sleep(0.3)
+        post(2)
+        got = p.result(timeout=10 * SLOW)
+    assert [d["data"] for d in got["data"]] == [{"n": 2}]
+
+    # a client that leaves while it waits leaves nothing behind
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        requests.get(nginx.url("live/cam/data.json?after=%d&timeout=30000"
+                               % (first + 2)), timeout=0.5)
+    wait_for(lambda: waiting_clients(nginx) == 0, what="the gone poll let go")
+    post(3)
+    assert poll("?after=%d" % (first + 2))["data"][0]["data"] == {"n": 3}
+
+
+def test_python_client_follows_data_as_it_comes(nginx, publish, aac_file):
+    from python_client import client
+
+    pub = publish_with_text(publish, nginx.rtmp("cam"), aac_file)
+    nginx.wait_frame("cam")
+    cam = client.connect(nginx.url("")).stream("live/cam")
+    time.sleep(1.5)                 # a cue or two before "now"
+
+    # the text track's cues, one a second, each once, none skipped;
+    # a POST in between comes in its place
+    asked = int(time.time() * 1000)
+    seen = []
+    for d in cam.follow_data(timeout=10 * SLOW):
+        seen.append(d)
+        if len(seen) == 1:
+            cam.post_data({"between": True})
+        if len(seen) == 4:
+            break
+    seqs = [d["seq"] for d in seen]
+    assert seqs == list(range(seqs[0], seqs[0] + 4))
+    assert {"between": True} in [d["data"] for d in seen]
+    cues = [int(d["data"]["text"].split()[1]) for d in seen
+            if d["type"] == "onTextData"]
+    assert cues == list(range(cues[0], cues[0] + len(cues)))
+    # from "now": what came before it is not given
+    assert all(d["time"] >= asked - 1 for d in seen)
+    assert any(d["time"] < asked for d in cam.data())
+
+    # the publisher gone, nothing comes: Timeout, not a hang
+    pub.kill()
+    newest = cam.data()[-1]["seq"]
+    with pytest.raises(client.Timeout):
+        next(cam.follow_data(after=newest, timeout=0.5))

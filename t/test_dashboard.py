@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from chrys import TOP, wait_for
+from chrys import TOP, wait_for, waiting_clients
 
 CHROMIUM = "/usr/bin/chromium"
 DOCS_PNG = os.path.join(TOP, "docs", "dashboard.png")
@@ -96,13 +96,6 @@ def two_streams(nginx, publish, camera, source):
     publish(nginx.rtmp("door"), source.path)
     nginx.wait_frame("door")
     return nginx
-
-
-def waiting_clients(nginx):
-    for line in nginx.get("metrics").text.splitlines():
-        if line.startswith('chrys_http_clients{kind="waiting"} '):
-            return int(line.split()[-1])
-    raise AssertionError("no waiting client gauge in metrics")
 
 
 def test_dashboard_screenshot_shows_live_pictures(two_streams, tmp_path):

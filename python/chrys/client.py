@@ -485,6 +485,40 @@ class Stream:
         those after that seq."""
         return _data(self.relay, self.path + "data.json", start, end, after)
 
+    def follow_data(self, start="now", after=None, timeout=None):
+        """The stream's data messages as they come, each once, in order
+        (a long poll of data.json?after=): from those that arrive after
+        start ("now" by default; a time as for data(), None for all that
+        the buffer keeps), or after seq "after".  timeout: seconds without
+        a message before chrys.Timeout; None waits as long as it takes."""
+        params = {}
+        if after is None:
+            after = 0
+            if start is not None:
+                params["from"] = _now_param(start)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            poll = POLL_MS
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise Timeout("%s: no data message within %.1f s"
+                                  % (self.url, timeout),
+                                  url=self.url + "data.json")
+                poll = max(1, min(poll, int(left * 1000)))
+            params.update(after=after, timeout=poll)
+            page = self.relay.request(
+                "GET", self.path + "data.json", params=params,
+                timeout=self.relay.timeout + poll / 1000.0).json()
+            # the cursor says where the next question starts: "from" was
+            # for the first one only
+            params.pop("from", None)
+            after = page["last"]
+            for d in page["data"]:
+                if deadline is not None:
+                    deadline = time.monotonic() + timeout
+                yield d
+
     def post_data(self, value):
         """Adds a JSON value to the stream's timed data at "now"; returns
         its time (Unix ms)."""
@@ -626,8 +660,10 @@ class Event:
 
 
 def _data(relay, path, start, end, after):
-    """Every page of a data.json range: an answer holds at most 64 KB."""
-    params = {}
+    """Every page of a data.json range: an answer holds at most 64 KB.
+    timeout=0: a page asked "after" answers at once, not when the next
+    message comes."""
+    params = {"timeout": 0}
     if time_param(start) is not None:
         params["from"] = time_param(start)
     if time_param(end) is not None:
