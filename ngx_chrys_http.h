@@ -22,6 +22,7 @@
 #include "ngx_chrys_zone.h"
 #include "ngx_chrys_image.h"
 #include "ngx_chrys_replay.h"
+#include "ngx_chrys_query.h"
 
 
 /* what a route serves, where a handler serves several */
@@ -190,8 +191,12 @@ struct ngx_http_chrys_ctx_s {
 };
 
 
-extern ngx_module_t  ngx_http_chrys_module;
-extern ngx_uint_t    ngx_http_chrys_tasks;
+extern ngx_module_t     ngx_http_chrys_module;
+extern ngx_uint_t       ngx_http_chrys_tasks;
+
+/* ngx_chrys_http_args.c: the query parameters, by NGX_HTTP_CHRYS_ARG_... */
+extern ngx_chrys_arg_t  ngx_http_chrys_args[NGX_HTTP_CHRYS_NARGS];
+extern ngx_str_t        ngx_http_chrys_formats[];
 
 
 /* ngx_chrys_http.c */

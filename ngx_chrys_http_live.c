@@ -124,10 +124,6 @@ static ngx_str_t  ngx_http_chrys_mjpeg_type =
     ngx_string("multipart/x-mixed-replace; boundary=chrysframe");
 static ngx_str_t  ngx_http_chrys_raw_type =
     ngx_string("application/octet-stream");
-static ngx_str_t  ngx_http_chrys_formats[] = {
-    ngx_string("jpeg"), ngx_string("bgr24"), ngx_string("rgb24"),
-    ngx_string("gray8"), ngx_string("yuv420p")
-};
 
 
 static ngx_http_chrys_local_t  ngx_http_chrys_locals[NGX_HTTP_CHRYS_LOCALS];

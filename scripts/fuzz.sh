@@ -60,7 +60,8 @@ objs=""
 compile "$out/obj" "$warn" "$top/t/fuzz/fuzz_avc.c" "$top/ngx_chrys_avc.c"
 $cc $cflags -o "$out/bin/fuzz_avc" $objs
 
-# fuzz_query: ngx_chrys_query.c (ngx_chrys_valid_name() included) links
+# fuzz_query: ngx_chrys_query.c (ngx_chrys_valid_name() included) and the
+# API's parameter table (ngx_chrys_http_args.c) link
 # with nginx's own core files and the process globals of
 # t/unit/ngx_unit_stubs.c, as in scripts/unit.sh
 
@@ -69,6 +70,7 @@ compile "$out/obj/nginx" "-w" $(nginx_core "$full")
 compile "$out/obj" "$warn -I $top/t/unit" \
     "$top/t/unit/ngx_unit_stubs.c" \
     "$top/ngx_chrys_query.c" \
+    "$top/ngx_chrys_http_args.c" \
     "$top/t/fuzz/fuzz_query.c"
 $cc $cflags -o "$out/bin/fuzz_query" $objs
 

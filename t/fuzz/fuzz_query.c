@@ -3,7 +3,8 @@
  * Copyright (C) chrys authors
  *
  * libFuzzer harness of ngx_chrys_query.c and ngx_chrys_valid_name().  The
- * input is read as a query string, with the parameters of the chrys API,
+ * input is read as a query string, with the parameters of the chrys API
+ * (the table of ngx_chrys_http_args.c itself),
  * and as a request path, split both ways ngx_chrys_http.c splits one (the
  * raw path, percent-decoded; the parsed one, as it is), each segment then
  * checked as a stream name.
@@ -31,37 +32,6 @@ static void ngx_fuzz_path(const u_char *data, size_t size,
 static void ngx_fuzz_name(ngx_str_t *name);
 
 
-/* the parameters of ngx_http_chrys_args in ngx_chrys_http.c */
-
-static ngx_str_t  ngx_fuzz_fits[] = {
-    ngx_string("contain"), ngx_string("fill"), ngx_null_string
-};
-
-static ngx_str_t  ngx_fuzz_formats[] = {
-    ngx_string("-"), ngx_string("bgr24"), ngx_string("rgb24"),
-    ngx_string("gray8"), ngx_string("yuv420p"), ngx_null_string
-};
-
-static ngx_chrys_arg_t  ngx_fuzz_args[] = {
-    { ngx_string("quality"), 1, 100, NULL },
-    { ngx_string("after"), 0, 999999999999999999LL, NULL },
-    { ngx_string("timeout"), 0, NGX_HTTP_CHRYS_MAX_TIMEOUT, NULL },
-    { ngx_string("from"), -(1LL << 53), 1LL << 53, NULL },
-    { ngx_string("to"), -(1LL << 53), 1LL << 53, NULL },
-    { ngx_string("time"), -(1LL << 53), 1LL << 53, NULL },
-    { ngx_string("seq"), 1, 999999999999999999LL, NULL },
-    { ngx_string("keyframe"), 0, 1, NULL },
-    { ngx_string("interval"), 0, 3600000, NULL },
-    { ngx_string("limit"), 1, NGX_HTTP_CHRYS_IMAGES_MAX, NULL },
-    { ngx_string("width"), 1, NGX_CHRYS_MAX_WIDTH, NULL },
-    { ngx_string("height"), 1, NGX_CHRYS_MAX_HEIGHT, NULL },
-    { ngx_string("fit"), 0, 0, ngx_fuzz_fits },
-    { ngx_string("format"), 0, 0, ngx_fuzz_formats },
-    { ngx_string("fps"), 1, 60, NULL },
-    { ngx_string("audio"), 0, 1, NULL }
-};
-
-
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -85,12 +55,9 @@ ngx_fuzz_query(const u_char *data, size_t size)
     ngx_str_t   *w;
     ngx_uint_t   i, has, bad, why, nwords;
 
-    ngx_fuzz_check(sizeof(ngx_fuzz_args) / sizeof(ngx_chrys_arg_t)
-                   == NGX_HTTP_CHRYS_NARGS);
-
     p = ngx_fuzz_copy(data, size);
 
-    rc = ngx_chrys_query_parse(p, p + size, ngx_fuzz_args,
+    rc = ngx_chrys_query_parse(p, p + size, ngx_http_chrys_args,
                                NGX_HTTP_CHRYS_NARGS, values, &has, &bad,
                                &why);
 
@@ -106,11 +73,11 @@ ngx_fuzz_query(const u_char *data, size_t size)
             break;
 
         case NGX_CHRYS_ARG_INVALID:
-            ngx_fuzz_check(ngx_fuzz_args[bad].values == NULL);
+            ngx_fuzz_check(ngx_http_chrys_args[bad].values == NULL);
             break;
 
         case NGX_CHRYS_ARG_UNKNOWN:
-            ngx_fuzz_check(ngx_fuzz_args[bad].values != NULL);
+            ngx_fuzz_check(ngx_http_chrys_args[bad].values != NULL);
             break;
 
         default:
@@ -131,24 +98,24 @@ ngx_fuzz_query(const u_char *data, size_t size)
             continue;
         }
 
-        if (ngx_fuzz_args[i].values) {
+        if (ngx_http_chrys_args[i].values) {
             nwords = 0;
 
-            for (w = ngx_fuzz_args[i].values; w->len; w++) {
+            for (w = ngx_http_chrys_args[i].values; w->len; w++) {
                 nwords++;
             }
 
             ngx_fuzz_check(values[i] >= 0 && values[i] < (int64_t) nwords);
 
         } else {
-            ngx_fuzz_check(values[i] >= ngx_fuzz_args[i].min
-                           && values[i] <= ngx_fuzz_args[i].max);
+            ngx_fuzz_check(values[i] >= ngx_http_chrys_args[i].min
+                           && values[i] <= ngx_http_chrys_args[i].max);
         }
 
         /* and named in the query string */
 
-        ngx_fuzz_check(memmem(p, size, ngx_fuzz_args[i].name.data,
-                              ngx_fuzz_args[i].name.len)
+        ngx_fuzz_check(memmem(p, size, ngx_http_chrys_args[i].name.data,
+                              ngx_http_chrys_args[i].name.len)
                        != NULL);
     }
 
