@@ -3,8 +3,8 @@
  * Copyright (C) chrys authors
  *
  * A cluster's front: "chrys_cluster_view UPSTREAM PREFIX" answers
- * .../streams and .../metrics for every node of UPSTREAM.  It asks the
- * nodes one after the other with in-memory subrequests to PREFIX ADDR
+ * .../streams and .../metrics for every node of UPSTREAM.  It asks all
+ * the nodes at once with in-memory subrequests to PREFIX ADDR
  * "/streams" (an internal location that proxies to ADDR, whose answer is
  * bounded by its subrequest_output_buffer_size), then merges: each stream
  * and each metric sample gets its node, and every node is listed as up or
@@ -32,15 +32,14 @@ typedef struct {
     ngx_str_t                      addr;     /* its address, IP:port */
     ngx_uint_t                     status;   /* 0 until it answers */
     ngx_str_t                      body;
+    ngx_http_request_t            *sr;       /* the subrequest asking it */
 } ngx_http_chrys_cluster_node_t;
 
 
 typedef struct {
     ngx_http_chrys_cluster_node_t *nodes;
     ngx_uint_t                     nnodes;
-    ngx_uint_t                     next;     /* the node to ask next */
     ngx_uint_t                     what;
-    ngx_http_request_t            *sr;       /* the subrequest under way */
 } ngx_http_chrys_cluster_ctx_t;
 
 
@@ -59,7 +58,7 @@ static ngx_int_t ngx_http_chrys_cluster_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_chrys_cluster_nodes(ngx_http_request_t *r,
     ngx_http_chrys_cluster_ctx_t *ctx);
 static ngx_int_t ngx_http_chrys_cluster_ask(ngx_http_request_t *r,
-    ngx_http_chrys_cluster_ctx_t *ctx);
+    ngx_http_chrys_cluster_ctx_t *ctx, ngx_http_chrys_cluster_node_t *node);
 static ngx_int_t ngx_http_chrys_cluster_answered(ngx_http_request_t *r,
     void *data, ngx_int_t rc);
 static void ngx_http_chrys_cluster_wake(ngx_http_request_t *r);
@@ -134,6 +133,7 @@ static ngx_int_t
 ngx_http_chrys_cluster_handler(ngx_http_request_t *r)
 {
     ngx_int_t                      rc;
+    ngx_uint_t                     i, asked;
     ngx_http_chrys_cluster_ctx_t  *ctx;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
@@ -173,8 +173,24 @@ ngx_http_chrys_cluster_handler(ngx_http_request_t *r)
 
     ngx_http_set_ctx(r, ctx, ngx_http_chrys_cluster_module);
 
-    if (ngx_http_chrys_cluster_ask(r, ctx) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    /*
+     * all at once: a node that is down costs the view its timeout once;
+     * one that cannot be asked (logged) is listed as down
+     */
+
+    asked = 0;
+
+    for (i = 0; i < ctx->nnodes; i++) {
+        if (ngx_http_chrys_cluster_ask(r, ctx, &ctx->nodes[i]) == NGX_OK) {
+            asked++;
+            continue;
+        }
+
+        ctx->nodes[i].status = NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (asked == 0) {
+        return ngx_http_chrys_cluster_send(r, ctx);
     }
 
     r->write_event_handler = ngx_http_chrys_cluster_wake;
@@ -231,16 +247,15 @@ ngx_http_chrys_cluster_nodes(ngx_http_request_t *r,
 }
 
 
-/* a subrequest to PREFIX ADDR "/streams" or "/metrics" for the next node */
+/* a subrequest to PREFIX ADDR "/streams" or "/metrics" for a node */
 
 static ngx_int_t
 ngx_http_chrys_cluster_ask(ngx_http_request_t *r,
-    ngx_http_chrys_cluster_ctx_t *ctx)
+    ngx_http_chrys_cluster_ctx_t *ctx, ngx_http_chrys_cluster_node_t *node)
 {
     u_char                             *p;
     ngx_str_t                           uri, *what;
     ngx_http_post_subrequest_t         *ps;
-    ngx_http_chrys_cluster_node_t      *node;
     ngx_http_chrys_cluster_loc_conf_t  *clcf;
 
     static ngx_str_t  streams = ngx_string("/streams");
@@ -248,7 +263,6 @@ ngx_http_chrys_cluster_ask(ngx_http_request_t *r,
 
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_chrys_cluster_module);
 
-    node = &ctx->nodes[ctx->next++];
     what = (ctx->what == NGX_HTTP_CHRYS_CLUSTER_STREAMS) ? &streams : &metrics;
 
     uri.len = clcf->prefix.len + node->addr.len + what->len;
@@ -269,7 +283,7 @@ ngx_http_chrys_cluster_ask(ngx_http_request_t *r,
     ps->handler = ngx_http_chrys_cluster_answered;
     ps->data = node;
 
-    if (ngx_http_subrequest(r, &uri, NULL, &ctx->sr, ps,
+    if (ngx_http_subrequest(r, &uri, NULL, &node->sr, ps,
                             NGX_HTTP_SUBREQUEST_IN_MEMORY
                             |NGX_HTTP_SUBREQUEST_WAITED)
         != NGX_OK)
@@ -314,28 +328,29 @@ ngx_http_chrys_cluster_answered(ngx_http_request_t *r, void *data,
 }
 
 
-/* the parent, woken when a subrequest is over: the next node, or the end */
+/* the parent, woken when a subrequest is over: the end, once all are */
 
 static void
 ngx_http_chrys_cluster_wake(ngx_http_request_t *r)
 {
+    ngx_uint_t                     i;
     ngx_http_chrys_cluster_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_chrys_cluster_module);
 
-    if (ctx == NULL || (ctx->sr && !ctx->sr->done)) {
+    if (ctx == NULL) {
         return;
     }
 
-    if (ctx->next < ctx->nnodes) {
-        if (ngx_http_chrys_cluster_ask(r, ctx) != NGX_OK) {
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+    for (i = 0; i < ctx->nnodes; i++) {
+        if (ctx->nodes[i].sr && !ctx->nodes[i].sr->done) {
+            return;
         }
-
-        return;
     }
 
-    ctx->sr = NULL;
+    for (i = 0; i < ctx->nnodes; i++) {
+        ctx->nodes[i].sr = NULL;
+    }
 
     ngx_http_finalize_request(r, ngx_http_chrys_cluster_send(r, ctx));
 }
