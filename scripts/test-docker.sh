@@ -617,6 +617,10 @@ if grep -q -e "$cam_key" -e "$token" "$work/nginx-term.out" \
     echo "chrys: a secret is in the logs" >&2
     exit 1
 fi
+if ! grep -q 'PUBLISH "live" "garden"' "$work/nginx-term.out"; then
+    echo "chrys: the camera not in /etc/chrys/keys did not get to nginx-rtmp" >&2
+    exit 1
+fi
 
 echo "chrys: test-docker passed in $(( $(date +%s) - start )) s;" \
      "image $image: $mb MB"
