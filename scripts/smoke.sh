@@ -10,11 +10,13 @@
 # root_kill ROOT: kills every process whose root is ROOT (all of them
 # started by the caller, in that root), by their ids.
 # root_wait ROOT SECONDS: waits until no process runs in ROOT.
-# publish URL LOG: a 640x360 25 fps H.264 test pattern to URL, in the
-# background, for at most 120 s; its pid is $publisher.
-# fetch_picture URL DIR: waits up to 30 s for a 200 from URL (latest.jpg),
-# then checks it as a 640x360 JPEG with the X-Chrys-* headers; the picture
-# and its headers stay in DIR.
+# publish URL LOG [OPTION...]: a 640x360 25 fps H.264 test pattern to
+# URL, in the background, for at most 120 s, with ffmpeg's output options
+# (-tls_verify 1 -ca_file FILE for rtmps://); its pid is $publisher.
+# fetch_picture URL DIR [OPTION...]: waits up to 30 s for a 200 from URL
+# (latest.jpg), fetched with curl and these options (--cacert FILE), then
+# checks it as a 640x360 JPEG with the X-Chrys-* headers; the picture and
+# its headers stay in DIR.
 
 free_port() {
     while :; do
@@ -73,10 +75,13 @@ root_wait() {
 }
 
 publish() {
+    pub_url=$1
+    pub_log=$2
+    shift 2
     timeout 120 ffmpeg -nostdin -hide_banner -loglevel error -re \
         -f lavfi -i "testsrc2=size=640x360:rate=25" \
         -c:v libx264 -preset veryfast -tune zerolatency -g 25 \
-        -pix_fmt yuv420p -f flv "$1" >"$2" 2>&1 &
+        -pix_fmt yuv420p "$@" -f flv "$pub_url" >"$pub_log" 2>&1 &
     publisher=$!
 }
 
@@ -87,11 +92,12 @@ header() {
 fetch_picture() {
     url=$1
     dir=$2
+    shift 2
     i=0
 
     while :; do
         code=$(curl -sS -m 5 -D "$dir/headers" -o "$dir/picture.jpg" \
-                    -w '%{http_code}' "$url" 2>"$dir/curl.log" || true)
+                    -w '%{http_code}' "$@" "$url" 2>"$dir/curl.log" || true)
         [ "$code" = 200 ] && break
         i=$((i + 1))
         if [ $i -ge 60 ]; then

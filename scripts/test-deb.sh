@@ -6,8 +6,15 @@
 # block with "chrys on;" and a server with "chrys_api;", and nginx starts
 # there (under chroot, on this machine's network).  An ffmpeg publisher
 # on this machine streams to it, curl fetches a picture, which must be a
-# 640x360 JPEG with its X-Chrys-* headers.  Then nginx stops, the package
-# is removed and nginx must still start.
+# 640x360 JPEG with its X-Chrys-* headers.  Then RTMPS and HTTPS as
+# nginx.conf.example's header tells a user of the package: apt-get
+# install libnginx-mod-stream openssl, the package's examples/tls-cert.sh
+# makes a CA and a certificate in /etc/nginx/tls, and the example goes
+# into Debian's nginx.conf (thread_pool, rtmp, stream) and conf.d (the
+# inside of its http block); a publisher with a wrong key is refused
+# over RTMPS, ffmpeg publishes over rtmps:// verifying the server with
+# tls/ca.crt, and the picture comes over HTTPS with curl --cacert.  Then
+# nginx stops, the package is removed and nginx must still start.
 #
 #   scripts/test-deb.sh objs/libnginx-mod-chrys_VERSION_ARCH.deb
 #
@@ -156,6 +163,122 @@ if ! root_wait "$root" 15; then
     exit 1
 fi
 echo "chrys: nginx stopped"
+
+# --- RTMPS and HTTPS: nginx.conf.example set up in Debian's layout as
+# its header tells a user of the package
+
+apt_tls="libnginx-mod-stream openssl"
+echo "chrys: RTMPS and HTTPS: apt-get install $apt_tls, the package's" \
+     "examples/tls-cert.sh, nginx.conf.example in Debian's nginx.conf"
+if ! in_root timeout 600 apt-get install -y -q $apt_tls >>"$work/apt.log" 2>&1
+then
+    tail -n 30 "$work/apt.log" >&2
+    exit 1
+fi
+
+examples=$root/usr/share/doc/libnginx-mod-chrys/examples
+if [ ! -f "$examples/nginx.conf.example" ] \
+   || [ ! -f "$examples/tls-cert.sh" ]; then
+    echo "chrys: the package has no examples/nginx.conf.example or" \
+         "examples/tls-cert.sh:" $(ls "$examples") >&2
+    exit 1
+fi
+in_root sh /usr/share/doc/libnginx-mod-chrys/examples/tls-cert.sh /etc/nginx/tls
+touch "$root/etc/nginx/chrys-keys.map"
+
+rtmps_port=$(free_port)
+https_port=$(free_port)
+proxy_port=$(free_port)
+
+# the top-level thread_pool, rtmp and stream to nginx.conf, the inside
+# of http but its default_type to conf.d/chrys.conf, logs/ in
+# /var/log/nginx; this machine's ports, on 127.0.0.1
+python3 - "$examples/nginx.conf.example" "$work" "$rtmp_port" \
+    "$rtmps_port" "$proxy_port" "$http_port" "$https_port" <<'EOF'
+import re, sys
+src, work, rtmp, rtmps, proxy, http, https = sys.argv[1:]
+top, inner, block = [], [], None
+for line in open(src).read().split("\n"):
+    if block is None:
+        m = re.match(r"(rtmp|stream|http|events) \{$", line)
+        if m:
+            block = m.group(1)
+        if block in ("rtmp", "stream") or line.startswith("thread_pool "):
+            top.append(line)
+    elif line == "}":
+        if block in ("rtmp", "stream"):
+            top.append(line)
+        block = None
+    elif block in ("rtmp", "stream"):
+        top.append(line)
+    elif block == "http" and not line.startswith("    default_type "):
+        inner.append(line)
+ports = [("listen 1935;", "listen 127.0.0.1:%s;" % rtmp),
+         ("127.0.0.1:1937", "127.0.0.1:%s" % proxy),
+         ("listen 1936 ssl;", "listen 127.0.0.1:%s ssl;" % rtmps),
+         ("127.0.0.1:8080", "127.0.0.1:%s" % http),
+         ("listen 8080;", "listen 127.0.0.1:%s;" % http),
+         ("listen 8443 ssl", "listen 127.0.0.1:%s ssl" % https),
+         ("logs/", "/var/log/nginx/")]
+for name, lines in (("top.conf", top), ("chrys.conf", inner)):
+    text = "\n".join(lines) + "\n"
+    for a, b in ports:
+        text = text.replace(a, b)
+    open("%s/%s" % (work, name), "w").write(text)
+EOF
+# in place of the rtmp block and the server above
+cp "$work/nginx.conf.orig" "$root/etc/nginx/nginx.conf"
+cat "$work/top.conf" >>"$root/etc/nginx/nginx.conf"
+cp "$work/chrys.conf" "$root/etc/nginx/conf.d/chrys.conf"
+
+in_root nginx -t -q
+in_root nginx
+echo "chrys: nginx started: RTMPS 127.0.0.1:$rtmps_port, HTTPS" \
+     "127.0.0.1:$https_port (and RTMP $rtmp_port, HTTP $http_port)"
+
+ca=$root/etc/nginx/tls/ca.crt
+key=change-me-publish-key
+token=change-me-api-token
+rtmps=rtmps://127.0.0.1:$rtmps_port/live
+
+if timeout 15 ffmpeg -nostdin -v error -f lavfi -i testsrc2=size=320x240 \
+       -t 2 -c:v libx264 -tls_verify 1 -ca_file "$ca" \
+       -f flv "$rtmps/nokey?key=wrong" >"$work/tls-nokey.log" 2>&1
+then
+    echo "chrys: an RTMPS publisher with a wrong key was let in" >&2
+    exit 1
+fi
+echo "chrys: an RTMPS publisher with a wrong key is refused"
+
+mkdir -p "$work/tls"
+publish "$rtmps/tls?key=$key" "$work/tls/ffmpeg.log" -tls_verify 1 -ca_file "$ca"
+fetch_picture "https://127.0.0.1:$https_port/chrys/live/tls/latest.jpg" \
+    "$work/tls" --cacert "$ca" -H "Authorization: Bearer $token"
+echo "chrys: that picture published over RTMPS (ffmpeg verifying the" \
+     "server against tls/ca.crt), fetched over HTTPS with curl --cacert"
+
+kill "$publisher"
+publisher=""
+
+in_root nginx -s quit 2>>"$work/signal.log"
+if ! root_wait "$root" 15; then
+    echo "chrys: nginx did not stop within 15 s of nginx -s quit" >&2
+    exit 1
+fi
+echo "chrys: nginx stopped"
+if ! grep -q 'PUBLISH "live" "nokey"' "$root/var/log/nginx/rtmp-access.log"
+then
+    echo "chrys: the RTMPS publisher with a wrong key did not get to" \
+         "nginx-rtmp (no PUBLISH line in rtmp-access.log)" >&2
+    exit 1
+fi
+if grep -q -e "$key" -e "$token" "$root/var/log/nginx/rtmp-access.log" \
+        "$root/var/log/nginx/access.log"; then
+    echo "chrys: a secret is in the access logs" >&2
+    exit 1
+fi
+echo "chrys: the refused publisher's PUBLISH is in rtmp-access.log; no" \
+     "secret in the access logs"
 
 # the user takes chrys out of the configuration, then the package
 cp "$work/nginx.conf.orig" "$root/etc/nginx/nginx.conf"
