@@ -104,6 +104,27 @@ test_amf_strings_are_escaped_and_utf8(void)
 }
 
 
+/*
+ * Bytes ngx_utf8_decode() took as UTF-8 and let into the JSON as they
+ * were (found by fuzz_amf): a continuation byte of 0xc0 to 0xff, a lead
+ * byte of 0xf8 to 0xff; each byte of them is replaced.
+ */
+
+static void
+test_amf_strings_ngx_utf8_decode_let_through(void)
+{
+    static u_char  in[] = "\x02\x00\x0b" "\xc3\xff" "\xe2\x82\xac"
+                          "\xf8\x90\x80\x80" "\xe4\xba";
+
+    ngx_unit_check(ngx_unit_amf(in, sizeof(in) - 1, NGX_UNIT_OUT,
+                                "[\"\xef\xbf\xbd\xef\xbf\xbd"
+                                "\xe2\x82\xac"
+                                "\xef\xbf\xbd\xef\xbf\xbd"
+                                "\xef\xbf\xbd\xef\xbf\xbd"
+                                "\xef\xbf\xbd\xef\xbf\xbd\"]", 1));
+}
+
+
 static void
 test_amf_refuses_what_it_cannot_say(void)
 {
@@ -182,6 +203,7 @@ main(void)
     ngx_unit_run(test_amf_text_data);
     ngx_unit_run(test_amf_values);
     ngx_unit_run(test_amf_strings_are_escaped_and_utf8);
+    ngx_unit_run(test_amf_strings_ngx_utf8_decode_let_through);
     ngx_unit_run(test_amf_refuses_what_it_cannot_say);
     ngx_unit_run(test_aac_config);
 
