@@ -4,16 +4,17 @@
     python3 t/fuzz/seeds.py
 
 The avc seeds are video tag bodies of real FLV files that ffmpeg makes
-(H.264 with libx264, and Sorenson H.263), some cut short, and inputs in
+(H.264 with libx264, and Sorenson H.263), some cut short, inputs in
 fuzz_avc's second reading: one byte of record length, an
-AVCDecoderConfigurationRecord, then a video message.  The query seeds are
-query strings and paths of the chrys API, the json seeds bodies of its
-POSTs, good and bad.  The amf seeds are payloads of RTMP data messages
-(the AMF0 values after the message's name): those of the script tags
-ffmpeg writes in an FLV file with subtitles (onMetaData, onTextData), and
-made by hand, every AMF0 type chrys reads and what it must refuse.
-Regression inputs, saved from
-crashes, go in by hand as seeds/NAME/regress-*; this leaves them alone.
+AVCDecoderConfigurationRecord, then a video message, and the AAC
+AudioSpecificConfigs of ffmpeg's encoder, with a PCE and without.  The
+query seeds are query strings and paths of the chrys API, the json seeds
+bodies of its POSTs, good and bad.  The amf seeds are payloads of RTMP
+data messages (the AMF0 values after the message's name): those of the
+script tags ffmpeg writes in an FLV file with subtitles (onMetaData,
+onTextData), and made by hand, every AMF0 type chrys reads and what it
+must refuse.  Regression inputs, saved from crashes, go in by hand as
+seeds/NAME/regress-*; this leaves them alone.
 """
 
 import os
@@ -232,6 +233,25 @@ def subtitles(tmp):
     return script_tags(path)
 
 
+def audio_config(tmp, layout):
+    """The AudioSpecificConfig ffmpeg's AAC encoder writes for a layout,
+    from the sequence header of an FLV file."""
+    path = os.path.join(tmp, 'aac-%s.flv' % layout)
+    subprocess.run(['ffmpeg', '-loglevel', 'error', '-y', '-f', 'lavfi',
+                    '-i', 'sine=d=0.1', '-af',
+                    'aformat=channel_layouts=' + layout, '-c:a', 'aac',
+                    '-f', 'flv', path], check=True)
+    data = open(path, 'rb').read()
+    off = struct.unpack('>I', data[5:9])[0] + 4
+
+    while data[off] != 8:
+        off += 11 + int.from_bytes(data[off + 1:off + 4], 'big') + 4
+
+    assert data[off + 11:off + 13] == b'\xaf\x00', path
+    size = int.from_bytes(data[off + 1:off + 4], 'big')
+    return data[off + 13:off + 11 + size]
+
+
 def write(kind, name, data):
     assert len(data) < 2048, name
     with open(os.path.join(HERE, 'seeds', kind, name), 'wb') as f:
@@ -246,6 +266,8 @@ def main():
         header, idr, p1, p2, eos = ffmpeg(tmp, 'avc.flv', 'libx264', 3)
         flv1 = ffmpeg(tmp, 'flv1.flv', 'flv1', 2)
         data = subtitles(tmp)
+        configs = {layout: audio_config(tmp, layout)
+                   for layout in ('stereo', 'quad', 'hexagonal', '7.1')}
 
     assert header[:2] == b'\x17\x00' and eos[:2] == b'\x17\x02'
     assert idr[:2] == b'\x17\x01' and p1[:2] == b'\x27\x01'
@@ -279,6 +301,10 @@ def main():
                                            else 'idr-slice'),
               bytes([len(rec)]) + rec + au[:5]
               + len(cut).to_bytes(size, 'big') + cut)
+
+    # AudioSpecificConfigs: with a PCE (quad, hexagonal), and without
+    for layout, config in configs.items():
+        write('avc', 'aac-config-' + layout, config)
 
     for name, text in QUERIES.items():
         write('query', name, text.encode())
