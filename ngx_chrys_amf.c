@@ -49,7 +49,6 @@ static ngx_int_t ngx_chrys_amf_put(ngx_chrys_amf_out_t *o, u_char *s,
     size_t len);
 static ngx_int_t ngx_chrys_amf_put_string(ngx_chrys_amf_out_t *o,
     u_char *s, size_t len);
-static size_t ngx_chrys_utf8_len(u_char *p, u_char *last);
 
 
 /*
@@ -441,7 +440,7 @@ ngx_chrys_json_utf8(u_char *dst, u_char *end, u_char *src, size_t len)
  * into the JSON.
  */
 
-static size_t
+size_t
 ngx_chrys_utf8_len(u_char *p, u_char *last)
 {
     size_t    n, i;

@@ -312,6 +312,8 @@ HOSTILE = [
     b'{"s":"\xff\xfe"}',                           # not UTF-8
     b'{"s":"\xc0\xaf"}',                           # overlong
     b'{"s":"\xed\xa0\x80"}',                       # a surrogate
+    b'{"s":"\xc3\xff"}',                           # not a continuation
+    b'"\xf8\x90\x80\x80"',                         # not a lead byte
     b"",
     b"{",
     b'{"a":1} {"b":2}',
