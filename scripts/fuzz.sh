@@ -82,8 +82,8 @@ objs=""
 compile "$out/obj" "$warn" "$top/t/fuzz/fuzz_json.c" "$top/ngx_chrys_json.c"
 $cc $cflags -o "$out/bin/fuzz_json" $objs
 
-# fuzz_amf: the AMF0 converter, which escapes with nginx's
-# ngx_utf8_decode() and ngx_sprintf(), and the JSON reader to check it
+# fuzz_amf: the AMF0 converter, which writes numbers with nginx's
+# ngx_sprintf(), and the JSON reader that checks what it writes
 
 objs=""
 compile "$out/obj" "$warn" "$top/t/fuzz/fuzz_amf.c" "$top/ngx_chrys_amf.c"

@@ -343,8 +343,8 @@ ngx_fuzz_number(const u_char *in, u_char *out, size_t len)
 static void
 ngx_fuzz_string(const u_char *in, size_t n, u_char *out, size_t len)
 {
-    u_char  *p, *last, *s, *q;
-    u_int    c;
+    u_char     *p, *last, *s, *q;
+    ngx_int_t   c;
 
     if (!ngx_fuzz_utf8(in, n)) {
         return;
@@ -377,8 +377,10 @@ ngx_fuzz_string(const u_char *in, size_t n, u_char *out, size_t len)
 
         ngx_fuzz_check(last - p >= 6 && p[1] == 'u' && p[2] == '0'
                        && p[3] == '0');
-        ngx_fuzz_check(sscanf((char *) p + 4, "%2x", &c) == 1);
-        ngx_fuzz_check(c < 0x20 || c == 0x7f);
+
+        c = ngx_hextoi(p + 4, 2);
+
+        ngx_fuzz_check(c != NGX_ERROR && (c < 0x20 || c == 0x7f));
         *q++ = (u_char) c;
         p += 6;
     }
