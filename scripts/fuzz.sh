@@ -10,14 +10,15 @@
 #   scripts/fuzz.sh avc amf             some of them: avc, query, json, amf
 #
 # fuzz_avc reads FLV video tags, AVC sequence headers and access units
-# (ngx_chrys_avc.c); fuzz_query reads query strings and request paths
-# (ngx_chrys_query.c) and stream names (ngx_chrys_valid_name()); fuzz_json
-# reads the API's JSON bodies (ngx_chrys_json.c), against a model;
-# fuzz_amf converts the AMF0 payloads of RTMP data messages to JSON
-# (ngx_chrys_amf.c), against a model, and checks the JSON it writes.  Each
-# starts from its seeds, t/fuzz/seeds/NAME, copied to objs/fuzz/corpus-NAME
-# where the inputs it finds accumulate from run to run; an input that fails
-# is saved as objs/fuzz/NAME-crash-* (or -timeout-, -oom-, -leak-).  Like
+# and AAC AudioSpecificConfigs (ngx_chrys_avc.c); fuzz_query reads query
+# strings and request paths (ngx_chrys_query.c) and stream names
+# (ngx_chrys_valid_name()); fuzz_json reads the API's JSON bodies
+# (ngx_chrys_json.c), against a model; fuzz_amf converts the AMF0
+# payloads of RTMP data messages to JSON (ngx_chrys_amf.c), against a
+# model, and checks the JSON it writes.  Each starts from its seeds,
+# t/fuzz/seeds/NAME, copied to objs/fuzz/corpus-NAME where the inputs it
+# finds accumulate from run to run; an input that fails is saved as
+# objs/fuzz/NAME-crash-* (or -timeout-, -oom-, -leak-).  Like
 # scripts/unit.sh this needs the configured build of "make" and the nginx
 # source of scripts/source.sh.
 
