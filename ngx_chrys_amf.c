@@ -357,14 +357,15 @@ ngx_chrys_amf_put_string(ngx_chrys_amf_out_t *o, u_char *s, size_t len)
 
 /*
  * A string's bytes escaped for JSON, between its quotes, into "dst" up to
- * "end": a byte that does not start valid UTF-8 becomes U+FFFD.  NULL if
- * it does not fit.
+ * "end": a byte that does not start well-formed UTF-8 becomes U+FFFD.
+ * NULL if it does not fit.
  */
 
 u_char *
 ngx_chrys_json_utf8(u_char *dst, u_char *end, u_char *src, size_t len)
 {
-    u_char    *p, *last, *start;
+    u_char    *p, *last;
+    size_t     n;
     uint32_t   c;
 
     static u_char  hex[] = "0123456789abcdef";
@@ -373,7 +374,6 @@ ngx_chrys_json_utf8(u_char *dst, u_char *end, u_char *src, size_t len)
     last = src + len;
 
     while (p < last) {
-        start = p;
 
         if (*p < 0x80) {
             c = *p++;
@@ -406,11 +406,11 @@ ngx_chrys_json_utf8(u_char *dst, u_char *end, u_char *src, size_t len)
             continue;
         }
 
-        c = ngx_utf8_decode(&p, last - p);
+        n = ngx_chrys_utf8_len(p, last);
 
-        if (c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) {
+        if (n == 0) {
             /* not UTF-8: one byte of it replaced, and on */
-            p = start + 1;
+            p++;
 
             if (end - dst < 3) {
                 return NULL;
@@ -420,12 +420,66 @@ ngx_chrys_json_utf8(u_char *dst, u_char *end, u_char *src, size_t len)
             continue;
         }
 
-        if ((size_t) (end - dst) < (size_t) (p - start)) {
+        if ((size_t) (end - dst) < n) {
             return NULL;
         }
 
-        dst = ngx_cpymem(dst, start, p - start);
+        dst = ngx_cpymem(dst, p, n);
+        p += n;
     }
 
     return dst;
+}
+
+
+/*
+ * The length of the well-formed UTF-8 sequence (RFC 3629) at "p", above
+ * U+007F, or 0: its shortest form, up to U+10FFFF, not a surrogate.
+ * ngx_utf8_decode() takes any byte above 0x7f as a continuation (and
+ * 0xf8 to 0xff as a lead byte), which would let bytes that are not UTF-8
+ * into the JSON.
+ */
+
+size_t
+ngx_chrys_utf8_len(u_char *p, u_char *last)
+{
+    size_t    n, i;
+    uint32_t  u, min;
+
+    if (*p >= 0xc2 && *p <= 0xdf) {
+        n = 2;
+        u = *p & 0x1f;
+        min = 0x80;
+
+    } else if (*p >= 0xe0 && *p <= 0xef) {
+        n = 3;
+        u = *p & 0x0f;
+        min = 0x800;
+
+    } else if (*p >= 0xf0 && *p <= 0xf4) {
+        n = 4;
+        u = *p & 0x07;
+        min = 0x10000;
+
+    } else {
+        return 0;
+    }
+
+    if ((size_t) (last - p) < n) {
+        return 0;
+    }
+
+    for (i = 1; i < n; i++) {
+        if ((p[i] & 0xc0) != 0x80) {
+            return 0;
+        }
+
+        u = (u << 6) | (p[i] & 0x3f);
+    }
+
+    if (u < min || u > 0x10ffff || (u >= 0xd800 && u <= 0xdfff)) {
+        return 0;
+    }
+
+    return n;
 }

@@ -6,7 +6,8 @@
  * function: at most NGX_CHRYS_AMF_DEPTH deep and "size" bytes of output,
  * strings escaped and bytes that are not UTF-8 replaced, numbers that
  * JSON cannot say (NaN, infinities) as null.  It reads what it is given
- * and nothing else, so that it can be fuzzed alone.
+ * and nothing else, so that it can be fuzzed alone.  Its check of UTF-8
+ * serves the POSTed data too.
  */
 
 
@@ -26,6 +27,7 @@ u_char *ngx_chrys_amf_json(u_char *p, u_char *last, u_char *out,
 u_char *ngx_chrys_amf_string(u_char *p, u_char *last, ngx_str_t *s);
 u_char *ngx_chrys_json_utf8(u_char *dst, u_char *end, u_char *src,
     size_t len);
+size_t ngx_chrys_utf8_len(u_char *p, u_char *last);
 
 
 #endif /* _NGX_CHRYS_AMF_H_INCLUDED_ */

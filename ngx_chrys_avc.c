@@ -9,17 +9,24 @@
 #include "ngx_chrys_avc.h"
 
 
-/* a reader of an RBSP: bits of a NAL unit, emulation prevention skipped */
+/*
+ * A reader of an RBSP: bits of a NAL unit, emulation prevention skipped,
+ * or of plain bytes ("raw", an AudioSpecificConfig).
+ */
 
 typedef struct {
     u_char          *p;
     u_char          *last;
     ngx_uint_t       bit;        /* of *p, 7 first */
     ngx_uint_t       zeros;      /* zero bytes just read */
+    ngx_uint_t       raw;        /* no emulation prevention */
     ngx_uint_t       error;
 } ngx_chrys_bits_t;
 
 
+static ngx_uint_t ngx_chrys_aac_rate(ngx_chrys_bits_t *b);
+static ngx_int_t ngx_chrys_aac_pce(ngx_chrys_bits_t *b,
+    ngx_uint_t *channels);
 static void ngx_chrys_bits_init(ngx_chrys_bits_t *b, u_char *p, size_t len);
 static ngx_uint_t ngx_chrys_bits_read(ngx_chrys_bits_t *b, ngx_uint_t n);
 static ngx_uint_t ngx_chrys_bits_ue(ngx_chrys_bits_t *b);
@@ -258,45 +265,153 @@ ngx_chrys_flv_sound_name(ngx_uint_t format)
 
 /*
  * The sample rate and channels of an AAC AudioSpecificConfig (ISO/IEC
- * 14496-3, 1.6.2.1): 5 bits of object type (not an escaped one), 4 of
- * rate index (or 24 of rate), 4 of channel configuration.
+ * 14496-3, 1.6.2.1): 5 bits of object type (not an escaped one), a rate,
+ * 4 bits of channel configuration.  Configuration 0 leaves the channels
+ * to the program_config_element (PCE) at the end of the GASpecificConfig
+ * (4.4.1.1) that follows, after the core's object type for explicit SBR
+ * and PS.
  */
 
 ngx_int_t
 ngx_chrys_aac_config_parse(u_char *p, size_t len, ngx_uint_t *rate,
     ngx_uint_t *channels)
 {
+    ngx_uint_t        type, config;
+    ngx_chrys_bits_t  b;
+
+    /* channels of each configuration: 7 is 7.1, 11 to 13 came later */
+
+    static ngx_uint_t  configs[] = {
+        0, 1, 2, 3, 4, 5, 6, 8, 0, 0, 0, 7, 8, 24, 0, 0
+    };
+
+    ngx_chrys_bits_init(&b, p, len);
+    b.raw = 1;
+
+    type = ngx_chrys_bits_read(&b, 5);
+    *rate = ngx_chrys_aac_rate(&b);
+    config = ngx_chrys_bits_read(&b, 4);
+
+    if (b.error || type == 0 || type == 31 || *rate == 0) {
+        return NGX_ERROR;
+    }
+
+    if (config) {
+        *channels = configs[config];
+        return *channels ? NGX_OK : NGX_ERROR;
+    }
+
+    if (type == 5 || type == 29) {
+        (void) ngx_chrys_aac_rate(&b);
+        type = ngx_chrys_bits_read(&b, 5);
+    }
+
+    /* the object types whose GASpecificConfig may hold a PCE */
+
+    if (type > 23 || !((1 << type) & 0xfa00de)) {
+        return NGX_ERROR;
+    }
+
+    (void) ngx_chrys_bits_read(&b, 1);      /* frameLengthFlag */
+
+    if (ngx_chrys_bits_read(&b, 1)) {       /* dependsOnCoreCoder */
+        (void) ngx_chrys_bits_read(&b, 14);
+    }
+
+    (void) ngx_chrys_bits_read(&b, 1);      /* extensionFlag */
+
+    return ngx_chrys_aac_pce(&b, channels);
+}
+
+
+/* samplingFrequencyIndex, or 24 bits of rate after index 15; 0 if bad */
+
+static ngx_uint_t
+ngx_chrys_aac_rate(ngx_chrys_bits_t *b)
+{
     ngx_uint_t  index;
 
     static ngx_uint_t  rates[] = {
         96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000,
-        12000, 11025, 8000, 7350
+        12000, 11025, 8000, 7350, 0, 0
     };
 
-    if (len < 2 || (p[0] >> 3) == 0 || (p[0] >> 3) == 31) {
-        return NGX_ERROR;
-    }
-
-    index = ((p[0] & 0x07) << 1) | (p[1] >> 7);
+    index = ngx_chrys_bits_read(b, 4);
 
     if (index == 15) {
-        if (len < 5) {
-            return NGX_ERROR;
-        }
+        return ngx_chrys_bits_read(b, 24);
+    }
 
-        *rate = ((ngx_uint_t) (p[1] & 0x7f) << 17) | (p[2] << 9)
-                | (p[3] << 1) | (p[4] >> 7);
-        *channels = (p[4] >> 3) & 0x0f;
+    return rates[index];
+}
 
-    } else if (index < sizeof(rates) / sizeof(rates[0])) {
-        *rate = rates[index];
-        *channels = (p[1] >> 3) & 0x0f;
 
-    } else {
+/*
+ * program_config_element() (ISO/IEC 14496-3, 4.4.1.1): the channels are
+ * its front, side and back elements, two for a channel pair, and its LFE
+ * elements.  It must be whole, up to its comment.
+ */
+
+static ngx_int_t
+ngx_chrys_aac_pce(ngx_chrys_bits_t *b, ngx_uint_t *channels)
+{
+    ngx_uint_t  elements, lfe, assoc, cc, i, n;
+
+    /* element_instance_tag, object_type, sampling_frequency_index */
+    (void) ngx_chrys_bits_read(b, 10);
+
+    elements = ngx_chrys_bits_read(b, 4);   /* front */
+    elements += ngx_chrys_bits_read(b, 4);  /* side */
+    elements += ngx_chrys_bits_read(b, 4);  /* back */
+    lfe = ngx_chrys_bits_read(b, 2);
+    assoc = ngx_chrys_bits_read(b, 3);
+    cc = ngx_chrys_bits_read(b, 4);
+
+    if (ngx_chrys_bits_read(b, 1)) {        /* mono_mixdown_present */
+        (void) ngx_chrys_bits_read(b, 4);
+    }
+
+    if (ngx_chrys_bits_read(b, 1)) {        /* stereo_mixdown_present */
+        (void) ngx_chrys_bits_read(b, 4);
+    }
+
+    if (ngx_chrys_bits_read(b, 1)) {        /* matrix_mixdown_idx_present */
+        (void) ngx_chrys_bits_read(b, 3);
+    }
+
+    n = lfe;
+
+    for (i = 0; i < elements; i++) {
+        n += ngx_chrys_bits_read(b, 1) ? 2 : 1;     /* element_is_cpe */
+        (void) ngx_chrys_bits_read(b, 4);           /* tag_select */
+    }
+
+    /* the LFE's and data elements' tags, the coupling elements' */
+
+    for (i = 0; i < lfe + assoc; i++) {
+        (void) ngx_chrys_bits_read(b, 4);
+    }
+
+    for (i = 0; i < cc; i++) {
+        (void) ngx_chrys_bits_read(b, 5);
+    }
+
+    /* byte_alignment(), from the start of the AudioSpecificConfig */
+
+    if (b->bit != 7 && b->p < b->last) {
+        b->p++;
+        b->bit = 7;
+    }
+
+    i = ngx_chrys_bits_read(b, 8);          /* comment_field_bytes */
+
+    if (b->error || (size_t) (b->last - b->p) < i || n == 0) {
         return NGX_ERROR;
     }
 
-    return (*rate && *channels) ? NGX_OK : NGX_ERROR;
+    *channels = n;
+
+    return NGX_OK;
 }
 
 
@@ -476,6 +591,7 @@ ngx_chrys_bits_init(ngx_chrys_bits_t *b, u_char *p, size_t len)
     b->last = p + len;
     b->bit = 7;
     b->zeros = 0;
+    b->raw = 0;
     b->error = 0;
 }
 
@@ -494,7 +610,7 @@ ngx_chrys_bits_read(ngx_chrys_bits_t *b, ngx_uint_t n)
             return 0;
         }
 
-        if (b->bit == 7 && b->zeros >= 2 && *b->p == 3) {
+        if (!b->raw && b->bit == 7 && b->zeros >= 2 && *b->p == 3) {
             /* emulation_prevention_three_byte */
             b->p++;
             b->zeros = 0;

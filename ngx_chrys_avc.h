@@ -25,6 +25,9 @@
 #define NGX_CHRYS_AAC_HEADER        0
 #define NGX_CHRYS_AAC_RAW           1
 
+/* an AudioSpecificConfig: the biggest PCE with its comment is 315 bytes */
+#define NGX_CHRYS_AAC_CONFIG_MAX    384
+
 #define NGX_CHRYS_AVC_HEADER        0
 #define NGX_CHRYS_AVC_NALU          1
 #define NGX_CHRYS_AVC_EOS           2

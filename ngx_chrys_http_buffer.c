@@ -17,6 +17,7 @@
 #include "ngx_chrys_http.h"
 #include "ngx_chrys_codec.h"
 #include "ngx_chrys_json.h"
+#include "ngx_chrys_amf.h"
 
 
 #define NGX_HTTP_CHRYS_STEP_IMAGES     30
@@ -298,7 +299,7 @@ static ngx_int_t
 ngx_http_chrys_data_new(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
 {
     u_char     *p, *last, *q, *start, *json;
-    uint32_t    c;
+    size_t      n;
     uint64_t    now;
     ngx_int_t   rc;
 
@@ -323,12 +324,14 @@ ngx_http_chrys_data_new(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
             continue;
         }
 
-        c = ngx_utf8_decode(&q, last - q);
+        n = ngx_chrys_utf8_len(q, last);
 
-        if (c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) {
+        if (n == 0) {
             return ngx_http_chrys_error(r, NGX_HTTP_BAD_REQUEST,
                                         "the body is not UTF-8");
         }
+
+        q += n;
     }
 
     /* trailing white space off, what it says kept as it came */

@@ -1505,7 +1505,7 @@ static void
 ngx_rtmp_chrys_aac_header(ngx_rtmp_session_t *s, ngx_rtmp_chrys_ctx_t *ctx,
     ngx_chain_t *in)
 {
-    u_char              buf[64];
+    u_char              buf[NGX_CHRYS_AAC_CONFIG_MAX];
     size_t              len;
     ngx_chrys_audio_t   audio;
 

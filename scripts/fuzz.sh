@@ -7,15 +7,18 @@
 #   scripts/fuzz.sh                     each fuzzer for 60 s
 #   FUZZ_SECONDS=600 scripts/fuzz.sh    each for 10 minutes
 #   FUZZ_SECONDS=0 scripts/fuzz.sh      each input of the corpus once
-#   scripts/fuzz.sh avc                 one of them: avc, query, json
+#   scripts/fuzz.sh avc amf             some of them: avc, query, json, amf
 #
 # fuzz_avc reads FLV video tags, AVC sequence headers and access units
-# (ngx_chrys_avc.c); fuzz_query reads query strings and request paths
-# (ngx_chrys_query.c) and stream names (ngx_chrys_valid_name()); fuzz_json
-# reads the API's JSON bodies (ngx_chrys_json.c), against a model.  Each
-# starts from its seeds, t/fuzz/seeds/NAME, copied to objs/fuzz/corpus-NAME
-# where the inputs it finds accumulate from run to run; an input that fails
-# is saved as objs/fuzz/NAME-crash-* (or -timeout-, -oom-, -leak-).  Like
+# and AAC AudioSpecificConfigs (ngx_chrys_avc.c); fuzz_query reads query
+# strings and request paths (ngx_chrys_query.c) and stream names
+# (ngx_chrys_valid_name()); fuzz_json reads the API's JSON bodies
+# (ngx_chrys_json.c), against a model; fuzz_amf converts the AMF0
+# payloads of RTMP data messages to JSON (ngx_chrys_amf.c), against a
+# model, and checks the JSON it writes.  Each starts from its seeds,
+# t/fuzz/seeds/NAME, copied to objs/fuzz/corpus-NAME where the inputs it
+# finds accumulate from run to run; an input that fails is saved as
+# objs/fuzz/NAME-crash-* (or -timeout-, -oom-, -leak-).  Like
 # scripts/unit.sh this needs the configured build of "make" and the nginx
 # source of scripts/source.sh.
 
@@ -28,7 +31,7 @@ out=$top/objs/fuzz
 full=$top/objs/nginx-full-src
 inc=/usr/share/nginx/src/src
 secs=${FUZZ_SECONDS:-60}
-names=${*:-avc query json}
+names=${*:-avc query json amf}
 
 if [ ! -f "$bld/Makefile" ] || [ ! -f "$bld/ngx_auto_config.h" ]; then
     echo "chrys: $bld is not configured, run \"make\" first" >&2
@@ -67,18 +70,28 @@ $cc $cflags -o "$out/bin/fuzz_avc" $objs
 
 objs=""
 compile "$out/obj/nginx" "-w" $(nginx_core "$full")
-compile "$out/obj" "$warn -I $top/t/unit" \
-    "$top/t/unit/ngx_unit_stubs.c" \
-    "$top/ngx_chrys_query.c" \
+compile "$out/obj" "$warn -I $top/t/unit" "$top/t/unit/ngx_unit_stubs.c"
+core=$objs
+
+objs=""
+compile "$out/obj" "$warn -I $top/t/unit" "$top/ngx_chrys_query.c" \
     "$top/ngx_chrys_http_args.c" \
     "$top/t/fuzz/fuzz_query.c"
-$cc $cflags -o "$out/bin/fuzz_query" $objs
+$cc $cflags -o "$out/bin/fuzz_query" $core $objs
 
 # fuzz_json: the JSON reader alone
 
 objs=""
 compile "$out/obj" "$warn" "$top/t/fuzz/fuzz_json.c" "$top/ngx_chrys_json.c"
 $cc $cflags -o "$out/bin/fuzz_json" $objs
+
+# fuzz_amf: the AMF0 converter, which writes numbers with nginx's
+# ngx_sprintf(), and the JSON reader that checks what it writes
+
+objs=""
+compile "$out/obj" "$warn" "$top/t/fuzz/fuzz_amf.c" "$top/ngx_chrys_amf.c"
+$cc $cflags -o "$out/bin/fuzz_amf" $core $objs \
+    "$out/obj/ngx_chrys_json.o" -lm
 
 # symbolized stacks in sanitizer reports (the llvm-14 package has no
 # unversioned llvm-symbolizer in PATH)

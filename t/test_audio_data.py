@@ -79,10 +79,24 @@ def tone_of(body):
     return np.argmax(spectrum) * RATE / len(samples)
 
 
-def assert_in_sync(streams):
+def flv_audio_config(path):
+    """The AudioSpecificConfig of an FLV file's AAC sequence header."""
+    data = open(path, "rb").read()
+    off = int.from_bytes(data[5:9], "big") + 4
+    while off + 11 <= len(data):
+        size = int.from_bytes(data[off + 1:off + 4], "big")
+        body = data[off + 11:off + 11 + size]
+        if data[off] == 8 and body[0] >> 4 == 10 and body[1] == 0:
+            return body[2:]
+        off += 11 + size + 4
+    return None
+
+
+def assert_in_sync(streams, channels=1):
     v, a = streams["video"], streams["audio"]
     assert a["codec_name"] == "aac"
-    assert int(a["sample_rate"]) == RATE and int(a["channels"]) == 1
+    assert int(a["sample_rate"]) == RATE
+    assert int(a["channels"]) == channels
     assert abs((a["end"] - a["start"]) - (v["end"] - v["start"])) \
         <= AAC_FRAME + 0.001, (a, v)
     assert abs(a["start"] - v["start"]) <= AAC_FRAME + 0.001, (a, v)
@@ -166,6 +180,33 @@ def test_audio_leaves_the_buffer_with_its_video(make_nginx, publish,
     assert 40 <= ix["audio"]["frames"] <= 3.5 * 44
     # the buffer's bytes count the audio too
     assert ix["bytes"] > video + ix["audio"]["frames"] * 100
+
+
+def test_channels_in_a_pce_are_kept(nginx, publish):
+    # ffmpeg's AAC encoder describes quad (front and back pairs), which
+    # has no channel configuration, by a program_config_element
+    path = media_file("testsrc2-aac-quad-sine",
+                      ["-af", "aformat=channel_layouts=quad", "-c:a", "aac",
+                       "-b:a", "128k"])
+    config = flv_audio_config(path)
+    assert (config[1] >> 3) & 0x0f == 0, config.hex()
+
+    publish(nginx.rtmp("cam"), path)
+    nginx.wait_frame("cam")
+    time.sleep(3 * SLOW)
+
+    st = nginx.status("cam")
+    assert st["audio"] == {"codec": "aac", "rate": RATE, "channels": 4,
+                           "kept": True}
+    ix = nginx.get("live/cam/index.json").json()
+    assert ix["audio"]["channels"] == 4
+    assert ix["audio"]["frames"] >= 30 * ix["duration"] / 1000
+
+    r = nginx.get("live/cam/clip.mp4?from=%d&to=%d"
+                  % (ix["start"] + 500, ix["start"] + 2500))
+    assert r.status_code == 200
+    assert_in_sync(probe(r.content), channels=4)
+    assert abs(tone_of(r.content) - TONE) < 5
 
 
 def test_another_audio_codec_is_named_not_kept(nginx, publish):
@@ -271,6 +312,8 @@ HOSTILE = [
     b'{"s":"\xff\xfe"}',                           # not UTF-8
     b'{"s":"\xc0\xaf"}',                           # overlong
     b'{"s":"\xed\xa0\x80"}',                       # a surrogate
+    b'{"s":"\xc3\xff"}',                           # not a continuation
+    b'"\xf8\x90\x80\x80"',                         # not a lead byte
     b"",
     b"{",
     b'{"a":1} {"b":2}',

@@ -13,7 +13,10 @@
  *   - as a sequence header and the message after it: the first byte is
  *     the length of an AVCDecoderConfigurationRecord, the rest is a video
  *     message, whose access unit is read with the NAL length size and the
- *     SPS of the record when that parsed.
+ *     SPS of the record when that parsed;
+ *
+ *   - as an AAC AudioSpecificConfig, through ngx_chrys_aac_config_parse(),
+ *     channels in a program_config_element included.
  *
  * Each parser gets a heap copy of exactly its bytes, and what the parsers
  * promise is checked.
@@ -40,6 +43,7 @@ static void ngx_fuzz_scan(const u_char *data, size_t len,
 static void ngx_fuzz_slice(u_char *p, size_t len, ngx_uint_t nal_length_size,
     ngx_uint_t flags, ngx_chrys_sps_t *sps);
 static void ngx_fuzz_sps(ngx_chrys_sps_t *sps);
+static void ngx_fuzz_aac(const u_char *data, size_t len);
 
 
 int
@@ -54,6 +58,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ngx_memzero(&sps, sizeof(ngx_chrys_sps_t));
 
     ngx_fuzz_video(data, size, 0, &sps);
+    ngx_fuzz_aac(data, size);
 
     if (size == 0) {
         return 0;
@@ -347,4 +352,39 @@ ngx_fuzz_sps(ngx_chrys_sps_t *sps)
     ngx_fuzz_check(sps->gaps_allowed == 0 || sps->gaps_allowed == 1);
     ngx_fuzz_check(sps->separate_colour_plane == 0
                    || sps->separate_colour_plane == 1);
+}
+
+
+/*
+ * A rate of 24 bits at most and 1 to 24 channels of a configuration, or
+ * 1 to 93 of a PCE: 45 elements, each a pair, and 3 LFEs
+ */
+
+static void
+ngx_fuzz_aac(const u_char *data, size_t len)
+{
+    u_char      *p;
+    ngx_int_t    rc;
+    ngx_uint_t   rate, channels, config;
+
+    p = ngx_fuzz_copy(data, len);
+
+    rc = ngx_chrys_aac_config_parse(p, len, &rate, &channels);
+
+    ngx_fuzz_check(rc == NGX_OK || rc == NGX_ERROR);
+
+    if (rc == NGX_OK) {
+        ngx_fuzz_check(len >= 2 && (p[0] >> 3) != 0 && (p[0] >> 3) != 31);
+        ngx_fuzz_check(rate >= 1 && rate < (1 << 24));
+
+        config = (((p[0] & 0x07) << 1 | p[1] >> 7) == 15)
+                 ? (len >= 5 ? (p[4] >> 3) & 0x0f : 16)
+                 : (p[1] >> 3) & 0x0f;
+
+        ngx_fuzz_check(config <= 15);
+        ngx_fuzz_check(config == 0 ? channels >= 1 && channels <= 93
+                                   : channels >= 1 && channels <= 24);
+    }
+
+    free(p);
 }

@@ -3,7 +3,8 @@
  * Copyright (C) chrys authors
  *
  * Unit tests of ngx_chrys_amf.c: AMF0 values of data messages as JSON,
- * and of the AAC AudioSpecificConfig reader of ngx_chrys_avc.c.
+ * and of the AAC AudioSpecificConfig reader of ngx_chrys_avc.c (channels
+ * in a program_config_element too).
  */
 
 
@@ -104,6 +105,27 @@ test_amf_strings_are_escaped_and_utf8(void)
 }
 
 
+/*
+ * Bytes ngx_utf8_decode() took as UTF-8 and let into the JSON as they
+ * were (found by fuzz_amf): a continuation byte of 0xc0 to 0xff, a lead
+ * byte of 0xf8 to 0xff; each byte of them is replaced.
+ */
+
+static void
+test_amf_strings_ngx_utf8_decode_let_through(void)
+{
+    static u_char  in[] = "\x02\x00\x0b" "\xc3\xff" "\xe2\x82\xac"
+                          "\xf8\x90\x80\x80" "\xe4\xba";
+
+    ngx_unit_check(ngx_unit_amf(in, sizeof(in) - 1, NGX_UNIT_OUT,
+                                "[\"\xef\xbf\xbd\xef\xbf\xbd"
+                                "\xe2\x82\xac"
+                                "\xef\xbf\xbd\xef\xbf\xbd"
+                                "\xef\xbf\xbd\xef\xbf\xbd"
+                                "\xef\xbf\xbd\xef\xbf\xbd\"]", 1));
+}
+
+
 static void
 test_amf_refuses_what_it_cannot_say(void)
 {
@@ -161,15 +183,99 @@ test_aac_config(void)
                                               &rate, &channels)
                    == NGX_OK && rate == 48000 && channels == 1);
 
-    /* short, a rate index that is reserved, channels in a PCE */
+    /* configuration 7 is 7.1: eight channels (ffmpeg's "7.1") */
+    ngx_unit_check(ngx_chrys_aac_config_parse((u_char *) "\x12\x38", 2,
+                                              &rate, &channels)
+                   == NGX_OK && rate == 44100 && channels == 8);
+
+    /* short, a rate index that is reserved, a reserved configuration */
     ngx_unit_check(ngx_chrys_aac_config_parse((u_char *) "\x12", 1,
                                               &rate, &channels)
                    == NGX_ERROR);
     ngx_unit_check(ngx_chrys_aac_config_parse((u_char *) "\x16\x90", 2,
                                               &rate, &channels)
                    == NGX_ERROR);
+    ngx_unit_check(ngx_chrys_aac_config_parse((u_char *) "\x12\x40", 2,
+                                              &rate, &channels)
+                   == NGX_ERROR);
+}
+
+
+/*
+ * Channel configuration 0: the channels are in a program_config_element.
+ * These are the AudioSpecificConfigs ffmpeg's own AAC encoder (FFmpeg
+ * 5.1) writes for layouts that have no configuration, each with a PCE
+ * whose comment is "Lavc59.37.100", and an SBR sync extension after it.
+ */
+
+static void
+test_aac_config_pce(void)
+{
+    ngx_uint_t  rate, channels;
+
+    /* quad: a front and a back channel pair */
+    static u_char  quad[] =
+        "\x12\x00\x05\x04\x04\x00\x21\x10\x0d" "Lavc59.37.100"
+        "\x56\xe5\x00";
+
+    /* 2.1: a front channel pair and an LFE */
+    static u_char  two1[] =
+        "\x12\x00\x05\x04\x01\x00\x20\x00\x0d" "Lavc59.37.100"
+        "\x56\xe5\x00";
+
+    /* hexagonal: front centre and pair, back pair and centre */
+    static u_char  hexagonal[] =
+        "\x12\x00\x05\x08\x08\x00\x20\x08\x84\x0d" "Lavc59.37.100"
+        "\x56\xe5\x00";
+
+    /* 6.1: front centre and pair, a side pair, a back centre, an LFE */
+    static u_char  six1[] =
+        "\x12\x00\x05\x08\x48\x00\x20\x00\xc4\x40\x0d"
+        "Lavc59.37.100" "\x56\xe5\x00";
+
+    /*
+     * Made by hand: explicit HE-AAC (object type 5: a 24 kHz core, SBR
+     * to 48 kHz, then AAC LC), a PCE of one front channel pair, an empty
+     * comment.  The rate is the core's, that of its 1024-sample frames.
+     */
+    static u_char  sbr[] = "\x2b\x01\x88\x02\xc2\x00\x00\x10\x00";
+
+    ngx_unit_check(ngx_chrys_aac_config_parse(quad, sizeof(quad) - 1,
+                                              &rate, &channels)
+                   == NGX_OK && rate == 44100 && channels == 4);
+    ngx_unit_check(ngx_chrys_aac_config_parse(two1, sizeof(two1) - 1,
+                                              &rate, &channels)
+                   == NGX_OK && rate == 44100 && channels == 3);
+    ngx_unit_check(ngx_chrys_aac_config_parse(hexagonal,
+                                              sizeof(hexagonal) - 1,
+                                              &rate, &channels)
+                   == NGX_OK && rate == 44100 && channels == 6);
+    ngx_unit_check(ngx_chrys_aac_config_parse(six1, sizeof(six1) - 1,
+                                              &rate, &channels)
+                   == NGX_OK && rate == 44100 && channels == 7);
+    ngx_unit_check(ngx_chrys_aac_config_parse(sbr, sizeof(sbr) - 1,
+                                              &rate, &channels)
+                   == NGX_OK && rate == 24000 && channels == 2);
+
+    /* a PCE cut short, before its comment, in its comment */
     ngx_unit_check(ngx_chrys_aac_config_parse((u_char *) "\x12\x00", 2,
                                               &rate, &channels)
+                   == NGX_ERROR);
+    ngx_unit_check(ngx_chrys_aac_config_parse(quad, 8, &rate, &channels)
+                   == NGX_ERROR);
+    ngx_unit_check(ngx_chrys_aac_config_parse(quad, 21, &rate, &channels)
+                   == NGX_ERROR);
+    ngx_unit_check(ngx_chrys_aac_config_parse(quad, 22, &rate, &channels)
+                   == NGX_OK && channels == 4);
+
+    /* a PCE without channels; object type 25 (ER HVXC) has no PCE */
+    ngx_unit_check(ngx_chrys_aac_config_parse((u_char *) "\x12\x00\x05"
+                                              "\x00\x00\x00\x00\x00", 8,
+                                              &rate, &channels)
+                   == NGX_ERROR);
+    ngx_unit_check(ngx_chrys_aac_config_parse((u_char *) "\xca\x00\x05"
+                                              "\x04\x04\x00\x21\x10\x00",
+                                              9, &rate, &channels)
                    == NGX_ERROR);
 }
 
@@ -182,8 +288,10 @@ main(void)
     ngx_unit_run(test_amf_text_data);
     ngx_unit_run(test_amf_values);
     ngx_unit_run(test_amf_strings_are_escaped_and_utf8);
+    ngx_unit_run(test_amf_strings_ngx_utf8_decode_let_through);
     ngx_unit_run(test_amf_refuses_what_it_cannot_say);
     ngx_unit_run(test_aac_config);
+    ngx_unit_run(test_aac_config_pce);
 
     return ngx_unit_summary("test_amf");
 }
