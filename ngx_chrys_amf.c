@@ -11,6 +11,7 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include "ngx_chrys_amf.h"
+#include "ngx_chrys_query.h"
 
 #include <math.h>
 
@@ -429,57 +430,4 @@ ngx_chrys_json_utf8(u_char *dst, u_char *end, u_char *src, size_t len)
     }
 
     return dst;
-}
-
-
-/*
- * The length of the well-formed UTF-8 sequence (RFC 3629) at "p", above
- * U+007F, or 0: its shortest form, up to U+10FFFF, not a surrogate.
- * ngx_utf8_decode() takes any byte above 0x7f as a continuation (and
- * 0xf8 to 0xff as a lead byte), which would let bytes that are not UTF-8
- * into the JSON.
- */
-
-size_t
-ngx_chrys_utf8_len(u_char *p, u_char *last)
-{
-    size_t    n, i;
-    uint32_t  u, min;
-
-    if (*p >= 0xc2 && *p <= 0xdf) {
-        n = 2;
-        u = *p & 0x1f;
-        min = 0x80;
-
-    } else if (*p >= 0xe0 && *p <= 0xef) {
-        n = 3;
-        u = *p & 0x0f;
-        min = 0x800;
-
-    } else if (*p >= 0xf0 && *p <= 0xf4) {
-        n = 4;
-        u = *p & 0x07;
-        min = 0x10000;
-
-    } else {
-        return 0;
-    }
-
-    if ((size_t) (last - p) < n) {
-        return 0;
-    }
-
-    for (i = 1; i < n; i++) {
-        if ((p[i] & 0xc0) != 0x80) {
-            return 0;
-        }
-
-        u = (u << 6) | (p[i] & 0x3f);
-    }
-
-    if (u < min || u > 0x10ffff || (u >= 0xd800 && u <= 0xdfff)) {
-        return 0;
-    }
-
-    return n;
 }

@@ -27,7 +27,6 @@ u_char *ngx_chrys_amf_json(u_char *p, u_char *last, u_char *out,
 u_char *ngx_chrys_amf_string(u_char *p, u_char *last, ngx_str_t *s);
 u_char *ngx_chrys_json_utf8(u_char *dst, u_char *end, u_char *src,
     size_t len);
-size_t ngx_chrys_utf8_len(u_char *p, u_char *last);
 
 
 #endif /* _NGX_CHRYS_AMF_H_INCLUDED_ */

@@ -17,7 +17,6 @@
 #include "ngx_chrys_http.h"
 #include "ngx_chrys_codec.h"
 #include "ngx_chrys_json.h"
-#include "ngx_chrys_amf.h"
 
 
 #define NGX_HTTP_CHRYS_STEP_IMAGES     30

@@ -86,12 +86,13 @@ compile "$out/obj" "$warn" "$top/t/fuzz/fuzz_json.c" "$top/ngx_chrys_json.c"
 $cc $cflags -o "$out/bin/fuzz_json" $objs
 
 # fuzz_amf: the AMF0 converter, which writes numbers with nginx's
-# ngx_sprintf(), and the JSON reader that checks what it writes
+# ngx_sprintf() and checks UTF-8 with ngx_chrys_query.c's
+# ngx_chrys_utf8_len(), and the JSON reader that checks what it writes
 
 objs=""
 compile "$out/obj" "$warn" "$top/t/fuzz/fuzz_amf.c" "$top/ngx_chrys_amf.c"
 $cc $cflags -o "$out/bin/fuzz_amf" $core $objs \
-    "$out/obj/ngx_chrys_json.o" -lm
+    "$out/obj/ngx_chrys_json.o" "$out/obj/ngx_chrys_query.o" -lm
 
 # symbolized stacks in sanitizer reports (the llvm-14 package has no
 # unversioned llvm-symbolizer in PATH)
