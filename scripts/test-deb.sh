@@ -41,6 +41,19 @@ in_root() {
         HOME=/root LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive "$@"
 }
 
+# the publisher, then nginx as a user stops it (nginx -s quit)
+stop_all() {
+    kill "$publisher"
+    publisher=""
+
+    in_root nginx -s quit 2>>"$work/signal.log"
+    if ! root_wait "$root" 15; then
+        echo "chrys: nginx did not stop within 15 s of nginx -s quit" >&2
+        exit 1
+    fi
+    echo "chrys: nginx stopped"
+}
+
 cleanup() {
     rc=$?
     set +e
@@ -154,15 +167,7 @@ case "$status" in
 esac
 echo "chrys: status says publishing, 640 wide"
 
-kill "$publisher"
-publisher=""
-
-in_root nginx -s quit 2>>"$work/signal.log"
-if ! root_wait "$root" 15; then
-    echo "chrys: nginx did not stop within 15 s of nginx -s quit" >&2
-    exit 1
-fi
-echo "chrys: nginx stopped"
+stop_all
 
 # --- RTMPS and HTTPS: nginx.conf.example set up in Debian's layout as
 # its header tells a user of the package
@@ -257,15 +262,7 @@ fetch_picture "https://127.0.0.1:$https_port/chrys/live/tls/latest.jpg" \
 echo "chrys: that picture published over RTMPS (ffmpeg verifying the" \
      "server against tls/ca.crt), fetched over HTTPS with curl --cacert"
 
-kill "$publisher"
-publisher=""
-
-in_root nginx -s quit 2>>"$work/signal.log"
-if ! root_wait "$root" 15; then
-    echo "chrys: nginx did not stop within 15 s of nginx -s quit" >&2
-    exit 1
-fi
-echo "chrys: nginx stopped"
+stop_all
 if ! grep -q 'PUBLISH "live" "nokey"' "$root/var/log/nginx/rtmp-access.log"
 then
     echo "chrys: the RTMPS publisher with a wrong key did not get to" \
