@@ -369,3 +369,42 @@ def test_the_page_says_when_the_camera_stopped(nginx, publish, camera,
     # the buffer stays, and with it the past
     browser.click("#timeline")
     assert shown(browser)["seq"]
+
+
+def test_the_timeline_asks_only_for_what_is_new(make_nginx, publish, camera,
+                                                browser):
+    # a buffer short enough that frames leave it while the page is open
+    nginx = make_nginx(rtmp_extra="""
+        application short {
+            live on;
+            chrys on;
+            chrys_buffer 3s;
+        }
+    """)
+    publish(nginx.rtmp("cam", app="short"), camera.path)
+    nginx.wait_frame("cam", app="short")
+    browser.open(nginx.url("ui/short/cam"))
+    browser.wait("buffer !== null && buffer.index.length > 0",
+                 what="the buffer")
+    browser.js("window.index_asked = []; const f = window.fetch; "
+               "window.fetch = (url, o) => { "
+               "  if (String(url).includes('/index.json')) "
+               "    index_asked.push(String(url)); "
+               "  return f(url, o); }")
+    first = browser.js("buffer.index[0].seq")
+    browser.wait("index_asked.length >= 5 && buffer.index[0].seq > %d"
+                 % first, timeout=15, what="5 s of the page, frames evicted")
+
+    # each second only what came since the last frame it knew
+    asked = browser.js("index_asked")
+    assert all("?from=" in url for url in asked), asked
+    # and yet it holds the buffer as it is: no frame twice, none missed
+    # (seqs one after the other), none that left the buffer
+    page = browser.js("buffer.index.map(f => [f.seq, f.time])")
+    seqs = [s for s, _ in page]
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), seqs
+    server = nginx.get("short/cam/index.json").json()
+    assert page[0][0] >= server["index"][0]["seq"] - 31, \
+        (page[0], server["index"][0])
+    on_both = {f["seq"]: f["time"] for f in server["index"]}
+    assert all(on_both[s] == t for s, t in page if s in on_both)
