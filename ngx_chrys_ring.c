@@ -1915,15 +1915,19 @@ ngx_chrys_ring_gop(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
 
 /*
  * The AAC frames of a clip's step: those after seq *next with a stream
- * time in [from, to), the configuration first.  *next is then the last
- * one looked at.  NULL when there are none, or no audio.
+ * time in [from, to), the configuration first, up to where the time goes
+ * back (the publisher came back: those go with a later step).  If the
+ * step's video is of a later publish than that frame ("behind"), the
+ * rest of that frame's publish comes first, whatever its time.  *next is
+ * then the last one looked at.  NULL when there are none, or no audio.
  */
 
 ngx_chrys_gop_t *
 ngx_chrys_ring_audio(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
     ngx_uint_t event, ngx_uint_t *next, int64_t from, int64_t to,
-    size_t pad, ngx_log_t *log)
+    ngx_uint_t behind, size_t pad, ngx_log_t *log)
 {
+    int64_t             last;
     ngx_int_t           i, j;
     ngx_uint_t          found;
     ngx_chrys_plan_t    plan;
@@ -1941,6 +1945,10 @@ ngx_chrys_ring_audio(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
     if (ring && ring->count) {
         i = ngx_chrys_ring_find_seq(ring, *next) + 1;
 
+        /* the time of the one taken last, if it is still there */
+        last = (i > 0) ? ngx_chrys_ring_entry(ring, i - 1)->dts : INT64_MIN;
+        behind = behind && i > 0;
+
         for ( /* void */ ; (ngx_uint_t) i < ring->count; i++) {
             e = ngx_chrys_ring_entry(ring, i);
 
@@ -1954,10 +1962,20 @@ ngx_chrys_ring_audio(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
         for (j = i; (ngx_uint_t) j < ring->count; j++) {
             e = ngx_chrys_ring_entry(ring, j);
 
-            if (e->dts >= to) {
+            if (e->dts < last) {
+                if (!behind) {
+                    break;
+                }
+
+                /* past the previous publish, on to the step's own */
+                behind = 0;
+            }
+
+            if (!behind && e->dts >= to) {
                 break;
             }
 
+            last = e->dts;
             *next = e->seq;
         }
 
