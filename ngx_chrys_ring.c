@@ -92,6 +92,7 @@ static void ngx_chrys_event_audio_fill_locked(ngx_chrys_zone_t *zone,
 static ngx_int_t ngx_chrys_event_append_locked(ngx_chrys_zone_t *zone,
     ngx_chrys_event_t *ev, ngx_chrys_ring_t *ring, ngx_chrys_entry_t *e,
     u_char *data);
+static size_t ngx_chrys_event_bytes(ngx_chrys_event_t *ev);
 static void ngx_chrys_event_info_locked(ngx_chrys_event_t *ev,
     ngx_chrys_event_info_t *info, u_char *p);
 static void ngx_chrys_event_free_locked(ngx_chrys_zone_t *zone,
@@ -2446,6 +2447,15 @@ ngx_chrys_event_append_locked(ngx_chrys_zone_t *zone, ngx_chrys_event_t *ev,
 }
 
 
+/* what an event counts against the budget: video, audio and data */
+
+static size_t
+ngx_chrys_event_bytes(ngx_chrys_event_t *ev)
+{
+    return ngx_chrys_ring_bytes(&ev->ring) + ev->data.bytes;
+}
+
+
 static void
 ngx_chrys_event_info_locked(ngx_chrys_event_t *ev,
     ngx_chrys_event_info_t *info, u_char *p)
@@ -2462,7 +2472,7 @@ ngx_chrys_event_info_locked(ngx_chrys_event_t *ev,
     info->post = ev->post;
     info->truncated = ev->truncated;
     info->frames = ev->ring.count;
-    info->bytes = ngx_chrys_ring_bytes(&ev->ring);
+    info->bytes = ngx_chrys_event_bytes(ev);
     info->start = range.start;
     info->end = range.end;
 
@@ -2583,7 +2593,7 @@ static void
 ngx_chrys_event_free_locked(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
     ngx_chrys_event_t *ev)
 {
-    zone->sh->event_bytes -= ngx_chrys_ring_bytes(&ev->ring) + ev->data.bytes;
+    zone->sh->event_bytes -= ngx_chrys_event_bytes(ev);
 
     ngx_queue_remove(&ev->queue);
     st->nevents--;

@@ -2777,6 +2777,53 @@ test_audio_leaves_with_its_video(void)
 }
 
 
+/*
+ * An event's bytes, as the API tells them, are what it counts against the
+ * zone's event budget: its data messages too.
+ */
+
+static void
+test_event_bytes_count_its_data(void)
+{
+    uint64_t                 now;
+    ngx_uint_t               id;
+    ngx_pool_t              *pool;
+    ngx_chrys_zone_t        *zone;
+    ngx_chrys_event_t       *ev;
+    ngx_chrys_stream_t      *st;
+    ngx_chrys_event_info_t   info;
+
+    zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
+    pool = ngx_create_pool(4096, ngx_cycle->log);
+    st = ngx_unit_ring(zone, "cam1", 10000, 32 * 1024 * 1024, NULL);
+
+    now = ngx_unit_now();
+    ngx_unit_aus(zone, st, 1, 100, now - 4000, NGX_UNIT_AU);
+
+    ngx_unit_check(ngx_chrys_data_push(zone, st, now - 1000, 0, 1,
+                                       (u_char *) "{\"door\":1}", 10)
+                   == NGX_OK);
+
+    ngx_unit_check(ngx_unit_event(zone, st, 1900, 1000, &id) == NGX_OK);
+
+    ev = ngx_unit_event_find(st, id);
+    ngx_unit_check(ev != NULL);
+
+    if (ev) {
+        ngx_unit_check(ev->data.count == 1 && ev->data.bytes > 0);
+
+        ngx_unit_check(ngx_chrys_event_info(zone, st, id, pool, &info)
+                       == NGX_OK);
+        ngx_unit_check(info.bytes
+                       == ngx_chrys_ring_bytes(&ev->ring) + ev->data.bytes);
+        ngx_unit_check(info.bytes == zone->sh->event_bytes);
+    }
+
+    ngx_destroy_pool(pool);
+    ngx_unit_zone_destroy(zone);
+}
+
+
 int
 main(void)
 {
@@ -2823,6 +2870,7 @@ main(void)
     ngx_unit_run(test_event_fill_copies_pre_window_in_slices);
     ngx_unit_run(test_event_fill_goes_on_at_next_idr);
     ngx_unit_run(test_audio_leaves_with_its_video);
+    ngx_unit_run(test_event_bytes_count_its_data);
 
     /* the slab allocator found nothing wrong */
     ngx_unit_check(ngx_unit_log_crit == 0);
