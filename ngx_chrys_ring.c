@@ -51,6 +51,7 @@ static void ngx_chrys_ring_audio_trim_locked(ngx_chrys_zone_t *zone,
 static ngx_int_t ngx_chrys_ring_audio_setup_locked(ngx_chrys_zone_t *zone,
     ngx_chrys_ring_t *ring, ngx_chrys_ring_t *audio, ngx_msec_t span,
     u_char *data, size_t len, ngx_uint_t rate, ngx_uint_t channels);
+static ngx_uint_t ngx_chrys_ring_cap(ngx_msec_t span);
 static u_char *ngx_chrys_ring_room_locked(ngx_chrys_zone_t *zone,
     ngx_chrys_ring_t *ring, size_t len);
 static ngx_int_t ngx_chrys_ring_find(ngx_chrys_ring_t *ring, uint64_t value,
@@ -85,6 +86,8 @@ static void ngx_chrys_event_data_fill_locked(ngx_chrys_zone_t *zone,
     ngx_chrys_stream_t *st, ngx_chrys_event_t *ev, size_t *slice);
 static void ngx_chrys_event_data_locked(ngx_chrys_zone_t *zone,
     ngx_chrys_event_t *ev, ngx_chrys_entry_t *e, u_char *data);
+static ngx_uint_t ngx_chrys_event_index_fits_locked(ngx_chrys_zone_t *zone,
+    ngx_chrys_event_t *ev);
 static ngx_int_t ngx_chrys_event_audio_locked(ngx_chrys_zone_t *zone,
     ngx_chrys_event_t *ev, ngx_chrys_config_t *config);
 static void ngx_chrys_event_audio_fill_locked(ngx_chrys_zone_t *zone,
@@ -112,11 +115,7 @@ ngx_chrys_ring_setup_locked(ngx_chrys_zone_t *zone, ngx_chrys_ring_t *ring,
     ngx_uint_t          cap;
     ngx_chrys_entry_t  *entries;
 
-    cap = span * 64 / 1000 + 64;
-
-    if (cap > 65536) {
-        cap = 65536;
-    }
+    cap = ngx_chrys_ring_cap(span);
 
     ring->window = window;
     ring->max_bytes = max_bytes;
@@ -143,6 +142,19 @@ ngx_chrys_ring_setup_locked(ngx_chrys_zone_t *zone, ngx_chrys_ring_t *ring,
     ring->bytes += cap * sizeof(ngx_chrys_entry_t);
 
     return NGX_OK;
+}
+
+
+/* the entries of the index of a ring of "span" ms */
+
+static ngx_uint_t
+ngx_chrys_ring_cap(ngx_msec_t span)
+{
+    ngx_uint_t  cap;
+
+    cap = span * 64 / 1000 + 64;
+
+    return ngx_min(cap, 65536);
 }
 
 
@@ -2346,7 +2358,8 @@ ngx_chrys_event_data_fill_locked(ngx_chrys_zone_t *zone,
 
 /*
  * A data message into an event's data ring, made when the first comes:
- * within NGX_CHRYS_DATA_BYTES, counted in the zone's event budget.
+ * within NGX_CHRYS_DATA_BYTES, counted in the zone's event budget (its
+ * index too, reckoned before it is made).
  */
 
 static void
@@ -2359,6 +2372,11 @@ ngx_chrys_event_data_locked(ngx_chrys_zone_t *zone, ngx_chrys_event_t *ev,
 
     ring = &ev->data;
     before = ring->bytes;
+
+    if (ring->entries == NULL && !ngx_chrys_event_index_fits_locked(zone, ev))
+    {
+        return;
+    }
 
     if (ring->entries == NULL
         && (ngx_chrys_ring_setup_locked(zone, ring, 0, NGX_CHRYS_DATA_BYTES,
@@ -2389,25 +2407,52 @@ ngx_chrys_event_data_locked(ngx_chrys_zone_t *zone, ngx_chrys_event_t *ev,
 }
 
 
-/* an event's audio ring, for frames of the AAC configuration "config" */
+/*
+ * An event's audio ring, for frames of the AAC configuration "config";
+ * its index is made only within the zone's event budget (else the event
+ * takes nothing more, as when an access unit does not fit).
+ */
 
 static ngx_int_t
 ngx_chrys_event_audio_locked(ngx_chrys_zone_t *zone, ngx_chrys_event_t *ev,
     ngx_chrys_config_t *config)
 {
-    size_t     before;
-    ngx_int_t  rc;
+    size_t      before;
+    ngx_int_t   rc;
+    ngx_msec_t  span;
+
+    span = ev->pre + ev->post + 10000;
+
+    if (ev->ring.audio == NULL && !ngx_chrys_event_index_fits_locked(zone, ev))
+    {
+        ev->truncated = 1;
+        return NGX_DECLINED;
+    }
 
     before = ngx_chrys_ring_bytes(&ev->ring);
 
-    rc = ngx_chrys_ring_audio_setup_locked(zone, &ev->ring, &ev->audio,
-                                           ev->pre + ev->post + 10000,
+    rc = ngx_chrys_ring_audio_setup_locked(zone, &ev->ring, &ev->audio, span,
                                            config->data, config->len,
                                            config->width, config->height);
 
     zone->sh->event_bytes += ngx_chrys_ring_bytes(&ev->ring) - before;
 
     return rc;
+}
+
+
+/* whether the index of one of an event's rings fits in the event budget */
+
+static ngx_uint_t
+ngx_chrys_event_index_fits_locked(ngx_chrys_zone_t *zone,
+    ngx_chrys_event_t *ev)
+{
+    size_t  need;
+
+    need = ngx_chrys_ring_cap(ev->pre + ev->post + 10000)
+           * sizeof(ngx_chrys_entry_t);
+
+    return zone->sh->event_bytes + need <= zone->sh->event_budget;
 }
 
 
