@@ -38,6 +38,24 @@ typedef struct {
 } ngx_chrys_plan_t;
 
 
+/* where a clip's walk stands: its next GOP, or that GOP's audio */
+
+typedef struct {
+    ngx_uint_t                   *next;       /* seq, the walk's cursor */
+    ngx_uint_t                    last;       /* GOP: the clip's last seq */
+    ngx_uint_t                   *done;
+    int64_t                       from;       /* audio: stream time */
+    int64_t                       to;
+    ngx_uint_t                    behind;
+} ngx_chrys_pick_t;
+
+
+/* the entries [*from, *to] of a ring that a walk takes next */
+
+typedef ngx_int_t (*ngx_chrys_ring_pick_pt)(ngx_chrys_ring_t *ring,
+    ngx_chrys_pick_t *pick, ngx_int_t *from, ngx_int_t *to);
+
+
 static ngx_uint_t ngx_chrys_ring_evict_gop_locked(ngx_chrys_zone_t *zone,
     ngx_chrys_ring_t *ring);
 static void ngx_chrys_ring_clear_locked(ngx_chrys_zone_t *zone,
@@ -72,6 +90,14 @@ static void ngx_chrys_ring_plan_locked(ngx_chrys_ring_t *ring,
 static ngx_chrys_gop_t *ngx_chrys_ring_copy(ngx_chrys_zone_t *zone,
     ngx_chrys_stream_t *st, ngx_uint_t event, ngx_chrys_plan_t *plan,
     size_t pad, ngx_log_t *log);
+static ngx_chrys_gop_t *ngx_chrys_ring_take(ngx_chrys_zone_t *zone,
+    ngx_chrys_stream_t *st, ngx_uint_t event, ngx_uint_t audio,
+    ngx_chrys_ring_pick_pt handler, ngx_chrys_pick_t *pick, size_t pad,
+    ngx_log_t *log);
+static ngx_int_t ngx_chrys_ring_gop_pick_locked(ngx_chrys_ring_t *ring,
+    ngx_chrys_pick_t *pick, ngx_int_t *from, ngx_int_t *to);
+static ngx_int_t ngx_chrys_ring_audio_pick_locked(ngx_chrys_ring_t *ring,
+    ngx_chrys_pick_t *pick, ngx_int_t *from, ngx_int_t *to);
 static ngx_uint_t ngx_chrys_ring_clean_cut(ngx_chrys_ring_t *ring,
     int64_t shown, ngx_uint_t j);
 static ngx_chrys_event_t *ngx_chrys_event_find_locked(ngx_chrys_stream_t *st,
@@ -1852,6 +1878,49 @@ ngx_chrys_ring_span(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
 
 
 /*
+ * What a clip's walk takes next out of a ring, or its audio ring: the
+ * entries "handler" picks under the lock, copied out of it.  NULL when
+ * there are none, or they left meanwhile.
+ */
+
+static ngx_chrys_gop_t *
+ngx_chrys_ring_take(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
+    ngx_uint_t event, ngx_uint_t audio, ngx_chrys_ring_pick_pt handler,
+    ngx_chrys_pick_t *pick, size_t pad, ngx_log_t *log)
+{
+    ngx_int_t           from, to;
+    ngx_uint_t          found;
+    ngx_chrys_plan_t    plan;
+    ngx_chrys_ring_t   *ring;
+    ngx_chrys_event_t  *ev;
+
+    found = 0;
+
+    ngx_chrys_zone_lock(zone);
+
+    ring = ngx_chrys_ring_source_locked(st, event, &ev);
+
+    if (ring && audio) {
+        ring = ring->audio;
+    }
+
+    if (ring && ring->count && handler(ring, pick, &from, &to) == NGX_OK) {
+        ngx_chrys_ring_plan_locked(ring, from, to, pad, &plan);
+        plan.audio = audio;
+        found = 1;
+    }
+
+    ngx_chrys_zone_unlock(zone);
+
+    if (!found) {
+        return NULL;
+    }
+
+    return ngx_chrys_ring_copy(zone, st, event, &plan, pad, log);
+}
+
+
+/*
  * The next GOP of a clip: from *next (or the first IDR after it, if it
  * left the ring) up to the next IDR or "last".  *next is then the seq
  * after it, and *done says whether the clip is complete.  NULL when
@@ -1863,66 +1932,69 @@ ngx_chrys_ring_gop(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
     ngx_uint_t event, ngx_uint_t *next, ngx_uint_t last, size_t pad,
     ngx_uint_t *done, ngx_log_t *log)
 {
-    ngx_int_t           i, j;
-    ngx_uint_t          found;
-    ngx_chrys_plan_t    plan;
-    ngx_chrys_ring_t   *ring;
-    ngx_chrys_entry_t  *e;
-    ngx_chrys_event_t  *ev;
+    ngx_chrys_pick_t  pick;
 
-    found = 0;
+    ngx_memzero(&pick, sizeof(ngx_chrys_pick_t));
+
+    pick.next = next;
+    pick.last = last;
+    pick.done = done;
+
     *done = 1;
 
-    ngx_chrys_zone_lock(zone);
+    return ngx_chrys_ring_take(zone, st, event, 0,
+                               ngx_chrys_ring_gop_pick_locked, &pick, pad,
+                               log);
+}
 
-    ring = ngx_chrys_ring_source_locked(st, event, &ev);
 
-    if (ring && ring->count) {
-        i = ngx_chrys_ring_find_seq(ring, *next);
+static ngx_int_t
+ngx_chrys_ring_gop_pick_locked(ngx_chrys_ring_t *ring,
+    ngx_chrys_pick_t *pick, ngx_int_t *from, ngx_int_t *to)
+{
+    ngx_int_t           i, j;
+    ngx_chrys_entry_t  *e;
 
-        if (i < 0 || ngx_chrys_ring_entry(ring, i)->seq != *next) {
-            /* evicted meanwhile: go on at the next IDR */
-            i = ngx_chrys_ring_idr_from(ring, i + 1);
+    i = ngx_chrys_ring_find_seq(ring, *pick->next);
 
-            if ((ngx_uint_t) i < ring->count
-                && !(ngx_chrys_ring_entry(ring, i)->flags & NGX_CHRYS_AU_IDR))
-            {
-                i = ring->count;
-            }
-        }
+    if (i < 0 || ngx_chrys_ring_entry(ring, i)->seq != *pick->next) {
+        /* evicted meanwhile: go on at the next IDR */
+        i = ngx_chrys_ring_idr_from(ring, i + 1);
 
         if ((ngx_uint_t) i < ring->count
-            && ngx_chrys_ring_entry(ring, i)->seq <= last)
+            && !(ngx_chrys_ring_entry(ring, i)->flags & NGX_CHRYS_AU_IDR))
         {
-            /* up to the next IDR, or the end of the range */
-
-            for (j = i + 1; (ngx_uint_t) j < ring->count; j++) {
-                e = ngx_chrys_ring_entry(ring, j);
-
-                if ((e->flags & NGX_CHRYS_AU_IDR) || e->seq > last) {
-                    break;
-                }
-            }
-
-            ngx_chrys_ring_plan_locked(ring, i, j - 1, pad, &plan);
-            found = 1;
-
-            *done = ((ngx_uint_t) j >= ring->count
-                     || ngx_chrys_ring_entry(ring, j)->seq > last);
-
-            if ((ngx_uint_t) j < ring->count) {
-                *next = ngx_chrys_ring_entry(ring, j)->seq;
-            }
+            i = ring->count;
         }
     }
 
-    ngx_chrys_zone_unlock(zone);
-
-    if (!found) {
-        return NULL;
+    if ((ngx_uint_t) i >= ring->count
+        || ngx_chrys_ring_entry(ring, i)->seq > pick->last)
+    {
+        return NGX_DECLINED;
     }
 
-    return ngx_chrys_ring_copy(zone, st, event, &plan, pad, log);
+    /* up to the next IDR, or the end of the range */
+
+    for (j = i + 1; (ngx_uint_t) j < ring->count; j++) {
+        e = ngx_chrys_ring_entry(ring, j);
+
+        if ((e->flags & NGX_CHRYS_AU_IDR) || e->seq > pick->last) {
+            break;
+        }
+    }
+
+    *pick->done = ((ngx_uint_t) j >= ring->count
+                   || ngx_chrys_ring_entry(ring, j)->seq > pick->last);
+
+    if ((ngx_uint_t) j < ring->count) {
+        *pick->next = ngx_chrys_ring_entry(ring, j)->seq;
+    }
+
+    *from = i;
+    *to = j - 1;
+
+    return NGX_OK;
 }
 
 
@@ -1940,72 +2012,74 @@ ngx_chrys_ring_audio(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
     ngx_uint_t event, ngx_uint_t *next, int64_t from, int64_t to,
     ngx_uint_t behind, size_t pad, ngx_log_t *log)
 {
+    ngx_chrys_pick_t  pick;
+
+    ngx_memzero(&pick, sizeof(ngx_chrys_pick_t));
+
+    pick.next = next;
+    pick.from = from;
+    pick.to = to;
+    pick.behind = behind;
+
+    return ngx_chrys_ring_take(zone, st, event, 1,
+                               ngx_chrys_ring_audio_pick_locked, &pick, pad,
+                               log);
+}
+
+
+static ngx_int_t
+ngx_chrys_ring_audio_pick_locked(ngx_chrys_ring_t *ring,
+    ngx_chrys_pick_t *pick, ngx_int_t *from, ngx_int_t *to)
+{
     int64_t             last;
     ngx_int_t           i, j;
-    ngx_uint_t          found;
-    ngx_chrys_plan_t    plan;
-    ngx_chrys_ring_t   *ring;
+    ngx_uint_t          behind;
     ngx_chrys_entry_t  *e;
-    ngx_chrys_event_t  *ev;
 
-    found = 0;
+    i = ngx_chrys_ring_find_seq(ring, *pick->next) + 1;
 
-    ngx_chrys_zone_lock(zone);
+    /* the time of the one taken last, if it is still there */
+    last = (i > 0) ? ngx_chrys_ring_entry(ring, i - 1)->dts : INT64_MIN;
+    behind = pick->behind && i > 0;
 
-    ring = ngx_chrys_ring_source_locked(st, event, &ev);
-    ring = ring ? ring->audio : NULL;
+    for ( /* void */ ; (ngx_uint_t) i < ring->count; i++) {
+        e = ngx_chrys_ring_entry(ring, i);
 
-    if (ring && ring->count) {
-        i = ngx_chrys_ring_find_seq(ring, *next) + 1;
+        if (e->dts >= pick->from) {
+            break;
+        }
 
-        /* the time of the one taken last, if it is still there */
-        last = (i > 0) ? ngx_chrys_ring_entry(ring, i - 1)->dts : INT64_MIN;
-        behind = behind && i > 0;
+        *pick->next = e->seq;
+    }
 
-        for ( /* void */ ; (ngx_uint_t) i < ring->count; i++) {
-            e = ngx_chrys_ring_entry(ring, i);
+    for (j = i; (ngx_uint_t) j < ring->count; j++) {
+        e = ngx_chrys_ring_entry(ring, j);
 
-            if (e->dts >= from) {
+        if (e->dts < last) {
+            if (!behind) {
                 break;
             }
 
-            *next = e->seq;
+            /* past the previous publish, on to the step's own */
+            behind = 0;
         }
 
-        for (j = i; (ngx_uint_t) j < ring->count; j++) {
-            e = ngx_chrys_ring_entry(ring, j);
-
-            if (e->dts < last) {
-                if (!behind) {
-                    break;
-                }
-
-                /* past the previous publish, on to the step's own */
-                behind = 0;
-            }
-
-            if (!behind && e->dts >= to) {
-                break;
-            }
-
-            last = e->dts;
-            *next = e->seq;
+        if (!behind && e->dts >= pick->to) {
+            break;
         }
 
-        if (j > i) {
-            ngx_chrys_ring_plan_locked(ring, i, j - 1, pad, &plan);
-            plan.audio = 1;
-            found = 1;
-        }
+        last = e->dts;
+        *pick->next = e->seq;
     }
 
-    ngx_chrys_zone_unlock(zone);
-
-    if (!found) {
-        return NULL;
+    if (j == i) {
+        return NGX_DECLINED;
     }
 
-    return ngx_chrys_ring_copy(zone, st, event, &plan, pad, log);
+    *from = i;
+    *to = j - 1;
+
+    return NGX_OK;
 }
 
 
