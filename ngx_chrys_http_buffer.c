@@ -1286,8 +1286,8 @@ ngx_http_chrys_clip_audio(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx,
     behind = walk->mux.started && clock->seen && first->dts <= clock->last;
 
     return ngx_chrys_ring_audio(ctx->zone, ctx->stream, ctx->event,
-                                &walk->audio_next, from, to, behind, 0,
-                                r->connection->log);
+                                &walk->audio_next, from, to, first->time,
+                                behind, 0, r->connection->log);
 }
 
 

@@ -46,6 +46,7 @@ typedef struct {
     ngx_uint_t                   *done;
     int64_t                       from;       /* audio: stream time */
     int64_t                       to;
+    uint64_t                      since;      /* arrival, Unix ms */
     ngx_uint_t                    behind;
 } ngx_chrys_pick_t;
 
@@ -98,6 +99,8 @@ static ngx_int_t ngx_chrys_ring_gop_pick_locked(ngx_chrys_ring_t *ring,
     ngx_chrys_pick_t *pick, ngx_int_t *from, ngx_int_t *to);
 static ngx_int_t ngx_chrys_ring_audio_pick_locked(ngx_chrys_ring_t *ring,
     ngx_chrys_pick_t *pick, ngx_int_t *from, ngx_int_t *to);
+static ngx_int_t ngx_chrys_ring_audio_publish(ngx_chrys_ring_t *ring,
+    uint64_t time);
 static ngx_uint_t ngx_chrys_ring_clean_cut(ngx_chrys_ring_t *ring,
     int64_t shown, ngx_uint_t j);
 static ngx_chrys_event_t *ngx_chrys_event_find_locked(ngx_chrys_stream_t *st,
@@ -2001,16 +2004,18 @@ ngx_chrys_ring_gop_pick_locked(ngx_chrys_ring_t *ring,
 /*
  * The AAC frames of a clip's step: those after seq *next with a stream
  * time in [from, to), the configuration first, up to where the time goes
- * back (the publisher came back: those go with a later step).  If the
- * step's video is of a later publish than that frame ("behind"), the
- * rest of that frame's publish comes first, whatever its time.  *next is
- * then the last one looked at.  NULL when there are none, or no audio.
+ * back (the publisher came back: those go with a later step).  The first
+ * step ("from" not INT64_MIN) looks in the publish whose frames came when
+ * its first frame did ("since").  If the step's video is of a later
+ * publish than frame *next ("behind"), the rest of that frame's publish
+ * comes first, whatever its time.  *next is then the last one looked at.
+ * NULL when there are none, or no audio.
  */
 
 ngx_chrys_gop_t *
 ngx_chrys_ring_audio(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
     ngx_uint_t event, ngx_uint_t *next, int64_t from, int64_t to,
-    ngx_uint_t behind, size_t pad, ngx_log_t *log)
+    uint64_t since, ngx_uint_t behind, size_t pad, ngx_log_t *log)
 {
     ngx_chrys_pick_t  pick;
 
@@ -2019,6 +2024,7 @@ ngx_chrys_ring_audio(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
     pick.next = next;
     pick.from = from;
     pick.to = to;
+    pick.since = since;
     pick.behind = behind;
 
     return ngx_chrys_ring_take(zone, st, event, 1,
@@ -2036,11 +2042,18 @@ ngx_chrys_ring_audio_pick_locked(ngx_chrys_ring_t *ring,
     ngx_uint_t          behind;
     ngx_chrys_entry_t  *e;
 
-    i = ngx_chrys_ring_find_seq(ring, *pick->next) + 1;
+    if (pick->from == INT64_MIN) {
+        i = ngx_chrys_ring_find_seq(ring, *pick->next) + 1;
 
-    /* the time of the one taken last, if it is still there */
-    last = (i > 0) ? ngx_chrys_ring_entry(ring, i - 1)->dts : INT64_MIN;
-    behind = pick->behind && i > 0;
+        /* the time of the one taken last, if it is still there */
+        last = (i > 0) ? ngx_chrys_ring_entry(ring, i - 1)->dts : INT64_MIN;
+
+    } else {
+        i = ngx_chrys_ring_audio_publish(ring, pick->since);
+        last = INT64_MIN;
+    }
+
+    behind = pick->behind && last != INT64_MIN;
 
     for ( /* void */ ; (ngx_uint_t) i < ring->count; i++) {
         e = ngx_chrys_ring_entry(ring, i);
@@ -2080,6 +2093,30 @@ ngx_chrys_ring_audio_pick_locked(ngx_chrys_ring_t *ring,
     *to = j - 1;
 
     return NGX_OK;
+}
+
+
+/*
+ * The first AAC frame of the publish whose frames came by "time": where
+ * its stream time last went back before.  A publish's audio comes with
+ * its video, within NGX_CHRYS_AUDIO_LATE.
+ */
+
+static ngx_int_t
+ngx_chrys_ring_audio_publish(ngx_chrys_ring_t *ring, uint64_t time)
+{
+    ngx_int_t  i;
+
+    i = ngx_chrys_ring_find_time(ring, time + NGX_CHRYS_AUDIO_LATE);
+
+    while (i > 0
+           && ngx_chrys_ring_entry(ring, i - 1)->dts
+              <= ngx_chrys_ring_entry(ring, i)->dts)
+    {
+        i--;
+    }
+
+    return ngx_max(i, 0);
 }
 
 
