@@ -1294,8 +1294,9 @@ ngx_http_chrys_clip_step(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
 /*
  * The AAC frames that go with a step's GOP: by stream time, from its
  * first frame (for the first step) to its last one, and a frame's
- * duration past it for the last step.  The first step decides whether
- * the clip has an audio track.
+ * duration past it for the last step; if the GOP's time went back (the
+ * publisher came back), the previous publish's frames not yet taken
+ * first.  The first step decides whether the clip has an audio track.
  */
 
 static ngx_chrys_gop_t *
@@ -1303,11 +1304,13 @@ ngx_http_chrys_clip_audio(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx,
     ngx_chrys_gop_t *gop, ngx_uint_t done)
 {
     int64_t                 from, to, step;
-    ngx_uint_t              i;
+    ngx_uint_t              i, behind;
     ngx_chrys_au_t         *first, *last;
+    ngx_chrys_mux_clock_t  *clock;
     ngx_http_chrys_walk_t  *walk;
 
     walk = ctx->walk;
+    clock = &walk->mux.video_clock;
 
     first = NULL;
     last = NULL;
@@ -1335,10 +1338,11 @@ ngx_http_chrys_clip_audio(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx,
 
     from = walk->mux.started ? INT64_MIN : first->dts;
     to = done ? last->dts + (step > 0 ? step : 1) : last->dts + 1;
+    behind = walk->mux.started && clock->seen && first->dts <= clock->last;
 
     return ngx_chrys_ring_audio(ctx->zone, ctx->stream, ctx->event,
-                                &walk->audio_next, from, to, 0,
-                                r->connection->log);
+                                &walk->audio_next, from, to, first->time,
+                                behind, 0, r->connection->log);
 }
 
 

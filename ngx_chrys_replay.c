@@ -38,7 +38,10 @@ static ngx_chrys_au_t *ngx_chrys_replay_au(ngx_chrys_gop_t *gop,
 static ngx_uint_t ngx_chrys_replay_wanted(ngx_chrys_replay_t *rp,
     ngx_uint_t seq);
 static ngx_int_t ngx_chrys_mux_start(ngx_chrys_mux_t *mux);
-static void ngx_chrys_mux_time(ngx_chrys_mux_t *mux, ngx_chrys_au_t *au);
+static void ngx_chrys_mux_clock_init(ngx_chrys_mux_clock_t *clock,
+    int64_t offset, int64_t step);
+static int64_t ngx_chrys_mux_time(ngx_chrys_mux_clock_t *clock,
+    ngx_chrys_mux_clock_t *lead, int64_t dts);
 static ngx_int_t ngx_chrys_mux_audio_stream(ngx_chrys_mux_t *mux);
 static int ngx_chrys_mux_audio(ngx_chrys_mux_t *mux, AVPacket *pkt);
 static int ngx_chrys_mux_write(void *opaque, uint8_t *buf, int size);
@@ -285,12 +288,10 @@ ngx_chrys_mux_handler(void *data, ngx_log_t *log)
             continue;
         }
 
-        ngx_chrys_mux_time(mux, au);
-
+        pkt->dts = ngx_chrys_mux_time(&mux->video_clock, NULL, au->dts);
+        pkt->pts = au->pts - mux->video_clock.offset;
         pkt->data = au->data;
         pkt->size = au->len;
-        pkt->pts = au->pts - mux->offset;
-        pkt->dts = au->dts - mux->offset;
         pkt->stream_index = 0;
         pkt->flags = (au->flags & NGX_CHRYS_AU_IDR) ? AV_PKT_FLAG_KEY : 0;
         pkt->duration = 0;
@@ -332,8 +333,9 @@ ngx_chrys_mux_handler(void *data, ngx_log_t *log)
 
 /*
  * The AAC frames of the step, after its GOP, on the video's clock: both
- * have the stream's timestamps.  A frame that would not come after the
- * one before it (the publisher came back) is left out.
+ * have the stream's timestamps, and where these go back (the publisher
+ * came back) the audio takes the offset the video took.  A frame that
+ * would not come after the one before it is left out.
  */
 
 static int
@@ -358,13 +360,11 @@ ngx_chrys_mux_audio(ngx_chrys_mux_t *mux, AVPacket *pkt)
             continue;
         }
 
-        dts = au->dts - mux->offset;
-
-        if (dts < 0 || dts <= mux->audio_dts) {
+        dts = ngx_chrys_mux_time(&mux->audio_clock, &mux->video_clock,
+                                 au->dts);
+        if (dts < 0) {
             continue;
         }
-
-        mux->audio_dts = dts;
 
         av_packet_unref(pkt);
 
@@ -390,29 +390,65 @@ ngx_chrys_mux_audio(ngx_chrys_mux_t *mux, AVPacket *pkt)
 }
 
 
+static void
+ngx_chrys_mux_clock_init(ngx_chrys_mux_clock_t *clock, int64_t offset,
+    int64_t step)
+{
+    clock->offset = offset;
+    clock->last = 0;
+    clock->last_dts = -1;
+    clock->step = step;
+    clock->restarts = 0;
+    clock->seen = 0;
+}
+
+
 /*
- * The clip's time goes on where the stream's goes back: a publisher that
- * came back starts its timestamps again, and MP4 takes only increasing
- * ones.  Such an access unit comes a frame after the one before it.
+ * The clip time of a track's access unit, -1 if it would not come after
+ * the track's last one.  The clip's time goes on where the stream's goes
+ * back: a publisher that came back starts its timestamps again, and MP4
+ * takes only increasing ones.  The video's next frame then comes a frame
+ * after its last one; a track that follows the video ("lead") takes the
+ * offset the video took for that publish, and so stays in sync with it.
  */
 
-static void
-ngx_chrys_mux_time(ngx_chrys_mux_t *mux, ngx_chrys_au_t *au)
+static int64_t
+ngx_chrys_mux_time(ngx_chrys_mux_clock_t *clock, ngx_chrys_mux_clock_t *lead,
+    int64_t dts)
 {
-    int64_t  dts;
+    int64_t  t;
 
-    dts = au->dts - mux->offset;
+    if (lead && !clock->seen) {
+        clock->offset = lead->offset;
+        clock->restarts = lead->restarts;
 
-    if (mux->frames && dts <= mux->last_dts) {
-        dts = mux->last_dts + mux->step;
-        mux->offset = au->dts - dts;
+    } else if (clock->seen && dts <= clock->last) {
+        clock->restarts++;
+
+        if (lead && lead->restarts >= clock->restarts) {
+            clock->offset = lead->offset;
+
+        } else {
+            clock->offset = dts - (clock->last_dts + clock->step);
+        }
     }
 
-    if (mux->frames) {
-        mux->step = dts - mux->last_dts;
+    clock->seen = 1;
+    clock->last = dts;
+
+    t = dts - clock->offset;
+
+    if (t <= clock->last_dts) {
+        return -1;
     }
 
-    mux->last_dts = dts;
+    if (clock->last_dts >= 0) {
+        clock->step = t - clock->last_dts;
+    }
+
+    clock->last_dts = t;
+
+    return t;
 }
 
 
@@ -478,8 +514,9 @@ ngx_chrys_mux_start(ngx_chrys_mux_t *mux)
     fmt->flags |= AVFMT_FLAG_CUSTOM_IO;
 
     /* the first access unit after the configuration sets time 0 */
-    mux->offset = (mux->gop->naus > 1) ? mux->gop->aus[1].dts : 0;
-    mux->step = NGX_CHRYS_MUX_STEP;
+    ngx_chrys_mux_clock_init(&mux->video_clock,
+                             (mux->gop->naus > 1) ? mux->gop->aus[1].dts : 0,
+                             NGX_CHRYS_MUX_STEP);
 
     opts = NULL;
     av_dict_set(&opts, "movflags",
@@ -512,7 +549,6 @@ ngx_chrys_mux_audio_stream(ngx_chrys_mux_t *mux)
     ngx_chrys_au_t  *config;
 
     mux->audio_index = -1;
-    mux->audio_dts = -1;
 
     if (mux->audio == NULL || mux->audio->naus < 2
         || !(mux->audio->aus[0].flags & NGX_CHRYS_AU_CONFIG)
@@ -545,6 +581,10 @@ ngx_chrys_mux_audio_stream(ngx_chrys_mux_t *mux)
     st->codecpar->extradata_size = config->len;
 
     mux->audio_index = st->index;
+
+    /* the offset comes from the video; a frame's ms until two are seen */
+    ngx_chrys_mux_clock_init(&mux->audio_clock, 0,
+                             1024 * 1000 / mux->audio->width);
 
     return NGX_OK;
 }

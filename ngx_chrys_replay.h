@@ -33,16 +33,29 @@ typedef struct {
 } ngx_chrys_replay_t;
 
 
+/*
+ * A track's clock: stream time to clip time, going on where the stream's
+ * goes back (a publisher that came back starts its timestamps again).
+ */
+
+typedef struct {
+    int64_t                       offset;     /* ms, stream to clip time */
+    int64_t                       last;       /* ms, stream time, the last */
+    int64_t                       last_dts;   /* ms, clip time, -1: none */
+    int64_t                       step;       /* ms, the last frame's */
+    ngx_uint_t                    restarts;   /* times it went back */
+    unsigned                      seen:1;
+} ngx_chrys_mux_clock_t;
+
+
 /* remuxing access units of a ring into fragmented MP4, step by step */
 
 typedef struct {
     ngx_chrys_gop_t              *gop;
     ngx_chrys_gop_t              *audio;      /* AAC frames of the step */
     void                         *fmt;        /* AVFormatContext */
-    int64_t                       offset;     /* ms, stream to clip time */
-    int64_t                       last_dts;   /* ms, clip time */
-    int64_t                       step;       /* ms, the last frame's */
-    int64_t                       audio_dts;  /* ms, clip time, the last */
+    ngx_chrys_mux_clock_t         video_clock;
+    ngx_chrys_mux_clock_t         audio_clock;    /* follows the video's */
     ngx_int_t                     audio_index;    /* -1: no audio track */
     unsigned                      started:1;
     unsigned                      last:1;

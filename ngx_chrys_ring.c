@@ -38,6 +38,25 @@ typedef struct {
 } ngx_chrys_plan_t;
 
 
+/* where a clip's walk stands: its next GOP, or that GOP's audio */
+
+typedef struct {
+    ngx_uint_t                   *next;       /* seq, the walk's cursor */
+    ngx_uint_t                    last;       /* GOP: the clip's last seq */
+    ngx_uint_t                   *done;
+    int64_t                       from;       /* audio: stream time */
+    int64_t                       to;
+    uint64_t                      since;      /* arrival, Unix ms */
+    ngx_uint_t                    behind;
+} ngx_chrys_pick_t;
+
+
+/* the entries [*from, *to] of a ring that a walk takes next */
+
+typedef ngx_int_t (*ngx_chrys_ring_pick_pt)(ngx_chrys_ring_t *ring,
+    ngx_chrys_pick_t *pick, ngx_int_t *from, ngx_int_t *to);
+
+
 static ngx_uint_t ngx_chrys_ring_evict_gop_locked(ngx_chrys_zone_t *zone,
     ngx_chrys_ring_t *ring);
 static void ngx_chrys_ring_clear_locked(ngx_chrys_zone_t *zone,
@@ -51,6 +70,7 @@ static void ngx_chrys_ring_audio_trim_locked(ngx_chrys_zone_t *zone,
 static ngx_int_t ngx_chrys_ring_audio_setup_locked(ngx_chrys_zone_t *zone,
     ngx_chrys_ring_t *ring, ngx_chrys_ring_t *audio, ngx_msec_t span,
     u_char *data, size_t len, ngx_uint_t rate, ngx_uint_t channels);
+static ngx_uint_t ngx_chrys_ring_cap(ngx_msec_t span);
 static u_char *ngx_chrys_ring_room_locked(ngx_chrys_zone_t *zone,
     ngx_chrys_ring_t *ring, size_t len);
 static ngx_int_t ngx_chrys_ring_find(ngx_chrys_ring_t *ring, uint64_t value,
@@ -71,6 +91,16 @@ static void ngx_chrys_ring_plan_locked(ngx_chrys_ring_t *ring,
 static ngx_chrys_gop_t *ngx_chrys_ring_copy(ngx_chrys_zone_t *zone,
     ngx_chrys_stream_t *st, ngx_uint_t event, ngx_chrys_plan_t *plan,
     size_t pad, ngx_log_t *log);
+static ngx_chrys_gop_t *ngx_chrys_ring_take(ngx_chrys_zone_t *zone,
+    ngx_chrys_stream_t *st, ngx_uint_t event, ngx_uint_t audio,
+    ngx_chrys_ring_pick_pt handler, ngx_chrys_pick_t *pick, size_t pad,
+    ngx_log_t *log);
+static ngx_int_t ngx_chrys_ring_gop_pick_locked(ngx_chrys_ring_t *ring,
+    ngx_chrys_pick_t *pick, ngx_int_t *from, ngx_int_t *to);
+static ngx_int_t ngx_chrys_ring_audio_pick_locked(ngx_chrys_ring_t *ring,
+    ngx_chrys_pick_t *pick, ngx_int_t *from, ngx_int_t *to);
+static ngx_int_t ngx_chrys_ring_audio_publish(ngx_chrys_ring_t *ring,
+    uint64_t time);
 static ngx_uint_t ngx_chrys_ring_clean_cut(ngx_chrys_ring_t *ring,
     int64_t shown, ngx_uint_t j);
 static ngx_chrys_event_t *ngx_chrys_event_find_locked(ngx_chrys_stream_t *st,
@@ -85,6 +115,8 @@ static void ngx_chrys_event_data_fill_locked(ngx_chrys_zone_t *zone,
     ngx_chrys_stream_t *st, ngx_chrys_event_t *ev, size_t *slice);
 static void ngx_chrys_event_data_locked(ngx_chrys_zone_t *zone,
     ngx_chrys_event_t *ev, ngx_chrys_entry_t *e, u_char *data);
+static ngx_uint_t ngx_chrys_event_index_fits_locked(ngx_chrys_zone_t *zone,
+    ngx_chrys_event_t *ev);
 static ngx_int_t ngx_chrys_event_audio_locked(ngx_chrys_zone_t *zone,
     ngx_chrys_event_t *ev, ngx_chrys_config_t *config);
 static void ngx_chrys_event_audio_fill_locked(ngx_chrys_zone_t *zone,
@@ -92,6 +124,7 @@ static void ngx_chrys_event_audio_fill_locked(ngx_chrys_zone_t *zone,
 static ngx_int_t ngx_chrys_event_append_locked(ngx_chrys_zone_t *zone,
     ngx_chrys_event_t *ev, ngx_chrys_ring_t *ring, ngx_chrys_entry_t *e,
     u_char *data);
+static size_t ngx_chrys_event_bytes(ngx_chrys_event_t *ev);
 static void ngx_chrys_event_info_locked(ngx_chrys_event_t *ev,
     ngx_chrys_event_info_t *info, u_char *p);
 static void ngx_chrys_event_free_locked(ngx_chrys_zone_t *zone,
@@ -111,11 +144,7 @@ ngx_chrys_ring_setup_locked(ngx_chrys_zone_t *zone, ngx_chrys_ring_t *ring,
     ngx_uint_t          cap;
     ngx_chrys_entry_t  *entries;
 
-    cap = span * 64 / 1000 + 64;
-
-    if (cap > 65536) {
-        cap = 65536;
-    }
+    cap = ngx_chrys_ring_cap(span);
 
     ring->window = window;
     ring->max_bytes = max_bytes;
@@ -142,6 +171,19 @@ ngx_chrys_ring_setup_locked(ngx_chrys_zone_t *zone, ngx_chrys_ring_t *ring,
     ring->bytes += cap * sizeof(ngx_chrys_entry_t);
 
     return NGX_OK;
+}
+
+
+/* the entries of the index of a ring of "span" ms */
+
+static ngx_uint_t
+ngx_chrys_ring_cap(ngx_msec_t span)
+{
+    ngx_uint_t  cap;
+
+    cap = span * 64 / 1000 + 64;
+
+    return ngx_min(cap, 65536);
 }
 
 
@@ -1839,68 +1881,36 @@ ngx_chrys_ring_span(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
 
 
 /*
- * The next GOP of a clip: from *next (or the first IDR after it, if it
- * left the ring) up to the next IDR or "last".  *next is then the seq
- * after it, and *done says whether the clip is complete.  NULL when
- * nothing of it is left.
+ * What a clip's walk takes next out of a ring, or its audio ring: the
+ * entries "handler" picks under the lock, copied out of it.  NULL when
+ * there are none, or they left meanwhile.
  */
 
-ngx_chrys_gop_t *
-ngx_chrys_ring_gop(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
-    ngx_uint_t event, ngx_uint_t *next, ngx_uint_t last, size_t pad,
-    ngx_uint_t *done, ngx_log_t *log)
+static ngx_chrys_gop_t *
+ngx_chrys_ring_take(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
+    ngx_uint_t event, ngx_uint_t audio, ngx_chrys_ring_pick_pt handler,
+    ngx_chrys_pick_t *pick, size_t pad, ngx_log_t *log)
 {
-    ngx_int_t           i, j;
+    ngx_int_t           from, to;
     ngx_uint_t          found;
     ngx_chrys_plan_t    plan;
     ngx_chrys_ring_t   *ring;
-    ngx_chrys_entry_t  *e;
     ngx_chrys_event_t  *ev;
 
     found = 0;
-    *done = 1;
 
     ngx_chrys_zone_lock(zone);
 
     ring = ngx_chrys_ring_source_locked(st, event, &ev);
 
-    if (ring && ring->count) {
-        i = ngx_chrys_ring_find_seq(ring, *next);
+    if (ring && audio) {
+        ring = ring->audio;
+    }
 
-        if (i < 0 || ngx_chrys_ring_entry(ring, i)->seq != *next) {
-            /* evicted meanwhile: go on at the next IDR */
-            i = ngx_chrys_ring_idr_from(ring, i + 1);
-
-            if ((ngx_uint_t) i < ring->count
-                && !(ngx_chrys_ring_entry(ring, i)->flags & NGX_CHRYS_AU_IDR))
-            {
-                i = ring->count;
-            }
-        }
-
-        if ((ngx_uint_t) i < ring->count
-            && ngx_chrys_ring_entry(ring, i)->seq <= last)
-        {
-            /* up to the next IDR, or the end of the range */
-
-            for (j = i + 1; (ngx_uint_t) j < ring->count; j++) {
-                e = ngx_chrys_ring_entry(ring, j);
-
-                if ((e->flags & NGX_CHRYS_AU_IDR) || e->seq > last) {
-                    break;
-                }
-            }
-
-            ngx_chrys_ring_plan_locked(ring, i, j - 1, pad, &plan);
-            found = 1;
-
-            *done = ((ngx_uint_t) j >= ring->count
-                     || ngx_chrys_ring_entry(ring, j)->seq > last);
-
-            if ((ngx_uint_t) j < ring->count) {
-                *next = ngx_chrys_ring_entry(ring, j)->seq;
-            }
-        }
+    if (ring && ring->count && handler(ring, pick, &from, &to) == NGX_OK) {
+        ngx_chrys_ring_plan_locked(ring, from, to, pad, &plan);
+        plan.audio = audio;
+        found = 1;
     }
 
     ngx_chrys_zone_unlock(zone);
@@ -1914,67 +1924,199 @@ ngx_chrys_ring_gop(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
 
 
 /*
+ * The next GOP of a clip: from *next (or the first IDR after it, if it
+ * left the ring) up to the next IDR or "last".  *next is then the seq
+ * after it, and *done says whether the clip is complete.  NULL when
+ * nothing of it is left.
+ */
+
+ngx_chrys_gop_t *
+ngx_chrys_ring_gop(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
+    ngx_uint_t event, ngx_uint_t *next, ngx_uint_t last, size_t pad,
+    ngx_uint_t *done, ngx_log_t *log)
+{
+    ngx_chrys_pick_t  pick;
+
+    ngx_memzero(&pick, sizeof(ngx_chrys_pick_t));
+
+    pick.next = next;
+    pick.last = last;
+    pick.done = done;
+
+    *done = 1;
+
+    return ngx_chrys_ring_take(zone, st, event, 0,
+                               ngx_chrys_ring_gop_pick_locked, &pick, pad,
+                               log);
+}
+
+
+static ngx_int_t
+ngx_chrys_ring_gop_pick_locked(ngx_chrys_ring_t *ring,
+    ngx_chrys_pick_t *pick, ngx_int_t *from, ngx_int_t *to)
+{
+    ngx_int_t           i, j;
+    ngx_chrys_entry_t  *e;
+
+    i = ngx_chrys_ring_find_seq(ring, *pick->next);
+
+    if (i < 0 || ngx_chrys_ring_entry(ring, i)->seq != *pick->next) {
+        /* evicted meanwhile: go on at the next IDR */
+        i = ngx_chrys_ring_idr_from(ring, i + 1);
+
+        if ((ngx_uint_t) i < ring->count
+            && !(ngx_chrys_ring_entry(ring, i)->flags & NGX_CHRYS_AU_IDR))
+        {
+            i = ring->count;
+        }
+    }
+
+    if ((ngx_uint_t) i >= ring->count
+        || ngx_chrys_ring_entry(ring, i)->seq > pick->last)
+    {
+        return NGX_DECLINED;
+    }
+
+    /* up to the next IDR, or the end of the range */
+
+    for (j = i + 1; (ngx_uint_t) j < ring->count; j++) {
+        e = ngx_chrys_ring_entry(ring, j);
+
+        if ((e->flags & NGX_CHRYS_AU_IDR) || e->seq > pick->last) {
+            break;
+        }
+    }
+
+    *pick->done = ((ngx_uint_t) j >= ring->count
+                   || ngx_chrys_ring_entry(ring, j)->seq > pick->last);
+
+    if ((ngx_uint_t) j < ring->count) {
+        *pick->next = ngx_chrys_ring_entry(ring, j)->seq;
+    }
+
+    *from = i;
+    *to = j - 1;
+
+    return NGX_OK;
+}
+
+
+/*
  * The AAC frames of a clip's step: those after seq *next with a stream
- * time in [from, to), the configuration first.  *next is then the last
- * one looked at.  NULL when there are none, or no audio.
+ * time in [from, to), the configuration first, up to where the time goes
+ * back (the publisher came back: those go with a later step).  The first
+ * step ("from" not INT64_MIN) looks in the publish whose frames came when
+ * its first frame did ("since").  If the step's video is of a later
+ * publish than frame *next ("behind"), the rest of that frame's publish
+ * comes first, whatever its time.  *next is then the last one looked at.
+ * NULL when there are none, or no audio.
  */
 
 ngx_chrys_gop_t *
 ngx_chrys_ring_audio(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
     ngx_uint_t event, ngx_uint_t *next, int64_t from, int64_t to,
-    size_t pad, ngx_log_t *log)
+    uint64_t since, ngx_uint_t behind, size_t pad, ngx_log_t *log)
 {
+    ngx_chrys_pick_t  pick;
+
+    ngx_memzero(&pick, sizeof(ngx_chrys_pick_t));
+
+    pick.next = next;
+    pick.from = from;
+    pick.to = to;
+    pick.since = since;
+    pick.behind = behind;
+
+    return ngx_chrys_ring_take(zone, st, event, 1,
+                               ngx_chrys_ring_audio_pick_locked, &pick, pad,
+                               log);
+}
+
+
+static ngx_int_t
+ngx_chrys_ring_audio_pick_locked(ngx_chrys_ring_t *ring,
+    ngx_chrys_pick_t *pick, ngx_int_t *from, ngx_int_t *to)
+{
+    int64_t             last;
     ngx_int_t           i, j;
-    ngx_uint_t          found;
-    ngx_chrys_plan_t    plan;
-    ngx_chrys_ring_t   *ring;
+    ngx_uint_t          behind;
     ngx_chrys_entry_t  *e;
-    ngx_chrys_event_t  *ev;
 
-    found = 0;
+    if (pick->from == INT64_MIN) {
+        i = ngx_chrys_ring_find_seq(ring, *pick->next) + 1;
 
-    ngx_chrys_zone_lock(zone);
+        /* the time of the one taken last, if it is still there */
+        last = (i > 0) ? ngx_chrys_ring_entry(ring, i - 1)->dts : INT64_MIN;
 
-    ring = ngx_chrys_ring_source_locked(st, event, &ev);
-    ring = ring ? ring->audio : NULL;
+    } else {
+        i = ngx_chrys_ring_audio_publish(ring, pick->since);
+        last = INT64_MIN;
+    }
 
-    if (ring && ring->count) {
-        i = ngx_chrys_ring_find_seq(ring, *next) + 1;
+    behind = pick->behind && last != INT64_MIN;
 
-        for ( /* void */ ; (ngx_uint_t) i < ring->count; i++) {
-            e = ngx_chrys_ring_entry(ring, i);
+    for ( /* void */ ; (ngx_uint_t) i < ring->count; i++) {
+        e = ngx_chrys_ring_entry(ring, i);
 
-            if (e->dts >= from) {
+        if (e->dts >= pick->from) {
+            break;
+        }
+
+        *pick->next = e->seq;
+    }
+
+    for (j = i; (ngx_uint_t) j < ring->count; j++) {
+        e = ngx_chrys_ring_entry(ring, j);
+
+        if (e->dts < last) {
+            if (!behind) {
                 break;
             }
 
-            *next = e->seq;
+            /* past the previous publish, on to the step's own */
+            behind = 0;
         }
 
-        for (j = i; (ngx_uint_t) j < ring->count; j++) {
-            e = ngx_chrys_ring_entry(ring, j);
-
-            if (e->dts >= to) {
-                break;
-            }
-
-            *next = e->seq;
+        if (!behind && e->dts >= pick->to) {
+            break;
         }
 
-        if (j > i) {
-            ngx_chrys_ring_plan_locked(ring, i, j - 1, pad, &plan);
-            plan.audio = 1;
-            found = 1;
-        }
+        last = e->dts;
+        *pick->next = e->seq;
     }
 
-    ngx_chrys_zone_unlock(zone);
-
-    if (!found) {
-        return NULL;
+    if (j == i) {
+        return NGX_DECLINED;
     }
 
-    return ngx_chrys_ring_copy(zone, st, event, &plan, pad, log);
+    *from = i;
+    *to = j - 1;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The first AAC frame of the publish whose frames came by "time": where
+ * its stream time last went back before.  A publish's audio comes with
+ * its video, within NGX_CHRYS_AUDIO_LATE.
+ */
+
+static ngx_int_t
+ngx_chrys_ring_audio_publish(ngx_chrys_ring_t *ring, uint64_t time)
+{
+    ngx_int_t  i;
+
+    i = ngx_chrys_ring_find_time(ring, time + NGX_CHRYS_AUDIO_LATE);
+
+    while (i > 0
+           && ngx_chrys_ring_entry(ring, i - 1)->dts
+              <= ngx_chrys_ring_entry(ring, i)->dts)
+    {
+        i--;
+    }
+
+    return ngx_max(i, 0);
 }
 
 
@@ -2327,7 +2469,8 @@ ngx_chrys_event_data_fill_locked(ngx_chrys_zone_t *zone,
 
 /*
  * A data message into an event's data ring, made when the first comes:
- * within NGX_CHRYS_DATA_BYTES, counted in the zone's event budget.
+ * within NGX_CHRYS_DATA_BYTES, counted in the zone's event budget (its
+ * index too, reckoned before it is made).
  */
 
 static void
@@ -2340,6 +2483,11 @@ ngx_chrys_event_data_locked(ngx_chrys_zone_t *zone, ngx_chrys_event_t *ev,
 
     ring = &ev->data;
     before = ring->bytes;
+
+    if (ring->entries == NULL && !ngx_chrys_event_index_fits_locked(zone, ev))
+    {
+        return;
+    }
 
     if (ring->entries == NULL
         && (ngx_chrys_ring_setup_locked(zone, ring, 0, NGX_CHRYS_DATA_BYTES,
@@ -2370,25 +2518,52 @@ ngx_chrys_event_data_locked(ngx_chrys_zone_t *zone, ngx_chrys_event_t *ev,
 }
 
 
-/* an event's audio ring, for frames of the AAC configuration "config" */
+/*
+ * An event's audio ring, for frames of the AAC configuration "config";
+ * its index is made only within the zone's event budget (else the event
+ * takes nothing more, as when an access unit does not fit).
+ */
 
 static ngx_int_t
 ngx_chrys_event_audio_locked(ngx_chrys_zone_t *zone, ngx_chrys_event_t *ev,
     ngx_chrys_config_t *config)
 {
-    size_t     before;
-    ngx_int_t  rc;
+    size_t      before;
+    ngx_int_t   rc;
+    ngx_msec_t  span;
+
+    span = ev->pre + ev->post + 10000;
+
+    if (ev->ring.audio == NULL && !ngx_chrys_event_index_fits_locked(zone, ev))
+    {
+        ev->truncated = 1;
+        return NGX_DECLINED;
+    }
 
     before = ngx_chrys_ring_bytes(&ev->ring);
 
-    rc = ngx_chrys_ring_audio_setup_locked(zone, &ev->ring, &ev->audio,
-                                           ev->pre + ev->post + 10000,
+    rc = ngx_chrys_ring_audio_setup_locked(zone, &ev->ring, &ev->audio, span,
                                            config->data, config->len,
                                            config->width, config->height);
 
     zone->sh->event_bytes += ngx_chrys_ring_bytes(&ev->ring) - before;
 
     return rc;
+}
+
+
+/* whether the index of one of an event's rings fits in the event budget */
+
+static ngx_uint_t
+ngx_chrys_event_index_fits_locked(ngx_chrys_zone_t *zone,
+    ngx_chrys_event_t *ev)
+{
+    size_t  need;
+
+    need = ngx_chrys_ring_cap(ev->pre + ev->post + 10000)
+           * sizeof(ngx_chrys_entry_t);
+
+    return zone->sh->event_bytes + need <= zone->sh->event_budget;
 }
 
 
@@ -2428,6 +2603,15 @@ ngx_chrys_event_append_locked(ngx_chrys_zone_t *zone, ngx_chrys_event_t *ev,
 }
 
 
+/* what an event counts against the budget: video, audio and data */
+
+static size_t
+ngx_chrys_event_bytes(ngx_chrys_event_t *ev)
+{
+    return ngx_chrys_ring_bytes(&ev->ring) + ev->data.bytes;
+}
+
+
 static void
 ngx_chrys_event_info_locked(ngx_chrys_event_t *ev,
     ngx_chrys_event_info_t *info, u_char *p)
@@ -2444,7 +2628,7 @@ ngx_chrys_event_info_locked(ngx_chrys_event_t *ev,
     info->post = ev->post;
     info->truncated = ev->truncated;
     info->frames = ev->ring.count;
-    info->bytes = ngx_chrys_ring_bytes(&ev->ring);
+    info->bytes = ngx_chrys_event_bytes(ev);
     info->start = range.start;
     info->end = range.end;
 
@@ -2565,7 +2749,7 @@ static void
 ngx_chrys_event_free_locked(ngx_chrys_zone_t *zone, ngx_chrys_stream_t *st,
     ngx_chrys_event_t *ev)
 {
-    zone->sh->event_bytes -= ngx_chrys_ring_bytes(&ev->ring) + ev->data.bytes;
+    zone->sh->event_bytes -= ngx_chrys_event_bytes(ev);
 
     ngx_queue_remove(&ev->queue);
     st->nevents--;

@@ -319,7 +319,8 @@ uint64_t ngx_chrys_data_before(ngx_chrys_zone_t *zone,
     ngx_chrys_stream_t *st, ngx_uint_t event, uint64_t time);
 ngx_chrys_gop_t *ngx_chrys_ring_audio(ngx_chrys_zone_t *zone,
     ngx_chrys_stream_t *st, ngx_uint_t event, ngx_uint_t *next,
-    int64_t from, int64_t to, size_t pad, ngx_log_t *log);
+    int64_t from, int64_t to, uint64_t since, ngx_uint_t behind, size_t pad,
+    ngx_log_t *log);
 void ngx_chrys_gop_free(ngx_chrys_gop_t *gop);
 
 

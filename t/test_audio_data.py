@@ -19,7 +19,7 @@ RATE = 44100
 AAC_FRAME = 1024 / RATE     # s
 
 
-def media_file(name, audio):
+def media_file(name, audio, tone=TONE):
     """testsrc2 640x360 at 30 fps, GOP 30, 20 s, with a sine tone in
     "audio" (ffmpeg encoder arguments), as FLV; cached in t/.cache."""
     os.makedirs(CACHE, exist_ok=True)
@@ -27,7 +27,7 @@ def media_file(name, audio):
     if not os.path.exists(path):
         ffmpeg("-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30",
                "-f", "lavfi", "-i", "sine=frequency=%d:sample_rate=%d"
-               % (TONE, RATE), "-t", "20", "-c:v", "libx264", "-preset",
+               % (tone, RATE), "-t", "20", "-c:v", "libx264", "-preset",
                "veryfast", "-g", "30", "-keyint_min", "30", "-bf", "0",
                "-pix_fmt", "yuv420p", *audio, "-f", "flv", path + ".part")
         os.replace(path + ".part", path)
@@ -130,6 +130,83 @@ def test_clip_carries_the_sound_in_sync(nginx, publish, aac_file):
     r = nginx.get("live/cam/clip.mp4?from=%d&to=%d&audio=0" % (t0, t1))
     assert r.status_code == 200
     assert list(probe(r.content)) == ["video"]
+
+
+def test_a_clip_across_a_reconnect_keeps_its_sound_in_sync(nginx, publish,
+                                                          aac_file):
+    """The camera leaves and comes back, its timestamps starting again.
+    The clip's video goes on a frame after its last one, the gap between
+    the publishes left out (test_buffer.py); the sound goes on with the
+    same offset, so the two tracks end together as in a clip of one
+    publish, and the sound after the reconnect is there."""
+    # both publishes within the buffer's 10 s, however slow the server
+    first = publish(nginx.rtmp("cam"), aac_file)
+    nginx.wait_frame("cam")
+    time.sleep(2)
+    first.stop()
+    wait_for(lambda: not nginx.status("cam")["publishing"],
+             timeout=10, what="the publisher to leave")
+    publish(nginx.rtmp("cam"), aac_file)
+    wait_for(lambda: nginx.status("cam")["publishes"] == 2
+             and nginx.status("cam")["publishing"], timeout=10,
+             what="the camera to come back")
+    time.sleep(2.5)
+
+    frames = nginx.get("live/cam/index.json").json()["index"]
+    # the first frame of the second publish: where the pts go back
+    back = next(i for i in range(1, len(frames))
+                if frames[i]["pts"] < frames[i - 1]["pts"])
+    assert back >= 30 and len(frames) - back >= 30, back
+
+    # half a second short of the newest frame, whose sound may be on its way
+    frames = frames[:-15]
+    t0, t1 = frames[0]["time"], frames[-1]["time"]
+    r = nginx.get("live/cam/clip.mp4?from=%d&to=%d" % (t0, t1))
+    assert r.status_code == 200
+    streams = probe(r.content)
+    v, a = streams["video"], streams["audio"]
+    assert v["packets"] == len(frames)
+    # one timeline without the gap: the video as long as its frames
+    assert abs((v["end"] - v["start"]) - len(frames) / 30.0) <= 0.1, v
+    # the sound on the video's offset after the reconnect too: the two
+    # start and end within an AAC frame, as in a clip of one publish
+    assert_in_sync(streams)
+    # and no hole where the publisher came back: a frame every 23 ms, but
+    # for the few where the first publish's sound outlasted its video
+    assert a["packets"] >= (a["end"] - a["start"]) / AAC_FRAME - 4, a
+    assert abs(tone_of(r.content) - TONE) < 5
+
+
+def test_a_clip_after_a_reconnect_has_the_sound_of_its_publish(
+        nginx, publish, aac_file):
+    """The camera comes back with another sound while its first publish,
+    of the same stream times, is still in the buffer: a clip of the
+    second publish only has the second publish's sound."""
+    other = media_file("testsrc2-aac-sine-%d" % (TONE // 2),
+                       ["-c:a", "aac", "-b:a", "96k"], tone=TONE // 2)
+    first = publish(nginx.rtmp("cam"), aac_file)
+    nginx.wait_frame("cam")
+    time.sleep(3.5)
+    first.stop()
+    wait_for(lambda: not nginx.status("cam")["publishing"],
+             timeout=10, what="the publisher to leave")
+    publish(nginx.rtmp("cam"), other)
+    wait_for(lambda: nginx.status("cam")["publishes"] == 2
+             and nginx.status("cam")["publishing"], timeout=10,
+             what="the camera to come back")
+    time.sleep(2.5)
+
+    frames = nginx.get("live/cam/index.json").json()["index"]
+    back = next(i for i in range(1, len(frames))
+                if frames[i]["pts"] < frames[i - 1]["pts"])
+
+    # from a second into the second publish, its times those of the first
+    t0, t1 = frames[back + 30]["time"], frames[-15]["time"]
+    r = nginx.get("live/cam/clip.mp4?from=%d&to=%d" % (t0, t1))
+    assert r.status_code == 200
+    streams = probe(r.content)
+    assert_in_sync(streams)
+    assert abs(tone_of(r.content) - TONE // 2) < 5
 
 
 def test_event_clip_has_its_sound(nginx, publish, aac_file):

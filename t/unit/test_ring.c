@@ -2777,6 +2777,134 @@ test_audio_leaves_with_its_video(void)
 }
 
 
+/*
+ * An event's bytes, as the API tells them, are what it counts against the
+ * zone's event budget: its data messages too.
+ */
+
+static void
+test_event_bytes_count_its_data(void)
+{
+    uint64_t                 now;
+    ngx_uint_t               id;
+    ngx_pool_t              *pool;
+    ngx_chrys_zone_t        *zone;
+    ngx_chrys_event_t       *ev;
+    ngx_chrys_stream_t      *st;
+    ngx_chrys_event_info_t   info;
+
+    zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
+    pool = ngx_create_pool(4096, ngx_cycle->log);
+    st = ngx_unit_ring(zone, "cam1", 10000, 32 * 1024 * 1024, NULL);
+
+    now = ngx_unit_now();
+    ngx_unit_aus(zone, st, 1, 100, now - 4000, NGX_UNIT_AU);
+
+    ngx_unit_check(ngx_chrys_data_push(zone, st, now - 1000, 0, 1,
+                                       (u_char *) "{\"door\":1}", 10)
+                   == NGX_OK);
+
+    ngx_unit_check(ngx_unit_event(zone, st, 1900, 1000, &id) == NGX_OK);
+
+    ev = ngx_unit_event_find(st, id);
+    ngx_unit_check(ev != NULL);
+
+    if (ev) {
+        ngx_unit_check(ev->data.count == 1 && ev->data.bytes > 0);
+
+        ngx_unit_check(ngx_chrys_event_info(zone, st, id, pool, &info)
+                       == NGX_OK);
+        ngx_unit_check(info.bytes
+                       == ngx_chrys_ring_bytes(&ev->ring) + ev->data.bytes);
+        ngx_unit_check(info.bytes == zone->sh->event_bytes);
+    }
+
+    ngx_destroy_pool(pool);
+    ngx_unit_zone_destroy(zone);
+}
+
+
+/*
+ * An event's audio and data indexes are reckoned against the budget
+ * before they are made: an event whose video fills the budget gets no
+ * audio or data, and stays within it.
+ */
+
+static void
+test_event_audio_index_within_budget(void)
+{
+    size_t               video;
+    uint64_t             now, t;
+    ngx_uint_t           seq, id;
+    ngx_chrys_au_t       au;
+    ngx_chrys_zone_t    *zone;
+    ngx_chrys_event_t   *ev;
+    ngx_chrys_stream_t  *st;
+    u_char               frame[300];
+
+    zone = ngx_unit_zone_create(NGX_UNIT_ZONE_SIZE);
+    st = ngx_unit_ring(zone, "cam1", 10000, 32 * 1024 * 1024, NULL);
+
+    ngx_unit_check(ngx_chrys_ring_audio_configure(zone, st,
+                                                  (u_char *) "\x12\x10", 2,
+                                                  44100, 2)
+                   == NGX_OK);
+
+    ngx_memzero(&au, sizeof(ngx_chrys_au_t));
+    ngx_memset(frame, 'a', sizeof(frame));
+    au.data = frame;
+    au.len = sizeof(frame);
+
+    now = ngx_unit_now() - 4000;
+
+    for (seq = 1; seq <= 100; seq++) {
+        t = now + (seq - 1) * NGX_UNIT_FRAME;
+
+        ngx_unit_au(zone, st, seq, t, NGX_UNIT_AU, ngx_unit_idr(seq));
+
+        au.time = t + 1;
+        au.dts = seq * NGX_UNIT_FRAME;
+        au.pts = au.dts;
+        ngx_chrys_ring_push_audio(zone, st, &au, ngx_cycle->log);
+    }
+
+    ngx_unit_check(ngx_chrys_data_push(zone, st, now + 3000, 0, 1,
+                                       (u_char *) "{\"door\":1}", 10)
+                   == NGX_OK);
+
+    /* what the event's video takes, with the budget to spare */
+
+    ngx_unit_check(ngx_unit_event(zone, st, 1900, 1000, &id) == NGX_OK);
+
+    ev = ngx_unit_event_find(st, id);
+    ngx_unit_check(ev != NULL && ev->audio.count > 0
+                   && ev->data.count == 1);
+
+    video = ev ? ev->ring.bytes : 0;
+    ngx_unit_check(ngx_chrys_event_delete(zone, st, id) == NGX_OK);
+
+    /* room for that, not for the index of its audio or data too */
+
+    zone->sh->event_budget = video + 1024;
+
+    ngx_unit_check(ngx_unit_event(zone, st, 1900, 1000, &id) == NGX_OK);
+
+    ev = ngx_unit_event_find(st, id);
+    ngx_unit_check(ev != NULL);
+
+    if (ev) {
+        ngx_unit_check(ev->ring.bytes == video);
+        ngx_unit_check(ev->ring.audio == NULL && ev->truncated);
+        ngx_unit_check(ev->data.entries == NULL);
+        ngx_unit_check(zone->sh->event_bytes <= zone->sh->event_budget);
+        ngx_unit_check(zone->sh->event_bytes
+                       == ngx_chrys_ring_bytes(&ev->ring));
+    }
+
+    ngx_unit_zone_destroy(zone);
+}
+
+
 int
 main(void)
 {
@@ -2823,6 +2951,8 @@ main(void)
     ngx_unit_run(test_event_fill_copies_pre_window_in_slices);
     ngx_unit_run(test_event_fill_goes_on_at_next_idr);
     ngx_unit_run(test_audio_leaves_with_its_video);
+    ngx_unit_run(test_event_bytes_count_its_data);
+    ngx_unit_run(test_event_audio_index_within_budget);
 
     /* the slab allocator found nothing wrong */
     ngx_unit_check(ngx_unit_log_crit == 0);
