@@ -132,6 +132,30 @@ def test_clip_carries_the_sound_in_sync(nginx, publish, aac_file):
     assert list(probe(r.content)) == ["video"]
 
 
+def publish_twice(nginx, publish, first_media, second_media, seconds):
+    """Publishes first_media for "seconds", then, once that publisher has
+    left, second_media for 2.5 s (both within the buffer's 10 s, however
+    slow the server; fixed waits, as SLOW would push the first out).
+    Returns the buffer's index and the place of the second publish's
+    first frame in it (where the pts go back)."""
+    first = publish(nginx.rtmp("cam"), first_media)
+    nginx.wait_frame("cam")
+    time.sleep(seconds)
+    first.stop()
+    wait_for(lambda: not nginx.status("cam")["publishing"],
+             timeout=10, what="the publisher to leave")
+    publish(nginx.rtmp("cam"), second_media)
+    wait_for(lambda: nginx.status("cam")["publishes"] == 2
+             and nginx.status("cam")["publishing"], timeout=10,
+             what="the camera to come back")
+    time.sleep(2.5)
+
+    frames = nginx.get("live/cam/index.json").json()["index"]
+    back = next(i for i in range(1, len(frames))
+                if frames[i]["pts"] < frames[i - 1]["pts"])
+    return frames, back
+
+
 def test_a_clip_across_a_reconnect_keeps_its_sound_in_sync(nginx, publish,
                                                           aac_file):
     """The camera leaves and comes back, its timestamps starting again.
@@ -139,23 +163,7 @@ def test_a_clip_across_a_reconnect_keeps_its_sound_in_sync(nginx, publish,
     the publishes left out (test_buffer.py); the sound goes on with the
     same offset, so the two tracks end together as in a clip of one
     publish, and the sound after the reconnect is there."""
-    # both publishes within the buffer's 10 s, however slow the server
-    first = publish(nginx.rtmp("cam"), aac_file)
-    nginx.wait_frame("cam")
-    time.sleep(2)
-    first.stop()
-    wait_for(lambda: not nginx.status("cam")["publishing"],
-             timeout=10, what="the publisher to leave")
-    publish(nginx.rtmp("cam"), aac_file)
-    wait_for(lambda: nginx.status("cam")["publishes"] == 2
-             and nginx.status("cam")["publishing"], timeout=10,
-             what="the camera to come back")
-    time.sleep(2.5)
-
-    frames = nginx.get("live/cam/index.json").json()["index"]
-    # the first frame of the second publish: where the pts go back
-    back = next(i for i in range(1, len(frames))
-                if frames[i]["pts"] < frames[i - 1]["pts"])
+    frames, back = publish_twice(nginx, publish, aac_file, aac_file, 2)
     assert back >= 30 and len(frames) - back >= 30, back
 
     # half a second short of the newest frame, whose sound may be on its way
@@ -184,21 +192,7 @@ def test_a_clip_after_a_reconnect_has_the_sound_of_its_publish(
     second publish only has the second publish's sound."""
     other = media_file("testsrc2-aac-sine-%d" % (TONE // 2),
                        ["-c:a", "aac", "-b:a", "96k"], tone=TONE // 2)
-    first = publish(nginx.rtmp("cam"), aac_file)
-    nginx.wait_frame("cam")
-    time.sleep(3.5)
-    first.stop()
-    wait_for(lambda: not nginx.status("cam")["publishing"],
-             timeout=10, what="the publisher to leave")
-    publish(nginx.rtmp("cam"), other)
-    wait_for(lambda: nginx.status("cam")["publishes"] == 2
-             and nginx.status("cam")["publishing"], timeout=10,
-             what="the camera to come back")
-    time.sleep(2.5)
-
-    frames = nginx.get("live/cam/index.json").json()["index"]
-    back = next(i for i in range(1, len(frames))
-                if frames[i]["pts"] < frames[i - 1]["pts"])
+    frames, back = publish_twice(nginx, publish, aac_file, other, 3.5)
 
     # from a second into the second publish, its times those of the first
     t0, t1 = frames[back + 30]["time"], frames[-15]["time"]
