@@ -9,6 +9,11 @@
  * bounded by its subrequest_output_buffer_size), then merges: each stream
  * and each metric sample gets its node, and every node is listed as up or
  * down.  All of it runs in the event loop; nothing is shared.
+ *
+ * $chrys_cluster_key is the key a front hashes an API request by, the
+ * stream's "APP/NAME" of the location's captures $chrys_app and
+ * $chrys_name escaped as nginx-rtmp escapes them in its on_publish
+ * request ($arg_app/$arg_name there): both routes agree on any name.
  */
 
 
@@ -74,6 +79,9 @@ static ngx_int_t ngx_http_chrys_cluster_families(ngx_array_t *families,
     ngx_http_chrys_cluster_node_t *node);
 static size_t ngx_http_chrys_cluster_samples(u_char *out, ngx_str_t *samples,
     ngx_str_t *node);
+static ngx_int_t ngx_http_chrys_cluster_add_variables(ngx_conf_t *cf);
+static ngx_int_t ngx_http_chrys_cluster_key(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 static void *ngx_http_chrys_cluster_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_chrys_cluster_view(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -93,7 +101,7 @@ static ngx_command_t  ngx_http_chrys_cluster_commands[] = {
 
 
 static ngx_http_module_t  ngx_http_chrys_cluster_module_ctx = {
-    NULL,                                  /* preconfiguration */
+    ngx_http_chrys_cluster_add_variables,  /* preconfiguration */
     NULL,                                  /* postconfiguration */
 
     NULL,                                  /* create main configuration */
@@ -120,6 +128,22 @@ ngx_module_t  ngx_http_chrys_cluster_module = {
     NULL,                                  /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_http_variable_t  ngx_http_chrys_cluster_vars[] = {
+
+    { ngx_string("chrys_cluster_key"), NULL, ngx_http_chrys_cluster_key, 0,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
+
+
+/* the captures the key is made of, in this order */
+
+static ngx_str_t  ngx_http_chrys_cluster_parts[] = {
+    ngx_string("chrys_app"), ngx_string("chrys_name")
 };
 
 
@@ -853,6 +877,81 @@ ngx_http_chrys_cluster_samples(u_char *out, ngx_str_t *samples,
     }
 
     return o ? (size_t) (o - out) : len;
+}
+
+
+static ngx_int_t
+ngx_http_chrys_cluster_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_chrys_cluster_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * $chrys_cluster_key: "APP/NAME" of the captures, each escaped with
+ * NGX_ESCAPE_ARGS as nginx-rtmp's notifications escape the app and the
+ * name; not found unless the location captured both.
+ */
+
+static ngx_int_t
+ngx_http_chrys_cluster_key(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char                     *p;
+    size_t                      len;
+    ngx_str_t                  *name;
+    ngx_uint_t                  i;
+    ngx_http_variable_value_t  *part[2];
+
+    len = 1;
+
+    for (i = 0; i < 2; i++) {
+        name = &ngx_http_chrys_cluster_parts[i];
+
+        part[i] = ngx_http_get_variable(r, name,
+                                        ngx_hash_key(name->data, name->len));
+
+        if (part[i] == NULL || part[i]->not_found) {
+            v->not_found = 1;
+            return NGX_OK;
+        }
+
+        len += part[i]->len
+               + 2 * ngx_escape_uri(NULL, part[i]->data, part[i]->len,
+                                    NGX_ESCAPE_ARGS);
+    }
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    v->data = p;
+
+    p = (u_char *) ngx_escape_uri(p, part[0]->data, part[0]->len,
+                                  NGX_ESCAPE_ARGS);
+    *p++ = '/';
+    p = (u_char *) ngx_escape_uri(p, part[1]->data, part[1]->len,
+                                  NGX_ESCAPE_ARGS);
+
+    v->len = p - v->data;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+
+    return NGX_OK;
 }
 
 

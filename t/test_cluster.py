@@ -10,6 +10,7 @@ import signal
 import subprocess
 import threading
 import time
+import urllib.parse
 
 import pytest
 import requests
@@ -288,6 +289,44 @@ def test_a_publisher_without_its_key_is_refused_at_the_front(cluster):
         capture_output=True, timeout=30)
     assert r.returncode != 0
     assert "intruder" not in owners(nodes)
+
+
+def test_names_past_ascii_hash_alike_on_both_routes(cluster, camera):
+    """A name with letters past ASCII and "+" reaches the front's
+    on_publish escaped by nginx-rtmp, and its pictures' path decoded by
+    nginx: the front hashes both by the same key ($chrys_cluster_key), so
+    each is read from the node it was relayed to."""
+    front, nodes, _ = cluster
+    names = ["c\u00e1mara+%d" % i for i in range(6)]
+    cams = [Camera("%s?key=%s" % (front.rtmp(name), KEY), camera.path)
+            for name in names]
+    try:
+        for name in names:
+            front.wait_frame(urllib.parse.quote(name), timeout=30 * SLOW)
+        log = os.path.join(front.prefix, "logs", "access.log")
+        seen = os.path.getsize(log)
+        found = owners(nodes)
+        for name in names:
+            assert len(found.get(name, [])) == 1, (name, found)
+            assert_right_picture(front, camera, urllib.parse.quote(name))
+            st = front.get("live/%s/status" % urllib.parse.quote(name))
+            assert st.json()["name"] == name
+        # spread over the nodes by the hash, not all on one by chance
+        assert len({found[name][0] for name in names}) >= 2, found
+        # asked of the owner at once (the front's access log names every
+        # node it asked: a 404 of another first would be there too)
+        with open(log, "rb") as f:
+            f.seek(seen)
+            lines = f.read().decode().splitlines()
+        for i, name in enumerate(names):
+            owner = "127.0.0.1:%d" % nodes[found[name][0]].http_port
+            asked = [line.split(None, 9)[9] for line in lines
+                     if "mara+%d/latest.jpg" % i in line]
+            assert asked and all(a == owner for a in asked), \
+                (name, owner, asked)
+    finally:
+        for c in cams:
+            c.stop()
 
 
 class Reader(threading.Thread):
