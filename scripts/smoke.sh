@@ -3,7 +3,7 @@
 # a user would: an ffmpeg publisher, a picture fetched with curl.
 #
 # free_port: a TCP port nothing listens on (not 1935 or 8080, which other
-# tests and "make run" use).
+# tests and "make run" use), below the ephemeral range.
 # root_mount ROOT, root_umount ROOT: /proc and /dev in ROOT, for chroot.
 # root_mounts DIR: what is still mounted below DIR (nothing, before an
 # rm -rf of it).
@@ -20,7 +20,9 @@
 
 free_port() {
     while :; do
-        port=$(( 20000 + $(od -An -N2 -tu2 /dev/urandom) % 30000 ))
+        # below the kernel's ephemeral ports (32768 up), which clients'
+        # own connections take theirs from
+        port=$(( 10000 + $(od -An -N2 -tu2 /dev/urandom) % 22000 ))
         if ! ss -Htln "( sport = :$port )" | grep -q .; then
             echo "$port"
             return

@@ -8,6 +8,7 @@ Everything runs on 127.0.0.1 with free ports, under a temporary prefix.
 import io
 import json
 import os
+import random
 import re
 import shlex
 import shutil
@@ -50,10 +51,41 @@ RTMP_MODULE = "/usr/lib/nginx/modules/ngx_rtmp_module.so"
 CACHE = os.path.join(TOP, "t", ".cache")
 
 
+# ports handed out in this run, never handed out twice
+_given_ports = set()
+
+
+def _ports_to_give():
+    """The ports below the kernel's ephemeral range (or above it, if it
+    starts low): the range the clients' own connections take their local
+    ports from is left to them."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo, hi = (int(v) for v in f.read().split())
+    except (OSError, ValueError):
+        lo, hi = 32768, 60999
+    return (10000, lo - 1) if lo > 20000 else (hi + 1, 65535)
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port nothing listens on now, for a server to bind later.  Not
+    one of the kernel's ephemeral ports: bind(port 0) gives one of those,
+    which a client's connection (ffmpeg, requests) may take as its own
+    before the server binds it (CI saw nginx fail with "Address already in
+    use" so)."""
+    lo, hi = _ports_to_give()
+    for _ in range(1000):
+        port = random.randint(lo, hi)
+        if port in _given_ports:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _given_ports.add(port)
+        return port
+    raise RuntimeError("no free port in %d-%d" % (lo, hi))
 
 
 def wait_for(check, timeout=10.0, interval=0.05, what="condition"):
