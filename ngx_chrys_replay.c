@@ -43,6 +43,8 @@ static void ngx_chrys_mux_clock_init(ngx_chrys_mux_clock_t *clock,
 static int64_t ngx_chrys_mux_time(ngx_chrys_mux_clock_t *clock,
     ngx_chrys_mux_clock_t *lead, int64_t dts);
 static ngx_int_t ngx_chrys_mux_audio_stream(ngx_chrys_mux_t *mux);
+static ngx_int_t ngx_chrys_mux_extradata(AVCodecParameters *par,
+    ngx_chrys_au_t *config);
 static int ngx_chrys_mux_audio(ngx_chrys_mux_t *mux, AVPacket *pkt);
 static int ngx_chrys_mux_write(void *opaque, uint8_t *buf, int size);
 
@@ -338,6 +340,23 @@ ngx_chrys_mux_handler(void *data, ngx_log_t *log)
  * would not come after the one before it is left out.
  */
 
+/* a track's configuration (avcC, AudioSpecificConfig) as its extradata */
+
+static ngx_int_t
+ngx_chrys_mux_extradata(AVCodecParameters *par, ngx_chrys_au_t *config)
+{
+    par->extradata = av_mallocz(config->len + AV_INPUT_BUFFER_PADDING_SIZE);
+    if (par->extradata == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(par->extradata, config->data, config->len);
+    par->extradata_size = config->len;
+
+    return NGX_OK;
+}
+
+
 static int
 ngx_chrys_mux_audio(ngx_chrys_mux_t *mux, AVPacket *pkt)
 {
@@ -485,14 +504,9 @@ ngx_chrys_mux_start(ngx_chrys_mux_t *mux)
     st->codecpar->width = mux->gop->width;
     st->codecpar->height = mux->gop->height;
 
-    st->codecpar->extradata = av_mallocz(config->len
-                                         + AV_INPUT_BUFFER_PADDING_SIZE);
-    if (st->codecpar->extradata == NULL) {
+    if (ngx_chrys_mux_extradata(st->codecpar, config) != NGX_OK) {
         return NGX_ERROR;
     }
-
-    ngx_memcpy(st->codecpar->extradata, config->data, config->len);
-    st->codecpar->extradata_size = config->len;
 
     if (ngx_chrys_mux_audio_stream(mux) != NGX_OK) {
         return NGX_ERROR;
@@ -571,14 +585,9 @@ ngx_chrys_mux_audio_stream(ngx_chrys_mux_t *mux)
     st->codecpar->frame_size = 1024;
     av_channel_layout_default(&st->codecpar->ch_layout, mux->audio->height);
 
-    st->codecpar->extradata = av_mallocz(config->len
-                                         + AV_INPUT_BUFFER_PADDING_SIZE);
-    if (st->codecpar->extradata == NULL) {
+    if (ngx_chrys_mux_extradata(st->codecpar, config) != NGX_OK) {
         return NGX_ERROR;
     }
-
-    ngx_memcpy(st->codecpar->extradata, config->data, config->len);
-    st->codecpar->extradata_size = config->len;
 
     mux->audio_index = st->index;
 
