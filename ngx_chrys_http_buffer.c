@@ -298,7 +298,6 @@ static ngx_int_t
 ngx_http_chrys_data_new(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
 {
     u_char     *p, *last, *q, *start, *json;
-    size_t      n;
     uint64_t    now;
     ngx_int_t   rc;
 
@@ -317,20 +316,9 @@ ngx_http_chrys_data_new(ngx_http_request_t *r, ngx_http_chrys_ctx_t *ctx)
                                     "most %d deep", NGX_CHRYS_JSON_DEPTH);
     }
 
-    for (q = start; q < last; /* void */) {
-        if (*q < 0x80) {
-            q++;
-            continue;
-        }
-
-        n = ngx_chrys_utf8_len(q, last);
-
-        if (n == 0) {
-            return ngx_http_chrys_error(r, NGX_HTTP_BAD_REQUEST,
-                                        "the body is not UTF-8");
-        }
-
-        q += n;
+    if (!ngx_chrys_valid_utf8(start, last)) {
+        return ngx_http_chrys_error(r, NGX_HTTP_BAD_REQUEST,
+                                    "the body is not UTF-8");
     }
 
     /* trailing white space off, what it says kept as it came */

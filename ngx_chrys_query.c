@@ -14,7 +14,6 @@
 
 static ngx_int_t ngx_chrys_query_value(ngx_chrys_arg_t *arg, u_char *p,
     size_t len, int64_t *v, ngx_uint_t *why);
-static ngx_uint_t ngx_chrys_valid_utf8(u_char *p, u_char *last);
 
 
 /*
@@ -255,7 +254,7 @@ ngx_chrys_valid_name(ngx_str_t *name)
  * parser refuses those.
  */
 
-static ngx_uint_t
+ngx_uint_t
 ngx_chrys_valid_utf8(u_char *p, u_char *last)
 {
     size_t  n;

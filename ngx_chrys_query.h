@@ -36,6 +36,7 @@ ngx_int_t ngx_chrys_query_parse(u_char *p, u_char *last,
 ngx_int_t ngx_chrys_path_split(u_char *p, u_char *last, ngx_uint_t unescape,
     u_char *buf, ngx_str_t *seg, ngx_uint_t max, ngx_uint_t *n);
 ngx_int_t ngx_chrys_valid_name(ngx_str_t *name);
+ngx_uint_t ngx_chrys_valid_utf8(u_char *p, u_char *last);
 size_t ngx_chrys_utf8_len(u_char *p, u_char *last);
 
 
